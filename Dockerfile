@@ -1,0 +1,27 @@
+# Build: docker build -t booking .   (or through compose.yml)
+# One image holds the three binaries; compose.yml picks one per service by `command`.
+
+FROM rust:1.95-bookworm AS builder
+WORKDIR /src
+# Queries are checked at run time (or from a committed .sqlx/): no database at build time.
+ENV SQLX_OFFLINE=true \
+    CARGO_TERM_COLOR=never
+COPY . .
+RUN cargo build --release --locked --bin ingress --bin workers --bin bookctl \
+ && mkdir -p /out \
+ && cp target/release/ingress target/release/workers target/release/bookctl /out/
+
+FROM debian:bookworm-slim AS runtime
+# ca-certificates for TLS to outside services; curl for the compose healthchecks.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system --gid 10001 app \
+ && useradd --system --uid 10001 --gid app --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin app
+COPY --from=builder /out/ingress /out/workers /out/bookctl /usr/local/bin/
+USER app:app
+WORKDIR /tmp
+ENV RUST_LOG=info \
+    APP__INGRESS__LISTEN=0.0.0.0:8080
+EXPOSE 8080
+CMD ["ingress"]

@@ -1,0 +1,74 @@
+//! Accounts: create one, mint its bearer token.
+
+use anyhow::Context;
+use argon2::password_hash::PasswordHasher;
+use contracts::UserId;
+use ingress::auth::{Role, TokenKeys};
+use sqlx::PgPool;
+
+/// Hashes a password with argon2id, off the async threads.
+pub async fn hash_password(password: String) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || {
+        argon2::Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
+    })
+    .await?
+}
+
+/// Creates a user, or returns the existing one with that email (its password and
+/// role are left as they are).
+pub async fn create_user(
+    pool: &PgPool,
+    email: &str,
+    password: &str,
+    name: &str,
+    role: Role,
+) -> anyhow::Result<UserId> {
+    let email = email.trim().to_lowercase();
+    anyhow::ensure!(
+        email.contains('@') && email.len() <= 254,
+        "{email:?} is not an email address"
+    );
+    anyhow::ensure!(
+        password.len() >= 8,
+        "a password needs at least 8 characters"
+    );
+    if let Some(id) = sqlx::query_scalar::<_, uuid::Uuid>("select id from users where email = $1")
+        .bind(&email)
+        .fetch_optional(pool)
+        .await?
+    {
+        return Ok(UserId(id));
+    }
+    let hash = hash_password(password.to_owned()).await?;
+    let id = UserId::new_v7();
+    let inserted: uuid::Uuid = sqlx::query_scalar(
+        "insert into users (id, email, password_hash, name, role) values ($1, $2, $3, $4, $5)
+         on conflict (email) do update set email = excluded.email
+         returning id",
+    )
+    .bind(id.0)
+    .bind(&email)
+    .bind(hash)
+    .bind(name)
+    .bind(role.as_str())
+    .fetch_one(pool)
+    .await
+    .context("inserting the user")?;
+    Ok(UserId(inserted))
+}
+
+/// A bearer token for the user with `email`.
+pub async fn mint_token(pool: &PgPool, keys: &TokenKeys, email: &str) -> anyhow::Result<String> {
+    let email = email.trim().to_lowercase();
+    let (id, role): (uuid::Uuid, String) =
+        sqlx::query_as("select id, role from users where email = $1")
+            .bind(&email)
+            .fetch_optional(pool)
+            .await?
+            .with_context(|| format!("no user with email {email}"))?;
+    let role: Role = role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    Ok(keys.mint(UserId(id), role)?)
+}

@@ -1,0 +1,128 @@
+//! Commands: what travels on the partition queues `booking.commands.p{N}` and is
+//! applied, in queue order, by the one active sequencer of that partition.
+
+use crate::Millis;
+use crate::ids::{BookingId, MessageId, SeatId, ShowId, UserId};
+use serde::{Deserialize, Serialize};
+
+/// One message on a partition queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandEnvelope {
+    /// Dedupe key of the sequencer's inbox.
+    pub message_id: MessageId,
+    /// Routes the message (`partition_of(show_id)`) and picks the show state.
+    pub show_id: ShowId,
+    /// When the command was issued; the only clock the sequencer ever sees.
+    pub issued_at: Millis,
+    /// The HTTP request that caused it, to follow one booking through every log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Command {
+    /// Hold seats for a new booking (chosen seats, or best available).
+    HoldSeats(HoldSeats),
+    /// The hold of `booking_id` ran out: release its seats if it is still only held
+    /// and its expiry time has passed (by `issued_at`).
+    ExpireHold { booking_id: BookingId },
+    /// Release a held booking's seats now (the client or the saga gave up).
+    ReleaseHold {
+        booking_id: BookingId,
+        reason: String,
+    },
+}
+
+impl Command {
+    /// The booking the command is about.
+    pub fn booking_id(&self) -> BookingId {
+        match self {
+            Command::HoldSeats(h) => h.booking_id,
+            Command::ExpireHold { booking_id } | Command::ReleaseHold { booking_id, .. } => {
+                *booking_id
+            }
+        }
+    }
+
+    /// A short name for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Command::HoldSeats(_) => "hold_seats",
+            Command::ExpireHold { .. } => "expire_hold",
+            Command::ReleaseHold { .. } => "release_hold",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HoldSeats {
+    pub booking_id: BookingId,
+    pub user_id: UserId,
+    pub request: SeatRequest,
+    /// How long the hold lasts from `issued_at`.
+    pub hold_ttl_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_method: Option<String>,
+}
+
+/// How the client asked for seats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case")]
+pub enum SeatRequest {
+    /// These exact seats, all or nothing.
+    Chosen { seats: Vec<SeatId> },
+    /// The best `quantity` seats the allocator can find, of `seat_type` if given.
+    BestAvailable {
+        quantity: u8,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seat_type: Option<String>,
+    },
+}
+
+impl SeatRequest {
+    pub fn seat_count(&self) -> usize {
+        match self {
+            SeatRequest::Chosen { seats } => seats.len(),
+            SeatRequest::BestAvailable { quantity, .. } => usize::from(*quantity),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    #[test]
+    fn a_hold_command_has_a_stable_wire_form() {
+        let env = CommandEnvelope {
+            message_id: MessageId(Uuid::from_u128(1)),
+            show_id: ShowId(Uuid::from_u128(2)),
+            issued_at: Millis(1_700_000_000_000),
+            request_id: None,
+            command: Command::HoldSeats(HoldSeats {
+                booking_id: BookingId(Uuid::from_u128(3)),
+                user_id: UserId(Uuid::from_u128(4)),
+                request: SeatRequest::Chosen {
+                    seats: vec![SeatId::new("A", 1).unwrap()],
+                },
+                hold_ttl_ms: 480_000,
+                payment_method: None,
+            }),
+        };
+        let json = serde_json::to_string(&env).unwrap();
+        assert_eq!(
+            json,
+            r#"{"message_id":"00000000-0000-0000-0000-000000000001","show_id":"00000000-0000-0000-0000-000000000002","issued_at":1700000000000,"command":{"type":"hold_seats","booking_id":"00000000-0000-0000-0000-000000000003","user_id":"00000000-0000-0000-0000-000000000004","request":{"mode":"chosen","seats":["A1"]},"hold_ttl_ms":480000}}"#
+        );
+        assert_eq!(serde_json::from_str::<CommandEnvelope>(&json).unwrap(), env);
+    }
+
+    #[test]
+    fn a_bad_seat_id_does_not_parse() {
+        let json = r#"{"mode":"chosen","seats":["a1"]}"#;
+        assert!(serde_json::from_str::<SeatRequest>(json).is_err());
+    }
+}

@@ -1,0 +1,79 @@
+//! Events: the outcomes the sequencer commits to `booking_events` and publishes on
+//! the `booking.events` exchange (routing key = [`Event::routing_key`]).
+
+use crate::Millis;
+use crate::ids::{BookingId, EventId, MessageId, SeatId, ShowId, UserId};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventEnvelope {
+    pub event_id: EventId,
+    pub show_id: ShowId,
+    pub booking_id: BookingId,
+    /// The command's `issued_at`.
+    pub occurred_at: Millis,
+    /// The message id of the command that caused the event.
+    pub caused_by: MessageId,
+    pub event: Event,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    BookingHeld {
+        user_id: UserId,
+        seats: Vec<SeatId>,
+        amount: i64,
+        currency: String,
+        hold_expires_at: Millis,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        payment_method: Option<String>,
+    },
+    BookingRejected {
+        user_id: UserId,
+        reason: RejectReason,
+    },
+    BookingExpired {
+        seats: Vec<SeatId>,
+    },
+    HoldReleased {
+        seats: Vec<SeatId>,
+        reason: String,
+    },
+}
+
+impl Event {
+    pub fn routing_key(&self) -> &'static str {
+        match self {
+            Event::BookingHeld { .. } => "booking.held",
+            Event::BookingRejected { .. } => "booking.rejected",
+            Event::BookingExpired { .. } => "booking.expired",
+            Event::HoldReleased { .. } => "booking.released",
+        }
+    }
+}
+
+/// Why a hold was refused. The `code` words are part of the public API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "code", rename_all = "snake_case")]
+pub enum RejectReason {
+    /// At least one chosen seat is held, sold or blocked.
+    SeatUnavailable { seats: Vec<SeatId> },
+    /// Not enough free seats (of the asked type) for a best-available request.
+    NotEnoughSeats { available: u32 },
+    /// A chosen seat is not in the layout, a seat type is unknown, a count is out of range.
+    InvalidRequest { detail: String },
+    /// The show is not on sale (cancelled, started, or unknown to the sequencer).
+    NotOnSale,
+}
+
+impl RejectReason {
+    pub fn code(&self) -> &'static str {
+        match self {
+            RejectReason::SeatUnavailable { .. } => "seat_unavailable",
+            RejectReason::NotEnoughSeats { .. } => "not_enough_seats",
+            RejectReason::InvalidRequest { .. } => "invalid_request",
+            RejectReason::NotOnSale => "not_on_sale",
+        }
+    }
+}

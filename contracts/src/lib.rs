@@ -1,0 +1,54 @@
+//! The shared vocabulary of the booking pipeline.
+//!
+//! Every process (ingress, the sequencer runners, the payment saga, the notifier,
+//! the operator CLI) speaks to the others only through the types in this crate:
+//!
+//! - [`ids`]: typed identifiers (`ShowId`, `BookingId`, `SeatId`, ...) and the
+//!   deterministic derivation of a booking id from (user, idempotency key).
+//! - [`layout`]: a screen's seat layout (rows, seats, seat types, aisles, focal point)
+//!   and a show's price list.
+//! - [`command`]: what travels on the partition queues (`HoldSeats`, `ExpireHold`,
+//!   `ReleaseHold`, ...), wrapped in a [`command::CommandEnvelope`].
+//! - [`event`]: what the sequencer emits (`BookingHeld`, `BookingRejected`, ...).
+//! - [`status`]: the booking state names stored in PostgreSQL and served by the API.
+//! - [`partition`]: the stable `show_id -> partition` function (pinned by test vectors:
+//!   changing it moves shows between sequencers).
+//! - [`topology`]: the names of every RabbitMQ exchange and queue, with a per-deployment
+//!   (or per-test) prefix.
+//!
+//! It depends on `serde` and `uuid` only, so every part can use it.
+
+pub mod command;
+pub mod event;
+pub mod ids;
+pub mod layout;
+pub mod partition;
+pub mod status;
+pub mod topology;
+
+pub use command::{Command, CommandEnvelope, HoldSeats, SeatRequest};
+pub use event::{Event, EventEnvelope, RejectReason};
+pub use ids::{BookingId, EventId, IdempotencyKey, MessageId, SeatId, ShowId, UserId};
+pub use layout::{FocalPoint, LayoutRow, LayoutSeat, Price, ScreenLayout};
+pub use partition::partition_of;
+pub use status::BookingStatus;
+pub use topology::Topology;
+
+/// A point in time as milliseconds since the Unix epoch (UTC).
+///
+/// Time enters the pipeline only inside commands, stamped by whoever issues them;
+/// the sequencer never reads a clock, which keeps replays deterministic.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(transparent)]
+pub struct Millis(pub i64);
+
+impl Millis {
+    pub fn plus_ms(self, ms: i64) -> Millis {
+        Millis(self.0.saturating_add(ms))
+    }
+}
+
+/// Most seats one booking may take (API.md: "at most 10 seats").
+pub const MAX_SEATS_PER_BOOKING: usize = 10;

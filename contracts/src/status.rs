@@ -1,0 +1,99 @@
+//! Booking states, as stored in `bookings.status` and served by the API.
+
+use serde::{Deserialize, Serialize};
+
+/// `queued -> held -> payment_pending -> confirmed -> cancelled -> refunded`, with
+/// the exits `rejected`, `expired` and `failed`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BookingStatus {
+    Queued,
+    Held,
+    PaymentPending,
+    Confirmed,
+    Rejected,
+    Expired,
+    Failed,
+    Cancelled,
+    Refunded,
+}
+
+impl BookingStatus {
+    pub const ALL: [BookingStatus; 9] = [
+        BookingStatus::Queued,
+        BookingStatus::Held,
+        BookingStatus::PaymentPending,
+        BookingStatus::Confirmed,
+        BookingStatus::Rejected,
+        BookingStatus::Expired,
+        BookingStatus::Failed,
+        BookingStatus::Cancelled,
+        BookingStatus::Refunded,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BookingStatus::Queued => "queued",
+            BookingStatus::Held => "held",
+            BookingStatus::PaymentPending => "payment_pending",
+            BookingStatus::Confirmed => "confirmed",
+            BookingStatus::Rejected => "rejected",
+            BookingStatus::Expired => "expired",
+            BookingStatus::Failed => "failed",
+            BookingStatus::Cancelled => "cancelled",
+            BookingStatus::Refunded => "refunded",
+        }
+    }
+
+    /// Whether the booking occupies its seats.
+    pub fn holds_seats(self) -> bool {
+        matches!(
+            self,
+            BookingStatus::Held | BookingStatus::PaymentPending | BookingStatus::Confirmed
+        )
+    }
+
+    /// Whether no further transition is expected without a new user action.
+    /// (`held` is not terminal: it ends `confirmed`, `expired` or released.)
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            BookingStatus::Rejected
+                | BookingStatus::Expired
+                | BookingStatus::Failed
+                | BookingStatus::Refunded
+        )
+    }
+}
+
+impl std::fmt::Display for BookingStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for BookingStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown booking status {s:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_round_trips_through_its_name() {
+        for st in BookingStatus::ALL {
+            assert_eq!(st.as_str().parse::<BookingStatus>().unwrap(), st);
+            assert_eq!(
+                serde_json::to_string(&st).unwrap(),
+                format!("\"{}\"", st.as_str())
+            );
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The public HTTP API (axum).
+//!
+//! - [`startup`]: `build(settings)` binds the port and wires state; `run_until_stopped`.
+//! - [`auth`]: JWT bearer tokens (HS256) and the `Caller` extractor.
+//! - [`problem`]: RFC 9457 problem+json errors; one exhaustive mapping.
+//! - [`extract`]: JSON and path extractors whose rejections are problem+json too.
+//! - [`shows`]: the cached view of a show (status, layout, prices) used to validate
+//!   a booking without touching the database on the hot path.
+//! - [`routes`]: bookings, health and metrics.
+//!
+//! Submitting a booking writes nothing to PostgreSQL: it validates, derives the
+//! booking id from (user, Idempotency-Key), marks it queued in Redis, publishes a
+//! `HoldSeats` command with publisher confirms, and only then answers 202.
+
+pub mod auth;
+pub mod extract;
+pub mod problem;
+pub mod routes;
+pub mod shows;
+pub mod startup;
+
+pub use startup::{AppState, Application};

@@ -1,0 +1,13 @@
+//! The ingress binary: settings in, HTTP API up until SIGTERM or Ctrl-C.
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let settings = platform::Settings::load()?;
+    platform::telemetry::init_logs(&settings.telemetry);
+    let _ = platform::telemetry::prometheus();
+    let app = ingress::Application::build(settings).await?;
+    println!("ingress listening on http://{}", app.addr());
+    app.run_until_stopped(ingress::startup::shutdown_signal())
+        .await?;
+    Ok(())
+}

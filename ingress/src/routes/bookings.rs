@@ -1,0 +1,425 @@
+//! `POST /v1/bookings` and `GET /v1/bookings/{id}` (API.md, "Bookings").
+
+use crate::auth::Caller;
+use crate::extract::{ApiJson, ApiPath};
+use crate::problem::ApiError;
+use crate::startup::AppState;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use contracts::{
+    BookingId, BookingStatus, Command, CommandEnvelope, HoldSeats, IdempotencyKey,
+    MAX_SEATS_PER_BOOKING, MessageId, Millis, SeatId, SeatRequest, ShowId, UserId,
+};
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+/// The body of `POST /v1/bookings`. Unknown fields are refused so that a typo
+/// (`"seat": [...]`) is a clear 422, not a silently different request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitBooking {
+    pub show_id: Uuid,
+    #[serde(default)]
+    pub seats: Option<Vec<String>>,
+    #[serde(default)]
+    pub quantity: Option<u32>,
+    #[serde(default)]
+    pub seat_type: Option<String>,
+    #[serde(default)]
+    pub payment_method: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Accepted {
+    pub booking_id: BookingId,
+    pub status: BookingStatus,
+    pub status_url: String,
+}
+
+/// What ingress remembers in Redis about a booking the sequencer has not decided.
+#[derive(Debug, Serialize, Deserialize)]
+struct QueuedMarker {
+    user_id: UserId,
+    show_id: ShowId,
+    seats: Vec<SeatId>,
+    fingerprint: String,
+    created_at: Millis,
+}
+
+fn parse_payment_method(pm: Option<String>) -> Result<Option<String>, ApiError> {
+    match pm {
+        None => Ok(None),
+        Some(pm)
+            if (1..=64).contains(&pm.len())
+                && pm
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
+        {
+            Ok(Some(pm))
+        }
+        Some(_) => Err(ApiError::Validation(
+            "payment_method must be 1-64 letters, digits, '_' or '-' (e.g. \"pm_card_ok\")".into(),
+        )),
+    }
+}
+
+/// Parses the body into a seat request checked against the show's layout.
+fn parse_request(
+    body: &SubmitBooking,
+    show: &crate::shows::CachedShow,
+) -> Result<SeatRequest, ApiError> {
+    match (&body.seats, body.quantity) {
+        (Some(_), Some(_)) => Err(ApiError::Validation(
+            "send either seats or quantity, not both".into(),
+        )),
+        (None, None) => Err(ApiError::Validation(
+            "send seats (e.g. [\"A1\",\"A2\"]) or quantity (e.g. 2)".into(),
+        )),
+        (Some(seats), None) => {
+            if body.seat_type.is_some() {
+                return Err(ApiError::Validation(
+                    "seat_type goes with quantity, not with chosen seats".into(),
+                ));
+            }
+            if seats.is_empty() || seats.len() > MAX_SEATS_PER_BOOKING {
+                return Err(ApiError::Validation(format!(
+                    "seats must list 1 to {MAX_SEATS_PER_BOOKING} seats"
+                )));
+            }
+            let mut seen = HashSet::new();
+            let mut ids = Vec::with_capacity(seats.len());
+            for s in seats {
+                let id =
+                    SeatId::try_from(s.clone()).map_err(|e| ApiError::Validation(e.to_string()))?;
+                if !seen.insert(id.clone()) {
+                    return Err(ApiError::Validation(format!("seat {id} is listed twice")));
+                }
+                match show.seats.get(&id) {
+                    None => {
+                        return Err(ApiError::Validation(format!(
+                            "seat {id} does not exist at this show"
+                        )));
+                    }
+                    Some(seat) if seat.blocked => {
+                        return Err(ApiError::Validation(format!("seat {id} is not for sale")));
+                    }
+                    Some(_) => {}
+                }
+                ids.push(id);
+            }
+            Ok(SeatRequest::Chosen { seats: ids })
+        }
+        (None, Some(q)) => {
+            let quantity = u8::try_from(q)
+                .ok()
+                .filter(|q| (1..=MAX_SEATS_PER_BOOKING).contains(&usize::from(*q)))
+                .ok_or_else(|| {
+                    ApiError::Validation(format!("quantity must be 1 to {MAX_SEATS_PER_BOOKING}"))
+                })?;
+            if let Some(t) = &body.seat_type
+                && !show.record.prices.iter().any(|p| &p.seat_type == t)
+            {
+                let known: Vec<&str> = show
+                    .record
+                    .prices
+                    .iter()
+                    .map(|p| p.seat_type.as_str())
+                    .collect();
+                return Err(ApiError::Validation(format!(
+                    "seat_type {t:?} is not sold at this show (it sells {known:?})"
+                )));
+            }
+            Ok(SeatRequest::BestAvailable {
+                quantity,
+                seat_type: body.seat_type.clone(),
+            })
+        }
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, ApiError> {
+    let raw = headers
+        .get("idempotency-key")
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "the Idempotency-Key header is required (any unique string per booking attempt)"
+                    .into(),
+            )
+        })?
+        .to_str()
+        .map_err(|_| ApiError::BadRequest("Idempotency-Key must be visible ASCII".into()))?;
+    IdempotencyKey::try_from(raw).map_err(|e| ApiError::BadRequest(e.into()))
+}
+
+fn request_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// `POST /v1/bookings`
+#[tracing::instrument(skip_all, fields(booking_id, show_id = %body.show_id, user_id = %caller.user_id))]
+pub async fn submit(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<SubmitBooking>,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let show_id = ShowId(body.show_id);
+    let show = app
+        .shows
+        .get(show_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("show {show_id} does not exist")))?;
+    let now = platform::now_millis();
+    if !show.record.on_sale_at(now) {
+        return Err(ApiError::ShowNotOnSale(format!(
+            "show {show_id} is not on sale (status {}, or it has started)",
+            show.record.status
+        )));
+    }
+    let request = parse_request(&body, &show)?;
+    let payment_method = parse_payment_method(body.payment_method.clone())?;
+
+    let booking_id = BookingId::derive(caller.user_id, &key);
+    tracing::Span::current().record("booking_id", tracing::field::display(booking_id));
+    let fingerprint = format!(
+        "{show_id}|{}|{}",
+        serde_json::to_string(&request).unwrap_or_default(),
+        payment_method.as_deref().unwrap_or("")
+    );
+
+    // The queued marker: lets GET answer `queued` before the sequencer decides, and
+    // catches a key reused for a different request. Redis may be lost: on error we
+    // go on (the sequencer's decision lands in PostgreSQL within a batch anyway).
+    let marker = QueuedMarker {
+        user_id: caller.user_id,
+        show_id,
+        seats: match &request {
+            SeatRequest::Chosen { seats } => seats.clone(),
+            SeatRequest::BestAvailable { .. } => vec![],
+        },
+        fingerprint: fingerprint.clone(),
+        created_at: now,
+    };
+    let marker_key = app.keys.queued(booking_id);
+    let mut redis = app.redis.clone();
+    let set: Result<Option<String>, redis::RedisError> = redis::cmd("SET")
+        .arg(&marker_key)
+        .arg(serde_json::to_string(&marker).unwrap_or_default())
+        .arg("NX")
+        .arg("GET")
+        .arg("EX")
+        .arg(app.settings.redis.queued_marker_ttl_secs)
+        .query_async(&mut redis)
+        .await;
+    match set {
+        Ok(Some(previous)) => {
+            if let Ok(prev) = serde_json::from_str::<QueuedMarker>(&previous)
+                && prev.fingerprint != fingerprint
+            {
+                return Err(ApiError::IdempotencyKeyReused(
+                    "this Idempotency-Key was already used for a different booking request".into(),
+                ));
+            }
+        }
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "redis unavailable; queued marker not written"),
+    }
+
+    // Always publish, even for a retry: the message id is fixed by the booking, so
+    // the sequencer's inbox applies it once, and a retry after a lost publish heals.
+    let envelope = CommandEnvelope {
+        message_id: MessageId::for_booking(booking_id, "hold"),
+        show_id,
+        issued_at: now,
+        request_id: request_id(&headers),
+        command: Command::HoldSeats(HoldSeats {
+            booking_id,
+            user_id: caller.user_id,
+            request,
+            hold_ttl_ms: i64::try_from(app.settings.ingress.hold_ttl_secs * 1000)
+                .unwrap_or(i64::MAX),
+            payment_method,
+        }),
+    };
+    let started = std::time::Instant::now();
+    app.publish_command(&envelope)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.into()))?;
+    metrics::histogram!("ingress_publish_confirm_seconds").record(started.elapsed().as_secs_f64());
+
+    let status_url = format!("/v1/bookings/{booking_id}");
+    let mut res = (
+        StatusCode::ACCEPTED,
+        axum::Json(Accepted {
+            booking_id,
+            status: BookingStatus::Queued,
+            status_url: status_url.clone(),
+        }),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&status_url) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(app.settings.ingress.poll_interval_secs),
+    );
+    Ok(res)
+}
+
+/// The booking resource of `GET /v1/bookings/{id}`.
+#[derive(Debug, Serialize)]
+pub struct BookingView {
+    pub booking_id: BookingId,
+    pub user_id: UserId,
+    pub show_id: ShowId,
+    pub status: BookingStatus,
+    pub seats: Vec<String>,
+    pub amount: Option<i64>,
+    pub currency: Option<String>,
+    pub hold_expires_at: Option<String>,
+    pub payment: Option<serde_json::Value>,
+    /// Why the booking ended where it did (`seat_unavailable`, `not_enough_seats`,
+    /// `invalid_request`, `not_on_sale`, `hold_expired`, ...), or null.
+    pub reason: Option<String>,
+    /// Details of the reason (e.g. which seats were unavailable), or null.
+    pub reason_detail: Option<serde_json::Value>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+fn millis_rfc3339(m: Millis) -> String {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(m.0) * 1_000_000)
+        .map(rfc3339)
+        .unwrap_or_default()
+}
+
+type BookingRow = (
+    Uuid,
+    Uuid,
+    Uuid,
+    String,
+    Vec<String>,
+    i64,
+    Option<String>,
+    Option<OffsetDateTime>,
+    Option<serde_json::Value>,
+    OffsetDateTime,
+    OffsetDateTime,
+);
+
+/// `GET /v1/bookings/{booking_id}`
+#[tracing::instrument(skip(app, caller), fields(booking_id = %id))]
+pub async fn get(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    let booking_id = BookingId(id);
+    let not_found = || ApiError::NotFound(format!("booking {booking_id} does not exist"));
+    let row: Option<BookingRow> = sqlx::query_as(
+        "select id, user_id, show_id, status, seats, amount, currency, hold_expires_at, reason,
+                created_at, updated_at
+           from bookings where id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&app.db)
+    .await?;
+    let view = match row {
+        Some((
+            id,
+            user,
+            show,
+            status,
+            seats,
+            amount,
+            currency,
+            expires,
+            reason,
+            created,
+            updated,
+        )) => {
+            let status: BookingStatus = status
+                .parse()
+                .map_err(|e: String| ApiError::Internal(anyhow::anyhow!(e)))?;
+            let (reason, reason_detail) = match reason {
+                Some(serde_json::Value::Object(mut m)) => {
+                    let code = m.remove("code").and_then(|c| c.as_str().map(str::to_owned));
+                    let detail = (!m.is_empty()).then_some(serde_json::Value::Object(m));
+                    (code, detail)
+                }
+                _ => (None, None),
+            };
+            BookingView {
+                booking_id: BookingId(id),
+                user_id: UserId(user),
+                show_id: ShowId(show),
+                status,
+                seats,
+                amount: currency.is_some().then_some(amount),
+                currency,
+                hold_expires_at: expires.map(rfc3339),
+                payment: None,
+                reason,
+                reason_detail,
+                created_at: rfc3339(created),
+                updated_at: rfc3339(updated),
+            }
+        }
+        None => {
+            let mut redis = app.redis.clone();
+            let raw: Option<String> =
+                redis
+                    .get(app.keys.queued(booking_id))
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(error = %e, "redis unavailable; cannot see queued marker");
+                        None
+                    });
+            let marker: QueuedMarker = raw
+                .and_then(|r| serde_json::from_str(&r).ok())
+                .ok_or_else(not_found)?;
+            BookingView {
+                booking_id,
+                user_id: marker.user_id,
+                show_id: marker.show_id,
+                status: BookingStatus::Queued,
+                seats: marker.seats.into_iter().map(String::from).collect(),
+                amount: None,
+                currency: None,
+                hold_expires_at: None,
+                payment: None,
+                reason: None,
+                reason_detail: None,
+                created_at: millis_rfc3339(marker.created_at),
+                updated_at: millis_rfc3339(marker.created_at),
+            }
+        }
+    };
+    // Someone else's booking is not found, not forbidden: ids leak nothing.
+    if view.user_id != caller.user_id && !caller.is_staff() {
+        return Err(not_found());
+    }
+    let terminal = view.status.is_terminal() || view.status == BookingStatus::Confirmed;
+    let mut res = axum::Json(view).into_response();
+    if !terminal {
+        res.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(app.settings.ingress.poll_interval_secs),
+        );
+    }
+    Ok(res)
+}

@@ -1,0 +1,53 @@
+//! `/healthz`, `/readyz`, `/metrics` (outside `/v1`, no auth).
+
+use crate::startup::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Alive: the process answers.
+pub async fn healthz() -> Response {
+    axum::Json(json!({"status": "ok"})).into_response()
+}
+
+/// Ready: PostgreSQL, RabbitMQ and Redis all answer.
+pub async fn readyz(State(app): State<AppState>) -> Response {
+    let timeout = std::time::Duration::from_secs(2);
+    let pg = tokio::time::timeout(timeout, sqlx::query("select 1").execute(&app.db))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    let amqp = tokio::time::timeout(timeout, app.publisher.is_connected())
+        .await
+        .unwrap_or(false);
+    let mut redis = app.redis.clone();
+    let redis_ok = tokio::time::timeout(
+        timeout,
+        redis::cmd("PING").query_async::<String>(&mut redis),
+    )
+    .await
+    .is_ok_and(|r| r.is_ok());
+    let ok = pg && amqp && redis_ok;
+    let body = json!({
+        "status": if ok { "ready" } else { "not_ready" },
+        "checks": {"postgres": pg, "rabbitmq": amqp, "redis": redis_ok},
+    });
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+/// Prometheus text.
+pub async fn metrics() -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        platform::telemetry::prometheus().render(),
+    )
+        .into_response()
+}

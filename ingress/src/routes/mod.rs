@@ -1,0 +1,4 @@
+//! HTTP routes.
+
+pub mod bookings;
+pub mod health;

@@ -1,0 +1,227 @@
+//! `build(settings)` then `run_until_stopped()`. `build` binds the port, so tests
+//! pass port 0 and read the real one back.
+
+use crate::auth::TokenKeys;
+use crate::problem;
+use crate::routes::{bookings, health};
+use crate::shows::ShowCache;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use contracts::{CommandEnvelope, Topology};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use platform::Settings;
+use platform::amqp::{ConfirmedPublisher, PublishError, json_properties};
+use platform::cache::Keys;
+use redis::aio::ConnectionManager;
+use sqlx::PgPool;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: PgPool,
+    pub redis: ConnectionManager,
+    pub keys: Keys,
+    pub publisher: ConfirmedPublisher,
+    pub topology: Topology,
+    pub shows: ShowCache,
+    pub tokens: TokenKeys,
+}
+
+impl FromRef<AppState> for TokenKeys {
+    fn from_ref(s: &AppState) -> TokenKeys {
+        s.tokens.clone()
+    }
+}
+
+impl AppState {
+    /// Publishes a command to its show's partition and waits for the broker's confirm.
+    pub async fn publish_command(&self, env: &CommandEnvelope) -> Result<(), PublishError> {
+        let payload = serde_json::to_vec(env).unwrap_or_default();
+        let mut headers = FieldTable::default();
+        if let Some(rid) = &env.request_id {
+            headers.insert(
+                contracts::topology::REQUEST_ID_HEADER.into(),
+                AMQPValue::LongString(LongString::from(rid.clone())),
+            );
+        }
+        let partition = self.topology.partition_of(env.show_id);
+        self.publisher
+            .publish(
+                &self.topology.commands_exchange(),
+                &self.topology.partition_key(partition),
+                &payload,
+                json_properties(&env.message_id.to_string(), headers),
+            )
+            .await
+    }
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    addr: SocketAddr,
+}
+
+/// Number of AMQP channels ingress publishes over.
+const PUBLISH_CHANNELS: usize = 4;
+
+impl Application {
+    /// Connects to the stores (waiting for them with bounded backoff), declares the
+    /// broker topology and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let db = platform::db::pool(&settings.database)?;
+        let redis = platform::cache::connect(&settings.redis.url).await?;
+        let topology = settings.topology();
+        {
+            let conn = platform::amqp::connect_with_retry(
+                &settings.amqp.url,
+                "ingress-setup",
+                Duration::from_secs(30),
+            )
+            .await?;
+            let ch = conn.create_channel().await?;
+            platform::amqp::declare_topology(&ch, &topology, settings.amqp.delivery_limit).await?;
+            drop(conn.close(200, "setup done".into()).await);
+        }
+        let publisher = ConfirmedPublisher::new(
+            &settings.amqp.url,
+            "ingress",
+            PUBLISH_CHANNELS,
+            Duration::from_millis(settings.amqp.publish_confirm_timeout_ms),
+        );
+        let state = AppState {
+            keys: Keys::new(settings.redis.key_prefix.clone()),
+            shows: ShowCache::new(
+                db.clone(),
+                Duration::from_secs(settings.ingress.show_cache_ttl_secs),
+            ),
+            tokens: TokenKeys::new(
+                &settings.auth.jwt_secret,
+                settings.auth.access_token_ttl_secs,
+            ),
+            settings: Arc::new(settings),
+            db,
+            redis,
+            publisher,
+            topology,
+        };
+        let listener = TcpListener::bind(&state.settings.ingress.listen).await?;
+        let addr = listener.local_addr()?;
+        let router = router(state);
+        Ok(Self {
+            listener,
+            router,
+            addr,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and drains in-flight
+    /// requests.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        tracing::info!(addr = %self.addr, "ingress listening");
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// The router with every layer.
+pub fn router(state: AppState) -> Router {
+    let s = &state.settings.ingress;
+    let body_limit = s.body_limit_bytes;
+    let timeout = Duration::from_millis(s.request_timeout_ms);
+    Router::new()
+        .route("/v1/bookings", post(bookings::submit))
+        .route("/v1/bookings/{booking_id}", get(bookings::get))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .fallback(problem::not_found)
+        .method_not_allowed_fallback(problem::method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn(track_http))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                let rid = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %rid)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Records `http_request_duration_seconds{method, route, status}`.
+async fn track_http(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().to_string();
+    let res = next.run(req).await;
+    metrics::histogram!(
+        "http_request_duration_seconds",
+        "method" => method,
+        "route" => route,
+        "status" => res.status().as_u16().to_string(),
+    )
+    .record(started.elapsed().as_secs_f64());
+    res
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        drop(tokio::signal::ctrl_c().await);
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received");
+}

@@ -1,0 +1,300 @@
+//! RabbitMQ: connections, the topology, and a confirmed publisher.
+//!
+//! Broker facts that decide correctness (RabbitMQ 3.10, see ECOSYSTEM.md):
+//! - partition queues are quorum queues with `x-single-active-consumer`, so exactly
+//!   one runner consumes a partition, and with `x-delivery-limit`, without which a
+//!   requeued message goes to the BACK of a quorum queue and per-show order breaks;
+//! - dead-lettering from a quorum queue is at-least-once only with
+//!   `x-dead-letter-strategy = at-least-once` AND `x-overflow = reject-publish`.
+
+use backon::{ExponentialBuilder, Retryable};
+use contracts::Topology;
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::RwLock;
+
+/// Connects once.
+pub async fn connect(url: &str, name: &str) -> Result<Connection, lapin::Error> {
+    Connection::connect(
+        url,
+        ConnectionProperties::default().with_connection_name(LongString::from(name.to_owned())),
+    )
+    .await
+}
+
+/// Connects, retrying with bounded backoff for at most `max_wait`.
+pub async fn connect_with_retry(
+    url: &str,
+    name: &str,
+    max_wait: Duration,
+) -> Result<Connection, lapin::Error> {
+    (|| connect(url, name))
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(100))
+                .with_max_delay(Duration::from_secs(2))
+                .with_total_delay(Some(max_wait))
+                .without_max_times(),
+        )
+        .notify(|e, d| tracing::warn!(error = %e, retry_in = ?d, "rabbitmq not ready"))
+        .await
+}
+
+fn long(s: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(s.to_owned()))
+}
+
+/// The arguments of a partition queue.
+pub fn partition_queue_args(topo: &Topology, delivery_limit: u32) -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert("x-queue-type".into(), long("quorum"));
+    args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+    args.insert(
+        "x-delivery-limit".into(),
+        AMQPValue::LongInt(i32::try_from(delivery_limit).unwrap_or(i32::MAX)),
+    );
+    args.insert("x-dead-letter-exchange".into(), long(&topo.commands_dlx()));
+    args.insert("x-dead-letter-strategy".into(), long("at-least-once"));
+    args.insert("x-overflow".into(), long("reject-publish"));
+    args
+}
+
+fn quorum_args() -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert("x-queue-type".into(), long("quorum"));
+    args
+}
+
+/// Declares every exchange and queue of the pipeline (idempotent).
+pub async fn declare_topology(
+    ch: &Channel,
+    topo: &Topology,
+    delivery_limit: u32,
+) -> Result<(), lapin::Error> {
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    ch.exchange_declare(
+        topo.commands_exchange().into(),
+        ExchangeKind::Direct,
+        durable,
+        FieldTable::default(),
+    )
+    .await?;
+    ch.exchange_declare(
+        topo.commands_dlx().into(),
+        ExchangeKind::Fanout,
+        durable,
+        FieldTable::default(),
+    )
+    .await?;
+    ch.exchange_declare(
+        topo.events_exchange().into(),
+        ExchangeKind::Topic,
+        durable,
+        FieldTable::default(),
+    )
+    .await?;
+    ch.queue_declare(
+        topo.commands_dlq().into(),
+        QueueDeclareOptions::durable(),
+        quorum_args(),
+    )
+    .await?;
+    ch.queue_bind(
+        topo.commands_dlq().into(),
+        topo.commands_dlx().into(),
+        "".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await?;
+    for p in topo.all_partitions() {
+        ch.queue_declare(
+            topo.partition_queue(p).into(),
+            QueueDeclareOptions::durable(),
+            partition_queue_args(topo, delivery_limit),
+        )
+        .await?;
+        ch.queue_bind(
+            topo.partition_queue(p).into(),
+            topo.commands_exchange().into(),
+            topo.partition_key(p).into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Deletes every exchange and queue of `topo` (tests clean up their prefix).
+pub async fn delete_topology(ch: &Channel, topo: &Topology) -> Result<(), lapin::Error> {
+    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+    for p in topo.all_partitions() {
+        ch.queue_delete(
+            topo.partition_queue(p).into(),
+            QueueDeleteOptions::default(),
+        )
+        .await?;
+    }
+    ch.queue_delete(topo.commands_dlq().into(), QueueDeleteOptions::default())
+        .await?;
+    for x in [
+        topo.commands_exchange(),
+        topo.commands_dlx(),
+        topo.events_exchange(),
+    ] {
+        ch.exchange_delete(x.into(), ExchangeDeleteOptions::default())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Message and consumer counts of a queue (passive declare).
+pub async fn queue_counts(ch: &Channel, queue: &str) -> Result<(u32, u32), lapin::Error> {
+    let q = ch
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    Ok((q.message_count(), q.consumer_count()))
+}
+
+/// Why a publish did not get a positive confirm.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("rabbitmq: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("the broker refused the message (nack)")]
+    Nacked,
+    #[error("no publisher confirm within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Properties of a persistent JSON message.
+pub fn json_properties(message_id: &str, headers: FieldTable) -> BasicProperties {
+    BasicProperties::default()
+        .with_content_type(ShortString::from("application/json"))
+        .with_delivery_mode(2)
+        .with_message_id(ShortString::from(message_id.to_owned()))
+        .with_timestamp(u64::try_from(crate::now_millis().0 / 1000).unwrap_or(0))
+        .with_headers(headers)
+}
+
+struct Link {
+    _conn: Connection,
+    channels: Vec<Channel>,
+}
+
+/// A publisher that waits for broker confirms, spreads publishes over a few
+/// channels in confirm mode, and reconnects after the broker went away.
+#[derive(Clone)]
+pub struct ConfirmedPublisher {
+    url: Arc<str>,
+    name: Arc<str>,
+    channels: usize,
+    confirm_timeout: Duration,
+    link: Arc<RwLock<Option<Arc<Link>>>>,
+    next: Arc<AtomicUsize>,
+}
+
+impl ConfirmedPublisher {
+    pub fn new(url: &str, name: &str, channels: usize, confirm_timeout: Duration) -> Self {
+        Self {
+            url: url.into(),
+            name: name.into(),
+            channels: channels.max(1),
+            confirm_timeout,
+            link: Arc::new(RwLock::new(None)),
+            next: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    async fn link(&self) -> Result<Arc<Link>, lapin::Error> {
+        if let Some(l) = self.link.read().await.as_ref()
+            && l.channels.iter().all(|c| c.status().connected())
+        {
+            return Ok(l.clone());
+        }
+        let mut guard = self.link.write().await;
+        if let Some(l) = guard.as_ref()
+            && l.channels.iter().all(|c| c.status().connected())
+        {
+            return Ok(l.clone());
+        }
+        let conn = connect(&self.url, &self.name).await?;
+        let mut channels = Vec::with_capacity(self.channels);
+        for _ in 0..self.channels {
+            let ch = conn.create_channel().await?;
+            ch.confirm_select(ConfirmSelectOptions::default()).await?;
+            channels.push(ch);
+        }
+        let l = Arc::new(Link {
+            _conn: conn,
+            channels,
+        });
+        *guard = Some(l.clone());
+        Ok(l)
+    }
+
+    /// Whether the broker connection is up (for readiness).
+    pub async fn is_connected(&self) -> bool {
+        self.link().await.is_ok()
+    }
+
+    /// Publishes one message and returns once the broker has confirmed it.
+    pub async fn publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        payload: &[u8],
+        props: BasicProperties,
+    ) -> Result<(), PublishError> {
+        let link = self.link().await?;
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % link.channels.len();
+        let ch = &link.channels[i];
+        let confirm = ch
+            .basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                BasicPublishOptions::default(),
+                payload,
+                props,
+            )
+            .await;
+        let confirm = match confirm {
+            Ok(c) => c,
+            Err(e) => {
+                self.reset().await;
+                return Err(e.into());
+            }
+        };
+        match tokio::time::timeout(self.confirm_timeout, confirm).await {
+            Err(_) => Err(PublishError::Timeout(self.confirm_timeout)),
+            Ok(Err(e)) => {
+                self.reset().await;
+                Err(e.into())
+            }
+            Ok(Ok(c)) if c.is_ack() => Ok(()),
+            Ok(Ok(_)) => Err(PublishError::Nacked),
+        }
+    }
+
+    async fn reset(&self) {
+        *self.link.write().await = None;
+    }
+}

@@ -1,0 +1,70 @@
+//! PostgreSQL: the pool, creating the database, running the migrations.
+
+use crate::settings::DatabaseSettings;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgPool};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The migrations of `migrations/`, compiled in.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// A pool on the configured database (lazy: connects on first use).
+pub fn pool(s: &DatabaseSettings) -> Result<PgPool, sqlx::Error> {
+    let opts = PgConnectOptions::from_str(&s.url)?;
+    Ok(PgPoolOptions::new()
+        .max_connections(s.max_connections)
+        .acquire_timeout(Duration::from_millis(s.acquire_timeout_ms))
+        .connect_lazy_with(opts))
+}
+
+/// Creates the database named in `url` if it does not exist yet.
+pub async fn ensure_database(url: &str) -> Result<(), sqlx::Error> {
+    let opts = PgConnectOptions::from_str(url)?;
+    let name = opts.get_database().unwrap_or("postgres").to_owned();
+    let mut admin = opts.clone().database("postgres").connect().await?;
+    let exists: bool =
+        sqlx::query_scalar("select exists(select 1 from pg_database where datname = $1)")
+            .bind(&name)
+            .fetch_one(&mut admin)
+            .await?;
+    if !exists {
+        // Identifiers cannot be bound; quote it.
+        let sql = format!("create database \"{}\"", name.replace('"', "\"\""));
+        if let Err(e) = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut admin)
+            .await
+        {
+            // Lost a race with another creator: fine.
+            if !matches!(&e, sqlx::Error::Database(d) if d.code().as_deref() == Some("42P04")) {
+                return Err(e);
+            }
+        }
+    }
+    admin.close().await?;
+    Ok(())
+}
+
+/// Creates the database if needed and applies every pending migration.
+pub async fn migrate(url: &str) -> Result<(), anyhow::Error> {
+    ensure_database(url).await?;
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    MIGRATOR.run(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
+}
+
+/// Waits (bounded backoff) until PostgreSQL answers.
+pub async fn wait_ready(pool: &PgPool, max_wait: Duration) -> Result<(), sqlx::Error> {
+    use backon::{ExponentialBuilder, Retryable};
+    (|| async { sqlx::query("select 1").execute(pool).await.map(|_| ()) })
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(100))
+                .with_max_delay(Duration::from_secs(2))
+                .with_total_delay(Some(max_wait))
+                .without_max_times(),
+        )
+        .notify(|e, d| tracing::warn!(error = %e, retry_in = ?d, "postgres not ready"))
+        .await
+}

@@ -1,0 +1,29 @@
+//! The one place that knows how to reach the outside world.
+//!
+//! - [`settings`]: typed, layered configuration (defaults file, `APP_CONFIG`, env).
+//! - [`db`]: the PostgreSQL pool, database creation and migrations.
+//! - [`amqp`]: RabbitMQ connections, the topology (quorum partition queues with
+//!   single active consumer, delivery limit and at-least-once dead-lettering), and a
+//!   confirmed publisher.
+//! - [`cache`]: Redis connection manager and key naming.
+//! - [`telemetry`]: JSON logs and the Prometheus recorder.
+//!
+//! Business code receives these as values and never reads environment variables.
+
+pub mod amqp;
+pub mod cache;
+pub mod catalog;
+pub mod db;
+pub mod settings;
+pub mod telemetry;
+
+pub use settings::Settings;
+
+/// Current time as [`contracts::Millis`]. Only the edges (ingress, sweeps) read the
+/// clock; the sequencer gets time inside commands.
+pub fn now_millis() -> contracts::Millis {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    contracts::Millis(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

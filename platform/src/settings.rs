@@ -1,0 +1,133 @@
+//! Typed settings: defaults compiled in from `config/default.toml`, then the file
+//! named by `APP_CONFIG`, then `APP__SECTION__KEY` environment variables, then the
+//! conventional `DATABASE_URL` / `AMQP_URL` / `REDIS_URL` where the `APP__` form is unset.
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+const DEFAULTS: &str = include_str!("../../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub amqp: AmqpSettings,
+    pub redis: RedisSettings,
+    pub auth: AuthSettings,
+    pub ingress: IngressSettings,
+    pub workers: WorkerSettings,
+    pub telemetry: TelemetrySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AmqpSettings {
+    pub url: String,
+    pub prefix: String,
+    pub partitions: u16,
+    pub delivery_limit: u32,
+    pub publish_confirm_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    pub url: String,
+    pub key_prefix: String,
+    pub queued_marker_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub jwt_secret: SecretString,
+    pub access_token_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IngressSettings {
+    pub listen: String,
+    pub body_limit_bytes: usize,
+    pub request_timeout_ms: u64,
+    pub hold_ttl_secs: u64,
+    pub show_cache_ttl_secs: u64,
+    pub poll_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WorkerSettings {
+    pub partitions: Vec<u16>,
+    pub prefetch: u16,
+    pub batch_size_max: usize,
+    pub show_idle_secs: u64,
+    pub expiry_sweep_ms: u64,
+    pub outbox_relay_ms: u64,
+    pub outbox_grace_ms: u64,
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+    pub shutdown_grace_secs: u64,
+    pub metrics_listen: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TelemetrySettings {
+    pub format: String,
+    pub filter: String,
+}
+
+impl Settings {
+    /// Loads the layered settings of a process.
+    pub fn load() -> Result<Self, config::ConfigError> {
+        let mut b = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Ok(path) = std::env::var("APP_CONFIG") {
+            b = b.add_source(config::File::with_name(&path));
+        }
+        b = b.add_source(
+            config::Environment::with_prefix("APP")
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("workers.partitions")
+                .try_parsing(true),
+        );
+        for (plain, key, app) in [
+            ("DATABASE_URL", "database.url", "APP__DATABASE__URL"),
+            ("AMQP_URL", "amqp.url", "APP__AMQP__URL"),
+            ("REDIS_URL", "redis.url", "APP__REDIS__URL"),
+        ] {
+            if std::env::var_os(app).is_none()
+                && let Ok(v) = std::env::var(plain)
+            {
+                b = b.set_override(key, v)?;
+            }
+        }
+        b.build()?.try_deserialize()
+    }
+
+    /// The RabbitMQ names of this deployment.
+    pub fn topology(&self) -> contracts::Topology {
+        contracts::Topology::new(self.amqp.prefix.clone(), self.amqp.partitions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_compiled_in_defaults_parse() {
+        let s: Settings = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
+            .build()
+            .unwrap()
+            .try_deserialize()
+            .unwrap();
+        assert_eq!(s.amqp.partitions, 16);
+        assert_eq!(s.ingress.hold_ttl_secs, 480);
+        assert!(s.workers.partitions.is_empty());
+    }
+}

@@ -1,0 +1,420 @@
+#!/usr/bin/env bash
+# Make PostgreSQL (15+), RabbitMQ and Redis answer for the app and the tests.
+#
+#   scripts/services.sh ensure
+#
+# For each service: already answering -> leave it; installed but stopped -> start it;
+# not installed -> apt-get install it (or, without apt-get, `docker compose up -d` it
+# when a container engine runs), then wait a bounded time until it answers.
+#
+# Defaults: 127.0.0.1:5432 (PostgreSQL), :5672 (RabbitMQ), :6379 (Redis).
+# DATABASE_URL, AMQP_URL and REDIS_URL override the address; one that points to a
+# host other than 127.0.0.1/localhost/::1 is only probed, never started or installed.
+#
+# systemd does not run in the CI containers, so services are started with their own
+# commands (pg_ctlcluster, redis-server, rabbitmq-server), and `service X start` only
+# when those are missing. Runs as root; otherwise uses sudo when it exists.
+set -euo pipefail
+
+usage() {
+    echo "usage: $0 ensure" >&2
+    exit 2
+}
+
+[[ $# -eq 1 && $1 == ensure ]] || usage
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_WAIT=${PG_WAIT:-60}
+REDIS_WAIT=${REDIS_WAIT:-60}
+RABBIT_WAIT=${RABBIT_WAIT:-120}
+
+SUDO=()
+if [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null 2>&1; then
+    SUDO=(sudo)
+fi
+
+LOG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/services.XXXXXX")
+trap 'rm -rf "$LOG_DIR"' EXIT
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# with_timeout SECONDS CMD...: bound CMD when coreutils' timeout exists.
+with_timeout() {
+    local secs=$1
+    shift
+    if have timeout; then
+        timeout "$secs" "$@"
+    else
+        "$@"
+    fi
+}
+
+die() {
+    echo "services.sh: $*" >&2
+    exit 1
+}
+
+# Print the tail of a captured log to stderr (used before failing).
+show_log() {
+    local f=$1
+    if [[ -s $f ]]; then
+        echo "--- last lines of $(basename "$f") ---" >&2
+        tail -n 20 "$f" >&2
+    fi
+}
+
+# Run a command as root (directly, or through sudo when we are not root).
+as_root() {
+    "${SUDO[@]}" "$@"
+}
+
+# --- addresses -------------------------------------------------------------
+
+# parse_url URL DEFAULT_PORT -> prints "host port"
+parse_url() {
+    local url=$1 default_port=$2 rest host port
+    rest=${url#*://}
+    rest=${rest%%/*}
+    rest=${rest%%\?*}
+    rest=${rest##*@}
+    if [[ $rest == \[* ]]; then          # [ipv6]:port
+        host=${rest%%]*}
+        host=${host#[}
+        port=${rest#*]}
+        port=${port#:}
+    else
+        host=${rest%%:*}
+        port=${rest#"$host"}
+        port=${port#:}
+    fi
+    [[ -n $host ]] || host=127.0.0.1
+    [[ -n $port ]] || port=$default_port
+    echo "$host $port"
+}
+
+is_local() {
+    case $1 in
+        127.0.0.1 | localhost | ::1) return 0 ;;
+        *) return 1 ;;
+    esac
+}
+
+read -r PG_HOST PG_PORT < <(parse_url "${DATABASE_URL:-postgres://127.0.0.1:5432/}" 5432)
+read -r AMQP_HOST AMQP_PORT < <(parse_url "${AMQP_URL:-amqp://127.0.0.1:5672/}" 5672)
+read -r REDIS_HOST REDIS_PORT < <(parse_url "${REDIS_URL:-redis://127.0.0.1:6379}" 6379)
+
+# --- probes ----------------------------------------------------------------
+
+tcp_probe() {
+    local host=$1 port=$2
+    with_timeout 3 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$host" "$port" 2>/dev/null
+}
+
+probe_postgres() {
+    if have pg_isready; then
+        pg_isready -q -h "$PG_HOST" -p "$PG_PORT" -t 3
+    else
+        tcp_probe "$PG_HOST" "$PG_PORT"
+    fi
+}
+
+probe_rabbitmq() {
+    tcp_probe "$AMQP_HOST" "$AMQP_PORT"
+}
+
+probe_redis() {
+    if have redis-cli; then
+        local out
+        out=$(with_timeout 3 redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" ping 2>&1) || true
+        # A server that wants a password still answers.
+        [[ $out == PONG || $out == *NOAUTH* || $out == *WRONGPASS* ]]
+    else
+        tcp_probe "$REDIS_HOST" "$REDIS_PORT"
+    fi
+}
+
+# wait_until NAME SECONDS PROBE_FN [STEP_FN]: poll until PROBE_FN succeeds.
+# STEP_FN (optional) runs between probes instead of `sleep 1` (it may block).
+wait_until() {
+    local name=$1 limit=$2 probe=$3 step=${4:-}
+    local deadline=$((SECONDS + limit))
+    while ! "$probe"; do
+        if ((SECONDS >= deadline)); then
+            return 1
+        fi
+        if [[ -n $step ]]; then
+            "$step" || sleep 1
+        else
+            sleep 1
+        fi
+    done
+}
+
+# --- install ---------------------------------------------------------------
+
+APT_UPDATED=0
+COMPOSE_DONE=0
+
+pg_installed() { compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null; }
+rabbitmq_installed() { have rabbitmq-server || [[ -x /usr/sbin/rabbitmq-server ]]; }
+redis_installed() { have redis-server || [[ -x /usr/bin/redis-server ]]; }
+
+apt_install() {
+    local log="$LOG_DIR/apt.log"
+    if ((APT_UPDATED == 0)); then
+        as_root apt-get update -qq >"$log" 2>&1 || { show_log "$log"; die "apt-get update failed"; }
+        APT_UPDATED=1
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >>"$log" 2>&1 \
+        || { show_log "$log"; die "apt-get install $* failed"; }
+}
+
+compose_up() {
+    local log="$LOG_DIR/compose.log"
+    echo "services.sh: no apt-get; using the container engine: docker compose up -d $*" >&2
+    if docker compose version >/dev/null 2>&1; then
+        (cd "$REPO_ROOT" && docker compose up -d "$@") >"$log" 2>&1
+    elif have docker-compose; then
+        (cd "$REPO_ROOT" && docker-compose up -d "$@") >"$log" 2>&1
+    else
+        die "docker runs but neither 'docker compose' nor 'docker-compose' is available"
+    fi || { show_log "$log"; die "docker compose up -d $* failed"; }
+}
+
+# Install the local services that are neither answering nor installed, with one
+# apt-get call (or one compose call). Sets *_VIA_COMPOSE for what compose runs.
+PG_VIA_COMPOSE=0
+RABBIT_VIA_COMPOSE=0
+REDIS_VIA_COMPOSE=0
+PG_INSTALLED_NOW=0
+RABBIT_INSTALLED_NOW=0
+REDIS_INSTALLED_NOW=0
+
+install_missing() {
+    local pkgs=() svcs=()
+    if is_local "$PG_HOST" && ! pg_installed && ! probe_postgres; then
+        pkgs+=(postgresql) svcs+=(postgres)
+    fi
+    if is_local "$AMQP_HOST" && ! rabbitmq_installed && ! probe_rabbitmq; then
+        pkgs+=(rabbitmq-server) svcs+=(rabbitmq)
+    fi
+    if is_local "$REDIS_HOST" && ! redis_installed && ! probe_redis; then
+        pkgs+=(redis-server) svcs+=(redis)
+    fi
+    ((${#pkgs[@]} > 0)) || return 0
+
+    if have apt-get && { [[ $(id -u) -eq 0 ]] || ((${#SUDO[@]} > 0)); }; then
+        echo "services.sh: installing ${pkgs[*]} with apt-get" >&2
+        apt_install "${pkgs[@]}"
+        local s
+        for s in "${svcs[@]}"; do
+            case $s in
+                postgres) PG_INSTALLED_NOW=1 ;;
+                rabbitmq) RABBIT_INSTALLED_NOW=1 ;;
+                redis) REDIS_INSTALLED_NOW=1 ;;
+            esac
+        done
+    elif have docker && docker info >/dev/null 2>&1; then
+        compose_up "${svcs[@]}"
+        COMPOSE_DONE=1
+        local s
+        for s in "${svcs[@]}"; do
+            case $s in
+                postgres) PG_VIA_COMPOSE=1 ;;
+                rabbitmq) RABBIT_VIA_COMPOSE=1 ;;
+                redis) REDIS_VIA_COMPOSE=1 ;;
+            esac
+        done
+    else
+        die "not installed and no way to install: ${svcs[*]} (no usable apt-get, no running docker engine)"
+    fi
+}
+
+how() {
+    # how INSTALLED_NOW VIA_COMPOSE -> words for the status line
+    if (($2)); then
+        echo "started with docker compose"
+    elif (($1)); then
+        echo "installed and started"
+    else
+        echo "started"
+    fi
+}
+
+# --- PostgreSQL ------------------------------------------------------------
+
+run_as_postgres_psql() {
+    # psql over the local socket as the postgres OS user.
+    if [[ $(id -u) -eq 0 ]]; then
+        (cd / && su postgres -s /bin/sh -c "psql -p $PG_PORT -qXc \"$1\"")
+    elif ((${#SUDO[@]} > 0)); then
+        (cd / && sudo -u postgres psql -p "$PG_PORT" -qXc "$1")
+    elif [[ $(id -un) == postgres ]]; then
+        psql -p "$PG_PORT" -qXc "$1"
+    else
+        return 1
+    fi
+}
+
+pg_tcp_login() {
+    have psql || return 1
+    PGCONNECT_TIMEOUT=5 psql "postgres://postgres:postgres@127.0.0.1:$PG_PORT/postgres" \
+        -qXtAc 'select 1' >/dev/null 2>&1
+}
+
+pg_password() {
+    local log="$LOG_DIR/pg-password.log"
+    have psql || { echo "services.sh: psql missing; cannot check the postgres password" >&2; return 0; }
+    pg_tcp_login && return 0
+    run_as_postgres_psql "alter user postgres password 'postgres'" >"$log" 2>&1 || true
+    pg_tcp_login && return 0
+    show_log "$log"
+    die "postgres: cannot log in as postgres/postgres on 127.0.0.1:$PG_PORT (check pg_hba.conf)"
+}
+
+pg_start() {
+    local log="$LOG_DIR/postgres-start.log" ver=""
+    if [[ -d /etc/postgresql ]]; then
+        ver=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)
+    fi
+    if [[ -z $ver || ! -d /etc/postgresql/$ver/main ]] && have pg_createcluster; then
+        # Installed without a cluster: create the default one.
+        ver=$(ls /usr/lib/postgresql | sort -V | tail -1)
+        as_root pg_createcluster "$ver" main >"$log" 2>&1 || { show_log "$log"; die "postgres: pg_createcluster $ver main failed"; }
+    fi
+    if [[ $ver =~ ^[0-9]+ ]] && ((BASH_REMATCH[0] < 15)); then
+        echo "services.sh: warning: PostgreSQL $ver is older than 15" >&2
+    fi
+    if have pg_ctlcluster && [[ -n $ver ]]; then
+        as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start >>"$log" 2>&1 || true
+    elif have service; then
+        as_root service postgresql start >>"$log" 2>&1 || true
+    else
+        die "postgres: installed but neither pg_ctlcluster nor service is available to start it"
+    fi
+}
+
+ensure_postgres() {
+    local addr="$PG_HOST:$PG_PORT" what
+    if ! is_local "$PG_HOST"; then
+        wait_until postgres "$PG_WAIT" probe_postgres || die "postgres: external $addr does not answer (DATABASE_URL)"
+        echo "postgres: external, answering on $addr"
+        return
+    fi
+    if probe_postgres; then
+        what="running"
+        if ((PG_INSTALLED_NOW)); then what="installed, running"; fi
+    else
+        if ((PG_VIA_COMPOSE == 0)); then
+            pg_installed || die "postgres: not installed"
+            pg_start
+        fi
+        wait_until postgres "$PG_WAIT" probe_postgres || {
+            show_log "$LOG_DIR/postgres-start.log"
+            die "postgres: did not answer on $addr within ${PG_WAIT}s"
+        }
+        what=$(how "$PG_INSTALLED_NOW" "$PG_VIA_COMPOSE")
+    fi
+    ((PG_VIA_COMPOSE)) || pg_password
+    echo "postgres: $what on $addr"
+}
+
+# --- RabbitMQ --------------------------------------------------------------
+
+# Between probes: block until the node has booted (returns fast once it has).
+rabbit_step() {
+    if have rabbitmqctl; then
+        with_timeout 20 "${SUDO[@]}" rabbitmqctl -q await_startup --timeout 15 >/dev/null 2>&1 && sleep 0.5 && return 0
+        sleep 1
+        return 0
+    fi
+    return 1
+}
+
+rabbit_start() {
+    local log="$LOG_DIR/rabbitmq-start.log"
+    # A node that is up but still booting answers ping: do not start a second one.
+    if have rabbitmqctl && with_timeout 20 "${SUDO[@]}" rabbitmqctl -q ping >/dev/null 2>&1; then
+        return 0
+    fi
+    if have rabbitmq-server || [[ -x /usr/sbin/rabbitmq-server ]]; then
+        as_root rabbitmq-server -detached >"$log" 2>&1 || true
+    elif have service; then
+        as_root service rabbitmq-server start >"$log" 2>&1 || true
+    else
+        die "rabbitmq: installed but neither rabbitmq-server nor service is available to start it"
+    fi
+}
+
+ensure_rabbitmq() {
+    local addr="$AMQP_HOST:$AMQP_PORT" what
+    if ! is_local "$AMQP_HOST"; then
+        wait_until rabbitmq "$RABBIT_WAIT" probe_rabbitmq || die "rabbitmq: external $addr does not answer (AMQP_URL)"
+        echo "rabbitmq: external, answering on $addr"
+        return
+    fi
+    if probe_rabbitmq; then
+        what="running"
+        if ((RABBIT_INSTALLED_NOW)); then what="installed, running"; fi
+    else
+        if ((RABBIT_VIA_COMPOSE == 0)); then
+            rabbitmq_installed || die "rabbitmq: not installed"
+            rabbit_start
+        fi
+        wait_until rabbitmq "$RABBIT_WAIT" probe_rabbitmq rabbit_step || {
+            show_log "$LOG_DIR/rabbitmq-start.log"
+            show_log /var/log/rabbitmq/startup_err
+            die "rabbitmq: did not answer on $addr within ${RABBIT_WAIT}s"
+        }
+        what=$(how "$RABBIT_INSTALLED_NOW" "$RABBIT_VIA_COMPOSE")
+    fi
+    echo "rabbitmq: $what on $addr"
+}
+
+# --- Redis -----------------------------------------------------------------
+
+redis_start() {
+    local log="$LOG_DIR/redis-start.log"
+    if have redis-server || [[ -x /usr/bin/redis-server ]]; then
+        as_root mkdir -p /var/lib/redis /var/log/redis
+        as_root redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$REDIS_PORT" \
+            --save "" --appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log \
+            >"$log" 2>&1 || true
+    elif have service; then
+        as_root service redis-server start >"$log" 2>&1 || true
+    else
+        die "redis: installed but neither redis-server nor service is available to start it"
+    fi
+}
+
+ensure_redis() {
+    local addr="$REDIS_HOST:$REDIS_PORT" what
+    if ! is_local "$REDIS_HOST"; then
+        wait_until redis "$REDIS_WAIT" probe_redis || die "redis: external $addr does not answer (REDIS_URL)"
+        echo "redis: external, answering on $addr"
+        return
+    fi
+    if probe_redis; then
+        what="running"
+        if ((REDIS_INSTALLED_NOW)); then what="installed, running"; fi
+    else
+        if ((REDIS_VIA_COMPOSE == 0)); then
+            redis_installed || die "redis: not installed"
+            redis_start
+        fi
+        wait_until redis "$REDIS_WAIT" probe_redis || {
+            show_log "$LOG_DIR/redis-start.log"
+            show_log /var/log/redis/ci.log
+            die "redis: did not answer on $addr within ${REDIS_WAIT}s"
+        }
+        what=$(how "$REDIS_INSTALLED_NOW" "$REDIS_VIA_COMPOSE")
+    fi
+    echo "redis: $what on $addr"
+}
+
+# --- main ------------------------------------------------------------------
+
+install_missing
+ensure_postgres
+ensure_rabbitmq
+ensure_redis

@@ -1,0 +1,21 @@
+//! The processes that consume queues.
+//!
+//! - [`runner`]: one sequencer runner per partition queue. It takes a batch of
+//!   deliveries, applies each command to the in-memory show state with the pure
+//!   `sequencer` crate, commits all outcomes in ONE PostgreSQL transaction fenced by
+//!   the partition epoch, acks the batch, then hands the events to the publisher.
+//! - [`store`]: the SQL of the runner: loading a show's state, taking a partition
+//!   (bumping its epoch), and the batch commit (multi-row `UNNEST` statements).
+//! - [`events`]: publishing committed events from the outbox (right after the commit,
+//!   and a relay for whatever a crash left behind).
+//! - [`expiry`]: the sweep that turns ran-out holds into `ExpireHold` commands on
+//!   the show's partition queue, so expiry is ordered with everything else.
+//! - [`startup`]: `Workers::build(settings)` and `run_until_stopped`.
+
+pub mod events;
+pub mod expiry;
+pub mod runner;
+pub mod startup;
+pub mod store;
+
+pub use startup::Workers;

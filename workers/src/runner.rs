@@ -1,0 +1,412 @@
+//! The sequencer runner of one partition.
+//!
+//! ```text
+//! loop:
+//!   take 1..=batch_size_max deliveries (waiting only for the first)
+//!   poison ones (unparseable, wrong partition, broken show) -> dead-letter queue with reason
+//!   on first batch: acquire the partition (bump its epoch), load nothing yet
+//!   drop messages the inbox has seen; load shows on first touch
+//!   apply each command to its show state (pure, in memory)
+//!   commit everything in ONE transaction, fenced by the epoch
+//!   ack the batch (multiple), hand the events to the publisher
+//! ```
+//! A crash before the commit redelivers the batch; after it, the inbox makes the
+//! redelivery a no-op. A transient failure (database down) keeps the deliveries
+//! unacked and retries with bounded backoff: it never dead-letters. A fenced commit
+//! (another runner took the partition) ends the session without acking.
+
+use crate::store::{self, OutboxRow, StoreError};
+use contracts::topology::{DEAD_LETTER_REASON_HEADER, REQUEST_ID_HEADER, SOURCE_QUEUE_HEADER};
+use contracts::{CommandEnvelope, ShowId, Topology};
+use futures::{FutureExt, StreamExt};
+use lapin::Channel;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use platform::settings::WorkerSettings;
+use sequencer::ShowState;
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Where a test can make a runner "crash" (drop its channel without acking).
+#[derive(Debug, Default)]
+pub struct Faults {
+    /// Crash this many times right before committing a batch.
+    pub crash_before_commit: AtomicU32,
+    /// Crash this many times after committing a batch, before acking it.
+    pub crash_after_commit: AtomicU32,
+}
+
+impl Faults {
+    fn take(counter: &AtomicU32) -> bool {
+        counter
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+}
+
+/// What every runner of a process shares.
+pub struct RunnerCtx {
+    pub pool: PgPool,
+    pub topology: Topology,
+    pub amqp_url: String,
+    pub settings: WorkerSettings,
+    /// Identifies this process in `partitions.owner` and in consumer tags.
+    pub owner: String,
+    pub events: mpsc::Sender<Vec<OutboxRow>>,
+    pub faults: Arc<Faults>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SessionEnd {
+    #[error("shutdown")]
+    Shutdown,
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+impl From<lapin::Error> for SessionEnd {
+    fn from(e: lapin::Error) -> Self {
+        SessionEnd::Failed(e.into())
+    }
+}
+
+/// Runs partition `p` until `shutdown`, reconnecting after failures.
+pub async fn run_partition(ctx: Arc<RunnerCtx>, p: u16, shutdown: CancellationToken) {
+    let mut delay = Duration::from_millis(ctx.settings.retry_initial_ms);
+    let max = Duration::from_millis(ctx.settings.retry_max_ms);
+    loop {
+        let started = Instant::now();
+        match run_session(&ctx, p, &shutdown).await {
+            Ok(()) | Err(SessionEnd::Shutdown) => return,
+            Err(SessionEnd::Failed(e)) => {
+                tracing::warn!(partition = p, error = %e, retry_in = ?delay, "runner session ended");
+            }
+        }
+        if started.elapsed() > max {
+            delay = Duration::from_millis(ctx.settings.retry_initial_ms);
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(max);
+    }
+}
+
+/// The in-memory side of a partition session.
+struct Partition {
+    p: u16,
+    epoch: Option<i64>,
+    shows: HashMap<ShowId, (ShowState, Instant)>,
+}
+
+async fn run_session(
+    ctx: &RunnerCtx,
+    p: u16,
+    shutdown: &CancellationToken,
+) -> Result<(), SessionEnd> {
+    let conn = platform::amqp::connect(&ctx.amqp_url, &format!("{}-p{p}", ctx.owner)).await?;
+    let res = consume(ctx, p, shutdown, &conn).await;
+    drop(conn.close(200, "runner session over".into()).await);
+    res
+}
+
+async fn consume(
+    ctx: &RunnerCtx,
+    p: u16,
+    shutdown: &CancellationToken,
+    conn: &lapin::Connection,
+) -> Result<(), SessionEnd> {
+    let ch = conn.create_channel().await?;
+    ch.basic_qos(ctx.settings.prefetch, BasicQosOptions::default())
+        .await?;
+    let dlq = conn.create_channel().await?;
+    dlq.confirm_select(ConfirmSelectOptions::default()).await?;
+    let queue = ctx.topology.partition_queue(p);
+    let tag = format!("{}-p{p}", ctx.owner);
+    let mut consumer = ch
+        .basic_consume(
+            queue.clone().into(),
+            tag.clone().into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    tracing::info!(partition = p, queue = %queue, "runner consuming (active when the broker says so)");
+    let mut part = Partition {
+        p,
+        epoch: None,
+        shows: HashMap::new(),
+    };
+    let idle = Duration::from_secs(ctx.settings.show_idle_secs);
+    loop {
+        let first = tokio::select! {
+            () = shutdown.cancelled() => {
+                drop(ch.basic_cancel(tag.clone().into(), BasicCancelOptions::default()).await);
+                return Err(SessionEnd::Shutdown);
+            }
+            () = tokio::time::sleep(idle.min(Duration::from_secs(30))) => {
+                let now = Instant::now();
+                part.shows.retain(|_, (_, used)| now.duration_since(*used) < idle);
+                continue;
+            }
+            d = consumer.next() => d,
+        };
+        let first = first.ok_or_else(|| anyhow::anyhow!("consumer stream ended"))??;
+        let mut batch = vec![first];
+        while batch.len() < ctx.settings.batch_size_max {
+            match consumer.next().now_or_never() {
+                Some(Some(Ok(d))) => batch.push(d),
+                Some(Some(Err(e))) => return Err(e.into()),
+                Some(None) | None => break,
+            }
+        }
+        process_batch(ctx, &ch, &dlq, &mut part, batch, shutdown).await?;
+    }
+}
+
+/// Why a message cannot ever be applied.
+fn poison_reason(d: &Delivery, topo: &Topology, p: u16) -> Result<CommandEnvelope, String> {
+    let env: CommandEnvelope =
+        serde_json::from_slice(&d.data).map_err(|e| format!("unparseable command: {e}"))?;
+    let want = topo.partition_of(env.show_id);
+    if want != p {
+        return Err(format!(
+            "command for show {} belongs to partition {want}, not {p}",
+            env.show_id
+        ));
+    }
+    Ok(env)
+}
+
+/// Publishes a copy of `d` to the dead-letter exchange with the reason, and waits
+/// for the broker's confirm (the original is acked by the caller afterwards).
+async fn dead_letter(
+    dlq: &Channel,
+    topo: &Topology,
+    p: u16,
+    d: &Delivery,
+    reason: &str,
+) -> anyhow::Result<()> {
+    let headers = d.properties.headers().clone().unwrap_or_default();
+    let message_id = d
+        .properties
+        .message_id()
+        .as_ref()
+        .map(|m| m.to_string())
+        .unwrap_or_default();
+    dead_letter_raw(dlq, topo, p, &d.data, &message_id, headers, reason).await
+}
+
+async fn process_batch(
+    ctx: &RunnerCtx,
+    ch: &Channel,
+    dlq: &Channel,
+    part: &mut Partition,
+    batch: Vec<Delivery>,
+    shutdown: &CancellationToken,
+) -> Result<(), SessionEnd> {
+    let p = part.p;
+    let last_tag = batch.iter().map(|d| d.delivery_tag).max().unwrap_or(0);
+    let mut commands = Vec::with_capacity(batch.len());
+    for d in &batch {
+        match poison_reason(d, &ctx.topology, p) {
+            Ok(env) => commands.push(env),
+            Err(reason) => dead_letter(dlq, &ctx.topology, p, d, &reason).await?,
+        }
+    }
+    metrics::histogram!("runner_batch_size", "partition" => p.to_string())
+        .record(batch.len() as f64);
+
+    if Faults::take(&ctx.faults.crash_before_commit) {
+        return Err(SessionEnd::Failed(anyhow::anyhow!(
+            "injected crash before commit"
+        )));
+    }
+    let mut delay = Duration::from_millis(ctx.settings.retry_initial_ms);
+    let max = Duration::from_millis(ctx.settings.retry_max_ms);
+    let outbox = loop {
+        match try_commit(ctx, part, &commands, dlq).await {
+            Ok(rows) => break rows,
+            Err(StoreError::Fenced { epoch, .. }) => {
+                tracing::warn!(
+                    partition = p,
+                    epoch,
+                    "fenced: another runner owns this partition"
+                );
+                part.epoch = None;
+                part.shows.clear();
+                return Err(SessionEnd::Failed(anyhow::anyhow!(
+                    "fenced at epoch {epoch}"
+                )));
+            }
+            Err(e) => {
+                // Transient (or unknown): the in-memory states may be ahead of the
+                // database; reload them on the next try. Never dead-letter here.
+                part.shows.clear();
+                metrics::counter!("runner_commit_retries_total", "partition" => p.to_string())
+                    .increment(1);
+                tracing::warn!(partition = p, error = %e, retry_in = ?delay, "batch commit failed; retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => return Err(SessionEnd::Shutdown),
+                    () = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(max);
+            }
+        }
+    };
+    if Faults::take(&ctx.faults.crash_after_commit) {
+        return Err(SessionEnd::Failed(anyhow::anyhow!(
+            "injected crash after commit"
+        )));
+    }
+    ch.basic_ack(last_tag, BasicAckOptions { multiple: true })
+        .await?;
+    if !outbox.is_empty() && ctx.events.send(outbox).await.is_err() {
+        tracing::warn!("event publisher gone; the outbox relay will publish");
+    }
+    Ok(())
+}
+
+/// Acquires the partition if needed, applies the not-yet-processed commands, and
+/// commits. Commands for a show that cannot be loaded are dead-lettered.
+async fn try_commit(
+    ctx: &RunnerCtx,
+    part: &mut Partition,
+    commands: &[CommandEnvelope],
+    dlq: &Channel,
+) -> Result<Vec<OutboxRow>, StoreError> {
+    let p = part.p;
+    let epoch = match part.epoch {
+        Some(e) => e,
+        None => {
+            let e = store::acquire_partition(&ctx.pool, p, &ctx.owner).await?;
+            tracing::info!(partition = p, epoch = e, owner = %ctx.owner, "partition acquired");
+            part.shows.clear();
+            part.epoch = Some(e);
+            e
+        }
+    };
+    let ids: Vec<Uuid> = commands.iter().map(|c| c.message_id.0).collect();
+    let seen: std::collections::HashSet<Uuid> = if ids.is_empty() {
+        Default::default()
+    } else {
+        store::already_processed(&ctx.pool, &ids)
+            .await?
+            .into_iter()
+            .collect()
+    };
+    let apply_started = Instant::now();
+    let mut events = Vec::new();
+    let mut applied = Vec::with_capacity(commands.len());
+    let now = Instant::now();
+    for cmd in commands {
+        if seen.contains(&cmd.message_id.0) || applied.contains(&cmd.message_id.0) {
+            continue;
+        }
+        if !part.shows.contains_key(&cmd.show_id) {
+            match store::load_show_state(&ctx.pool, cmd.show_id).await {
+                Ok(Some(state)) => {
+                    part.shows.insert(cmd.show_id, (state, now));
+                }
+                Ok(None) | Err(StoreError::BadShow(..)) => {
+                    // A show that does not exist (or whose layout is broken) can never
+                    // take this command: dead-letter it with the reason and move on.
+                    let reason = format!("show {} cannot be loaded", cmd.show_id);
+                    let body = serde_json::to_vec(cmd).unwrap_or_default();
+                    let mut headers = FieldTable::default();
+                    if let Some(rid) = &cmd.request_id {
+                        headers.insert(
+                            REQUEST_ID_HEADER.into(),
+                            AMQPValue::LongString(LongString::from(rid.clone())),
+                        );
+                    }
+                    let id = cmd.message_id.to_string();
+                    dead_letter_raw(dlq, &ctx.topology, p, &body, &id, headers, &reason)
+                        .await
+                        .map_err(|e| StoreError::Db(sqlx::Error::Protocol(e.to_string())))?;
+                    applied.push(cmd.message_id.0);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let (state, used) = part.shows.get_mut(&cmd.show_id).expect("loaded just above");
+        *used = now;
+        let out = state.apply(cmd);
+        if let Some(rid) = &cmd.request_id {
+            tracing::debug!(request_id = %rid, booking_id = %cmd.command.booking_id(), "applied");
+        }
+        for e in &out {
+            tracing::info!(
+                partition = p,
+                booking_id = %e.booking_id,
+                event = e.event.routing_key(),
+                request_id = cmd.request_id.as_deref().unwrap_or(""),
+                "booking decided"
+            );
+        }
+        events.extend(out);
+        applied.push(cmd.message_id.0);
+    }
+    metrics::histogram!("sequencer_apply_seconds", "partition" => p.to_string())
+        .record(apply_started.elapsed().as_secs_f64());
+    let started = Instant::now();
+    let rows = store::commit_batch(
+        &ctx.pool,
+        p,
+        epoch,
+        &ctx.topology.events_exchange(),
+        &applied,
+        &events,
+    )
+    .await?;
+    metrics::histogram!("runner_commit_seconds", "partition" => p.to_string())
+        .record(started.elapsed().as_secs_f64());
+    Ok(rows)
+}
+
+async fn dead_letter_raw(
+    dlq: &Channel,
+    topo: &Topology,
+    p: u16,
+    body: &[u8],
+    message_id: &str,
+    mut headers: FieldTable,
+    reason: &str,
+) -> anyhow::Result<()> {
+    headers.insert(
+        DEAD_LETTER_REASON_HEADER.into(),
+        AMQPValue::LongString(LongString::from(reason.to_owned())),
+    );
+    headers.insert(
+        SOURCE_QUEUE_HEADER.into(),
+        AMQPValue::LongString(LongString::from(topo.partition_queue(p))),
+    );
+    let confirm = dlq
+        .basic_publish(
+            topo.commands_dlx().into(),
+            topo.partition_key(p).into(),
+            BasicPublishOptions::default(),
+            body,
+            platform::amqp::json_properties(message_id, headers),
+        )
+        .await?
+        .await?;
+    if !confirm.is_ack() {
+        anyhow::bail!("dead-letter exchange refused the message");
+    }
+    metrics::counter!("dead_lettered_total", "partition" => p.to_string()).increment(1);
+    tracing::warn!(partition = p, reason, "message dead-lettered");
+    Ok(())
+}

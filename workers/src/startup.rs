@@ -1,0 +1,187 @@
+//! `Workers::build(settings)` then `run_until_stopped()`.
+
+use crate::runner::{Faults, RunnerCtx, run_partition};
+use platform::Settings;
+use platform::amqp::ConfirmedPublisher;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Committed-event batches waiting for the publisher task.
+const EVENT_QUEUE_MAX: usize = 256;
+
+pub struct Workers {
+    settings: Settings,
+    faults: Arc<Faults>,
+    owner: String,
+    metrics: Option<tokio::net::TcpListener>,
+    partitions: Vec<u16>,
+}
+
+impl Workers {
+    /// Checks the stores answer (waiting with bounded backoff), declares the broker
+    /// topology, and binds the metrics listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_faults(settings, Arc::new(Faults::default())).await
+    }
+
+    /// Like [`Workers::build`], with fault injection for tests.
+    pub async fn build_with_faults(
+        settings: Settings,
+        faults: Arc<Faults>,
+    ) -> anyhow::Result<Self> {
+        let pool = platform::db::pool(&settings.database)?;
+        platform::db::wait_ready(&pool, Duration::from_secs(60)).await?;
+        let topo = settings.topology();
+        let conn = platform::amqp::connect_with_retry(
+            &settings.amqp.url,
+            "workers-setup",
+            Duration::from_secs(60),
+        )
+        .await?;
+        let ch = conn.create_channel().await?;
+        platform::amqp::declare_topology(&ch, &topo, settings.amqp.delivery_limit).await?;
+        drop(conn.close(200, "setup done".into()).await);
+        let partitions: Vec<u16> = if settings.workers.partitions.is_empty() {
+            topo.all_partitions().collect()
+        } else {
+            settings.workers.partitions.clone()
+        };
+        if let Some(bad) = partitions.iter().find(|p| **p >= topo.partitions) {
+            anyhow::bail!(
+                "partition {bad} does not exist (there are {})",
+                topo.partitions
+            );
+        }
+        let metrics = if settings.workers.metrics_listen.is_empty() {
+            None
+        } else {
+            Some(tokio::net::TcpListener::bind(&settings.workers.metrics_listen).await?)
+        };
+        let owner = format!(
+            "{}-{}-{}",
+            hostname(),
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        Ok(Self {
+            settings,
+            faults,
+            owner,
+            metrics,
+            partitions,
+        })
+    }
+
+    /// The address `/metrics` is served on, if any.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// This process's owner name (as written to `partitions.owner`).
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Runs every partition runner, the event publisher, the outbox relay and the
+    /// hold-expiry sweep until `shutdown` resolves; then lets each runner finish its
+    /// current batch (bounded by `shutdown_grace_secs`).
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let s = &self.settings;
+        let pool = platform::db::pool(&s.database)?;
+        let topo = s.topology();
+        let stop = CancellationToken::new();
+        let publisher = ConfirmedPublisher::new(
+            &s.amqp.url,
+            &format!("{}-events", self.owner),
+            2,
+            Duration::from_millis(s.amqp.publish_confirm_timeout_ms),
+        );
+        let (tx, rx) = tokio::sync::mpsc::channel(EVENT_QUEUE_MAX);
+        let ctx = Arc::new(RunnerCtx {
+            pool: pool.clone(),
+            topology: topo.clone(),
+            amqp_url: s.amqp.url.clone(),
+            settings: s.workers.clone(),
+            owner: self.owner.clone(),
+            events: tx,
+            faults: self.faults.clone(),
+        });
+        let mut runners = JoinSet::new();
+        for p in &self.partitions {
+            runners.spawn(run_partition(ctx.clone(), *p, stop.clone()));
+        }
+        drop(ctx);
+        let mut background = JoinSet::new();
+        let publisher_task = tokio::spawn(crate::events::run_publisher(
+            pool.clone(),
+            publisher.clone(),
+            rx,
+        ));
+        background.spawn(crate::events::run_relay(
+            pool.clone(),
+            publisher.clone(),
+            Duration::from_millis(s.workers.outbox_relay_ms),
+            Duration::from_millis(s.workers.outbox_grace_ms),
+            stop.clone(),
+        ));
+        background.spawn(crate::expiry::run(
+            pool.clone(),
+            publisher.clone(),
+            topo.clone(),
+            self.partitions.clone(),
+            Duration::from_millis(s.workers.expiry_sweep_ms),
+            stop.clone(),
+        ));
+        if let Some(listener) = self.metrics {
+            let stop = stop.clone();
+            background.spawn(async move {
+                let app = axum::Router::new().route(
+                    "/metrics",
+                    axum::routing::get(|| async { platform::telemetry::prometheus().render() }),
+                );
+                drop(
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(stop.cancelled_owned())
+                        .await,
+                );
+            });
+        }
+        tracing::info!(owner = %self.owner, partitions = ?self.partitions, "workers running");
+        shutdown.await;
+        tracing::info!("workers stopping");
+        stop.cancel();
+        let grace = Duration::from_secs(s.workers.shutdown_grace_secs);
+        let drained = tokio::time::timeout(grace, async {
+            while runners.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("runners did not stop within the grace period; aborting them");
+            runners.abort_all();
+        }
+        // Runners are gone, so the event channel closes and the publisher drains.
+        drop(tokio::time::timeout(grace, publisher_task).await);
+        background.abort_all();
+        Ok(())
+    }
+}
+
+fn hostname() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_owned())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".to_owned())
+}
