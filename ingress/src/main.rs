@@ -4,7 +4,6 @@
 async fn main() -> anyhow::Result<()> {
     let settings = platform::Settings::load()?;
     platform::telemetry::init_logs(&settings.telemetry);
-    let _ = platform::telemetry::prometheus();
     let app = ingress::Application::build(settings).await?;
     println!("ingress listening on http://{}", app.addr());
     app.run_until_stopped(ingress::startup::shutdown_signal())

@@ -82,6 +82,8 @@ impl Application {
     /// Connects to the stores (waiting for them with bounded backoff), declares the
     /// broker topology and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        // Install the metrics recorder before anything records.
+        let _ = platform::telemetry::prometheus();
         let db = platform::db::pool(&settings.database)?;
         let redis = platform::cache::connect(&settings.redis.url).await?;
         let topology = settings.topology();

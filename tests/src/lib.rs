@@ -1,1 +1,353 @@
-//! End-to-end test harness.
+//! The end-to-end harness: `spawn_system()` starts the real ingress and workers
+//! (their `build` functions, in-process, on port 0) against the real PostgreSQL,
+//! RabbitMQ and Redis, with a fresh database, queue prefix and key prefix per test,
+//! so tests run in parallel.
+//!
+//! Services come from `DATABASE_URL`, `AMQP_URL`, `REDIS_URL` (defaults: the local
+//! ports). When one does not answer, the harness fails and names it; it never skips.
+
+pub mod proxy;
+
+use contracts::{ShowId, UserId};
+use ingress::auth::{Role, TokenKeys};
+use platform::Settings;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use workers::runner::Faults;
+
+/// Partition count in tests: small, so topology declaration is quick.
+pub const TEST_PARTITIONS: u16 = 2;
+
+/// Options of a test system.
+#[derive(Clone)]
+pub struct SystemOptions {
+    pub workers: usize,
+    pub hold_ttl_secs: u64,
+    pub expiry_sweep_ms: u64,
+    /// Database URL the workers use (defaults to the test database directly); set
+    /// to go through a [`proxy::TcpProxy`].
+    pub workers_db_port: Option<u16>,
+}
+
+impl Default for SystemOptions {
+    fn default() -> Self {
+        Self {
+            workers: 1,
+            hold_ttl_secs: 480,
+            expiry_sweep_ms: 500,
+            workers_db_port: None,
+        }
+    }
+}
+
+/// A running worker process (in-process).
+pub struct WorkerHandle {
+    pub stop: CancellationToken,
+    pub join: JoinHandle<anyhow::Result<()>>,
+    pub faults: Arc<Faults>,
+    pub owner: String,
+    pub metrics_addr: Option<std::net::SocketAddr>,
+}
+
+pub struct TestSystem {
+    pub settings: Settings,
+    pub base_url: String,
+    pub pool: PgPool,
+    pub http: reqwest::Client,
+    pub tokens: TokenKeys,
+    pub workers: Vec<WorkerHandle>,
+    pub db_name: String,
+    ingress_stop: CancellationToken,
+}
+
+fn with_database(url: &str, db: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+fn with_port(url: &str, port: u16) -> String {
+    // postgres://user:pass@host:PORT/db
+    let (scheme, rest) = url.split_once("://").expect("url has a scheme");
+    let (auth_host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (auth, host) = match auth_host.rsplit_once('@') {
+        Some((a, h)) => (Some(a), h),
+        None => (None, auth_host),
+    };
+    let host = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
+    match auth {
+        Some(a) => format!("{scheme}://{a}@{host}:{port}/{path}"),
+        None => format!("{scheme}://{host}:{port}/{path}"),
+    }
+}
+
+/// Fails clearly when a service does not answer.
+async fn require_services(s: &Settings) {
+    let pg = sqlx::PgPool::connect(&with_database(&s.database.url, "postgres")).await;
+    assert!(
+        pg.is_ok(),
+        "PostgreSQL is not reachable at {} ({:?}): start it (scripts/services.sh ensure) or set DATABASE_URL",
+        s.database.url,
+        pg.err()
+    );
+    let amqp = platform::amqp::connect(&s.amqp.url, "test-probe").await;
+    assert!(
+        amqp.is_ok(),
+        "RabbitMQ is not reachable at {} ({:?}): start it (scripts/services.sh ensure) or set AMQP_URL",
+        s.amqp.url,
+        amqp.err()
+    );
+    let redis = platform::cache::connect(&s.redis.url).await;
+    assert!(
+        redis.is_ok(),
+        "Redis is not reachable at {} ({:?}): start it (scripts/services.sh ensure) or set REDIS_URL",
+        s.redis.url,
+        redis.err()
+    );
+}
+
+/// The settings of a new test: its own database, queue prefix and key prefix.
+pub async fn test_settings(opts: &SystemOptions) -> (Settings, String) {
+    let mut s = Settings::load().expect("settings load");
+    require_services(&s).await;
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let db_name = format!("test_{}", &id[..16]);
+    s.database.url = with_database(&s.database.url, &db_name);
+    s.database.max_connections = 8;
+    s.amqp.prefix = format!("t{}.", &id[..12]);
+    s.amqp.partitions = TEST_PARTITIONS;
+    s.redis.key_prefix = format!("t{}:", &id[..12]);
+    s.ingress.listen = "127.0.0.1:0".into();
+    s.ingress.hold_ttl_secs = opts.hold_ttl_secs;
+    s.ingress.show_cache_ttl_secs = 1;
+    s.workers.metrics_listen = "127.0.0.1:0".into();
+    s.workers.expiry_sweep_ms = opts.expiry_sweep_ms;
+    s.workers.outbox_relay_ms = 200;
+    s.workers.outbox_grace_ms = 500;
+    s.workers.retry_max_ms = 1000;
+    s.workers.shutdown_grace_secs = 5;
+    (s, db_name)
+}
+
+/// Starts a system: migrated database, topology, ingress and `opts.workers` workers.
+pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (settings, db_name) = test_settings(&opts).await;
+    platform::db::migrate(&settings.database.url)
+        .await
+        .expect("migrate test database");
+    let pool = platform::db::pool(&settings.database).expect("pool");
+    let app = ingress::Application::build(settings.clone())
+        .await
+        .expect("build ingress");
+    let base_url = format!("http://{}", app.addr());
+    let ingress_stop = CancellationToken::new();
+    tokio::spawn(app.run_until_stopped(ingress_stop.clone().cancelled_owned()));
+    let tokens = TokenKeys::new(&settings.auth.jwt_secret, 3600);
+    let mut sys = TestSystem {
+        settings,
+        base_url,
+        pool,
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("http client"),
+        tokens,
+        workers: vec![],
+        db_name,
+        ingress_stop,
+    };
+    for _ in 0..opts.workers {
+        let w = sys
+            .start_worker(opts.workers_db_port, Faults::default())
+            .await;
+        sys.workers.push(w);
+    }
+    sys
+}
+
+impl TestSystem {
+    /// Starts one more worker process (in-process) with `faults`.
+    pub async fn start_worker(&self, db_port: Option<u16>, faults: Faults) -> WorkerHandle {
+        let mut s = self.settings.clone();
+        if let Some(port) = db_port {
+            s.database.url = with_port(&s.database.url, port);
+        }
+        let faults = Arc::new(faults);
+        let w = workers::Workers::build_with_faults(s, faults.clone())
+            .await
+            .expect("build workers");
+        let owner = w.owner().to_owned();
+        let metrics_addr = w.metrics_addr();
+        let stop = CancellationToken::new();
+        let join = tokio::spawn(w.run_until_stopped(stop.clone().cancelled_owned()));
+        WorkerHandle {
+            stop,
+            join,
+            faults,
+            owner,
+            metrics_addr,
+        }
+    }
+
+    /// A customer with a token.
+    pub async fn customer(&self, n: usize) -> (UserId, String) {
+        let id = UserId::new_v7();
+        sqlx::query(
+            "insert into users (id, email, password_hash, name, role) values ($1, $2, 'x', 'Test', 'customer')",
+        )
+        .bind(id.0)
+        .bind(format!("user{n}-{}@test.local", id.0.simple()))
+        .execute(&self.pool)
+        .await
+        .expect("insert user");
+        (id, self.tokens.mint(id, Role::Customer).expect("token"))
+    }
+
+    /// A show of `rows` x `per_row` regular seats, on sale, starting tomorrow.
+    pub async fn show(&self, rows: usize, per_row: u16) -> ShowId {
+        let show = ShowId::new_v7();
+        bookctl::seed::create_show(
+            &self.pool,
+            &bookctl::seed::NewShow {
+                show_id: show,
+                layout: contracts::ScreenLayout::grid(rows, per_row, "regular"),
+                prices: vec![contracts::Price {
+                    seat_type: "regular".into(),
+                    amount: 25_000,
+                    currency: "INR".into(),
+                }],
+                starts_at: time::OffsetDateTime::now_utc() + time::Duration::days(1),
+                city: "Pune".into(),
+                theater: "Test Theater".into(),
+                movie: "Test Movie".into(),
+            },
+        )
+        .await
+        .expect("create show");
+        show
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    /// `POST /v1/bookings` with `body`; returns (status, json body).
+    pub async fn submit(
+        &self,
+        token: &str,
+        key: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let res = self
+            .http
+            .post(self.url("/v1/bookings"))
+            .bearer_auth(token)
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+            .await
+            .expect("submit");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// `GET /v1/bookings/{id}`; returns (status, json body).
+    pub async fn booking(&self, token: &str, id: &str) -> (u16, serde_json::Value) {
+        let res = self
+            .http
+            .get(self.url(&format!("/v1/bookings/{id}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("get booking");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Waits until every booking in `ids` has a decided row, or panics after `max`.
+    pub async fn wait_decided(&self, ids: &[uuid::Uuid], max: Duration) {
+        let deadline = Instant::now() + max;
+        loop {
+            let n: i64 = sqlx::query_scalar("select count(*) from bookings where id = any($1)")
+                .bind(ids)
+                .fetch_one(&self.pool)
+                .await
+                .expect("count bookings");
+            if n == ids.len() as i64 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {n} of {} bookings decided within {max:?}",
+                ids.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits until `check` holds (polled), or panics with `what`.
+    pub async fn eventually<F, Fut>(&self, max: Duration, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let deadline = Instant::now() + max;
+        while !check().await {
+            assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Stops everything and drops the test's database and queues.
+    pub async fn shutdown(self) {
+        for w in self.workers {
+            w.stop.cancel();
+            drop(w.join.await);
+        }
+        self.ingress_stop.cancel();
+        if let Ok(conn) = platform::amqp::connect(&self.settings.amqp.url, "test-cleanup").await
+            && let Ok(ch) = conn.create_channel().await
+        {
+            drop(platform::amqp::delete_topology(&ch, &self.settings.topology()).await);
+        }
+        self.pool.close().await;
+        if let Ok(admin) =
+            sqlx::PgPool::connect(&with_database(&self.settings.database.url, "postgres")).await
+        {
+            let sql = format!("drop database if exists \"{}\" with (force)", self.db_name);
+            drop(
+                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                    .execute(&admin)
+                    .await,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_and_port_are_swapped_in_urls() {
+        assert_eq!(
+            with_database("postgres://u:p@h:5432/booking", "x"),
+            "postgres://u:p@h:5432/x"
+        );
+        assert_eq!(
+            with_port("postgres://u:p@127.0.0.1:5432/x", 6000),
+            "postgres://u:p@127.0.0.1:6000/x"
+        );
+    }
+}

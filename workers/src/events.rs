@@ -64,6 +64,9 @@ pub async fn run_publisher(
     }
 }
 
+/// An outbox row as the relay reads it: id, event id, exchange, routing key, payload.
+type RelayRow = (i64, uuid::Uuid, String, String, serde_json::Value);
+
 /// Periodically publishes outbox rows older than `grace` (left by a crash or a
 /// failed publish).
 pub async fn run_relay(
@@ -80,16 +83,15 @@ pub async fn run_relay(
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(every) => {}
         }
-        let rows: Result<Vec<(i64, uuid::Uuid, String, String, serde_json::Value)>, _> =
-            sqlx::query_as(
-                "select id, event_id, exchange, routing_key, payload from outbox
+        let rows: Result<Vec<RelayRow>, _> = sqlx::query_as(
+            "select id, event_id, exchange, routing_key, payload from outbox
                   where created_at < now() - make_interval(secs => $1)
                   order by id limit $2",
-            )
-            .bind(grace.as_secs_f64())
-            .bind(RELAY_BATCH_MAX)
-            .fetch_all(&pool)
-            .await;
+        )
+        .bind(grace.as_secs_f64())
+        .bind(RELAY_BATCH_MAX)
+        .fetch_all(&pool)
+        .await;
         match rows {
             Ok(rows) if !rows.is_empty() => {
                 let rows: Vec<OutboxRow> = rows

@@ -5,7 +5,6 @@
 async fn main() -> anyhow::Result<()> {
     let settings = platform::Settings::load()?;
     platform::telemetry::init_logs(&settings.telemetry);
-    let _ = platform::telemetry::prometheus();
     let workers = workers::Workers::build(settings).await?;
     if let Some(addr) = workers.metrics_addr() {
         println!("workers metrics on http://{addr}/metrics");

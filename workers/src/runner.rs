@@ -309,15 +309,17 @@ async fn try_commit(
     let apply_started = Instant::now();
     let mut events = Vec::new();
     let mut applied = Vec::with_capacity(commands.len());
+    // Message ids met in this batch (a duplicate within one batch applies once).
+    let mut seen_now = std::collections::HashSet::with_capacity(commands.len());
     let now = Instant::now();
     for cmd in commands {
-        if seen.contains(&cmd.message_id.0) || applied.contains(&cmd.message_id.0) {
+        if seen.contains(&cmd.message_id.0) || !seen_now.insert(cmd.message_id.0) {
             continue;
         }
-        if !part.shows.contains_key(&cmd.show_id) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = part.shows.entry(cmd.show_id) {
             match store::load_show_state(&ctx.pool, cmd.show_id).await {
                 Ok(Some(state)) => {
-                    part.shows.insert(cmd.show_id, (state, now));
+                    slot.insert((state, now));
                 }
                 Ok(None) | Err(StoreError::BadShow(..)) => {
                     // A show that does not exist (or whose layout is broken) can never
@@ -335,7 +337,7 @@ async fn try_commit(
                     dead_letter_raw(dlq, &ctx.topology, p, &body, &id, headers, &reason)
                         .await
                         .map_err(|e| StoreError::Db(sqlx::Error::Protocol(e.to_string())))?;
-                    applied.push(cmd.message_id.0);
+                    // Not recorded in the inbox: a replay after the show is fixed applies it.
                     continue;
                 }
                 Err(e) => return Err(e),

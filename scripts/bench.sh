@@ -1,0 +1,143 @@
+#!/usr/bin/env bash
+# The benchmark of BENCHMARKS.md: release `workers` and `ingress` against local
+# PostgreSQL, RabbitMQ and Redis, driven by `loadgen` in two scenarios:
+#
+#   hot   10,000 POST /v1/bookings on one 500-seat show, 10,000 in flight
+#   many  10,000 POST /v1/bookings spread over 1,000 shows of 50 seats
+#
+#   scripts/bench.sh
+#
+# It uses its own database (booking_bench, dropped and re-created each run), AMQP
+# prefix `bench.` and Redis prefix `bench:`, so it never touches the dev stack. The
+# services are restarted before each scenario so that each one's peak memory is its own.
+#
+# Knobs (environment): CARGO_TARGET_DIR (default target), REQUESTS (10000),
+# HOT_CONCURRENCY (10000), MANY_CONCURRENCY (10000), HOT_SEATS (500), SHOWS (1000),
+# SCENARIOS ("hot many"), SKIP_BUILD=1, and any APP__* setting of the services
+# (e.g. APP__WORKERS__BATCH_SIZE_MAX=1000).
+set -euo pipefail
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO_ROOT"
+
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
+BIN=$CARGO_TARGET_DIR/release
+REQUESTS=${REQUESTS:-10000}
+HOT_CONCURRENCY=${HOT_CONCURRENCY:-10000}
+MANY_CONCURRENCY=${MANY_CONCURRENCY:-10000}
+HOT_SEATS=${HOT_SEATS:-500}
+SHOWS=${SHOWS:-1000}
+SCENARIOS=${SCENARIOS:-"hot many"}
+
+PG_ADMIN_URL=${BENCH_PG_ADMIN_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
+export APP__DATABASE__URL=${BENCH_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/booking_bench}
+export APP__AMQP__PREFIX=bench.
+export APP__REDIS__KEY_PREFIX=bench:
+export APP__TELEMETRY__FILTER=${APP__TELEMETRY__FILTER:-warn}
+export APP__INGRESS__LISTEN=127.0.0.1:18080
+export APP__WORKERS__METRICS_LISTEN=127.0.0.1:19101
+BASE_URL=http://$APP__INGRESS__LISTEN
+RUN_DIR=$REPO_ROOT/.run
+mkdir -p "$RUN_DIR"
+
+log() { echo "bench.sh: $*" >&2; }
+
+# --- stores and binaries -------------------------------------------------------
+
+scripts/services.sh ensure
+
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+    log "building release binaries into $CARGO_TARGET_DIR"
+    cargo build --release -p loadgen -p ingress -p workers -p bookctl
+fi
+
+# Many sockets: one per in-flight request on each side, plus the stores.
+ulimit -n 65535 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+log "open files limit: $(ulimit -n)"
+
+# --- a clean slate -------------------------------------------------------------
+
+log "re-creating database ${APP__DATABASE__URL##*/}"
+psql -q "$PG_ADMIN_URL" -v ON_ERROR_STOP=1 \
+    -c "drop database if exists \"${APP__DATABASE__URL##*/}\" with (force)"
+"$BIN/bookctl" migrate
+
+# Leftover messages of an interrupted run would be decided against the new database.
+if command -v rabbitmqctl >/dev/null 2>&1; then
+    rabbitmqctl -q list_queues name messages 2>/dev/null |
+        awk -v p="$APP__AMQP__PREFIX" 'index($1, p) == 1 && $2 > 0 { print $1 }' |
+        while read -r q; do
+            log "purging leftover queue $q"
+            rabbitmqctl -q purge_queue "$q" >/dev/null
+        done
+fi
+if command -v redis-cli >/dev/null 2>&1; then
+    redis-cli --scan --pattern "${APP__REDIS__KEY_PREFIX}*" | xargs -r -n 500 redis-cli del >/dev/null
+fi
+
+# --- the services under test ----------------------------------------------------
+
+WORKERS_PID=
+INGRESS_PID=
+
+stop_one() {
+    local pid=$1
+    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 150); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    log "pid $pid did not stop in 15 s; killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
+stop_services() {
+    stop_one "$INGRESS_PID"
+    stop_one "$WORKERS_PID"
+    INGRESS_PID=
+    WORKERS_PID=
+}
+trap stop_services EXIT
+
+start_services() {
+    local tag=$1
+    "$BIN/workers" >"$RUN_DIR/bench-workers-$tag.log" 2>&1 &
+    WORKERS_PID=$!
+    "$BIN/ingress" >"$RUN_DIR/bench-ingress-$tag.log" 2>&1 &
+    INGRESS_PID=$!
+    for _ in $(seq 1 600); do
+        if curl -fsS -o /dev/null "$BASE_URL/readyz" 2>/dev/null; then
+            log "ingress ($INGRESS_PID) and workers ($WORKERS_PID) up for $tag"
+            return 0
+        fi
+        kill -0 "$INGRESS_PID" 2>/dev/null || { tail -n 20 "$RUN_DIR/bench-ingress-$tag.log" >&2; exit 1; }
+        kill -0 "$WORKERS_PID" 2>/dev/null || { tail -n 20 "$RUN_DIR/bench-workers-$tag.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    log "ingress did not become ready in 60 s"
+    exit 1
+}
+
+run_loadgen() {
+    local scenario=$1
+    shift
+    "$BIN/loadgen" --base-url "$BASE_URL" --scenario "$scenario" --requests "$REQUESTS" \
+        --pid "ingress=$INGRESS_PID" --pid "workers=$WORKERS_PID" \
+        --pids-of postgres,beam.smp,redis-server \
+        --metrics-url "$BASE_URL/metrics,http://$APP__WORKERS__METRICS_LISTEN/metrics" \
+        "$@" 2>&1 | tee "$RUN_DIR/bench-loadgen-$scenario.log"
+}
+
+echo "== bench: $(date -u +%FT%TZ), $(nproc) cores, commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+status=0
+for scenario in $SCENARIOS; do
+    start_services "$scenario"
+    case $scenario in
+        hot) run_loadgen hot --concurrency "$HOT_CONCURRENCY" --seats "$HOT_SEATS" || status=$? ;;
+        many) run_loadgen many --concurrency "$MANY_CONCURRENCY" --shows "$SHOWS" || status=$? ;;
+        *) log "unknown scenario $scenario"; status=2 ;;
+    esac
+    stop_services
+done
+exit "$status"

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The test command: makes sure PostgreSQL, RabbitMQ and Redis answer (starting or
+# installing them if needed), then runs every test of the workspace against them.
+# Extra arguments go to `cargo test` (e.g. scripts/test.sh -p sequencer).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/services.sh ensure
+export DATABASE_URL="${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/booking_test}"
+export AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
+export APP__TELEMETRY__FILTER="${APP__TELEMETRY__FILTER:-warn}"
+exec cargo test --workspace --locked "$@"

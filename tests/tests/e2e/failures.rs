@@ -1,0 +1,308 @@
+//! Crashes, failover, poison messages and a lost database: nothing accepted is lost,
+//! nothing is applied twice, a stale runner cannot write.
+
+use contracts::{BookingId, Event, EventEnvelope, EventId, MessageId, Millis, ShowId, UserId};
+use futures::StreamExt;
+use lapin::options::{BasicGetOptions, BasicPublishOptions};
+use lapin::types::AMQPValue;
+use serde_json::json;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tests::proxy::TcpProxy;
+use tests::{SystemOptions, TestSystem, spawn_system};
+use workers::runner::Faults;
+use workers::store::{StoreError, commit_batch};
+
+async fn submit_many(sys: &TestSystem, show: ShowId, n: usize, prefix: &str) -> Vec<uuid::Uuid> {
+    let (_, token) = sys.customer(0).await;
+    let results: Vec<(u16, serde_json::Value)> = futures::stream::iter(0..n)
+        .map(|i| {
+            let token = token.clone();
+            async move {
+                sys.submit(
+                    &token,
+                    &format!("{prefix}-{i}"),
+                    json!({"show_id": show.to_string(), "quantity": 1}),
+                )
+                .await
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    results
+        .into_iter()
+        .map(|(s, b)| {
+            assert_eq!(s, 202, "{b}");
+            b["booking_id"].as_str().unwrap().parse().unwrap()
+        })
+        .collect()
+}
+
+/// Every booking has exactly one decision, and no seat is live twice.
+async fn assert_exactly_once(sys: &TestSystem, ids: &[uuid::Uuid]) {
+    let per_booking: Vec<i64> = sqlx::query_scalar(
+        "select count(*) from booking_events where booking_id = any($1) group by booking_id",
+    )
+    .bind(ids)
+    .fetch_all(&sys.pool)
+    .await
+    .unwrap();
+    assert_eq!(per_booking.len(), ids.len(), "a booking has no event");
+    assert!(
+        per_booking.iter().all(|n| *n == 1),
+        "a booking was decided twice"
+    );
+    let doubled: i64 = sqlx::query_scalar(
+        "select count(*) from (select show_id, seat_id from booking_seats where released_at is null
+          group by 1, 2 having count(*) > 1) x",
+    )
+    .fetch_one(&sys.pool)
+    .await
+    .unwrap();
+    assert_eq!(doubled, 0);
+}
+
+async fn epoch_of(sys: &TestSystem, show: ShowId) -> (i64, String) {
+    let p = sys.settings.topology().partition_of(show);
+    sqlx::query_as("select epoch, owner from partitions where partition = $1")
+        .bind(p as i16)
+        .fetch_one(&sys.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_runner_killed_before_its_commit_loses_and_duplicates_nothing() {
+    let sys = spawn_system(SystemOptions {
+        workers: 0,
+        ..SystemOptions::default()
+    })
+    .await;
+    let faults = Faults::default();
+    faults.crash_before_commit.store(1, Ordering::SeqCst);
+    let w = sys.start_worker(None, faults).await;
+    let show = sys.show(4, 5).await;
+    let ids = submit_many(&sys, show, 30, "kill-before").await;
+    sys.wait_decided(&ids, Duration::from_secs(60)).await;
+    assert_eq!(
+        w.faults.crash_before_commit.load(Ordering::SeqCst),
+        0,
+        "the crash happened"
+    );
+    assert_exactly_once(&sys, &ids).await;
+    let (epoch, _) = epoch_of(&sys, show).await;
+    assert!(epoch >= 1);
+    w.stop.cancel();
+    drop(w.join.await);
+    sys.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_runner_killed_after_its_commit_before_its_ack_applies_the_redelivery_once() {
+    let sys = spawn_system(SystemOptions {
+        workers: 0,
+        ..SystemOptions::default()
+    })
+    .await;
+    let faults = Faults::default();
+    faults.crash_after_commit.store(1, Ordering::SeqCst);
+    let w = sys.start_worker(None, faults).await;
+    let show = sys.show(4, 5).await;
+    let ids = submit_many(&sys, show, 30, "kill-after").await;
+    sys.wait_decided(&ids, Duration::from_secs(60)).await;
+    assert_eq!(
+        w.faults.crash_after_commit.load(Ordering::SeqCst),
+        0,
+        "the crash happened"
+    );
+    // The redelivered batch must be absorbed by the inbox: wait until the queue is
+    // empty (everything acked), then count.
+    let conn = platform::amqp::connect(&sys.settings.amqp.url, "test")
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let queue = sys
+        .settings
+        .topology()
+        .partition_queue(sys.settings.topology().partition_of(show));
+    sys.eventually(
+        Duration::from_secs(30),
+        "the partition queue drains",
+        || async { platform::amqp::queue_counts(&ch, &queue).await.unwrap().0 == 0 },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_exactly_once(&sys, &ids).await;
+    let (epoch, _) = epoch_of(&sys, show).await;
+    assert!(
+        epoch >= 2,
+        "the restarted session took the partition again (epoch {epoch})"
+    );
+    w.stop.cancel();
+    drop(w.join.await);
+    sys.shutdown().await;
+}
+
+#[tokio::test]
+async fn two_runners_share_a_partition_one_at_a_time_and_a_stale_batch_is_fenced() {
+    let sys = spawn_system(SystemOptions {
+        workers: 2,
+        ..SystemOptions::default()
+    })
+    .await;
+    let show = sys.show(4, 5).await;
+    let ids = submit_many(&sys, show, 10, "first").await;
+    sys.wait_decided(&ids, Duration::from_secs(30)).await;
+    let (epoch1, owner1) = epoch_of(&sys, show).await;
+    let active = sys
+        .workers
+        .iter()
+        .position(|w| w.owner == owner1)
+        .expect("the owner is one of the two runners");
+
+    // Stop the active one: the standby takes over through single active consumer.
+    let mut sys = sys;
+    let stopped = sys.workers.remove(active);
+    stopped.stop.cancel();
+    stopped.join.await.unwrap().unwrap();
+    let more = submit_many(&sys, show, 10, "second").await;
+    sys.wait_decided(&more, Duration::from_secs(30)).await;
+    let (epoch2, owner2) = epoch_of(&sys, show).await;
+    assert_ne!(owner2, owner1, "the standby owns the partition now");
+    assert!(epoch2 > epoch1);
+    let all: Vec<uuid::Uuid> = ids.iter().chain(&more).copied().collect();
+    assert_exactly_once(&sys, &all).await;
+
+    // A batch from the stale runner (old epoch) is refused and writes nothing.
+    let p = sys.settings.topology().partition_of(show);
+    let booking = BookingId::new_v7();
+    let msg = MessageId::new_v7();
+    let stale = vec![EventEnvelope {
+        event_id: EventId::derive(msg, 0),
+        show_id: show,
+        booking_id: booking,
+        occurred_at: Millis(0),
+        caused_by: msg,
+        event: Event::BookingRejected {
+            user_id: UserId::new_v7(),
+            reason: contracts::RejectReason::NotOnSale,
+        },
+    }];
+    let res = commit_batch(
+        &sys.pool,
+        p,
+        epoch1,
+        &sys.settings.topology().events_exchange(),
+        &[msg.0],
+        &stale,
+    )
+    .await;
+    assert!(matches!(res, Err(StoreError::Fenced { .. })), "{res:?}");
+    let written: i64 = sqlx::query_scalar("select count(*) from bookings where id = $1")
+        .bind(booking.0)
+        .fetch_one(&sys.pool)
+        .await
+        .unwrap();
+    assert_eq!(written, 0);
+    sys.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_malformed_message_lands_in_the_dead_letter_queue_with_its_reason() {
+    let sys = spawn_system(SystemOptions::default()).await;
+    let topo = sys.settings.topology();
+    let conn = platform::amqp::connect(&sys.settings.amqp.url, "test")
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    ch.basic_publish(
+        topo.commands_exchange().into(),
+        topo.partition_key(0).into(),
+        BasicPublishOptions::default(),
+        b"{\"this is\": \"not a command\"}",
+        platform::amqp::json_properties("poison-1", Default::default()),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    // A good booking behind it still goes through.
+    let show = sys.show(2, 4).await;
+    let ok = submit_many(&sys, show, 1, "after-poison").await;
+    sys.wait_decided(&ok, Duration::from_secs(30)).await;
+
+    let mut got = None;
+    for _ in 0..100 {
+        if let Some(m) = ch
+            .basic_get(topo.commands_dlq().into(), BasicGetOptions { no_ack: true })
+            .await
+            .unwrap()
+        {
+            got = Some(m);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let m = got.expect("the poison message reaches the dead-letter queue");
+    assert_eq!(m.data, b"{\"this is\": \"not a command\"}");
+    let headers = m.properties.headers().clone().unwrap();
+    let reason = match headers.inner().get("x-dead-letter-reason") {
+        Some(AMQPValue::LongString(s)) => s.to_string(),
+        other => panic!("no reason header: {other:?}"),
+    };
+    assert!(reason.contains("unparseable command"), "{reason}");
+    match headers.inner().get("x-source-queue") {
+        Some(AMQPValue::LongString(s)) => assert_eq!(s.to_string(), topo.partition_queue(0)),
+        other => panic!("no source queue header: {other:?}"),
+    }
+    sys.shutdown().await;
+}
+
+#[tokio::test]
+async fn cutting_the_runners_database_makes_bookings_wait_and_loses_none() {
+    let (settings, _) = tests::test_settings(&SystemOptions::default()).await;
+    drop(settings);
+    let target = std::env::var("DATABASE_URL")
+        .ok()
+        .and_then(|u| {
+            let host = u.split('@').nth(1)?.split('/').next()?.to_owned();
+            Some(host)
+        })
+        .unwrap_or_else(|| "127.0.0.1:5432".to_owned());
+    let proxy = TcpProxy::start(target).await.unwrap();
+    let sys = spawn_system(SystemOptions {
+        workers: 1,
+        workers_db_port: Some(proxy.port),
+        ..SystemOptions::default()
+    })
+    .await;
+    let show = sys.show(4, 5).await;
+    // Warm up: the runner loads the show through the proxy.
+    let warm = submit_many(&sys, show, 2, "warm").await;
+    sys.wait_decided(&warm, Duration::from_secs(30)).await;
+
+    proxy.cut();
+    let ids = submit_many(&sys, show, 20, "during-cut").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let decided: i64 = sqlx::query_scalar("select count(*) from bookings where id = any($1)")
+        .bind(&ids)
+        .fetch_one(&sys.pool)
+        .await
+        .unwrap();
+    assert_eq!(decided, 0, "nothing can be decided without the database");
+    proxy.restore();
+    sys.wait_decided(&ids, Duration::from_secs(60)).await;
+    let all: Vec<uuid::Uuid> = warm.iter().chain(&ids).copied().collect();
+    assert_exactly_once(&sys, &all).await;
+    // Nothing went to the dead-letter queue.
+    let conn = platform::amqp::connect(&sys.settings.amqp.url, "test")
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let (dead, _) = platform::amqp::queue_counts(&ch, &sys.settings.topology().commands_dlq())
+        .await
+        .unwrap();
+    assert_eq!(dead, 0);
+    sys.shutdown().await;
+}

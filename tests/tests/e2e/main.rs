@@ -1,0 +1,6 @@
+//! End-to-end tests: the real ingress and workers against the real PostgreSQL,
+//! RabbitMQ and Redis. One binary; each test has its own database and prefixes.
+
+mod api;
+mod failures;
+mod pipeline;
