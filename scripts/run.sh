@@ -38,7 +38,8 @@ cleanup() {
         wait "${PIDS[@]}" 2>/dev/null || true
     fi
 }
-trap cleanup INT TERM EXIT
+trap 'cleanup; exit 0' INT TERM
+trap cleanup EXIT
 
 "$BIN/workers" >> "$RUN_DIR/workers.log" 2>&1 &
 PIDS+=($!)

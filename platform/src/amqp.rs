@@ -123,7 +123,16 @@ pub async fn declare_topology(
             QueueDeclareOptions::durable(),
             partition_queue_args(topo, delivery_limit),
         )
-        .await?;
+        .await
+        .inspect_err(|e| {
+            tracing::error!(
+                queue = %topo.partition_queue(p),
+                error = %e,
+                "declaring a partition queue failed; if the broker says PRECONDITION_FAILED, \
+                 the queue exists with other arguments (e.g. an older amqp.delivery_limit): \
+                 drain and delete it, or keep the old setting"
+            );
+        })?;
         ch.queue_bind(
             topo.partition_queue(p).into(),
             topo.commands_exchange().into(),

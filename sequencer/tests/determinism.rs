@@ -44,8 +44,11 @@ impl XorShift {
 
 /// A mixed log of `len` commands: holds (chosen and best available, some retries),
 /// expiries (early and due), releases, with time moving forward.
+/// Seed of the recorded command log.
+const LOG_SEED: u64 = 0x5eed_1234_abcd_0042;
+
 fn recorded_log(len: usize) -> Vec<CommandEnvelope> {
-    let mut rng = XorShift(0x5eed_1234_abcd_0042);
+    let mut rng = XorShift(LOG_SEED);
     let all_seats: Vec<_> = layout().seats().map(|(id, _)| id).collect();
     let mut now = START;
     let mut bookings: Vec<BookingId> = Vec::new();
@@ -130,6 +133,7 @@ const PINNED_EVENTS_DIGEST: u64 = 0x45e5_924b_7ca2_7cf9;
 
 #[test]
 fn the_same_log_from_the_same_start_gives_the_same_bytes() {
+    println!("recorded log seed: {LOG_SEED:#x}");
     let log = recorded_log(400);
     let mut first = ShowState::new(config(layout())).unwrap();
     let mut second = ShowState::new(config(layout())).unwrap();

@@ -484,17 +484,38 @@ fn check(show: &Driver, model: &Model) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig {
+/// The seed of this run: `SEQUENCER_PROPTEST_SEED` if set, else fresh; printed so a
+/// failure can be replayed exactly.
+fn seed() -> u64 {
+    std::env::var("SEQUENCER_PROPTEST_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(42)
+        })
+}
+
+#[test]
+fn random_command_sequences_keep_every_seat_invariant() {
+    use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
+    let seed = seed();
+    println!("state machine seed: {seed} (replay: SEQUENCER_PROPTEST_SEED={seed})");
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    let config = ProptestConfig {
         cases: 256,
         // Integration tests have no lib.rs beside them, so keep the seeds next to
         // this file rather than in a parallel directory tree.
         failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
+        source_file: Some(file!()),
         ..ProptestConfig::default()
-    })]
-
-    #[test]
-    fn random_command_sequences_keep_every_seat_invariant(ops in prop::collection::vec(op(), 1..80)) {
+    };
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &bytes));
+    let result = runner.run(&prop::collection::vec(op(), 1..80), |ops| {
         let (mut show, mut model) = start();
         check(&show, &model)?;
         for (n, op) in ops.iter().enumerate() {
@@ -503,5 +524,9 @@ proptest! {
             check(&show, &model)
                 .map_err(|e| TestCaseError::fail(format!("after step {n} ({op:?}): {e}")))?;
         }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}\nseed: {seed} (replay: SEQUENCER_PROPTEST_SEED={seed})");
     }
 }

@@ -149,17 +149,25 @@ async fn consume(
         shows: HashMap::new(),
     };
     let idle = Duration::from_secs(ctx.settings.show_idle_secs);
+    // How often idle show states are looked for.
+    let sweep_every = idle.min(Duration::from_secs(30));
+    let mut last_sweep = Instant::now();
     loop {
+        if last_sweep.elapsed() >= sweep_every {
+            let now = Instant::now();
+            part.shows
+                .retain(|_, (_, used)| now.duration_since(*used) < idle);
+            last_sweep = now;
+        }
         let first = tokio::select! {
             () = shutdown.cancelled() => {
                 drop(ch.basic_cancel(tag.clone().into(), BasicCancelOptions::default()).await);
+                // Unacked deliveries (none between batches) go back to the queue.
+                drop(ch.close(200, "shutdown".into()).await);
+                drop(dlq.close(200, "shutdown".into()).await);
                 return Err(SessionEnd::Shutdown);
             }
-            () = tokio::time::sleep(idle.min(Duration::from_secs(30))) => {
-                let now = Instant::now();
-                part.shows.retain(|_, (_, used)| now.duration_since(*used) < idle);
-                continue;
-            }
+            () = tokio::time::sleep(sweep_every) => continue,
             d = consumer.next() => d,
         };
         let first = first.ok_or_else(|| anyhow::anyhow!("consumer stream ended"))??;

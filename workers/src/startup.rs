@@ -59,7 +59,19 @@ impl Workers {
         let metrics = if settings.workers.metrics_listen.is_empty() {
             None
         } else {
-            Some(tokio::net::TcpListener::bind(&settings.workers.metrics_listen).await?)
+            match tokio::net::TcpListener::bind(&settings.workers.metrics_listen).await {
+                Ok(l) => Some(l),
+                // A second workers process on one host (a standby) must not fail over
+                // a metrics port: it runs without, and says so.
+                Err(e) => {
+                    tracing::warn!(
+                        listen = %settings.workers.metrics_listen,
+                        error = %e,
+                        "metrics listener not started; set APP__WORKERS__METRICS_LISTEN to a free address"
+                    );
+                    None
+                }
+            }
         };
         let owner = format!(
             "{}-{}-{}",
