@@ -33,6 +33,38 @@ pub enum Command {
         booking_id: BookingId,
         reason: String,
     },
+    /// The saga created a payment for a held booking: the seats become
+    /// `payment_pending`, a semantic lock (never resold while money may move).
+    PaymentStarted {
+        booking_id: BookingId,
+        payment_id: String,
+    },
+    /// The gateway says the payment succeeded (authoritative status, not just a
+    /// webhook's word). Confirms the booking, or re-takes the same seats of an
+    /// expired booking if they are still free, or asks for a refund.
+    PaymentSucceeded {
+        booking_id: BookingId,
+        payment_id: String,
+        amount: i64,
+    },
+    /// The gateway says the payment failed (or it was cancelled): seats are freed.
+    PaymentFailed {
+        booking_id: BookingId,
+        payment_id: String,
+        reason: String,
+    },
+    /// The customer cancels a confirmed booking: seats return to sale and
+    /// `amount - fee` is refunded, the fee being `fee_permille` thousandths.
+    CancelBooking {
+        booking_id: BookingId,
+        fee_permille: u16,
+    },
+    /// The gateway refunded the booking's payment.
+    RefundCompleted {
+        booking_id: BookingId,
+        refund_id: String,
+        amount: i64,
+    },
 }
 
 impl Command {
@@ -40,9 +72,13 @@ impl Command {
     pub fn booking_id(&self) -> BookingId {
         match self {
             Command::HoldSeats(h) => h.booking_id,
-            Command::ExpireHold { booking_id } | Command::ReleaseHold { booking_id, .. } => {
-                *booking_id
-            }
+            Command::ExpireHold { booking_id }
+            | Command::ReleaseHold { booking_id, .. }
+            | Command::PaymentStarted { booking_id, .. }
+            | Command::PaymentSucceeded { booking_id, .. }
+            | Command::PaymentFailed { booking_id, .. }
+            | Command::CancelBooking { booking_id, .. }
+            | Command::RefundCompleted { booking_id, .. } => *booking_id,
         }
     }
 
@@ -52,6 +88,11 @@ impl Command {
             Command::HoldSeats(_) => "hold_seats",
             Command::ExpireHold { .. } => "expire_hold",
             Command::ReleaseHold { .. } => "release_hold",
+            Command::PaymentStarted { .. } => "payment_started",
+            Command::PaymentSucceeded { .. } => "payment_succeeded",
+            Command::PaymentFailed { .. } => "payment_failed",
+            Command::CancelBooking { .. } => "cancel_booking",
+            Command::RefundCompleted { .. } => "refund_completed",
         }
     }
 }

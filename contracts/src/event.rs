@@ -40,6 +40,46 @@ pub enum Event {
         seats: Vec<SeatId>,
         reason: String,
     },
+    /// A payment was created for the hold: `held -> payment_pending`.
+    PaymentPending {
+        payment_id: String,
+    },
+    /// Paid: `held | payment_pending -> confirmed`, or an expired booking whose
+    /// seats were still free taken again (`retaken`).
+    BookingConfirmed {
+        user_id: UserId,
+        seats: Vec<SeatId>,
+        amount: i64,
+        currency: String,
+        payment_id: String,
+        retaken: bool,
+    },
+    /// The payment failed: `held | payment_pending -> failed`, seats freed.
+    PaymentFailed {
+        seats: Vec<SeatId>,
+        payment_id: String,
+        reason: String,
+    },
+    /// Money arrived for a booking that can no longer have its seats (they were
+    /// resold after its hold expired): the saga must refund `amount`.
+    LatePaymentRefused {
+        payment_id: String,
+        amount: i64,
+        currency: String,
+        reason: String,
+    },
+    /// `confirmed -> cancelled`, seats back on sale; the saga refunds `refund_amount`.
+    BookingCancelled {
+        seats: Vec<SeatId>,
+        payment_id: String,
+        refund_amount: i64,
+        currency: String,
+    },
+    /// `cancelled -> refunded` (or a late payment refunded).
+    BookingRefunded {
+        refund_id: String,
+        amount: i64,
+    },
 }
 
 impl Event {
@@ -49,6 +89,12 @@ impl Event {
             Event::BookingRejected { .. } => "booking.rejected",
             Event::BookingExpired { .. } => "booking.expired",
             Event::HoldReleased { .. } => "booking.released",
+            Event::PaymentPending { .. } => "booking.payment_pending",
+            Event::BookingConfirmed { .. } => "booking.confirmed",
+            Event::PaymentFailed { .. } => "booking.payment_failed",
+            Event::LatePaymentRefused { .. } => "booking.late_payment_refused",
+            Event::BookingCancelled { .. } => "booking.cancelled",
+            Event::BookingRefunded { .. } => "booking.refunded",
         }
     }
 }

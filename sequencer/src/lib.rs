@@ -72,4 +72,4 @@
 mod allocate;
 pub mod state;
 
-pub use state::{LiveBooking, SeatStatus, SetupError, ShowConfig, ShowState};
+pub use state::{ClosedBooking, LiveBooking, SeatStatus, SetupError, ShowConfig, ShowState};

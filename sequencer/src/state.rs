@@ -35,6 +35,29 @@ pub struct LiveBooking {
     pub hold_expires_at: Millis,
     pub amount: i64,
     pub currency: String,
+    /// The gateway payment, once one was started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
+}
+
+/// A booking that no longer occupies seats but may still see money move: an
+/// expired or failed hold (a late payment may still succeed), a cancelled booking
+/// (its refund is pending), or a late payment waiting for its refund.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClosedBooking {
+    pub booking_id: BookingId,
+    pub user_id: UserId,
+    /// `Expired`, `Failed` or `Cancelled`.
+    pub status: BookingStatus,
+    /// The seats it had, in layout order.
+    pub seats: Vec<SeatId>,
+    pub amount: i64,
+    pub currency: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
+    /// A refund was asked for (cancellation or a late payment that lost its seats).
+    #[serde(default)]
+    pub refund_pending: bool,
 }
 
 /// Why a show state could not be built from its configuration or restored rows.
@@ -103,6 +126,7 @@ pub struct ShowState {
     #[serde(skip)]
     index: BTreeMap<SeatId, usize>,
     live: BTreeMap<BookingId, LiveBooking>,
+    closed: BTreeMap<BookingId, ClosedBooking>,
     known: BTreeSet<BookingId>,
 }
 
@@ -206,6 +230,7 @@ impl ShowState {
             seats,
             index,
             live: BTreeMap::new(),
+            closed: BTreeMap::new(),
             known: BTreeSet::new(),
         })
     }
@@ -271,6 +296,39 @@ impl ShowState {
         Ok(state)
     }
 
+    /// Adds the bookings that no longer hold seats but may still see a payment or
+    /// refund (see [`ClosedBooking`]). Refuses one that is also live or not closed.
+    pub fn with_closed(mut self, closed: Vec<ClosedBooking>) -> Result<Self, SetupError> {
+        for b in closed {
+            let id = b.booking_id;
+            if !matches!(
+                b.status,
+                BookingStatus::Expired | BookingStatus::Failed | BookingStatus::Cancelled
+            ) {
+                return Err(SetupError(format!(
+                    "booking {id} is {}, not closed",
+                    b.status
+                )));
+            }
+            if self.live.contains_key(&id) || self.closed.contains_key(&id) {
+                return Err(SetupError(format!("booking {id} is listed twice")));
+            }
+            self.known.insert(id);
+            self.closed.insert(id, b);
+        }
+        Ok(self)
+    }
+
+    /// The closed bookings (see [`ClosedBooking`]), in booking id order.
+    pub fn closed_bookings(&self) -> impl Iterator<Item = &ClosedBooking> {
+        self.closed.values()
+    }
+
+    /// The closed booking `b` (see [`ClosedBooking`]), if it is one.
+    pub fn closed_booking(&self, b: BookingId) -> Option<&ClosedBooking> {
+        self.closed.get(&b)
+    }
+
     /// Applies one command and returns the events it caused (none when it changes
     /// nothing). The same command applied to the same state always gives the same
     /// events and the same next state.
@@ -311,7 +369,7 @@ impl ShowState {
                     b.status == BookingStatus::Held && cmd.issued_at >= b.hold_expires_at
                 });
                 due.then(|| {
-                    let seats = self.vacate(*booking_id);
+                    let seats = self.close(*booking_id, BookingStatus::Expired);
                     (*booking_id, Event::BookingExpired { seats })
                 })
             }
@@ -323,9 +381,104 @@ impl ShowState {
                     )
                 });
                 releasable.then(|| {
-                    let seats = self.vacate(*booking_id);
+                    let seats = self.close(*booking_id, BookingStatus::Failed);
                     let reason = reason.clone();
                     (*booking_id, Event::HoldReleased { seats, reason })
+                })
+            }
+            Command::PaymentStarted {
+                booking_id,
+                payment_id,
+            } => match self.live.get_mut(booking_id) {
+                Some(b) if b.status == BookingStatus::Held => {
+                    b.status = BookingStatus::PaymentPending;
+                    b.payment_id = Some(payment_id.clone());
+                    Some((
+                        *booking_id,
+                        Event::PaymentPending {
+                            payment_id: payment_id.clone(),
+                        },
+                    ))
+                }
+                // Already pending or confirmed, or no longer live: a late success is
+                // decided when it arrives.
+                _ => None,
+            },
+            Command::PaymentSucceeded {
+                booking_id,
+                payment_id,
+                amount,
+            } => self
+                .payment_succeeded(*booking_id, payment_id, *amount)
+                .map(|e| (*booking_id, e)),
+            Command::PaymentFailed {
+                booking_id,
+                payment_id,
+                reason,
+            } => {
+                let open = self.live.get(booking_id).is_some_and(|b| {
+                    matches!(
+                        b.status,
+                        BookingStatus::Held | BookingStatus::PaymentPending
+                    )
+                });
+                open.then(|| {
+                    let seats = self.close(*booking_id, BookingStatus::Failed);
+                    (
+                        *booking_id,
+                        Event::PaymentFailed {
+                            seats,
+                            payment_id: payment_id.clone(),
+                            reason: reason.clone(),
+                        },
+                    )
+                })
+            }
+            Command::CancelBooking {
+                booking_id,
+                fee_permille,
+            } => {
+                let confirmed = self
+                    .live
+                    .get(booking_id)
+                    .is_some_and(|b| b.status == BookingStatus::Confirmed);
+                confirmed.then(|| {
+                    let seats = self.close(*booking_id, BookingStatus::Cancelled);
+                    let closed = self.closed.get_mut(booking_id).expect("closed just above");
+                    closed.refund_pending = true;
+                    let fee = closed
+                        .amount
+                        .saturating_mul(i64::from((*fee_permille).min(1000)))
+                        / 1000;
+                    (
+                        *booking_id,
+                        Event::BookingCancelled {
+                            seats,
+                            payment_id: closed.payment_id.clone().unwrap_or_default(),
+                            refund_amount: closed.amount - fee,
+                            currency: closed.currency.clone(),
+                        },
+                    )
+                })
+            }
+            Command::RefundCompleted {
+                booking_id,
+                refund_id,
+                amount,
+            } => {
+                let pending = self
+                    .closed
+                    .get(booking_id)
+                    .is_some_and(|b| b.refund_pending);
+                pending.then(|| {
+                    self.closed.remove(booking_id);
+                    (
+                        *booking_id,
+                        Event::BookingRefunded {
+                            refund_id: refund_id.clone(),
+                            amount: *amount,
+                        },
+                    )
                 })
             }
         };
@@ -466,8 +619,121 @@ impl ShowState {
             hold_expires_at,
             amount,
             currency: self.currency.clone(),
+            payment_id: None,
         };
         self.live.entry(booking_id).or_insert(booking)
+    }
+
+    /// A payment succeeded for `booking_id`:
+    /// - live and held or pending: confirmed, its seats sold;
+    /// - live and confirmed: nothing (a repeat);
+    /// - closed (expired or failed) and every one of its seats still available:
+    ///   the same seats are taken again, confirmed (`retaken`);
+    /// - closed otherwise: the money must go back (`LatePaymentRefused`), once.
+    fn payment_succeeded(
+        &mut self,
+        booking_id: BookingId,
+        payment_id: &str,
+        paid: i64,
+    ) -> Option<Event> {
+        if let Some(b) = self.live.get_mut(&booking_id) {
+            if b.status == BookingStatus::Confirmed {
+                return None;
+            }
+            b.status = BookingStatus::Confirmed;
+            b.payment_id = Some(payment_id.to_owned());
+            let b = b.clone();
+            for seat in &b.seats {
+                if let Some(&i) = self.index.get(seat) {
+                    self.seats[i].occupant = Some((booking_id, SeatStatus::Sold));
+                }
+            }
+            return Some(Event::BookingConfirmed {
+                user_id: b.user_id,
+                seats: b.seats,
+                amount: b.amount,
+                currency: b.currency,
+                payment_id: payment_id.to_owned(),
+                retaken: false,
+            });
+        }
+        let closed = self.closed.get(&booking_id)?;
+        if closed.refund_pending || closed.status == BookingStatus::Cancelled {
+            return None;
+        }
+        let seats: Option<Vec<usize>> = closed
+            .seats
+            .iter()
+            .map(|s| {
+                self.index
+                    .get(s)
+                    .copied()
+                    .filter(|&i| self.seats[i].status() == SeatStatus::Available)
+            })
+            .collect();
+        match seats {
+            Some(seats) if !seats.is_empty() => {
+                let closed = self.closed.remove(&booking_id).expect("checked above");
+                for &i in &seats {
+                    self.seats[i].occupant = Some((booking_id, SeatStatus::Sold));
+                }
+                self.live.insert(
+                    booking_id,
+                    LiveBooking {
+                        booking_id,
+                        user_id: closed.user_id,
+                        status: BookingStatus::Confirmed,
+                        seats: closed.seats.clone(),
+                        hold_expires_at: Millis(i64::MAX),
+                        amount: closed.amount,
+                        currency: closed.currency.clone(),
+                        payment_id: Some(payment_id.to_owned()),
+                    },
+                );
+                Some(Event::BookingConfirmed {
+                    user_id: closed.user_id,
+                    seats: closed.seats,
+                    amount: closed.amount,
+                    currency: closed.currency,
+                    payment_id: payment_id.to_owned(),
+                    retaken: true,
+                })
+            }
+            _ => {
+                let closed = self.closed.get_mut(&booking_id).expect("checked above");
+                closed.refund_pending = true;
+                closed.payment_id = Some(payment_id.to_owned());
+                Some(Event::LatePaymentRefused {
+                    payment_id: payment_id.to_owned(),
+                    amount: paid,
+                    currency: closed.currency.clone(),
+                    reason: "seats_resold".to_owned(),
+                })
+            }
+        }
+    }
+
+    /// Frees live booking `booking_id`'s seats and remembers it as closed with
+    /// `status`; returns the seats.
+    fn close(&mut self, booking_id: BookingId, status: BookingStatus) -> Vec<SeatId> {
+        let Some(b) = self.live.get(&booking_id).cloned() else {
+            return Vec::new();
+        };
+        let seats = self.vacate(booking_id);
+        self.closed.insert(
+            booking_id,
+            ClosedBooking {
+                booking_id,
+                user_id: b.user_id,
+                status,
+                seats: seats.clone(),
+                amount: b.amount,
+                currency: b.currency,
+                payment_id: b.payment_id,
+                refund_pending: false,
+            },
+        );
+        seats
     }
 
     /// Removes live booking `booking_id` and frees its seats, which it returns.

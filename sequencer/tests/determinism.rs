@@ -190,7 +190,11 @@ fn a_state_restored_from_its_live_bookings_behaves_like_the_original() {
         .map(|c| c.command.booking_id())
         .filter(|b| original.is_known(*b))
         .collect();
-    let mut restored = ShowState::restore(config(layout()), live, known).unwrap();
+    let closed = original.closed_bookings().cloned().collect();
+    let mut restored = ShowState::restore(config(layout()), live, known)
+        .unwrap()
+        .with_closed(closed)
+        .unwrap();
     assert_eq!(restored, original);
 
     let from_original = replay(&mut original, tail);

@@ -202,6 +202,7 @@ fn live(n: u128, status: BookingStatus, seats: &[&str]) -> LiveBooking {
         hold_expires_at: START.plus_ms(HOLD_TTL_MS),
         amount: 1200 * seats.len() as i64,
         currency: "EUR".into(),
+        payment_id: None,
     }
 }
 

@@ -196,6 +196,7 @@ fn start() -> (Driver, Model) {
         hold_expires_at: START,
         amount: 0,
         currency: "EUR".into(),
+        payment_id: None,
     };
     let live = vec![
         restored(CONFIRMED, BookingStatus::Confirmed, &["D5", "D6"]),

@@ -2,7 +2,7 @@
 //! transaction; nothing loops over rows.
 
 use contracts::{BookingId, BookingStatus, Event, EventEnvelope, Millis, SeatId, ShowId, UserId};
-use sequencer::{LiveBooking, ShowConfig, ShowState};
+use sequencer::{ClosedBooking, LiveBooking, ShowConfig, ShowState};
 use sqlx::PgPool;
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -35,6 +35,7 @@ pub async fn acquire_partition(pool: &PgPool, p: u16, owner: &str) -> Result<i64
     .await
 }
 
+/// id, user, status, seats, hold expiry (ms), amount, currency, payment id.
 type LiveRow = (
     Uuid,
     Uuid,
@@ -43,6 +44,18 @@ type LiveRow = (
     Option<i64>,
     i64,
     Option<String>,
+    Option<String>,
+);
+/// id, user, status, seats, amount, currency, payment id, refund pending.
+type ClosedRow = (
+    Uuid,
+    Uuid,
+    String,
+    Vec<String>,
+    i64,
+    Option<String>,
+    Option<String>,
+    bool,
 );
 
 /// Loads a show's sequencer state: catalog, live bookings, every decided booking id.
@@ -54,7 +67,7 @@ pub async fn load_show_state(pool: &PgPool, show: ShowId) -> Result<Option<ShowS
     };
     let live: Vec<LiveRow> = sqlx::query_as(
         "select id, user_id, status, seats,
-                (extract(epoch from hold_expires_at) * 1000)::bigint, amount, currency
+                (extract(epoch from hold_expires_at) * 1000)::bigint, amount, currency, payment_id
            from bookings
           where show_id = $1 and status in ('held', 'payment_pending', 'confirmed')",
     )
@@ -65,24 +78,50 @@ pub async fn load_show_state(pool: &PgPool, show: ShowId) -> Result<Option<ShowS
         .bind(show.0)
         .fetch_all(pool)
         .await?;
-    let mut bookings = Vec::with_capacity(live.len());
-    for (id, user, status, seats, expires, amount, currency) in live {
-        let status: BookingStatus = status
-            .parse()
-            .map_err(|e: String| StoreError::BadShow(show, e))?;
-        let seats = seats
+    // Bookings without seats that money may still touch (a late payment, a refund).
+    let closed: Vec<ClosedRow> = sqlx::query_as(
+        "select b.id, b.user_id, b.status, b.seats, b.amount, b.currency, b.payment_id,
+                b.status = 'cancelled' or exists (
+                    select 1 from booking_events e
+                     where e.booking_id = b.id and e.type = 'booking.late_payment_refused')
+           from bookings b
+          where b.show_id = $1 and b.status in ('expired', 'failed', 'cancelled')",
+    )
+    .bind(show.0)
+    .fetch_all(pool)
+    .await?;
+    let bad = |e: String| StoreError::BadShow(show, e);
+    let parse_seats = |seats: Vec<String>| {
+        seats
             .into_iter()
             .map(SeatId::try_from)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| StoreError::BadShow(show, e.to_string()))?;
+            .map_err(|e| StoreError::BadShow(show, e.to_string()))
+    };
+    let mut bookings = Vec::with_capacity(live.len());
+    for (id, user, status, seats, expires, amount, currency, payment_id) in live {
         bookings.push(LiveBooking {
             booking_id: BookingId(id),
             user_id: UserId(user),
-            status,
-            seats,
+            status: status.parse().map_err(bad)?,
+            seats: parse_seats(seats)?,
             hold_expires_at: Millis(expires.unwrap_or(i64::MAX)),
             amount,
             currency: currency.unwrap_or_default(),
+            payment_id,
+        });
+    }
+    let mut closed_bookings = Vec::with_capacity(closed.len());
+    for (id, user, status, seats, amount, currency, payment_id, refund_pending) in closed {
+        closed_bookings.push(ClosedBooking {
+            booking_id: BookingId(id),
+            user_id: UserId(user),
+            status: status.parse().map_err(bad)?,
+            seats: parse_seats(seats)?,
+            amount,
+            currency: currency.unwrap_or_default(),
+            payment_id,
+            refund_pending,
         });
     }
     let config = ShowConfig {
@@ -92,6 +131,7 @@ pub async fn load_show_state(pool: &PgPool, show: ShowId) -> Result<Option<ShowS
         prices: rec.prices,
     };
     ShowState::restore(config, bookings, known.into_iter().map(BookingId))
+        .and_then(|s| s.with_closed(closed_bookings))
         .map(Some)
         .map_err(|e| StoreError::BadShow(show, e.to_string()))
 }
@@ -130,16 +170,33 @@ struct NewBookings {
     at: Vec<i64>,
 }
 
+/// A later transition of a booking already decided.
+struct Transition {
+    status: &'static str,
+    /// `reason` JSON, or None to keep the current one.
+    reason: Option<String>,
+    /// The gateway payment id, or None to keep the current one.
+    payment_id: Option<String>,
+    at: i64,
+}
+
 /// Everything one batch writes, derived from its events.
 #[derive(Default)]
 struct BatchRows {
     new: NewBookings,
-    /// booking -> (status, reason, at): the last transition in the batch wins.
-    transitions: BTreeMap<Uuid, (String, String, i64)>,
-    /// (booking, show, seat) allocations made in this batch.
+    /// booking -> its last transition in the batch.
+    transitions: BTreeMap<Uuid, Transition>,
+    /// (booking, show, seat) allocations made in this batch (holds and re-takes).
     allocations: Vec<(Uuid, Uuid, String)>,
-    /// booking -> when its seats were released in this batch.
-    released: BTreeMap<Uuid, i64>,
+    /// booking -> Some(at) if its seats end the batch released, None if they end live.
+    seats_end: BTreeMap<Uuid, Option<i64>>,
+}
+
+fn reason(code: &str, detail: Option<&str>) -> Option<String> {
+    Some(match detail {
+        Some(d) => serde_json::json!({"code": code, "detail": d}).to_string(),
+        None => serde_json::json!({"code": code}).to_string(),
+    })
 }
 
 fn rows_of(events: &[EventEnvelope]) -> BatchRows {
@@ -147,6 +204,18 @@ fn rows_of(events: &[EventEnvelope]) -> BatchRows {
     for e in events {
         let b = e.booking_id.0;
         let at = e.occurred_at.0;
+        let mut transition =
+            |status: BookingStatus, reason: Option<String>, pi: Option<&String>| {
+                r.transitions.insert(
+                    b,
+                    Transition {
+                        status: status.as_str(),
+                        reason,
+                        payment_id: pi.cloned(),
+                        at,
+                    },
+                );
+            };
         match &e.event {
             Event::BookingHeld {
                 user_id,
@@ -177,6 +246,7 @@ fn rows_of(events: &[EventEnvelope]) -> BatchRows {
                 for s in seats {
                     r.allocations.push((b, e.show_id.0, s.as_str().to_owned()));
                 }
+                r.seats_end.insert(b, None);
             }
             Event::BookingRejected { user_id, reason } => {
                 let n = &mut r.new;
@@ -194,26 +264,55 @@ fn rows_of(events: &[EventEnvelope]) -> BatchRows {
                 n.at.push(at);
             }
             Event::BookingExpired { .. } => {
-                r.transitions.insert(
-                    b,
-                    (
-                        BookingStatus::Expired.as_str().to_owned(),
-                        r#"{"code":"hold_expired"}"#.to_owned(),
-                        at,
-                    ),
-                );
-                r.released.insert(b, at);
+                transition(BookingStatus::Expired, reason("hold_expired", None), None);
+                r.seats_end.insert(b, Some(at));
             }
-            Event::HoldReleased { reason, .. } => {
-                r.transitions.insert(
-                    b,
-                    (
-                        BookingStatus::Failed.as_str().to_owned(),
-                        serde_json::json!({"code": "released", "detail": reason}).to_string(),
-                        at,
-                    ),
+            Event::HoldReleased { reason: why, .. } => {
+                transition(BookingStatus::Failed, reason("released", Some(why)), None);
+                r.seats_end.insert(b, Some(at));
+            }
+            Event::PaymentPending { payment_id } => {
+                transition(BookingStatus::PaymentPending, None, Some(payment_id));
+            }
+            Event::BookingConfirmed {
+                seats,
+                payment_id,
+                retaken,
+                ..
+            } => {
+                // A re-take clears the reason the booking expired with.
+                let why = retaken
+                    .then(|| serde_json::json!({"code": "retaken_after_expiry"}).to_string());
+                transition(BookingStatus::Confirmed, why, Some(payment_id));
+                if *retaken {
+                    for s in seats {
+                        r.allocations.push((b, e.show_id.0, s.as_str().to_owned()));
+                    }
+                    r.seats_end.insert(b, None);
+                }
+            }
+            Event::PaymentFailed {
+                payment_id,
+                reason: why,
+                ..
+            } => {
+                transition(
+                    BookingStatus::Failed,
+                    reason("payment_failed", Some(why)),
+                    Some(payment_id),
                 );
-                r.released.insert(b, at);
+                r.seats_end.insert(b, Some(at));
+            }
+            Event::LatePaymentRefused { .. } => {
+                // The booking keeps its status; the saga refunds and a later
+                // `BookingRefunded` moves it to `refunded`.
+            }
+            Event::BookingCancelled { .. } => {
+                transition(BookingStatus::Cancelled, reason("cancelled", None), None);
+                r.seats_end.insert(b, Some(at));
+            }
+            Event::BookingRefunded { .. } => {
+                transition(BookingStatus::Refunded, None, None);
             }
         }
     }
@@ -283,29 +382,47 @@ pub async fn commit_batch(
 
     if !rows.transitions.is_empty() {
         let ids: Vec<Uuid> = rows.transitions.keys().copied().collect();
-        let status: Vec<&str> = rows.transitions.values().map(|t| t.0.as_str()).collect();
-        let reason: Vec<&str> = rows.transitions.values().map(|t| t.1.as_str()).collect();
-        let at: Vec<i64> = rows.transitions.values().map(|t| t.2).collect();
+        let status: Vec<&str> = rows.transitions.values().map(|t| t.status).collect();
+        let reason: Vec<Option<&str>> = rows
+            .transitions
+            .values()
+            .map(|t| t.reason.as_deref())
+            .collect();
+        let payment: Vec<Option<&str>> = rows
+            .transitions
+            .values()
+            .map(|t| t.payment_id.as_deref())
+            .collect();
+        let at: Vec<i64> = rows.transitions.values().map(|t| t.at).collect();
         sqlx::query(
             "update bookings b
-                set status = u.status, reason = u.reason::jsonb,
+                set status = u.status,
+                    reason = coalesce(u.reason::jsonb, b.reason),
+                    payment_id = coalesce(u.payment_id, b.payment_id),
                     updated_at = to_timestamp(u.at / 1000.0)
-               from unnest($1::uuid[], $2::text[], $3::text[], $4::int8[]) as u(id, status, reason, at)
+               from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int8[])
+                    as u(id, status, reason, payment_id, at)
               where b.id = u.id",
         )
         .bind(&ids)
         .bind(&status)
         .bind(&reason)
+        .bind(&payment)
         .bind(&at)
         .execute(&mut *tx)
         .await?;
     }
 
-    // Releases of earlier allocations first, so that seats freed in this batch are
-    // free in the database before this batch's allocations are inserted.
-    if !rows.released.is_empty() {
-        let ids: Vec<Uuid> = rows.released.keys().copied().collect();
-        let at: Vec<i64> = rows.released.values().copied().collect();
+    // Seats of bookings that end this batch released are released first, so that
+    // they are free in the database before this batch's allocations go in.
+    let released: Vec<(Uuid, i64)> = rows
+        .seats_end
+        .iter()
+        .filter_map(|(b, end)| end.map(|at| (*b, at)))
+        .collect();
+    if !released.is_empty() {
+        let ids: Vec<Uuid> = released.iter().map(|r| r.0).collect();
+        let at: Vec<i64> = released.iter().map(|r| r.1).collect();
         sqlx::query(
             "update booking_seats s set released_at = to_timestamp(u.at / 1000.0)
                from unnest($1::uuid[], $2::int8[]) as u(booking_id, at)
@@ -321,17 +438,20 @@ pub async fn commit_batch(
         let booking: Vec<Uuid> = rows.allocations.iter().map(|a| a.0).collect();
         let show: Vec<Uuid> = rows.allocations.iter().map(|a| a.1).collect();
         let seat: Vec<&str> = rows.allocations.iter().map(|a| a.2.as_str()).collect();
-        // An allocation made and released within this batch is stored released.
+        // Stored as the batch leaves them: released if released later in the batch.
         let released: Vec<Option<i64>> = rows
             .allocations
             .iter()
-            .map(|a| rows.released.get(&a.0).copied())
+            .map(|a| rows.seats_end.get(&a.0).copied().flatten())
             .collect();
-        // No ON CONFLICT for the live-seat index: a double allocation must fail loudly.
+        // The conflict target is the primary key only (a re-take revives its own
+        // rows): a second live allocation of a seat still fails loudly on the
+        // partial unique index.
         sqlx::query(
             "insert into booking_seats (booking_id, show_id, seat_id, released_at)
              select u.b, u.s, u.seat, to_timestamp(u.rel / 1000.0)
-               from unnest($1::uuid[], $2::uuid[], $3::text[], $4::int8[]) as u(b, s, seat, rel)",
+               from unnest($1::uuid[], $2::uuid[], $3::text[], $4::int8[]) as u(b, s, seat, rel)
+             on conflict (booking_id, seat_id) do update set released_at = excluded.released_at",
         )
         .bind(&booking)
         .bind(&show)
