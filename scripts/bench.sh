@@ -13,7 +13,11 @@
 #
 # Knobs (environment): CARGO_TARGET_DIR (default target), REQUESTS (10000),
 # HOT_CONCURRENCY (10000), MANY_CONCURRENCY (10000), HOT_SEATS (500), SHOWS (1000),
-# SCENARIOS ("hot many"), SKIP_BUILD=1, and any APP__* setting of the services
+# SCENARIOS ("hot many"; extras: hot-paced, many-primed), PACED_RATE (3000 requests/s
+# for hot-paced), COOLDOWN_SECS (5, pause before each scenario), QUIET_WAIT_SECS
+# (300) and QUIET_BUSY_PERCENT (15): how long to wait for an idle machine, SKIP_BUILD=1, LOADGEN_ARGS (extra loadgen flags, e.g.
+# "--poll-ms 200"), INGRESS_ENV / WORKERS_ENV (extra environment of one service only,
+# e.g. INGRESS_ENV="MALLOC_ARENA_MAX=2"), and any APP__* setting of the services
 # (e.g. APP__WORKERS__BATCH_SIZE_MAX=1000).
 set -euo pipefail
 
@@ -28,6 +32,7 @@ MANY_CONCURRENCY=${MANY_CONCURRENCY:-10000}
 HOT_SEATS=${HOT_SEATS:-500}
 SHOWS=${SHOWS:-1000}
 SCENARIOS=${SCENARIOS:-"hot many"}
+PACED_RATE=${PACED_RATE:-3000}
 
 PG_ADMIN_URL=${BENCH_PG_ADMIN_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
 export APP__DATABASE__URL=${BENCH_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/booking_bench}
@@ -62,13 +67,15 @@ psql -q "$PG_ADMIN_URL" -v ON_ERROR_STOP=1 \
     -c "drop database if exists \"${APP__DATABASE__URL##*/}\" with (force)"
 "$BIN/bookctl" migrate
 
-# Leftover messages of an interrupted run would be decided against the new database.
+# Leftover queues of an earlier run: their messages would be decided against the new
+# database, and a queue declared with older arguments (delivery limit) would refuse
+# the services' declaration. Delete them; the services declare them afresh.
 if command -v rabbitmqctl >/dev/null 2>&1; then
-    rabbitmqctl -q list_queues name messages 2>/dev/null |
-        awk -v p="$APP__AMQP__PREFIX" 'index($1, p) == 1 && $2 > 0 { print $1 }' |
+    # (stdin from /dev/null: rabbitmqctl would otherwise eat the rest of the list)
+    rabbitmqctl -q list_queues name </dev/null |
+        awk -v p="$APP__AMQP__PREFIX" 'index($1, p) == 1 { print $1 }' |
         while read -r q; do
-            log "purging leftover queue $q"
-            rabbitmqctl -q purge_queue "$q" >/dev/null
+            rabbitmqctl -q delete_queue "$q" </dev/null >/dev/null
         done
 fi
 if command -v redis-cli >/dev/null 2>&1; then
@@ -102,9 +109,11 @@ trap stop_services EXIT
 
 start_services() {
     local tag=$1
-    "$BIN/workers" >"$RUN_DIR/bench-workers-$tag.log" 2>&1 &
+    # shellcheck disable=SC2086 # word splitting of the *_ENV knobs is wanted
+    env ${WORKERS_ENV:-} "$BIN/workers" >"$RUN_DIR/bench-workers-$tag.log" 2>&1 &
     WORKERS_PID=$!
-    "$BIN/ingress" >"$RUN_DIR/bench-ingress-$tag.log" 2>&1 &
+    # shellcheck disable=SC2086
+    env ${INGRESS_ENV:-} "$BIN/ingress" >"$RUN_DIR/bench-ingress-$tag.log" 2>&1 &
     INGRESS_PID=$!
     for _ in $(seq 1 600); do
         if curl -fsS -o /dev/null "$BASE_URL/readyz" 2>/dev/null; then
@@ -122,20 +131,59 @@ start_services() {
 run_loadgen() {
     local scenario=$1
     shift
+    local tag=${CURRENT_TAG:-$scenario}
     "$BIN/loadgen" --base-url "$BASE_URL" --scenario "$scenario" --requests "$REQUESTS" \
         --pid "ingress=$INGRESS_PID" --pid "workers=$WORKERS_PID" \
         --pids-of postgres,beam.smp,redis-server \
         --metrics-url "$BASE_URL/metrics,http://$APP__WORKERS__METRICS_LISTEN/metrics" \
-        "$@" 2>&1 | tee "$RUN_DIR/bench-loadgen-$scenario.log"
+        "$@" ${LOADGEN_ARGS:-} 2>&1 | tee "$RUN_DIR/bench-loadgen-$tag.log"
 }
 
 echo "== bench: $(date -u +%FT%TZ), $(nproc) cores, commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 status=0
+# busy_percent: CPU busy share of the whole machine over the next 2 seconds.
+busy_percent() {
+    local a b
+    read -r _ a1 a2 a3 a4 a5 a6 a7 a8 _ </proc/stat
+    sleep 2
+    read -r _ b1 b2 b3 b4 b5 b6 b7 b8 _ </proc/stat
+    a=$((a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8))
+    b=$((b1 + b2 + b3 + b4 + b5 + b6 + b7 + b8))
+    echo $((100 - 100 * ((b4 + b5) - (a4 + a5)) / (b - a)))
+}
+
+# Other work on this machine (a compiler, a test suite) skews every figure: wait up to
+# QUIET_WAIT_SECS for the CPUs to be idle, then go on anyway and say so (loadgen
+# also reports the CPU time of everything else during the run).
+wait_quiet() {
+    local deadline=$((SECONDS + ${QUIET_WAIT_SECS:-300})) busy
+    while true; do
+        busy=$(busy_percent)
+        ((busy <= ${QUIET_BUSY_PERCENT:-15})) && return 0
+        if ((SECONDS >= deadline)); then
+            log "machine still ${busy}% busy after ${QUIET_WAIT_SECS:-300} s; running anyway"
+            return 0
+        fi
+        log "machine ${busy}% busy; waiting for it to be quiet"
+        sleep 3
+    done
+}
+
 for scenario in $SCENARIOS; do
+    CURRENT_TAG=$scenario
+    # Start each scenario from a quiet machine: flush dirty pages now rather than in
+    # the middle of the run, and let the previous run's stragglers settle.
+    psql -q "$APP__DATABASE__URL" -c checkpoint
+    sleep "${COOLDOWN_SECS:-5}"
+    wait_quiet
     start_services "$scenario"
     case $scenario in
         hot) run_loadgen hot --concurrency "$HOT_CONCURRENCY" --seats "$HOT_SEATS" || status=$? ;;
         many) run_loadgen many --concurrency "$MANY_CONCURRENCY" --shows "$SHOWS" || status=$? ;;
+        # Extras (not in the default list): the hot show at a steady arrival rate over
+        # the same 10,000 open connections, and `many` with every show already loaded.
+        hot-paced) run_loadgen hot --concurrency "$HOT_CONCURRENCY" --seats "$HOT_SEATS" --rate "$PACED_RATE" || status=$? ;;
+        many-primed) run_loadgen many --concurrency "$MANY_CONCURRENCY" --shows "$SHOWS" --prime || status=$? ;;
         *) log "unknown scenario $scenario"; status=2 ;;
     esac
     stop_services

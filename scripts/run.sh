@@ -12,7 +12,7 @@ mkdir -p "$RUN_DIR"
 scripts/services.sh ensure
 
 echo "building (release; the first build takes several minutes)..."
-cargo build --release --locked --bin ingress --bin workers --bin bookctl
+cargo build --release --locked --bin ingress --bin workers --bin bookctl --bin gateway
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 
 export APP__DATABASE__URL="${APP__DATABASE__URL:-${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/booking}}"
@@ -41,6 +41,12 @@ cleanup() {
 trap 'cleanup; exit 0' INT TERM
 trap cleanup EXIT
 
+# The bundled local payment gateway (a stand-in for a real provider: real HTTP,
+# signed webhooks to ingress). Point APP__PAYMENTS__GATEWAY_URL elsewhere for another.
+export GATEWAY_LISTEN="${GATEWAY_LISTEN:-127.0.0.1:8090}"
+export GATEWAY_WEBHOOK_URL="${GATEWAY_WEBHOOK_URL:-$URL/v1/payments/webhook}"
+"$BIN/gateway" >> "$RUN_DIR/gateway.log" 2>&1 &
+PIDS+=($!)
 "$BIN/workers" >> "$RUN_DIR/workers.log" 2>&1 &
 PIDS+=($!)
 "$BIN/ingress" >> "$RUN_DIR/ingress.log" 2>&1 &
@@ -64,16 +70,18 @@ cat <<MSG
 
 The booking platform is up: $URL
   health: $URL/healthz   readiness: $URL/readyz   metrics: $URL/metrics
-  logs:   $RUN_DIR/ingress.log  $RUN_DIR/workers.log
+  logs:   $RUN_DIR/ingress.log  $RUN_DIR/workers.log  $RUN_DIR/gateway.log
+  payment gateway (local stand-in): http://$GATEWAY_LISTEN
 $(grep '^login:' "$RUN_DIR/seed.txt" | sed 's/^/  /')
 
-Book two seats of the demo show (then poll the status URL it returns):
+Book and pay two seats of the demo show (then poll the status URL it returns;
+it goes queued -> held -> payment_pending -> confirmed in a moment):
 
 curl -s -X POST $URL/v1/bookings \\
   -H 'Authorization: Bearer $TOKEN' \\
   -H "Idempotency-Key: \$(date +%s%N)" \\
   -H 'Content-Type: application/json' \\
-  -d '{"show_id":"$SHOW","seats":["F10","F11"]}'
+  -d '{"show_id":"$SHOW","seats":["F10","F11"],"payment_method":"pm_card_ok"}'
 
 curl -s $URL/v1/bookings/<booking_id> -H 'Authorization: Bearer $TOKEN'
 

@@ -68,6 +68,32 @@ impl Topology {
         self.name("booking.events")
     }
 
+    /// Quorum queue of the payment saga: booking events it reacts to, and pay
+    /// requests from ingress.
+    pub fn saga_queue(&self) -> String {
+        self.name("payments.saga")
+    }
+
+    /// Quorum queue of verified gateway webhooks (ingress -> saga).
+    pub fn webhooks_queue(&self) -> String {
+        self.name("payments.webhooks")
+    }
+
+    /// Fanout exchange and dead-letter queue of the payment saga: refunds that
+    /// failed for good and messages that kept failing.
+    pub fn payments_dlx(&self) -> String {
+        self.name("payments.dlx")
+    }
+
+    pub fn payments_dlq(&self) -> String {
+        self.name("payments.dlq")
+    }
+
+    /// Every dead-letter queue, for operators.
+    pub fn dead_letter_queues(&self) -> Vec<String> {
+        vec![self.commands_dlq(), self.payments_dlq()]
+    }
+
     /// All partition numbers.
     pub fn all_partitions(&self) -> impl Iterator<Item = u16> {
         0..self.partitions
@@ -78,5 +104,15 @@ impl Topology {
 pub const DEAD_LETTER_REASON_HEADER: &str = "x-dead-letter-reason";
 /// Header that carries the queue a dead-lettered message came from.
 pub const SOURCE_QUEUE_HEADER: &str = "x-source-queue";
+/// Event routing keys the payment saga consumes.
+pub const SAGA_EVENT_KEYS: [&str; 3] = [
+    "booking.held",
+    "booking.late_payment_refused",
+    "booking.cancelled",
+];
+
+/// AMQP `type` property of a pay request sent by ingress to the saga queue.
+pub const PAY_REQUEST_TYPE: &str = "pay_request";
+
 /// Header that carries the HTTP request id through AMQP.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";

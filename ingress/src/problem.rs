@@ -21,6 +21,8 @@ pub enum ApiError {
     ShowNotOnSale(String),
     #[error("{0}")]
     IdempotencyKeyReused(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("request body too large")]
     PayloadTooLarge,
     #[error("{0}")]
@@ -62,6 +64,7 @@ impl ApiError {
             ApiError::ShowNotOnSale(_) => {
                 (StatusCode::CONFLICT, "show_not_on_sale", "Show not on sale")
             }
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
             ApiError::IdempotencyKeyReused(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",

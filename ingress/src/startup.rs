@@ -3,7 +3,7 @@
 
 use crate::auth::TokenKeys;
 use crate::problem;
-use crate::routes::{bookings, health};
+use crate::routes::{bookings, health, payments};
 use crate::shows::ShowCache;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request};
@@ -159,6 +159,20 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/bookings", post(bookings::submit))
         .route("/v1/bookings/{booking_id}", get(bookings::get))
+        .route("/v1/bookings/{booking_id}/payment", post(payments::pay))
+        .route("/v1/bookings/{booking_id}/cancel", post(payments::cancel))
+        .route("/v1/payments/webhook", post(payments::webhook))
+        .route("/v1/ops/dlq", get(crate::routes::ops::list_dlqs))
+        .route(
+            "/v1/ops/dlq/{queue}/messages",
+            get(crate::routes::ops::dlq_messages),
+        )
+        .route(
+            "/v1/ops/dlq/{queue}/replay",
+            post(crate::routes::ops::replay_dlq),
+        )
+        .route("/v1/ops/partitions", get(crate::routes::ops::partitions))
+        .route("/v1/ops/reconcile", get(crate::routes::ops::reconcile))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

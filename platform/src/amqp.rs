@@ -117,6 +117,51 @@ pub async fn declare_topology(
         FieldTable::default(),
     )
     .await?;
+    // The payment saga: its queue takes the booking events it reacts to; what keeps
+    // failing, and refunds that failed for good, go to the payments DLQ.
+    ch.exchange_declare(
+        topo.payments_dlx().into(),
+        ExchangeKind::Fanout,
+        durable,
+        FieldTable::default(),
+    )
+    .await?;
+    ch.queue_declare(
+        topo.payments_dlq().into(),
+        QueueDeclareOptions::durable(),
+        quorum_args(),
+    )
+    .await?;
+    ch.queue_bind(
+        topo.payments_dlq().into(),
+        topo.payments_dlx().into(),
+        "".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await?;
+    for q in [topo.saga_queue(), topo.webhooks_queue()] {
+        let mut args = quorum_args();
+        args.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongInt(i32::try_from(delivery_limit.saturating_mul(2)).unwrap_or(i32::MAX)),
+        );
+        args.insert("x-dead-letter-exchange".into(), long(&topo.payments_dlx()));
+        args.insert("x-dead-letter-strategy".into(), long("at-least-once"));
+        args.insert("x-overflow".into(), long("reject-publish"));
+        ch.queue_declare(q.into(), QueueDeclareOptions::durable(), args)
+            .await?;
+    }
+    for key in contracts::topology::SAGA_EVENT_KEYS {
+        ch.queue_bind(
+            topo.saga_queue().into(),
+            topo.events_exchange().into(),
+            key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    }
     for p in topo.all_partitions() {
         ch.queue_declare(
             topo.partition_queue(p).into(),
@@ -155,12 +200,20 @@ pub async fn delete_topology(ch: &Channel, topo: &Topology) -> Result<(), lapin:
         )
         .await?;
     }
-    ch.queue_delete(topo.commands_dlq().into(), QueueDeleteOptions::default())
-        .await?;
+    for q in [
+        topo.commands_dlq(),
+        topo.saga_queue(),
+        topo.webhooks_queue(),
+        topo.payments_dlq(),
+    ] {
+        ch.queue_delete(q.into(), QueueDeleteOptions::default())
+            .await?;
+    }
     for x in [
         topo.commands_exchange(),
         topo.commands_dlx(),
         topo.events_exchange(),
+        topo.payments_dlx(),
     ] {
         ch.exchange_delete(x.into(), ExchangeDeleteOptions::default())
             .await?;

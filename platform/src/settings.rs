@@ -15,7 +15,21 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub ingress: IngressSettings,
     pub workers: WorkerSettings,
+    pub payments: PaymentSettings,
     pub telemetry: TelemetrySettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentSettings {
+    pub gateway_url: String,
+    pub gateway_api_key: SecretString,
+    pub gateway_timeout_ms: u64,
+    pub gateway_max_attempts: usize,
+    pub webhook_secret: SecretString,
+    pub webhook_tolerance_secs: i64,
+    pub cancellation_fee_permille: u16,
+    pub saga_prefetch: u16,
+    pub pending_grace_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -30,6 +30,9 @@ pub struct SystemOptions {
     /// Database URL the workers use (defaults to the test database directly); set
     /// to go through a [`proxy::TcpProxy`].
     pub workers_db_port: Option<u16>,
+    /// The bundled local payment gateway the system talks to (a real HTTP server
+    /// sending signed webhooks to ingress).
+    pub gateway: payment_adapter::LocalGatewayConfig,
 }
 
 impl Default for SystemOptions {
@@ -39,6 +42,12 @@ impl Default for SystemOptions {
             hold_ttl_secs: 480,
             expiry_sweep_ms: 500,
             workers_db_port: None,
+            gateway: payment_adapter::LocalGatewayConfig {
+                ok_delay_ms: 10,
+                slow_delay_ms: 300,
+                hang_ms: 1500,
+                ..Default::default()
+            },
         }
     }
 }
@@ -60,6 +69,8 @@ pub struct TestSystem {
     pub tokens: TokenKeys,
     pub workers: Vec<WorkerHandle>,
     pub db_name: String,
+    /// Base URL of the local payment gateway.
+    pub gateway_url: String,
     ingress_stop: CancellationToken,
 }
 
@@ -135,6 +146,8 @@ pub async fn test_settings(opts: &SystemOptions) -> (Settings, String) {
     s.workers.outbox_grace_ms = 500;
     s.workers.retry_max_ms = 1000;
     s.workers.shutdown_grace_secs = 5;
+    s.payments.gateway_timeout_ms = 500;
+    s.payments.pending_grace_secs = 0;
     (s, db_name)
 }
 
@@ -152,6 +165,19 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
     let base_url = format!("http://{}", app.addr());
     let ingress_stop = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(ingress_stop.clone().cancelled_owned()));
+    let mut gw = opts.gateway.clone();
+    gw.webhook_url = Some(format!("{base_url}/v1/payments/webhook"));
+    gw.webhook_secret =
+        secrecy::ExposeSecret::expose_secret(&settings.payments.webhook_secret).to_owned();
+    gw.api_key =
+        secrecy::ExposeSecret::expose_secret(&settings.payments.gateway_api_key).to_owned();
+    let gateway = payment_adapter::LocalGateway::build(gw)
+        .await
+        .expect("build local gateway");
+    let gateway_url = gateway.base_url();
+    tokio::spawn(gateway.run_until_stopped(ingress_stop.clone().cancelled_owned()));
+    let mut settings = settings;
+    settings.payments.gateway_url = gateway_url.clone();
     let tokens = TokenKeys::new(&settings.auth.jwt_secret, 3600);
     let mut sys = TestSystem {
         settings,
@@ -165,6 +191,7 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
         tokens,
         workers: vec![],
         db_name,
+        gateway_url,
         ingress_stop,
     };
     for _ in 0..opts.workers {

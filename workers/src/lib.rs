@@ -15,6 +15,7 @@
 pub mod events;
 pub mod expiry;
 pub mod runner;
+pub mod saga;
 pub mod startup;
 pub mod store;
 

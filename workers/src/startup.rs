@@ -151,6 +151,45 @@ impl Workers {
             Duration::from_millis(s.workers.expiry_sweep_ms),
             stop.clone(),
         ));
+        // The payment saga: its consumers and the sweep of pending payments whose
+        // hold ran out.
+        let gateway = payment_adapter::HttpGateway::new(
+            &s.payments.gateway_url,
+            secrecy::ExposeSecret::expose_secret(&s.payments.gateway_api_key),
+            Duration::from_millis(s.payments.gateway_timeout_ms),
+            s.payments.gateway_max_attempts,
+        );
+        let saga = Arc::new(crate::saga::Saga {
+            pool: pool.clone(),
+            gateway,
+            topology: topo.clone(),
+            publisher: publisher.clone(),
+        });
+        for which in [
+            crate::saga::SagaQueue::Events,
+            crate::saga::SagaQueue::Webhooks,
+        ] {
+            background.spawn(crate::saga::run(
+                saga.clone(),
+                s.amqp.url.clone(),
+                which,
+                s.payments.saga_prefetch,
+                stop.clone(),
+            ));
+        }
+        background.spawn(crate::saga::run_pending_sweep(
+            saga,
+            self.partitions.clone(),
+            Duration::from_secs(s.payments.pending_grace_secs),
+            Duration::from_millis(s.workers.expiry_sweep_ms),
+            stop.clone(),
+        ));
+        background.spawn(watch_queue_depths(
+            s.amqp.url.clone(),
+            topo.clone(),
+            self.partitions.clone(),
+            stop.clone(),
+        ));
         if let Some(listener) = self.metrics {
             let stop = stop.clone();
             background.spawn(async move {
@@ -182,6 +221,53 @@ impl Workers {
         drop(tokio::time::timeout(grace, publisher_task).await);
         background.abort_all();
         Ok(())
+    }
+}
+
+/// Every few seconds, the depth and consumer count of this process's partition
+/// queues and of the dead-letter queues, as gauges.
+async fn watch_queue_depths(
+    url: String,
+    topo: contracts::Topology,
+    partitions: Vec<u16>,
+    stop: CancellationToken,
+) {
+    /// How often queue depths are read.
+    const EVERY: Duration = Duration::from_secs(5);
+    loop {
+        let round = async {
+            let conn = platform::amqp::connect(&url, "workers-metrics").await?;
+            let ch = conn.create_channel().await?;
+            loop {
+                for p in &partitions {
+                    let (depth, consumers) =
+                        platform::amqp::queue_counts(&ch, &topo.partition_queue(*p)).await?;
+                    metrics::gauge!("partition_queue_depth", "partition" => p.to_string())
+                        .set(f64::from(depth));
+                    metrics::gauge!("partition_consumers", "partition" => p.to_string())
+                        .set(f64::from(consumers));
+                }
+                for q in topo.dead_letter_queues() {
+                    let (depth, _) = platform::amqp::queue_counts(&ch, &q).await?;
+                    metrics::gauge!("dead_letter_queue_depth", "queue" => q).set(f64::from(depth));
+                }
+                tokio::time::sleep(EVERY).await;
+            }
+            #[allow(unreachable_code)]
+            Ok::<(), lapin::Error>(())
+        };
+        tokio::select! {
+            () = stop.cancelled() => return,
+            res = round => {
+                if let Err(e) = res {
+                    tracing::debug!(error = %e, "queue depth watch failed; retrying");
+                }
+            }
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(EVERY) => {}
+        }
     }
 }
 

@@ -51,7 +51,7 @@ struct QueuedMarker {
     created_at: Millis,
 }
 
-fn parse_payment_method(pm: Option<String>) -> Result<Option<String>, ApiError> {
+pub(crate) fn parse_payment_method(pm: Option<String>) -> Result<Option<String>, ApiError> {
     match pm {
         None => Ok(None),
         Some(pm)
@@ -319,6 +319,7 @@ type BookingRow = (
     Option<serde_json::Value>,
     OffsetDateTime,
     OffsetDateTime,
+    Option<serde_json::Value>,
 );
 
 /// `GET /v1/bookings/{booking_id}`
@@ -331,9 +332,13 @@ pub async fn get(
     let booking_id = BookingId(id);
     let not_found = || ApiError::NotFound(format!("booking {booking_id} does not exist"));
     let row: Option<BookingRow> = sqlx::query_as(
-        "select id, user_id, show_id, status, seats, amount, currency, hold_expires_at, reason,
-                created_at, updated_at
-           from bookings where id = $1",
+        "select b.id, b.user_id, b.show_id, b.status, b.seats, b.amount, b.currency,
+                b.hold_expires_at, b.reason, b.created_at, b.updated_at,
+                case when p.booking_id is null then null else jsonb_strip_nulls(jsonb_build_object(
+                    'status', p.status, 'payment_id', p.payment_id, 'method', p.method,
+                    'refund_status', p.refund_status, 'refund_amount', p.refund_amount)) end
+           from bookings b left join payments p on p.booking_id = b.id
+          where b.id = $1",
     )
     .bind(id)
     .fetch_optional(&app.db)
@@ -351,6 +356,7 @@ pub async fn get(
             reason,
             created,
             updated,
+            payment,
         )) => {
             let status: BookingStatus = status
                 .parse()
@@ -372,7 +378,7 @@ pub async fn get(
                 amount: currency.is_some().then_some(amount),
                 currency,
                 hold_expires_at: expires.map(rfc3339),
-                payment: None,
+                payment,
                 reason,
                 reason_detail,
                 created_at: rfc3339(created),

@@ -2,3 +2,5 @@
 
 pub mod bookings;
 pub mod health;
+pub mod ops;
+pub mod payments;

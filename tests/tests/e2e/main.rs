@@ -2,5 +2,8 @@
 //! RabbitMQ and Redis. One binary; each test has its own database and prefixes.
 
 mod api;
+mod chaos;
 mod failures;
+mod ops;
+mod payments;
 mod pipeline;

@@ -1,0 +1,212 @@
+//! `/v1/ops/...` (API.md, "Operations"): dead-letter queues and partitions, for
+//! roles operator and admin.
+//!
+//! Ops calls are rare, so each request opens its own short-lived AMQP connection
+//! (closing it also requeues anything a failed call still held) instead of sharing
+//! the publisher's. Only queues of the dead-letter registry can be read: any other
+//! name is a 404.
+
+use crate::auth::Caller;
+use crate::extract::{ApiJson, ApiPath};
+use crate::problem::ApiError;
+use crate::startup::AppState;
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use ops::OpsError;
+use ops::dlq::{DlqMessage, DlqSummary, ReplayOutcome, Selection};
+use ops::partitions::PartitionInfo;
+use serde::{Deserialize, Serialize};
+
+/// Default and most messages of one `GET .../messages`.
+const MESSAGES_LIMIT_DEFAULT: u16 = 20;
+const MESSAGES_LIMIT_MAX: u16 = 100;
+
+#[derive(Debug, Serialize)]
+pub struct Items<T> {
+    pub items: Vec<T>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MessagesQuery {
+    pub limit: Option<u16>,
+}
+
+/// The body of `POST /v1/ops/dlq/{queue}/replay`: exactly one of the two.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayRequest {
+    #[serde(default)]
+    pub message_ids: Option<Vec<String>>,
+    #[serde(default)]
+    pub all: Option<bool>,
+}
+
+impl TryFrom<ReplayRequest> for Selection {
+    type Error = ApiError;
+
+    fn try_from(r: ReplayRequest) -> Result<Self, ApiError> {
+        match (r.message_ids, r.all) {
+            (None, Some(true)) => Ok(Selection::All),
+            (Some(ids), None | Some(false)) if !ids.is_empty() => {
+                if ids.iter().any(|i| i.is_empty() || i.len() > 255) {
+                    return Err(ApiError::Validation(
+                        "each message id must be 1-255 characters".into(),
+                    ));
+                }
+                Ok(Selection::Ids(ids))
+            }
+            _ => Err(ApiError::Validation(
+                "send exactly one of message_ids (a non-empty list) or all: true".into(),
+            )),
+        }
+    }
+}
+
+fn staff_only(caller: &Caller) -> Result<(), ApiError> {
+    if caller.is_staff() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
+fn ops_error(e: OpsError) -> ApiError {
+    match e {
+        OpsError::UnknownQueue { .. } => ApiError::NotFound(e.to_string()),
+        OpsError::Broker(_) => ApiError::Unavailable(e.into()),
+        OpsError::Db(db) => db.into(),
+        // The message stays in the dead-letter queue; retrying is safe.
+        OpsError::Replay { .. } => ApiError::Unavailable(e.into()),
+    }
+}
+
+async fn connect(state: &AppState) -> Result<lapin::Connection, ApiError> {
+    platform::amqp::connect(&state.settings.amqp.url, "ingress-ops")
+        .await
+        .map_err(|e| ApiError::Unavailable(e.into()))
+}
+
+async fn close(conn: lapin::Connection) {
+    drop(conn.close(200, "ops request done".into()).await);
+}
+
+/// `GET /v1/ops/dlq`
+pub async fn list_dlqs(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Items<DlqSummary>>, ApiError> {
+    staff_only(&caller)?;
+    let conn = connect(&state).await?;
+    let res = ops::dlq::list(&conn, &state.topology).await;
+    close(conn).await;
+    Ok(Json(Items {
+        items: res.map_err(ops_error)?,
+    }))
+}
+
+/// `GET /v1/ops/dlq/{queue}/messages?limit=`
+pub async fn dlq_messages(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(queue): ApiPath<String>,
+    query: Result<Query<MessagesQuery>, QueryRejection>,
+) -> Result<Json<Items<DlqMessage>>, ApiError> {
+    staff_only(&caller)?;
+    let Query(q) = query.map_err(|e| ApiError::Validation(e.body_text()))?;
+    let limit = q.limit.unwrap_or(MESSAGES_LIMIT_DEFAULT);
+    if !(1..=MESSAGES_LIMIT_MAX).contains(&limit) {
+        return Err(ApiError::Validation(format!(
+            "limit must be between 1 and {MESSAGES_LIMIT_MAX}"
+        )));
+    }
+    ops::dlq::resolve(&state.topology, &queue).map_err(ops_error)?;
+    let conn = connect(&state).await?;
+    let res = ops::dlq::show(&conn, &state.topology, &queue, limit).await;
+    close(conn).await;
+    Ok(Json(Items {
+        items: res.map_err(ops_error)?,
+    }))
+}
+
+/// `POST /v1/ops/dlq/{queue}/replay`
+pub async fn replay_dlq(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(queue): ApiPath<String>,
+    ApiJson(body): ApiJson<ReplayRequest>,
+) -> Result<Json<ReplayOutcome>, ApiError> {
+    staff_only(&caller)?;
+    let selection = Selection::try_from(body)?;
+    ops::dlq::resolve(&state.topology, &queue).map_err(ops_error)?;
+    let conn = connect(&state).await?;
+    let res = ops::dlq::replay(&conn, &state.topology, &queue, &selection).await;
+    close(conn).await;
+    let outcome = res.map_err(ops_error)?;
+    tracing::warn!(
+        user_id = %caller.user_id,
+        queue = %queue,
+        replayed = outcome.replayed,
+        "dead-letter replay"
+    );
+    Ok(Json(outcome))
+}
+
+/// `GET /v1/ops/partitions`
+pub async fn partitions(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Items<PartitionInfo>>, ApiError> {
+    staff_only(&caller)?;
+    let conn = connect(&state).await?;
+    let res = ops::partitions::list(&conn, &state.db, &state.topology).await;
+    close(conn).await;
+    Ok(Json(Items {
+        items: res.map_err(ops_error)?,
+    }))
+}
+
+/// `GET /v1/ops/reconcile`: the money-versus-seats check over the whole database.
+pub async fn reconcile(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<ops::reconcile::Report>, ApiError> {
+    staff_only(&caller)?;
+    Ok(Json(ops::reconcile::reconcile(&state.db).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(ids: Option<Vec<&str>>, all: Option<bool>) -> ReplayRequest {
+        ReplayRequest {
+            message_ids: ids.map(|v| v.into_iter().map(String::from).collect()),
+            all,
+        }
+    }
+
+    #[test]
+    fn a_replay_names_exactly_one_of_ids_or_all() {
+        assert_eq!(
+            Selection::try_from(req(None, Some(true))).unwrap(),
+            Selection::All
+        );
+        assert_eq!(
+            Selection::try_from(req(Some(vec!["a"]), None)).unwrap(),
+            Selection::Ids(vec!["a".into()])
+        );
+        for bad in [
+            req(None, None),
+            req(None, Some(false)),
+            req(Some(vec![]), None),
+            req(Some(vec!["a"]), Some(true)),
+            req(Some(vec![""]), None),
+        ] {
+            assert!(matches!(
+                Selection::try_from(bad),
+                Err(ApiError::Validation(_))
+            ));
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Payments at the edge: the gateway's signed webhook, paying a held booking, and
+//! cancelling a confirmed one (API.md, "Bookings" and "Payment webhooks").
+
+use crate::auth::Caller;
+use crate::extract::{ApiJson, ApiPath};
+use crate::problem::ApiError;
+use crate::startup::AppState;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use contracts::topology::PAY_REQUEST_TYPE;
+use contracts::{BookingId, Command, CommandEnvelope, MessageId, ShowId};
+use lapin::types::{FieldTable, ShortString};
+use payment_adapter::{SIGNATURE_HEADER, WebhookEvent, signature};
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+/// `POST /v1/payments/webhook`: verify the signature and timestamp, record the
+/// event id (a duplicate is answered 200 and ignored), hand it to the saga.
+#[tracing::instrument(skip_all, fields(event_id, booking_id))]
+pub async fn webhook(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let sig = headers
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::BadRequest(format!("the {SIGNATURE_HEADER} header is missing")))?;
+    let p = &app.settings.payments;
+    signature::verify(
+        p.webhook_secret.expose_secret().as_bytes(),
+        sig,
+        &body,
+        platform::now_millis().0 / 1000,
+        p.webhook_tolerance_secs,
+    )
+    .map_err(|e| ApiError::BadRequest(format!("webhook signature refused: {e}")))?;
+    let ev: WebhookEvent = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("webhook body is not an event: {e}")))?;
+    tracing::Span::current().record("event_id", ev.id.as_str());
+    tracing::Span::current().record("booking_id", tracing::field::display(ev.data.booking_id));
+
+    let inserted = sqlx::query(
+        "insert into payment_webhooks (event_id, type, payment_id, booking_id, payload)
+         values ($1, $2, $3, $4, $5::jsonb) on conflict (event_id) do nothing",
+    )
+    .bind(&ev.id)
+    .bind(&ev.kind)
+    .bind(&ev.data.payment_id)
+    .bind(ev.data.booking_id)
+    .bind(String::from_utf8_lossy(&body).as_ref())
+    .execute(&app.db)
+    .await?;
+    if inserted.rows_affected() == 0 {
+        metrics::counter!("webhooks_total", "outcome" => "duplicate").increment(1);
+        return Ok(axum::Json(json!({"received": true, "duplicate": true})).into_response());
+    }
+    let published = app
+        .publisher
+        .publish(
+            "",
+            &app.topology.webhooks_queue(),
+            &body,
+            platform::amqp::json_properties(&ev.id, FieldTable::default()),
+        )
+        .await;
+    if let Err(e) = published {
+        // Forget it so the gateway's retry is not taken for a duplicate.
+        drop(
+            sqlx::query("delete from payment_webhooks where event_id = $1")
+                .bind(&ev.id)
+                .execute(&app.db)
+                .await,
+        );
+        return Err(ApiError::Unavailable(e.into()));
+    }
+    metrics::counter!("webhooks_total", "outcome" => "accepted").increment(1);
+    Ok(axum::Json(json!({"received": true, "duplicate": false})).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayBody {
+    pub payment_method: String,
+}
+
+/// The booking's owner, show and status, or 404 (also for someone else's booking).
+async fn owned_booking(
+    app: &AppState,
+    caller: &Caller,
+    id: Uuid,
+) -> Result<(ShowId, String, time::OffsetDateTime), ApiError> {
+    let row: Option<(Uuid, Uuid, String, time::OffsetDateTime)> = sqlx::query_as(
+        "select b.user_id, b.show_id, b.status, s.starts_at
+           from bookings b join shows s on s.id = b.show_id where b.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&app.db)
+    .await?;
+    match row {
+        Some((user, show, status, starts_at)) if user == caller.user_id.0 || caller.is_staff() => {
+            Ok((ShowId(show), status, starts_at))
+        }
+        _ => Err(ApiError::NotFound(format!("booking {id} does not exist"))),
+    }
+}
+
+/// `POST /v1/bookings/{id}/payment`: pay a held booking created without a method.
+pub async fn pay(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<PayBody>,
+) -> Result<Response, ApiError> {
+    let pm = crate::routes::bookings::parse_payment_method(Some(body.payment_method))?
+        .unwrap_or_default();
+    let (show, status, _) = owned_booking(&app, &caller, id).await?;
+    if status != "held" {
+        return Err(ApiError::Conflict(format!(
+            "booking {id} is {status}: only a held booking can be paid"
+        )));
+    }
+    let req = workers_pay_request(BookingId(id), show, pm);
+    let props = platform::amqp::json_properties(
+        &MessageId::for_booking(BookingId(id), "pay-request").to_string(),
+        FieldTable::default(),
+    )
+    .with_type(ShortString::from(PAY_REQUEST_TYPE));
+    app.publisher
+        .publish("", &app.topology.saga_queue(), &req, props)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.into()))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(
+            json!({"booking_id": id, "status": "held", "status_url": format!("/v1/bookings/{id}")}),
+        ),
+    )
+        .into_response())
+}
+
+/// The saga's pay request (`workers::saga::PayRequest` on the wire).
+fn workers_pay_request(booking: BookingId, show: ShowId, method: String) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "booking_id": booking,
+        "show_id": show,
+        "payment_method": method,
+    }))
+    .unwrap_or_default()
+}
+
+/// `POST /v1/bookings/{id}/cancel`: a confirmed booking, before the show starts.
+pub async fn cancel(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    let (show, status, starts_at) = owned_booking(&app, &caller, id).await?;
+    if status != "confirmed" {
+        return Err(ApiError::Conflict(format!(
+            "booking {id} is {status}: only a confirmed booking can be cancelled"
+        )));
+    }
+    if starts_at <= time::OffsetDateTime::now_utc() {
+        return Err(ApiError::Conflict(format!(
+            "the show of booking {id} has started: it can no longer be cancelled"
+        )));
+    }
+    let booking = BookingId(id);
+    let env = CommandEnvelope {
+        message_id: MessageId::for_booking(booking, "cancel"),
+        show_id: show,
+        issued_at: platform::now_millis(),
+        request_id: None,
+        command: Command::CancelBooking {
+            booking_id: booking,
+            fee_permille: app.settings.payments.cancellation_fee_permille,
+        },
+    };
+    app.publish_command(&env)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.into()))?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({"booking_id": id, "status": "confirmed", "status_url": format!("/v1/bookings/{id}")})),
+    )
+        .into_response())
+}

@@ -1,0 +1,114 @@
+//! Reconciliation: money versus seats over the whole database.
+//!
+//! At rest (no saga step in flight), every one of these holds; each violation is
+//! listed as a problem with the booking it concerns:
+//! - `confirmed_without_payment`: a `confirmed` booking has no succeeded payment;
+//! - `payment_without_ticket`: a succeeded payment whose booking is not `confirmed`
+//!   and whose refund has not succeeded (money taken without a ticket);
+//! - `refund_failed`: a refund the gateway refused (operators must act);
+//! - `seat_held_twice`: a seat of a show is live in two bookings;
+//! - `seats_disagree`: a live booking's seats are not exactly its live allocations,
+//!   or a finished booking still holds seats.
+
+use serde::Serialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    pub kind: &'static str,
+    pub booking_id: Option<Uuid>,
+    pub detail: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub ok: bool,
+    pub bookings: i64,
+    pub problems: Vec<Problem>,
+}
+
+/// Runs every check. Read-only.
+pub async fn reconcile(pool: &PgPool) -> Result<Report, sqlx::Error> {
+    let mut problems = Vec::new();
+    let bookings: i64 = sqlx::query_scalar("select count(*) from bookings")
+        .fetch_one(pool)
+        .await?;
+
+    let rows: Vec<(Uuid, Option<String>)> = sqlx::query_as(
+        "select b.id, p.status from bookings b left join payments p on p.booking_id = b.id
+          where b.status = 'confirmed' and p.status is distinct from 'succeeded'",
+    )
+    .fetch_all(pool)
+    .await?;
+    problems.extend(rows.into_iter().map(|(id, st)| Problem {
+        kind: "confirmed_without_payment",
+        booking_id: Some(id),
+        detail: format!("payment status {}", st.as_deref().unwrap_or("none")),
+    }));
+
+    let rows: Vec<(Uuid, String, Option<String>)> = sqlx::query_as(
+        "select p.booking_id, b.status, p.refund_status from payments p
+           join bookings b on b.id = p.booking_id
+          where p.status = 'succeeded' and b.status <> 'confirmed'
+            and p.refund_status is distinct from 'succeeded'
+            and p.refund_status is distinct from 'failed'",
+    )
+    .fetch_all(pool)
+    .await?;
+    problems.extend(rows.into_iter().map(|(id, st, refund)| Problem {
+        kind: "payment_without_ticket",
+        booking_id: Some(id),
+        detail: format!(
+            "payment captured, booking {st}, refund {}",
+            refund.as_deref().unwrap_or("not asked")
+        ),
+    }));
+
+    let rows: Vec<(Uuid, Option<String>)> = sqlx::query_as(
+        "select booking_id, failure_reason from payments where refund_status = 'failed'",
+    )
+    .fetch_all(pool)
+    .await?;
+    problems.extend(rows.into_iter().map(|(id, why)| Problem {
+        kind: "refund_failed",
+        booking_id: Some(id),
+        detail: why.unwrap_or_default(),
+    }));
+
+    let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(
+        "select show_id, seat_id, count(*) from booking_seats where released_at is null
+          group by 1, 2 having count(*) > 1",
+    )
+    .fetch_all(pool)
+    .await?;
+    problems.extend(rows.into_iter().map(|(show, seat, n)| Problem {
+        kind: "seat_held_twice",
+        booking_id: None,
+        detail: format!("show {show} seat {seat} is live in {n} bookings"),
+    }));
+
+    let rows: Vec<(Uuid, String, i64, i32)> = sqlx::query_as(
+        "select b.id, b.status, count(s.seat_id) filter (where s.released_at is null),
+                case when b.status in ('held', 'payment_pending', 'confirmed')
+                     then cardinality(b.seats) else 0 end
+           from bookings b left join booking_seats s on s.booking_id = b.id
+          group by b.id
+         having count(s.seat_id) filter (where s.released_at is null)
+                <> case when b.status in ('held', 'payment_pending', 'confirmed')
+                        then cardinality(b.seats) else 0 end",
+    )
+    .fetch_all(pool)
+    .await?;
+    problems.extend(rows.into_iter().map(|(id, st, live, want)| Problem {
+        kind: "seats_disagree",
+        booking_id: Some(id),
+        detail: format!("booking {st} holds {live} live seats, expected {want}"),
+    }));
+
+    Ok(Report {
+        ok: problems.is_empty(),
+        bookings,
+        problems,
+    })
+}

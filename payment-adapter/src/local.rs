@@ -1,0 +1,903 @@
+//! The bundled local gateway: a small HTTP server that speaks the Stripe-shaped API
+//! [`crate::client::HttpGateway`] calls and sends real signed webhooks, so the
+//! platform and its tests exercise the same network paths (timeouts, retries,
+//! duplicate and late webhooks) a real provider would put them through.
+//!
+//! Everything lives in memory and is lost on restart; nothing is evicted (it is a
+//! development and test server, not a ledger).
+//!
+//! # HTTP API
+//!
+//! All `/v1` routes need `Authorization: Bearer <api_key>` (else `401`
+//! `invalid_api_key`). Errors are `{"error": {"type", "code", "message"}}`.
+//!
+//! | route | behaviour |
+//! |---|---|
+//! | `POST /v1/payment_intents` | body `{amount, currency, payment_method, metadata: {booking_id}}`, header `Idempotency-Key` required. Answers the intent, `processing`. The same key with the same body answers the same intent; with another body `400 idempotency_key_in_use` |
+//! | `GET /v1/payment_intents/{id}` | the intent, `404 resource_missing` if unknown |
+//! | `POST /v1/payment_intents/{id}/cancel` | `processing -> canceled` (no webhook follows); cancelling a canceled intent answers it again; any other state `400 payment_intent_unexpected_state` |
+//! | `POST /v1/refunds` | body `{payment_intent, amount}`, header `Idempotency-Key` required (keys are scoped per route). Only for `succeeded` intents and at most what is neither refunded nor pending; answers the refund, `pending` |
+//! | `GET /v1/refunds/{id}` | the refund, `404 resource_missing` if unknown |
+//! | `GET /healthz` | `200 ok`, no auth |
+//!
+//! # Payment methods (card test tokens)
+//!
+//! | method | behaviour |
+//! |---|---|
+//! | `pm_card_ok` | `succeeded` after `ok_delay_ms`, then webhook `payment.succeeded` |
+//! | `pm_card_declined` | `requires_payment_method` with `last_payment_error.code = card_declined` after `ok_delay_ms`, then `payment.failed` (reason `card_declined`) |
+//! | `pm_card_slow` | like `pm_card_ok`, after `slow_delay_ms` |
+//! | `pm_card_error` | the first request for an idempotency key answers `500` and creates nothing; later ones behave like `pm_card_ok` |
+//! | `pm_card_timeout` | the first request for a key creates the intent (like `pm_card_ok`) but answers only after `hang_ms`, so a client with a shorter timeout retries and gets the created intent |
+//! | `pm_card_refund_fail` | pays like `pm_card_ok`; every refund of it ends `failed` (reason `refund_declined`) with webhook `refund.failed` |
+//!
+//! Anything else is `400 invalid_payment_method`; `amount` must be > 0 and
+//! `currency` three uppercase letters.
+//!
+//! Error codes: `401 invalid_api_key`; `400 idempotency_key_missing`,
+//! `idempotency_key_invalid` (not 1-255 visible ASCII), `parameter_invalid` (body
+//! is not the expected JSON), `amount_too_small`, `currency_invalid`,
+//! `invalid_payment_method`, `idempotency_key_in_use`,
+//! `payment_intent_unexpected_state`, `amount_too_large`, `resource_missing` (a
+//! refund of an unknown intent); `404 resource_missing` (unknown id or route);
+//! `500 internal_error` (only `pm_card_error`).
+//!
+//! Refunds become `succeeded` (adding to the intent's `amount_refunded`) or `failed`
+//! after `ok_delay_ms`, then webhook `refund.succeeded` / `refund.failed` with
+//! `data.refund_id` set.
+//!
+//! # Webhooks
+//!
+//! Each event is POSTed as JSON to `webhook_url` with
+//! [`crate::signature::SIGNATURE_HEADER`] signed at send time, by its own task.
+//! Each attempt has 5 s; a non-2xx answer or a transport error is retried after 100 ms, doubling to 5 s,
+//! up to `webhook_max_attempts` attempts. `duplicate_webhooks` is the probability
+//! that an event is delivered twice (same event id); `reorder_webhooks_ms` delays
+//! each delivery by a random 0..=N ms so they arrive out of order. With `seed` set,
+//! those draws come from a seeded RNG (ids are always random, so two runs never
+//! collide in a receiver's dedupe table).
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument as _;
+use uuid::Uuid;
+
+use crate::client::IDEMPOTENCY_HEADER;
+use crate::model::{
+    ApiError, ApiErrorBody, CreateIntentRequest, CreateRefundRequest, IntentStatus,
+    OBJECT_PAYMENT_INTENT, OBJECT_REFUND, PaymentError, PaymentIntent, Refund, RefundStatus,
+    WebhookData, WebhookEvent, event_type,
+};
+use crate::signature;
+
+/// The card test tokens the local gateway understands.
+pub mod methods {
+    pub const OK: &str = "pm_card_ok";
+    pub const DECLINED: &str = "pm_card_declined";
+    pub const SLOW: &str = "pm_card_slow";
+    pub const ERROR: &str = "pm_card_error";
+    pub const TIMEOUT: &str = "pm_card_timeout";
+    pub const REFUND_FAIL: &str = "pm_card_refund_fail";
+}
+
+/// Largest request body accepted; real ones are about 150 bytes.
+const BODY_LIMIT_BYTES: usize = 16 * 1024;
+/// First pause before a webhook retry; it doubles up to [`WEBHOOK_BACKOFF_MAX`].
+const WEBHOOK_BACKOFF_MIN: Duration = Duration::from_millis(100);
+const WEBHOOK_BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Bound of one webhook delivery attempt (connect, send, read the answer).
+const WEBHOOK_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long shutdown waits for background tasks (all of them watch the stop token).
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Settings of a [`LocalGateway`]; [`Default`] suits tests (port 0, no webhooks).
+#[derive(Clone)]
+pub struct LocalGatewayConfig {
+    /// Address to bind, `host:port` (port 0 picks a free one).
+    pub listen: String,
+    /// The bearer token clients must send.
+    pub api_key: String,
+    /// Where events are POSTed; `None` sends none.
+    pub webhook_url: Option<String>,
+    /// The HMAC key of [`crate::signature::sign`].
+    pub webhook_secret: String,
+    /// Delay before an ordinary payment or refund settles.
+    pub ok_delay_ms: u64,
+    /// Delay before a `pm_card_slow` payment settles.
+    pub slow_delay_ms: u64,
+    /// How long the first `pm_card_timeout` request of a key waits before answering.
+    pub hang_ms: u64,
+    /// Attempts per webhook delivery (at least 1).
+    pub webhook_max_attempts: u32,
+    /// Probability (0..=1) that an event is delivered twice.
+    pub duplicate_webhooks: f64,
+    /// Random extra delay 0..=N ms per delivery, so deliveries arrive out of order.
+    pub reorder_webhooks_ms: u64,
+    /// Seed of the RNG behind `duplicate_webhooks` and `reorder_webhooks_ms`.
+    pub seed: Option<u64>,
+}
+
+impl Default for LocalGatewayConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:0".into(),
+            api_key: "sk_test_local".into(),
+            webhook_url: None,
+            webhook_secret: "whsec_local_dev".into(),
+            ok_delay_ms: 20,
+            slow_delay_ms: 3000,
+            hang_ms: 5000,
+            webhook_max_attempts: 8,
+            duplicate_webhooks: 0.0,
+            reorder_webhooks_ms: 0,
+            seed: None,
+        }
+    }
+}
+
+impl fmt::Debug for LocalGatewayConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalGatewayConfig")
+            .field("listen", &self.listen)
+            .field("api_key", &"<redacted>")
+            .field("webhook_url", &self.webhook_url)
+            .field("webhook_secret", &"<redacted>")
+            .field("ok_delay_ms", &self.ok_delay_ms)
+            .field("slow_delay_ms", &self.slow_delay_ms)
+            .field("hang_ms", &self.hang_ms)
+            .field("webhook_max_attempts", &self.webhook_max_attempts)
+            .field("duplicate_webhooks", &self.duplicate_webhooks)
+            .field("reorder_webhooks_ms", &self.reorder_webhooks_ms)
+            .field("seed", &self.seed)
+            .finish()
+    }
+}
+
+/// A bound, not yet serving, local gateway.
+pub struct LocalGateway {
+    listener: TcpListener,
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl LocalGateway {
+    /// Checks `cfg` and binds its address (so port 0 works: read [`Self::addr`]).
+    pub async fn build(cfg: LocalGatewayConfig) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&cfg.duplicate_webhooks),
+            "duplicate_webhooks must be a probability in 0..=1, got {}",
+            cfg.duplicate_webhooks
+        );
+        anyhow::ensure!(
+            cfg.webhook_max_attempts >= 1,
+            "webhook_max_attempts must be at least 1"
+        );
+        anyhow::ensure!(!cfg.api_key.is_empty(), "api_key must not be empty");
+        if let Some(url) = &cfg.webhook_url {
+            reqwest::Url::parse(url).with_context(|| format!("webhook_url {url:?}"))?;
+        }
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+        let webhooks = reqwest::Client::builder()
+            .timeout(WEBHOOK_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .context("building the webhook HTTP client")?;
+        let listener = TcpListener::bind(&cfg.listen)
+            .await
+            .with_context(|| format!("binding {}", cfg.listen))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        let rng = match cfg.seed {
+            Some(seed) => StdRng::seed_from_u64(seed),
+            None => StdRng::from_os_rng(),
+        };
+        let shared = Arc::new(Shared {
+            cfg,
+            store: Mutex::new(Store::default()),
+            rng: Mutex::new(rng),
+            webhooks,
+            tasks: TaskTracker::new(),
+            stop: CancellationToken::new(),
+        });
+        Ok(Self {
+            listener,
+            addr,
+            shared,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://<addr>`, the base URL for [`crate::client::HttpGateway::new`].
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Serves until `shutdown` completes, then stops: in-flight requests finish
+    /// (hanging ones answer at once), pending settlements and webhook deliveries are
+    /// abandoned, and background tasks get 5 s to notice.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let stop = self.shared.stop.clone();
+        // Dropping this future (an aborted task) stops the background tasks too.
+        let _stop_on_drop = stop.clone().drop_guard();
+        let trigger = stop.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                () = shutdown => {}
+                () = trigger.cancelled() => {}
+            }
+            trigger.cancel();
+        });
+        tracing::info!(addr = %self.addr, "local gateway serving");
+        let app = router(self.shared.clone());
+        if let Err(err) = axum::serve(self.listener, app)
+            .with_graceful_shutdown(stop.clone().cancelled_owned())
+            .await
+        {
+            tracing::error!(error = %err, "local gateway server failed");
+        }
+        stop.cancel();
+        self.shared.tasks.close();
+        if tokio::time::timeout(DRAIN_TIMEOUT, self.shared.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("local gateway background tasks did not stop in time");
+        }
+        tracing::info!("local gateway stopped");
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Card {
+    Ok,
+    Declined,
+    Slow,
+    Error,
+    Timeout,
+    RefundFail,
+}
+
+impl Card {
+    fn parse(method: &str) -> Option<Self> {
+        Some(match method {
+            methods::OK => Card::Ok,
+            methods::DECLINED => Card::Declined,
+            methods::SLOW => Card::Slow,
+            methods::ERROR => Card::Error,
+            methods::TIMEOUT => Card::Timeout,
+            methods::REFUND_FAIL => Card::RefundFail,
+            _ => return None,
+        })
+    }
+}
+
+/// A request seen under an idempotency key and what it created.
+struct Remembered<R> {
+    request: R,
+    id: String,
+}
+
+#[derive(Default)]
+struct Store {
+    intents: HashMap<String, PaymentIntent>,
+    refunds: HashMap<String, Refund>,
+    intent_keys: HashMap<String, Remembered<CreateIntentRequest>>,
+    refund_keys: HashMap<String, Remembered<CreateRefundRequest>>,
+    /// Keys whose `pm_card_error` request already failed once.
+    errored_keys: HashSet<String>,
+    /// Minor units of pending refunds per intent, held back so concurrent refunds
+    /// cannot exceed what was captured.
+    refunds_pending: HashMap<String, i64>,
+}
+
+struct Shared {
+    cfg: LocalGatewayConfig,
+    store: Mutex<Store>,
+    rng: Mutex<StdRng>,
+    webhooks: reqwest::Client,
+    tasks: TaskTracker,
+    stop: CancellationToken,
+}
+
+impl Shared {
+    fn store(&self) -> MutexGuard<'_, Store> {
+        // A panic while holding the lock leaves plain maps behind: keep serving.
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sleeps `ms`, or returns false if the gateway is stopping.
+    async fn pause(&self, ms: u64) -> bool {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(ms)) => true,
+            () = self.stop.cancelled() => false,
+        }
+    }
+
+    /// After the method's delay, moves a still-`processing` intent to its outcome
+    /// and sends the webhook. A cancel in between wins: nothing is sent.
+    fn settle_intent_later(self: &Arc<Self>, intent_id: String, card: Card) {
+        let delay = match card {
+            Card::Slow => self.cfg.slow_delay_ms,
+            _ => self.cfg.ok_delay_ms,
+        };
+        let shared = self.clone();
+        let span = tracing::info_span!("settle_intent", payment_id = %intent_id);
+        self.tasks.spawn(
+            async move {
+                if !shared.pause(delay).await {
+                    return;
+                }
+                let event = {
+                    let mut store = shared.store();
+                    let Some(intent) = store.intents.get_mut(&intent_id) else {
+                        return;
+                    };
+                    if intent.status != IntentStatus::Processing {
+                        tracing::info!(status = ?intent.status, "intent left processing before settling");
+                        return;
+                    }
+                    if card == Card::Declined {
+                        intent.status = IntentStatus::RequiresPaymentMethod;
+                        intent.last_payment_error = Some(PaymentError {
+                            code: "card_declined".into(),
+                            message: "Your card was declined.".into(),
+                        });
+                        payment_event(intent, event_type::PAYMENT_FAILED, Some("card_declined"))
+                    } else {
+                        intent.status = IntentStatus::Succeeded;
+                        payment_event(intent, event_type::PAYMENT_SUCCEEDED, None)
+                    }
+                };
+                tracing::info!(kind = %event.kind, booking_id = %event.data.booking_id, "intent settled");
+                shared.deliver(event);
+            }
+            .instrument(span),
+        );
+    }
+
+    /// After `ok_delay_ms`, settles a pending refund and sends the webhook.
+    fn settle_refund_later(self: &Arc<Self>, refund_id: String, fails: bool) {
+        let shared = self.clone();
+        let span = tracing::info_span!("settle_refund", refund_id = %refund_id);
+        self.tasks.spawn(
+            async move {
+                if !shared.pause(shared.cfg.ok_delay_ms).await {
+                    return;
+                }
+                let event = {
+                    let mut store = shared.store();
+                    let store = &mut *store;
+                    let Some(refund) = store.refunds.get_mut(&refund_id) else {
+                        return;
+                    };
+                    let Some(intent) = store.intents.get_mut(&refund.payment_intent) else {
+                        return;
+                    };
+                    if refund.status != RefundStatus::Pending {
+                        return;
+                    }
+                    if let Some(pending) = store.refunds_pending.get_mut(&intent.id) {
+                        *pending -= refund.amount;
+                    }
+                    let (kind, reason) = if fails {
+                        refund.status = RefundStatus::Failed;
+                        refund.failure_reason = Some("refund_declined".into());
+                        (event_type::REFUND_FAILED, Some("refund_declined".to_owned()))
+                    } else {
+                        refund.status = RefundStatus::Succeeded;
+                        intent.amount_refunded += refund.amount;
+                        (event_type::REFUND_SUCCEEDED, None)
+                    };
+                    WebhookEvent {
+                        id: new_id("evt"),
+                        kind: kind.into(),
+                        created: unix_now(),
+                        data: WebhookData {
+                            payment_id: intent.id.clone(),
+                            booking_id: intent.metadata.booking_id,
+                            amount: refund.amount,
+                            currency: intent.currency.clone(),
+                            reason,
+                            refund_id: Some(refund.id.clone()),
+                        },
+                    }
+                };
+                tracing::info!(kind = %event.kind, booking_id = %event.data.booking_id, "refund settled");
+                shared.deliver(event);
+            }
+            .instrument(span),
+        );
+    }
+
+    /// Spawns the delivery (or, when hostile, deliveries) of one event.
+    fn deliver(self: &Arc<Self>, event: WebhookEvent) {
+        let Some(url) = self.cfg.webhook_url.clone() else {
+            tracing::debug!(event_id = %event.id, "no webhook_url: event not sent");
+            return;
+        };
+        let body = match serde_json::to_vec(&event) {
+            Ok(body) => Bytes::from(body),
+            Err(err) => {
+                tracing::error!(error = %err, "cannot serialise a webhook event");
+                return;
+            }
+        };
+        let delays: Vec<u64> = {
+            let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+            let duplicate =
+                self.cfg.duplicate_webhooks > 0.0 && rng.random_bool(self.cfg.duplicate_webhooks);
+            let copies = if duplicate { 2 } else { 1 };
+            (0..copies)
+                .map(|_| match self.cfg.reorder_webhooks_ms {
+                    0 => 0,
+                    max => rng.random_range(0..=max),
+                })
+                .collect()
+        };
+        for (copy, delay_ms) in delays.into_iter().enumerate() {
+            let shared = self.clone();
+            let url = url.clone();
+            let body = body.clone();
+            let span = tracing::info_span!(
+                "webhook",
+                event_id = %event.id,
+                kind = %event.kind,
+                booking_id = %event.data.booking_id,
+                copy
+            );
+            self.tasks.spawn(
+                async move { shared.deliver_one(&url, body, delay_ms).await }.instrument(span),
+            );
+        }
+    }
+
+    async fn deliver_one(&self, url: &str, body: Bytes, delay_ms: u64) {
+        if delay_ms > 0 && !self.pause(delay_ms).await {
+            return;
+        }
+        let max_attempts = self.cfg.webhook_max_attempts.max(1);
+        let mut backoff = WEBHOOK_BACKOFF_MIN;
+        for attempt in 1..=max_attempts {
+            // Signed per attempt: a late retry must not arrive with a stale timestamp.
+            let signature = signature::sign(self.cfg.webhook_secret.as_bytes(), unix_now(), &body);
+            let send = self
+                .webhooks
+                .post(url)
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(signature::SIGNATURE_HEADER, signature)
+                .body(body.clone())
+                .send();
+            let outcome = tokio::select! {
+                outcome = send => outcome,
+                () = self.stop.cancelled() => {
+                    tracing::info!(attempt, "webhook delivery abandoned at shutdown");
+                    return;
+                }
+            };
+            match outcome {
+                Ok(response) if response.status().is_success() => {
+                    tracing::info!(
+                        attempt,
+                        status = response.status().as_u16(),
+                        "webhook delivered"
+                    );
+                    return;
+                }
+                Ok(response) => {
+                    tracing::warn!(
+                        attempt,
+                        status = response.status().as_u16(),
+                        "webhook refused"
+                    );
+                }
+                Err(err) => {
+                    tracing::warn!(attempt, error = %err, "webhook delivery failed");
+                }
+            }
+            if attempt == max_attempts {
+                tracing::error!(attempts = max_attempts, "webhook given up");
+                return;
+            }
+            if !self.pause(backoff.as_millis() as u64).await {
+                tracing::info!(attempt, "webhook delivery abandoned at shutdown");
+                return;
+            }
+            backoff = (backoff * 2).min(WEBHOOK_BACKOFF_MAX);
+        }
+    }
+}
+
+fn payment_event(intent: &PaymentIntent, kind: &str, reason: Option<&str>) -> WebhookEvent {
+    WebhookEvent {
+        id: new_id("evt"),
+        kind: kind.into(),
+        created: unix_now(),
+        data: WebhookData {
+            payment_id: intent.id.clone(),
+            booking_id: intent.metadata.booking_id,
+            amount: intent.amount,
+            currency: intent.currency.clone(),
+            reason: reason.map(str::to_owned),
+            refund_id: None,
+        },
+    }
+}
+
+fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", Uuid::new_v4().simple())
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn router(shared: Arc<Shared>) -> Router {
+    let api = Router::new()
+        .route("/v1/payment_intents", post(create_intent))
+        .route("/v1/payment_intents/{id}", get(get_intent))
+        .route("/v1/payment_intents/{id}/cancel", post(cancel_intent))
+        .route("/v1/refunds", post(create_refund))
+        .route("/v1/refunds/{id}", get(get_refund))
+        .route_layer(middleware::from_fn_with_state(
+            shared.clone(),
+            require_api_key,
+        ));
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(api)
+        .fallback(|| async { ApiFailure::not_found("no such route") })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
+        .with_state(shared)
+}
+
+/// A Stripe-style error answer.
+#[derive(Debug)]
+struct ApiFailure {
+    status: StatusCode,
+    kind: &'static str,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiFailure {
+    fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            kind: "invalid_request_error",
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn not_found(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            kind: "invalid_request_error",
+            code: "resource_missing",
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiFailure {
+    fn into_response(self) -> Response {
+        let body = ApiErrorBody {
+            error: ApiError {
+                kind: self.kind.into(),
+                code: self.code.into(),
+                message: self.message,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+async fn require_api_key(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let valid = presented
+        .is_some_and(|key| bool::from(key.as_bytes().ct_eq(shared.cfg.api_key.as_bytes())));
+    if !valid {
+        return ApiFailure {
+            status: StatusCode::UNAUTHORIZED,
+            kind: "authentication_error",
+            code: "invalid_api_key",
+            message: "send Authorization: Bearer <api key>".into(),
+        }
+        .into_response();
+    }
+    next.run(request).await
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiFailure> {
+    let value = headers.get(IDEMPOTENCY_HEADER).ok_or_else(|| {
+        ApiFailure::invalid(
+            "idempotency_key_missing",
+            "this route needs an Idempotency-Key header",
+        )
+    })?;
+    let value = value.to_str().map_err(|_| {
+        ApiFailure::invalid("idempotency_key_invalid", "Idempotency-Key must be ASCII")
+    })?;
+    let key = contracts::IdempotencyKey::try_from(value)
+        .map_err(|msg| ApiFailure::invalid("idempotency_key_invalid", msg))?;
+    Ok(key.as_str().to_owned())
+}
+
+fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiFailure> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiFailure::invalid("parameter_invalid", e.to_string()))
+}
+
+#[tracing::instrument(
+    name = "local.create_intent",
+    skip_all,
+    fields(booking_id = tracing::field::Empty, payment_id = tracing::field::Empty)
+)]
+async fn create_intent(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<PaymentIntent>, ApiFailure> {
+    let key = idempotency_key(&headers)?;
+    let req: CreateIntentRequest = parse_body(&body)?;
+    let span = tracing::Span::current();
+    span.record(
+        "booking_id",
+        tracing::field::display(req.metadata.booking_id),
+    );
+    if req.amount <= 0 {
+        return Err(ApiFailure::invalid(
+            "amount_too_small",
+            "amount must be > 0",
+        ));
+    }
+    if !(req.currency.len() == 3 && req.currency.bytes().all(|b| b.is_ascii_uppercase())) {
+        return Err(ApiFailure::invalid(
+            "currency_invalid",
+            "currency must be three uppercase letters",
+        ));
+    }
+    let card = Card::parse(&req.payment_method).ok_or_else(|| {
+        ApiFailure::invalid(
+            "invalid_payment_method",
+            format!("unknown payment_method {:?}", req.payment_method),
+        )
+    })?;
+
+    let intent = {
+        let mut store = shared.store();
+        if let Some(seen) = store.intent_keys.get(&key) {
+            if seen.request != req {
+                return Err(idempotency_mismatch());
+            }
+            let intent = store.intents.get(&seen.id).cloned();
+            drop(store);
+            let intent = intent.ok_or_else(|| ApiFailure::not_found("intent vanished"))?;
+            span.record("payment_id", intent.id.as_str());
+            tracing::info!("replayed under its idempotency key");
+            return Ok(Json(intent));
+        }
+        if card == Card::Error && store.errored_keys.insert(key.clone()) {
+            drop(store);
+            tracing::info!("pm_card_error: failing the first request of this key");
+            return Err(ApiFailure {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                kind: "api_error",
+                code: "internal_error",
+                message: "the gateway failed; retry with the same Idempotency-Key".into(),
+            });
+        }
+        let intent = PaymentIntent {
+            id: new_id("pi"),
+            object: OBJECT_PAYMENT_INTENT.into(),
+            amount: req.amount,
+            currency: req.currency.clone(),
+            status: IntentStatus::Processing,
+            payment_method: req.payment_method.clone(),
+            metadata: req.metadata.clone(),
+            amount_refunded: 0,
+            last_payment_error: None,
+            created: unix_now(),
+        };
+        store.intents.insert(intent.id.clone(), intent.clone());
+        store.intent_keys.insert(
+            key,
+            Remembered {
+                request: req,
+                id: intent.id.clone(),
+            },
+        );
+        intent
+    };
+    span.record("payment_id", intent.id.as_str());
+    tracing::info!(payment_method = %intent.payment_method, amount = intent.amount, "intent created");
+    shared.settle_intent_later(intent.id.clone(), card);
+
+    if card == Card::Timeout {
+        tracing::info!(
+            hang_ms = shared.cfg.hang_ms,
+            "pm_card_timeout: hanging before answering"
+        );
+        shared.pause(shared.cfg.hang_ms).await;
+        let now = shared.store().intents.get(&intent.id).cloned();
+        return Ok(Json(now.unwrap_or(intent)));
+    }
+    Ok(Json(intent))
+}
+
+fn idempotency_mismatch() -> ApiFailure {
+    ApiFailure {
+        status: StatusCode::BAD_REQUEST,
+        kind: "idempotency_error",
+        code: "idempotency_key_in_use",
+        message: "this Idempotency-Key was used with a different request".into(),
+    }
+}
+
+async fn get_intent(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<PaymentIntent>, ApiFailure> {
+    let intent = shared.store().intents.get(&id).cloned();
+    intent
+        .map(Json)
+        .ok_or_else(|| ApiFailure::not_found(format!("no payment intent {id}")))
+}
+
+#[tracing::instrument(name = "local.cancel_intent", skip(shared))]
+async fn cancel_intent(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<PaymentIntent>, ApiFailure> {
+    let mut store = shared.store();
+    let intent = store
+        .intents
+        .get_mut(&id)
+        .ok_or_else(|| ApiFailure::not_found(format!("no payment intent {id}")))?;
+    match intent.status {
+        IntentStatus::Processing => {
+            intent.status = IntentStatus::Canceled;
+            tracing::info!(booking_id = %intent.metadata.booking_id, "intent canceled");
+        }
+        // Cancelling twice answers the same: a client retrying a cancel whose answer
+        // was lost must not see an error.
+        IntentStatus::Canceled => {}
+        IntentStatus::Succeeded | IntentStatus::RequiresPaymentMethod => {
+            return Err(ApiFailure::invalid(
+                "payment_intent_unexpected_state",
+                format!("a {:?} payment intent cannot be canceled", intent.status),
+            ));
+        }
+    }
+    Ok(Json(intent.clone()))
+}
+
+#[tracing::instrument(
+    name = "local.create_refund",
+    skip_all,
+    fields(payment_id = tracing::field::Empty, refund_id = tracing::field::Empty)
+)]
+async fn create_refund(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Refund>, ApiFailure> {
+    let key = idempotency_key(&headers)?;
+    let req: CreateRefundRequest = parse_body(&body)?;
+    let span = tracing::Span::current();
+    span.record("payment_id", req.payment_intent.as_str());
+    if req.amount <= 0 {
+        return Err(ApiFailure::invalid(
+            "amount_too_small",
+            "amount must be > 0",
+        ));
+    }
+
+    let (refund, fails) = {
+        let mut store = shared.store();
+        if let Some(seen) = store.refund_keys.get(&key) {
+            if seen.request != req {
+                return Err(idempotency_mismatch());
+            }
+            let refund = store.refunds.get(&seen.id).cloned();
+            drop(store);
+            return refund
+                .map(Json)
+                .ok_or_else(|| ApiFailure::not_found("refund vanished"));
+        }
+        let intent = store.intents.get(&req.payment_intent).ok_or_else(|| {
+            ApiFailure::invalid(
+                "resource_missing",
+                format!("no payment intent {}", req.payment_intent),
+            )
+        })?;
+        if intent.status != IntentStatus::Succeeded {
+            return Err(ApiFailure::invalid(
+                "payment_intent_unexpected_state",
+                format!(
+                    "only succeeded payments can be refunded, this one is {:?}",
+                    intent.status
+                ),
+            ));
+        }
+        let pending = store.refunds_pending.get(&intent.id).copied().unwrap_or(0);
+        let refundable = intent.amount - intent.amount_refunded - pending;
+        if req.amount > refundable {
+            return Err(ApiFailure::invalid(
+                "amount_too_large",
+                format!("at most {refundable} can be refunded"),
+            ));
+        }
+        let fails = intent.payment_method == methods::REFUND_FAIL;
+        let refund = Refund {
+            id: new_id("re"),
+            object: OBJECT_REFUND.into(),
+            payment_intent: intent.id.clone(),
+            amount: req.amount,
+            status: RefundStatus::Pending,
+            failure_reason: None,
+        };
+        *store
+            .refunds_pending
+            .entry(refund.payment_intent.clone())
+            .or_default() += refund.amount;
+        store.refunds.insert(refund.id.clone(), refund.clone());
+        store.refund_keys.insert(
+            key,
+            Remembered {
+                request: req,
+                id: refund.id.clone(),
+            },
+        );
+        (refund, fails)
+    };
+    span.record("refund_id", refund.id.as_str());
+    tracing::info!(amount = refund.amount, "refund created");
+    shared.settle_refund_later(refund.id.clone(), fails);
+    Ok(Json(refund))
+}
+
+async fn get_refund(
+    State(shared): State<Arc<Shared>>,
+    Path(id): Path<String>,
+) -> Result<Json<Refund>, ApiFailure> {
+    let refund = shared.store().refunds.get(&id).cloned();
+    refund
+        .map(Json)
+        .ok_or_else(|| ApiFailure::not_found(format!("no refund {id}")))
+}
