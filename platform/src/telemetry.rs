@@ -47,3 +47,16 @@ pub fn prometheus() -> PrometheusHandle {
         })
         .clone()
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn recorded_metrics_are_rendered() {
+        let h = super::prometheus();
+        metrics::gauge!("probe_gauge", "k" => "v").set(3.0);
+        metrics::counter!("probe_counter").increment(2);
+        let text = h.render();
+        assert!(text.contains("probe_gauge"), "{text}");
+        assert!(text.contains("probe_counter"), "{text}");
+    }
+}

@@ -241,6 +241,7 @@ impl<G: PaymentGateway> Saga<G> {
             .await
         {
             Ok(pi) => {
+                tracing::info!(booking_id = %booking, payment_id = %pi.id, "payment created at the gateway");
                 sqlx::query(
                     "update payments set payment_id = $2, updated_at = now(),
                             status = case when status = 'creating' then 'pending' else status end

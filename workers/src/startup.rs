@@ -33,6 +33,10 @@ impl Workers {
         settings: Settings,
         faults: Arc<Faults>,
     ) -> anyhow::Result<Self> {
+        // Install the metrics recorder before anything records.
+        let _ = platform::telemetry::prometheus();
+        // The gateway client's TLS (reqwest built without a provider) uses ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let pool = platform::db::pool(&settings.database)?;
         platform::db::wait_ready(&pool, Duration::from_secs(60)).await?;
         let topo = settings.topology();

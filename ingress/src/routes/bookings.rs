@@ -255,6 +255,12 @@ pub async fn submit(
         .await
         .map_err(|e| ApiError::Unavailable(e.into()))?;
     metrics::histogram!("ingress_publish_confirm_seconds").record(started.elapsed().as_secs_f64());
+    tracing::info!(
+        booking_id = %booking_id,
+        request_id = envelope.request_id.as_deref().unwrap_or(""),
+        partition = app.topology.partition_of(show_id),
+        "booking accepted"
+    );
 
     let status_url = format!("/v1/bookings/{booking_id}");
     let mut res = (

@@ -79,6 +79,7 @@ pub async fn webhook(
         return Err(ApiError::Unavailable(e.into()));
     }
     metrics::counter!("webhooks_total", "outcome" => "accepted").increment(1);
+    tracing::info!(booking_id = %ev.data.booking_id, event_id = %ev.id, kind = %ev.kind, "webhook accepted");
     Ok(axum::Json(json!({"received": true, "duplicate": false})).into_response())
 }
 

@@ -77,6 +77,30 @@ async fn a_card_that_pays_confirms_the_booking_and_sells_its_seats() {
             "booking.confirmed"
         ]
     );
+    // Both processes' /metrics carry the series of the path the booking took.
+    let ingress = sys.http.get(sys.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let workers_addr = sys.workers[0].metrics_addr.expect("workers serve /metrics");
+    let workers = sys
+        .http
+        .get(format!("http://{workers_addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for (text, series) in [
+        (&ingress, "http_request_duration_seconds"),
+        (&ingress, "ingress_publish_confirm_seconds"),
+        (&ingress, "webhooks_total"),
+        (&workers, "runner_batch_size"),
+        (&workers, "runner_commit_seconds"),
+        (&workers, "sequencer_apply_seconds"),
+        (&workers, "saga_payments_total"),
+        (&workers, "gateway_call_seconds"),
+    ] {
+        assert!(text.contains(series), "{series} missing");
+    }
     sys.shutdown().await;
 }
 

@@ -1,0 +1,93 @@
+//! One booking can be followed through the JSON logs of every part it crosses:
+//! ingress (accepted, webhook), the sequencer runner (each decision), the payment
+//! saga. Its own test binary, because it installs the global log subscriber.
+
+use serde_json::{Value, json};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tests::{SystemOptions, spawn_system};
+
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_booking_can_be_followed_through_the_json_logs_of_every_process() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_env_filter("info,lapin=warn,sqlx=warn")
+        .with_writer(move || writer.clone())
+        .init();
+
+    let sys = spawn_system(SystemOptions::default()).await;
+    let show = sys.show(2, 4).await;
+    let (_, token) = sys.customer(1).await;
+    let res = sys
+        .http
+        .post(sys.url("/v1/bookings"))
+        .bearer_auth(&token)
+        .header("idempotency-key", "follow-me")
+        .header("x-request-id", "trace-me-123")
+        .json(&json!({"show_id": show.to_string(), "seats": ["A1"], "payment_method": "pm_card_ok"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let id = res.json::<Value>().await.unwrap()["booking_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    sys.eventually(Duration::from_secs(30), "the booking is confirmed", || async {
+        sys.booking(&token, &id).await.1["status"] == "confirmed"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .filter(|l| l.contains(&id))
+        .map(|l| serde_json::from_str(l).expect("every log line is JSON"))
+        .collect();
+    let seen = |target: &str, message: &str| {
+        lines.iter().any(|l| {
+            l["target"].as_str().is_some_and(|t| t.starts_with(target))
+                && l["message"].as_str() == Some(message)
+        })
+    };
+    assert!(seen("ingress", "booking accepted"), "{lines:#?}");
+    assert!(seen("workers::runner", "booking decided"), "{lines:#?}");
+    assert!(seen("workers::saga", "payment created at the gateway"), "{lines:#?}");
+    assert!(seen("ingress", "webhook accepted"), "{lines:#?}");
+    let decisions: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["message"] == "booking decided")
+        .filter_map(|l| l["event"].as_str())
+        .collect();
+    assert_eq!(
+        decisions,
+        ["booking.held", "booking.payment_pending", "booking.confirmed"]
+    );
+    // The client's request id travels with the command into the runner's log.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "booking decided" && l["request_id"] == "trace-me-123"),
+        "{lines:#?}"
+    );
+    sys.shutdown().await;
+}
