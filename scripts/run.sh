@@ -12,7 +12,7 @@ mkdir -p "$RUN_DIR"
 scripts/services.sh ensure
 
 echo "building (release; the first build takes several minutes)..."
-cargo build --release --locked --bin ingress --bin workers --bin bookctl --bin gateway
+cargo build --release --locked --bin ingress --bin workers --bin bookctl --bin gateway --bin smtp-sink
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 
 export APP__DATABASE__URL="${APP__DATABASE__URL:-${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/booking}}"
@@ -47,6 +47,13 @@ export GATEWAY_LISTEN="${GATEWAY_LISTEN:-127.0.0.1:8090}"
 export GATEWAY_WEBHOOK_URL="${GATEWAY_WEBHOOK_URL:-$URL/v1/payments/webhook}"
 "$BIN/gateway" >> "$RUN_DIR/gateway.log" 2>&1 &
 PIDS+=($!)
+# The bundled local SMTP sink: every email the notifier sends lands in .run/mail/
+# as a .eml file. Point APP__NOTIFIER__SMTP_HOST/_PORT at a real server for another.
+export SMTP_SINK_LISTEN="${SMTP_SINK_LISTEN:-127.0.0.1:2525}"
+export SMTP_SINK_DIR="${SMTP_SINK_DIR:-$RUN_DIR/mail}"
+export APP__NOTIFIER__SMTP_PORT="${APP__NOTIFIER__SMTP_PORT:-${SMTP_SINK_LISTEN##*:}}"
+"$BIN/smtp-sink" >> "$RUN_DIR/smtp-sink.log" 2>&1 &
+PIDS+=($!)
 "$BIN/workers" >> "$RUN_DIR/workers.log" 2>&1 &
 PIDS+=($!)
 "$BIN/ingress" >> "$RUN_DIR/ingress.log" 2>&1 &
@@ -72,6 +79,7 @@ The booking platform is up: $URL
   health: $URL/healthz   readiness: $URL/readyz   metrics: $URL/metrics
   logs:   $RUN_DIR/ingress.log  $RUN_DIR/workers.log  $RUN_DIR/gateway.log
   payment gateway (local stand-in): http://$GATEWAY_LISTEN
+  emails (local SMTP sink):         $SMTP_SINK_DIR/*.eml
 $(grep '^login:' "$RUN_DIR/seed.txt" | sed 's/^/  /')
 
 Book and pay two seats of the demo show (then poll the status URL it returns;
@@ -84,6 +92,10 @@ curl -s -X POST $URL/v1/bookings \\
   -d '{"show_id":"$SHOW","seats":["F10","F11"],"payment_method":"pm_card_ok"}'
 
 curl -s $URL/v1/bookings/<booking_id> -H 'Authorization: Bearer $TOKEN'
+
+Once confirmed, the email with the e-ticket is in $SMTP_SINK_DIR (newest last):
+  ls $SMTP_SINK_DIR
+and the ticket itself: curl -s $URL/v1/bookings/<booking_id>/ticket -H 'Authorization: Bearer $TOKEN'
 
 Press Ctrl-C to stop.
 MSG

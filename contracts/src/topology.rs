@@ -89,9 +89,28 @@ impl Topology {
         self.name("payments.dlq")
     }
 
+    /// Quorum queue of the notifier: the booking events that get an email.
+    pub fn notifier_queue(&self) -> String {
+        self.name("notifier.events")
+    }
+
+    /// Fanout exchange and dead-letter queue of the notifier: emails the SMTP
+    /// server refused for good, and events that kept failing.
+    pub fn notifier_dlx(&self) -> String {
+        self.name("notifier.dlx")
+    }
+
+    pub fn notifier_dlq(&self) -> String {
+        self.name("notifier.dlq")
+    }
+
     /// Every dead-letter queue, for operators.
     pub fn dead_letter_queues(&self) -> Vec<String> {
-        vec![self.commands_dlq(), self.payments_dlq()]
+        vec![
+            self.commands_dlq(),
+            self.payments_dlq(),
+            self.notifier_dlq(),
+        ]
     }
 
     /// All partition numbers.
@@ -109,6 +128,15 @@ pub const SAGA_EVENT_KEYS: [&str; 3] = [
     "booking.held",
     "booking.late_payment_refused",
     "booking.cancelled",
+];
+
+/// Event routing keys the notifier consumes (one email each).
+pub const NOTIFIER_EVENT_KEYS: [&str; 5] = [
+    "booking.confirmed",
+    "booking.cancelled",
+    "booking.refunded",
+    "booking.expired",
+    "booking.payment_failed",
 ];
 
 /// AMQP `type` property of a pay request sent by ingress to the saga queue.

@@ -162,6 +162,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/bookings/{booking_id}/payment", post(payments::pay))
         .route("/v1/bookings/{booking_id}/cancel", post(payments::cancel))
         .route("/v1/payments/webhook", post(payments::webhook))
+        .route(
+            "/v1/bookings/{booking_id}/ticket",
+            get(crate::routes::tickets::ticket),
+        )
+        .route("/v1/tickets/verify", get(crate::routes::tickets::verify))
+        .route("/v1/tickets/keys", get(crate::routes::tickets::public_keys))
         .route("/v1/ops/dlq", get(crate::routes::ops::list_dlqs))
         .route(
             "/v1/ops/dlq/{queue}/messages",

@@ -495,8 +495,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         w.max_pending,
         if cli.watch == watch::Mode::Tail {
             format!(
-                ", {} found by the once-a-second id lookup",
-                w.found_by_probe
+                ", {} missed by the tail and found by the once-a-second id lookup",
+                w.missed_by_tail
             )
         } else {
             String::new()
@@ -515,16 +515,18 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             "OVERSOLD"
         }
     );
-    let machine_busy = match (machine_before, machine_after) {
-        (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => {
-            Some((b1 - b0) as f64 / (t1 - t0) as f64 * 100.0)
-        }
-        _ => None,
+    let (machine_busy, machine_steal) = match (machine_before, machine_after) {
+        (Some((b0, s0, t0)), Some((b1, s1, t1))) if t1 > t0 => (
+            Some((b1 - b0) as f64 / (t1 - t0) as f64 * 100.0),
+            Some((s1 - s0) as f64 / (t1 - t0) as f64 * 100.0),
+        ),
+        _ => (None, None),
     };
     println!(
-        "processes         (CPU seconds during the run; peak resident memory; the machine's {} cores were {} busy)",
+        "processes         (CPU seconds during the run; peak resident memory; the machine's {} cores were {} busy, {} stolen by the hypervisor)",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
-        machine_busy.map_or_else(|| "?".to_owned(), |b| format!("{b:.0}%"))
+        machine_busy.map_or_else(|| "?".to_owned(), |b| format!("{b:.0}%")),
+        machine_steal.map_or_else(|| "?".to_owned(), |b| format!("{b:.0}%"))
     );
     let mut procs = BTreeMap::new();
     for (i, wch) in watched.iter().enumerate() {
@@ -597,6 +599,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         "held": held,
         "rejected": rejected,
         "undecided": w.undecided.len(),
+        "missed_by_tail": w.missed_by_tail,
         "decided_per_s": decided as f64 / decide_window.max(1e-9),
         "accept_us": [q(&fired.accept_us, 0.5), q(&fired.accept_us, 0.9), q(&fired.accept_us, 0.99), fired.accept_us.max()],
         "decided_us": [q(&decided_us, 0.5), q(&decided_us, 0.9), q(&decided_us, 0.99), decided_us.max()],
@@ -605,6 +608,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         "oversold_seats": doubled,
         "shows_over_capacity": over_capacity.len(),
         "machine_busy_percent": machine_busy,
+        "machine_steal_percent": machine_steal,
         "processes": procs,
     });
     println!("SUMMARY {summary}");

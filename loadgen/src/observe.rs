@@ -33,6 +33,44 @@ impl Watched {
     }
 }
 
+/// Every process whose `/proc/<pid>/comm` is `name`.
+pub fn pids_named(name: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    let mut pids: Vec<u32> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .map(|c| c.trim_end() == name)
+                .unwrap_or(false)
+        })
+        .collect();
+    pids.sort_unstable();
+    pids
+}
+
+/// User plus system CPU seconds used so far by `pid`.
+pub fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: count from the last ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // After ")": state is field 3 of proc(5); utime is 14 and stime 15.
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) as f64 / TICKS_PER_SEC)
+}
+
+/// A `Vm*` line of `/proc/<pid>/status` in KiB (`VmHWM`: peak resident set).
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status.lines().find_map(|l| {
+        let v = l.strip_prefix(field)?.strip_prefix(':')?;
+        v.trim().trim_end_matches("kB").trim().parse().ok()
+    })
+}
+
 /// CPU seconds so far of every process of the machine, with its name.
 pub fn all_cpu() -> HashMap<u32, (String, f64)> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
@@ -79,8 +117,9 @@ pub fn cpu_between(before: &HashMap<u32, f64>, after: &HashMap<u32, f64>) -> f64
         .sum()
 }
 
-/// Busy and total jiffies of the whole machine (the `cpu` line of `/proc/stat`).
-pub fn machine_jiffies() -> Option<(u64, u64)> {
+/// Busy, stolen and total jiffies of the whole machine (the `cpu` line of
+/// `/proc/stat`; "stolen" is time the hypervisor gave this VM's CPUs to others).
+pub fn machine_jiffies() -> Option<(u64, u64, u64)> {
     let stat = std::fs::read_to_string("/proc/stat").ok()?;
     let line = stat.lines().find(|l| l.starts_with("cpu "))?;
     let v: Vec<u64> = line
@@ -91,45 +130,7 @@ pub fn machine_jiffies() -> Option<(u64, u64)> {
     // user nice system idle iowait irq softirq steal (guest is inside user).
     let total: u64 = v.iter().take(8).sum();
     let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);
-    Some((total - idle, total))
-}
-
-/// Every process whose `/proc/<pid>/comm` is `name`.
-pub fn pids_named(name: &str) -> Vec<u32> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return vec![];
-    };
-    let mut pids: Vec<u32> = dir
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .map(|c| c.trim_end() == name)
-                .unwrap_or(false)
-        })
-        .collect();
-    pids.sort_unstable();
-    pids
-}
-
-/// User plus system CPU seconds used so far by `pid`.
-pub fn cpu_secs(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses: count from the last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After ")": state is field 3 of the man page; utime 14, stime 15.
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) as f64 / TICKS_PER_SEC)
-}
-
-/// A `Vm*` line of `/proc/<pid>/status` in KiB (`VmHWM`: peak resident set).
-pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status.lines().find_map(|l| {
-        let v = l.strip_prefix(field)?.strip_prefix(':')?;
-        v.trim().trim_end_matches("kB").trim().parse().ok()
-    })
+    Some((total - idle, v.get(7).copied().unwrap_or(0), total))
 }
 
 /// `TcpExt` counters of `/proc/net/netstat` (this network namespace): connections

@@ -47,8 +47,9 @@ pub struct Watched {
     pub poll_time: Duration,
     pub poll_max: Duration,
     pub max_pending: usize,
-    /// Decisions found by the once-a-second lookup by id rather than by the tail.
-    pub found_by_probe: usize,
+    /// Decisions the tail missed (below its high-water mark) and the once-a-second
+    /// lookup by id found: should be 0; if not, raise `--lookback-ms`.
+    pub missed_by_tail: usize,
 }
 
 pub struct Options {
@@ -138,7 +139,7 @@ pub async fn watch(
             poll_time: Duration::ZERO,
             poll_max: Duration::ZERO,
             max_pending: 0,
-            found_by_probe: 0,
+            missed_by_tail: 0,
         },
         pending: HashMap::new(),
         early: HashMap::new(),
@@ -207,11 +208,20 @@ pub async fn watch(
                         .map(|(id, _)| *id)
                         .collect();
                     if !ids.is_empty() {
-                        let rows = probe(&pool, &ids).await?;
+                        // With each decision's seq: one above the tail's high-water
+                        // mark committed after the tail's query (a race, not a miss).
+                        let rows: Vec<(Uuid, String, i64)> = sqlx::query_as(
+                            "select e.booking_id, e.type, e.seq from booking_events e
+                              where e.booking_id = any($1)
+                                and e.type in ('booking.held', 'booking.rejected')",
+                        )
+                        .bind(&ids)
+                        .fetch_all(&pool)
+                        .await?;
                         let seen = t0.elapsed();
-                        for (id, status) in rows {
-                            if s.decide(id, &status, seen) {
-                                s.w.found_by_probe += 1;
+                        for (id, kind, seq) in rows {
+                            if s.decide(id, &kind, seen) && seq <= high {
+                                s.w.missed_by_tail += 1;
                             }
                         }
                     }

@@ -76,6 +76,10 @@ pub enum DlqKind {
     /// A refund the gateway refused for good is also parked here for operators;
     /// replaying it asks the saga again, which helps only once its cause is fixed.
     Payments,
+    /// Notifier events (an email the SMTP server refused for good, or one that kept
+    /// failing): back to the notifier queue. A replayed event is sent again even
+    /// though its first send was recorded as failed; fix the address first.
+    Notifier,
 }
 
 /// One dead-letter queue of the registry.
@@ -95,6 +99,10 @@ pub fn registry(topo: &Topology) -> Vec<DeadLetterQueue> {
         DeadLetterQueue {
             name: topo.payments_dlq(),
             kind: DlqKind::Payments,
+        },
+        DeadLetterQueue {
+            name: topo.notifier_dlq(),
+            kind: DlqKind::Notifier,
         },
     ]
 }
@@ -497,6 +505,21 @@ fn route_back(topo: &Topology, kind: DlqKind, d: &Delivery) -> Result<Target, St
                     .with_message_id(ShortString::from(message_id))
                     .with_timestamp(now_secs())
                     .with_headers(headers),
+            })
+        }
+        DlqKind::Notifier => {
+            let mut props = BasicProperties::default()
+                .with_content_type(ShortString::from("application/json"))
+                .with_delivery_mode(2)
+                .with_timestamp(now_secs())
+                .with_headers(replay_headers(d.properties.headers().as_ref()));
+            if let Some(id) = d.properties.message_id() {
+                props = props.with_message_id(id.clone());
+            }
+            Ok(Target {
+                exchange: String::new(),
+                routing_key: topo.notifier_queue(),
+                properties: props,
             })
         }
         DlqKind::Payments => {

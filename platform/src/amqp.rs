@@ -7,7 +7,7 @@
 //! - dead-lettering from a quorum queue is at-least-once only with
 //!   `x-dead-letter-strategy = at-least-once` AND `x-overflow = reject-publish`.
 
-use backon::{ExponentialBuilder, Retryable};
+use backon::Retryable;
 use contracts::Topology;
 use lapin::options::{
     BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
@@ -36,13 +36,7 @@ pub async fn connect_with_retry(
     max_wait: Duration,
 ) -> Result<Connection, lapin::Error> {
     (|| connect(url, name))
-        .retry(
-            ExponentialBuilder::default()
-                .with_min_delay(Duration::from_millis(100))
-                .with_max_delay(Duration::from_secs(2))
-                .with_total_delay(Some(max_wait))
-                .without_max_times(),
-        )
+        .retry(crate::startup_backoff(max_wait))
         .notify(|e, d| tracing::warn!(error = %e, retry_in = ?d, "rabbitmq not ready"))
         .await
 }
@@ -162,6 +156,55 @@ pub async fn declare_topology(
         )
         .await?;
     }
+    // The notifier: one email per event it is bound to; refused-for-good emails and
+    // events that kept failing go to its own DLQ.
+    ch.exchange_declare(
+        topo.notifier_dlx().into(),
+        ExchangeKind::Fanout,
+        durable,
+        FieldTable::default(),
+    )
+    .await?;
+    ch.queue_declare(
+        topo.notifier_dlq().into(),
+        QueueDeclareOptions::durable(),
+        quorum_args(),
+    )
+    .await?;
+    ch.queue_bind(
+        topo.notifier_dlq().into(),
+        topo.notifier_dlx().into(),
+        "".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await?;
+    {
+        let mut args = quorum_args();
+        args.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongInt(i32::try_from(delivery_limit.saturating_mul(2)).unwrap_or(i32::MAX)),
+        );
+        args.insert("x-dead-letter-exchange".into(), long(&topo.notifier_dlx()));
+        args.insert("x-dead-letter-strategy".into(), long("at-least-once"));
+        args.insert("x-overflow".into(), long("reject-publish"));
+        ch.queue_declare(
+            topo.notifier_queue().into(),
+            QueueDeclareOptions::durable(),
+            args,
+        )
+        .await?;
+    }
+    for key in contracts::topology::NOTIFIER_EVENT_KEYS {
+        ch.queue_bind(
+            topo.notifier_queue().into(),
+            topo.events_exchange().into(),
+            key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    }
     for p in topo.all_partitions() {
         ch.queue_declare(
             topo.partition_queue(p).into(),
@@ -205,6 +248,8 @@ pub async fn delete_topology(ch: &Channel, topo: &Topology) -> Result<(), lapin:
         topo.saga_queue(),
         topo.webhooks_queue(),
         topo.payments_dlq(),
+        topo.notifier_queue(),
+        topo.notifier_dlq(),
     ] {
         ch.queue_delete(q.into(), QueueDeleteOptions::default())
             .await?;
@@ -214,6 +259,7 @@ pub async fn delete_topology(ch: &Channel, topo: &Topology) -> Result<(), lapin:
         topo.commands_dlx(),
         topo.events_exchange(),
         topo.payments_dlx(),
+        topo.notifier_dlx(),
     ] {
         ch.exchange_delete(x.into(), ExchangeDeleteOptions::default())
             .await?;

@@ -56,15 +56,9 @@ pub async fn migrate(url: &str) -> Result<(), anyhow::Error> {
 
 /// Waits (bounded backoff) until PostgreSQL answers.
 pub async fn wait_ready(pool: &PgPool, max_wait: Duration) -> Result<(), sqlx::Error> {
-    use backon::{ExponentialBuilder, Retryable};
+    use backon::Retryable;
     (|| async { sqlx::query("select 1").execute(pool).await.map(|_| ()) })
-        .retry(
-            ExponentialBuilder::default()
-                .with_min_delay(Duration::from_millis(100))
-                .with_max_delay(Duration::from_secs(2))
-                .with_total_delay(Some(max_wait))
-                .without_max_times(),
-        )
+        .retry(crate::startup_backoff(max_wait))
         .notify(|e, d| tracing::warn!(error = %e, retry_in = ?d, "postgres not ready"))
         .await
 }

@@ -19,6 +19,16 @@ pub mod telemetry;
 
 pub use settings::Settings;
 
+/// The backoff of waiting for a dependency at startup: 100 ms doubling to 2 s
+/// between tries, for at most `max_wait` in all.
+pub fn startup_backoff(max_wait: std::time::Duration) -> backon::ExponentialBuilder {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(std::time::Duration::from_millis(100))
+        .with_max_delay(std::time::Duration::from_secs(2))
+        .with_total_delay(Some(max_wait))
+        .without_max_times()
+}
+
 /// Current time as [`contracts::Millis`]. Only the edges (ingress, sweeps) read the
 /// clock; the sequencer gets time inside commands.
 pub fn now_millis() -> contracts::Millis {

@@ -17,6 +17,33 @@ pub struct Settings {
     pub workers: WorkerSettings,
     pub payments: PaymentSettings,
     pub telemetry: TelemetrySettings,
+    pub notifier: NotifierSettings,
+}
+
+/// The notifier: SMTP server, sender, e-ticket keys and send retries.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NotifierSettings {
+    pub enabled: bool,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    /// `none` (plain, local sinks), `starttls` (required) or `tls` (implicit TLS).
+    pub smtp_tls: String,
+    pub smtp_username: String,
+    pub smtp_password: SecretString,
+    pub smtp_timeout_ms: u64,
+    pub from: String,
+    pub prefetch: u16,
+    /// In-process attempts of one send on a transient failure, with backoff.
+    pub send_attempts_max: usize,
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+    /// Key id of the key that signs new e-tickets.
+    pub ticket_current_kid: String,
+    /// 32-byte Ed25519 secret seeds (base64) by key id.
+    pub ticket_signing_keys: std::collections::BTreeMap<String, SecretString>,
+    /// Retired public keys (base64) by key id: old tickets still verify.
+    #[serde(default)]
+    pub ticket_public_keys: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -143,5 +170,10 @@ mod tests {
         assert_eq!(s.amqp.partitions, 16);
         assert_eq!(s.ingress.hold_ttl_secs, 480);
         assert!(s.workers.partitions.is_empty());
+        assert!(
+            s.notifier
+                .ticket_signing_keys
+                .contains_key(&s.notifier.ticket_current_kid)
+        );
     }
 }

@@ -33,6 +33,10 @@ pub struct SystemOptions {
     /// The bundled local payment gateway the system talks to (a real HTTP server
     /// sending signed webhooks to ingress).
     pub gateway: payment_adapter::LocalGatewayConfig,
+    /// The local SMTP sink every test gets: refuse this many transactions with 451
+    /// first, and reject recipients containing this text with 550.
+    pub smtp_refuse_first: u32,
+    pub smtp_reject_pattern: Option<String>,
 }
 
 impl Default for SystemOptions {
@@ -48,6 +52,8 @@ impl Default for SystemOptions {
                 hang_ms: 1500,
                 ..Default::default()
             },
+            smtp_refuse_first: 0,
+            smtp_reject_pattern: None,
         }
     }
 }
@@ -71,6 +77,9 @@ pub struct TestSystem {
     pub db_name: String,
     /// Base URL of the local payment gateway.
     pub gateway_url: String,
+    /// The folder the test's SMTP sink stores mail in, and what the sink did.
+    pub mail_dir: std::path::PathBuf,
+    pub smtp: Arc<notifier::sink::SinkStats>,
     ingress_stop: CancellationToken,
 }
 
@@ -178,6 +187,7 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
     tokio::spawn(gateway.run_until_stopped(ingress_stop.clone().cancelled_owned()));
     let mut settings = settings;
     settings.payments.gateway_url = gateway_url.clone();
+    let (mail_dir, smtp) = start_smtp_sink(&opts, &mut settings, &ingress_stop).await;
     let tokens = TokenKeys::new(&settings.auth.jwt_secret, 3600);
     let mut sys = TestSystem {
         settings,
@@ -192,6 +202,8 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
         workers: vec![],
         db_name,
         gateway_url,
+        mail_dir,
+        smtp,
         ingress_stop,
     };
     for _ in 0..opts.workers {
@@ -243,7 +255,11 @@ impl TestSystem {
 
     /// A show of `rows` x `per_row` regular seats, on sale, starting tomorrow.
     pub async fn show(&self, rows: usize, per_row: u16) -> ShowId {
-        let show = ShowId::new_v7();
+        self.show_with_id(ShowId::new_v7(), rows, per_row).await
+    }
+
+    /// Like [`TestSystem::show`], with the id chosen by the test.
+    pub async fn show_with_id(&self, show: ShowId, rows: usize, per_row: u16) -> ShowId {
         bookctl::seed::create_show(
             &self.pool,
             &bookctl::seed::NewShow {
@@ -263,6 +279,23 @@ impl TestSystem {
         .await
         .expect("create show");
         show
+    }
+
+    /// An authenticated POST of `body` (JSON, or no body when `None`) to `path`;
+    /// returns (status, json body).
+    pub async fn post(
+        &self,
+        token: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self.http.post(self.url(path)).bearer_auth(token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("post");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -343,6 +376,7 @@ impl TestSystem {
             drop(w.join.await);
         }
         self.ingress_stop.cancel();
+        drop(std::fs::remove_dir_all(&self.mail_dir));
         if let Ok(conn) = platform::amqp::connect(&self.settings.amqp.url, "test-cleanup").await
             && let Ok(ch) = conn.create_channel().await
         {
@@ -358,6 +392,60 @@ impl TestSystem {
                     .execute(&admin)
                     .await,
             );
+        }
+    }
+}
+
+/// Starts the test's local SMTP sink on port 0 with its own mail folder and points
+/// the notifier at it (fast retries, so tests do not wait long).
+async fn start_smtp_sink(
+    opts: &SystemOptions,
+    settings: &mut Settings,
+    stop: &CancellationToken,
+) -> (std::path::PathBuf, Arc<notifier::sink::SinkStats>) {
+    let dir = std::env::temp_dir().join(format!(
+        "smtp-sink-{}",
+        settings.amqp.prefix.trim_end_matches('.')
+    ));
+    let sink = notifier::sink::SmtpSink::bind(notifier::sink::SinkConfig {
+        listen: "127.0.0.1:0".into(),
+        dir: dir.clone(),
+        refuse_first: opts.smtp_refuse_first,
+        reject_pattern: opts.smtp_reject_pattern.clone(),
+    })
+    .await
+    .expect("start the smtp sink");
+    settings.notifier.smtp_host = "127.0.0.1".into();
+    settings.notifier.smtp_port = sink.port();
+    settings.notifier.smtp_tls = "none".into();
+    settings.notifier.retry_initial_ms = 50;
+    settings.notifier.retry_max_ms = 200;
+    settings.notifier.smtp_timeout_ms = 5000;
+    let stats = sink.stats();
+    tokio::spawn(sink.run_until_stopped(stop.clone().cancelled_owned()));
+    (dir, stats)
+}
+
+impl TestSystem {
+    /// The emails the test's SMTP sink received so far.
+    pub fn emails(&self) -> Vec<notifier::sink::StoredMessage> {
+        notifier::sink::read_messages(&self.mail_dir).unwrap_or_default()
+    }
+
+    /// Waits until the sink holds at least `n` emails, and returns them.
+    pub async fn wait_emails(&self, n: usize, max: Duration) -> Vec<notifier::sink::StoredMessage> {
+        let deadline = Instant::now() + max;
+        loop {
+            let got = self.emails();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {n} emails arrived within {max:?}",
+                got.len()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }

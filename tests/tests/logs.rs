@@ -42,7 +42,9 @@ async fn one_booking_can_be_followed_through_the_json_logs_of_every_process() {
         .bearer_auth(&token)
         .header("idempotency-key", "follow-me")
         .header("x-request-id", "trace-me-123")
-        .json(&json!({"show_id": show.to_string(), "seats": ["A1"], "payment_method": "pm_card_ok"}))
+        .json(
+            &json!({"show_id": show.to_string(), "seats": ["A1"], "payment_method": "pm_card_ok"}),
+        )
         .send()
         .await
         .unwrap();
@@ -51,9 +53,11 @@ async fn one_booking_can_be_followed_through_the_json_logs_of_every_process() {
         .as_str()
         .unwrap()
         .to_owned();
-    sys.eventually(Duration::from_secs(30), "the booking is confirmed", || async {
-        sys.booking(&token, &id).await.1["status"] == "confirmed"
-    })
+    sys.eventually(
+        Duration::from_secs(30),
+        "the booking is confirmed",
+        || async { sys.booking(&token, &id).await.1["status"] == "confirmed" },
+    )
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
@@ -71,7 +75,10 @@ async fn one_booking_can_be_followed_through_the_json_logs_of_every_process() {
     };
     assert!(seen("ingress", "booking accepted"), "{lines:#?}");
     assert!(seen("workers::runner", "booking decided"), "{lines:#?}");
-    assert!(seen("workers::saga", "payment created at the gateway"), "{lines:#?}");
+    assert!(
+        seen("workers::saga", "payment created at the gateway"),
+        "{lines:#?}"
+    );
     assert!(seen("ingress", "webhook accepted"), "{lines:#?}");
     let decisions: Vec<&str> = lines
         .iter()
@@ -80,7 +87,11 @@ async fn one_booking_can_be_followed_through_the_json_logs_of_every_process() {
         .collect();
     assert_eq!(
         decisions,
-        ["booking.held", "booking.payment_pending", "booking.confirmed"]
+        [
+            "booking.held",
+            "booking.payment_pending",
+            "booking.confirmed"
+        ]
     );
     // The client's request id travels with the command into the runner's log.
     assert!(

@@ -188,6 +188,16 @@ impl Workers {
             Duration::from_millis(s.workers.expiry_sweep_ms),
             stop.clone(),
         ));
+        // The notifier: one email per booking event it is bound to.
+        if s.notifier.enabled {
+            let n = notifier::Notifier::from_settings(s, pool.clone(), publisher.clone())?;
+            background.spawn(notifier::run(
+                Arc::new(n),
+                s.amqp.url.clone(),
+                s.notifier.prefetch,
+                stop.clone(),
+            ));
+        }
         background.spawn(watch_queue_depths(
             s.amqp.url.clone(),
             topo.clone(),

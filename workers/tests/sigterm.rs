@@ -28,15 +28,20 @@ fn spawn_workers(env: &[(String, String)], metrics_port: u16, log: &std::path::P
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.env("APP__WORKERS__METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .expect("start the workers binary")
+    cmd.env(
+        "APP__WORKERS__METRICS_LISTEN",
+        format!("127.0.0.1:{metrics_port}"),
+    )
+    .stdout(Stdio::null())
+    .stderr(std::fs::File::create(log).unwrap())
+    .spawn()
+    .expect("start the workers binary")
 }
 
 async fn http_get(port: u16, path: &str) -> String {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
     s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes())
         .await
         .unwrap();
@@ -77,7 +82,11 @@ async fn sigterm_to_the_active_runner_mid_load_hands_over_without_loss() {
     // One 500-seat show, straight into the catalog tables.
     let show = ShowId::new_v7();
     let layout = ScreenLayout::grid(20, 25, "regular");
-    let (theater, screen, movie) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let (theater, screen, movie) = (
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::now_v7(),
+    );
     sqlx::query("insert into theaters (id, name, city) values ($1, 'T', 'C')")
         .bind(theater)
         .execute(&pool)
@@ -166,7 +175,10 @@ async fn sigterm_to_the_active_runner_mid_load_hands_over_without_loss() {
                         topo.partition_key(topo.partition_of(show)).into(),
                         Default::default(),
                         &serde_json::to_vec(&env).unwrap(),
-                        platform::amqp::json_properties(&env.message_id.to_string(), FieldTable::default()),
+                        platform::amqp::json_properties(
+                            &env.message_id.to_string(),
+                            FieldTable::default(),
+                        ),
                     )
                     .await
                     .unwrap()
@@ -190,7 +202,10 @@ async fn sigterm_to_the_active_runner_mid_load_hands_over_without_loss() {
                 .fetch_optional(&pool)
                 .await
                 .unwrap();
-        let decided: i64 = sqlx::query_scalar("select count(*) from bookings").fetch_one(&pool).await.unwrap();
+        let decided: i64 = sqlx::query_scalar("select count(*) from bookings")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
         if let Some(r) = row
             && decided > 50
         {
@@ -200,8 +215,16 @@ async fn sigterm_to_the_active_runner_mid_load_hands_over_without_loss() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let active_pid = pid_of(&owner1).expect("owner names its pid");
-    let (active, standby) = if procs[0].id() == active_pid { (0, 1) } else { (1, 0) };
-    assert_eq!(procs[active].id(), active_pid, "the owner is one of our two processes");
+    let (active, standby) = if procs[0].id() == active_pid {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+    assert_eq!(
+        procs[active].id(),
+        active_pid,
+        "the owner is one of our two processes"
+    );
     let status = Process::new("kill")
         .args(["-TERM", &active_pid.to_string()])
         .status()
@@ -212,7 +235,10 @@ async fn sigterm_to_the_active_runner_mid_load_hands_over_without_loss() {
         if let Some(s) = procs[active].try_wait().unwrap() {
             break s;
         }
-        assert!(Instant::now() < stopped_by, "the runner did not exit after SIGTERM");
+        assert!(
+            Instant::now() < stopped_by,
+            "the runner did not exit after SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert!(exit.success(), "graceful exit: {exit:?}");
@@ -220,11 +246,17 @@ async fn sigterm_to_the_active_runner_mid_load_hands_over_without_loss() {
     publisher.await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let decided: i64 = sqlx::query_scalar("select count(*) from bookings").fetch_one(&pool).await.unwrap();
+        let decided: i64 = sqlx::query_scalar("select count(*) from bookings")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
         if decided == COMMANDS as i64 {
             break;
         }
-        assert!(Instant::now() < deadline, "only {decided} of {COMMANDS} decided");
+        assert!(
+            Instant::now() < deadline,
+            "only {decided} of {COMMANDS} decided"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Nothing lost, nothing twice, nothing half-written.
@@ -238,7 +270,10 @@ async fn sigterm_to_the_active_runner_mid_load_hands_over_without_loss() {
     .fetch_one(&pool)
     .await
     .unwrap();
-    assert_eq!((events, distinct, inbox), (COMMANDS as i64, COMMANDS as i64, COMMANDS as i64));
+    assert_eq!(
+        (events, distinct, inbox),
+        (COMMANDS as i64, COMMANDS as i64, COMMANDS as i64)
+    );
     assert_eq!((held, live_seats), (500, 500));
     let (epoch2, owner2): (i64, String) =
         sqlx::query_as("select epoch, owner from partitions where partition = $1")
@@ -247,8 +282,13 @@ async fn sigterm_to_the_active_runner_mid_load_hands_over_without_loss() {
             .await
             .unwrap();
     assert!(epoch2 > epoch1);
-    assert_eq!(pid_of(&owner2), Some(procs[standby].id()), "the standby took over");
-    let log = std::fs::read_to_string(dir.join(if active == 0 { "a.log" } else { "b.log" })).unwrap();
+    assert_eq!(
+        pid_of(&owner2),
+        Some(procs[standby].id()),
+        "the standby took over"
+    );
+    let log =
+        std::fs::read_to_string(dir.join(if active == 0 { "a.log" } else { "b.log" })).unwrap();
     assert!(log.lines().any(|l| l.contains("workers stopping")), "{log}");
 
     // The survivor's metrics carry the runner series.
@@ -271,9 +311,11 @@ async fn sigterm_to_the_active_runner_mid_load_hands_over_without_loss() {
     pool.close().await;
     if let Ok(admin) = sqlx::PgPool::connect(&format!("{base}/postgres")).await {
         drop(
-            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("drop database if exists \"{db}\" with (force)")))
-                .execute(&admin)
-                .await,
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "drop database if exists \"{db}\" with (force)"
+            )))
+            .execute(&admin)
+            .await,
         );
     }
     let _ = std::fs::remove_dir_all(&dir);

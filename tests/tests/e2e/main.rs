@@ -4,6 +4,7 @@
 mod api;
 mod chaos;
 mod failures;
+mod notifier;
 mod ops;
 mod payments;
 mod pipeline;

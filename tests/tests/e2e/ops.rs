@@ -149,27 +149,6 @@ fn hold(show: ShowId, seats: &[&str]) -> CommandEnvelope {
     }
 }
 
-async fn create_show_with_id(sys: &TestSystem, show: ShowId) {
-    bookctl::seed::create_show(
-        &sys.pool,
-        &bookctl::seed::NewShow {
-            show_id: show,
-            layout: contracts::ScreenLayout::grid(2, 4, "regular"),
-            prices: vec![contracts::Price {
-                seat_type: "regular".into(),
-                amount: 25_000,
-                currency: "INR".into(),
-            }],
-            starts_at: time::OffsetDateTime::now_utc() + time::Duration::days(1),
-            city: "Pune".into(),
-            theater: "Ops Theater".into(),
-            movie: "Ops Movie".into(),
-        },
-    )
-    .await
-    .unwrap();
-}
-
 async fn booking_row(sys: &TestSystem, booking: BookingId) -> Option<String> {
     sqlx::query_scalar("select status from bookings where id = $1")
         .bind(booking.0)
@@ -308,7 +287,7 @@ async fn a_dead_lettered_hold_is_dry_run_then_replayed_once_however_often_it_is_
     wait_dlq(&sys, 1).await;
 
     // The show is fixed (created) afterwards.
-    create_show_with_id(&sys, show).await;
+    sys.show_with_id(show, 2, 4).await;
 
     // Dry run: the seat change is printed; nothing is published or removed.
     let dry = bookctl(&sys, &["dlq", "replay", &dlq, "--id", &id, "--dry-run"]).await;

@@ -78,7 +78,15 @@ async fn a_card_that_pays_confirms_the_booking_and_sells_its_seats() {
         ]
     );
     // Both processes' /metrics carry the series of the path the booking took.
-    let ingress = sys.http.get(sys.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let ingress = sys
+        .http
+        .get(sys.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let workers_addr = sys.workers[0].metrics_addr.expect("workers serve /metrics");
     let workers = sys
         .http
@@ -398,22 +406,14 @@ async fn cancelling_a_confirmed_booking_returns_its_seats_and_refunds_it() {
     let id = b["booking_id"].as_str().unwrap().to_owned();
     // Only confirmed bookings can be cancelled; someone else's is not found.
     let (_, stranger) = sys.customer(2).await;
-    let res = sys
-        .http
-        .post(sys.url(&format!("/v1/bookings/{id}/cancel")))
-        .bearer_auth(&stranger)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 404);
-    let res = sys
-        .http
-        .post(sys.url(&format!("/v1/bookings/{id}/cancel")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 202);
+    let (status, _) = sys
+        .post(&stranger, &format!("/v1/bookings/{id}/cancel"), None)
+        .await;
+    assert_eq!(status, 404);
+    let (status, _) = sys
+        .post(&token, &format!("/v1/bookings/{id}/cancel"), None)
+        .await;
+    assert_eq!(status, 202);
     let b = wait_status(&sys, &token, &id, &["refunded"]).await;
     // 10% cancellation fee by default.
     assert_eq!(b["payment"]["refund_amount"], 22_500, "{b}");
@@ -428,14 +428,10 @@ async fn cancelling_a_confirmed_booking_returns_its_seats_and_refunds_it() {
     )
     .await;
     assert_eq!(again["status"], "held", "the seat is back on sale");
-    let res = sys
-        .http
-        .post(sys.url(&format!("/v1/bookings/{id}/cancel")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 409);
+    let (status, _) = sys
+        .post(&token, &format!("/v1/bookings/{id}/cancel"), None)
+        .await;
+    assert_eq!(status, 409);
     sys.shutdown().await;
 }
 
@@ -455,14 +451,10 @@ async fn a_refund_that_fails_for_good_reaches_the_dead_letter_queue() {
     )
     .await;
     let id = b["booking_id"].as_str().unwrap().to_owned();
-    let res = sys
-        .http
-        .post(sys.url(&format!("/v1/bookings/{id}/cancel")))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 202);
+    let (status, _) = sys
+        .post(&token, &format!("/v1/bookings/{id}/cancel"), None)
+        .await;
+    assert_eq!(status, 202);
     let conn = platform::amqp::connect(&sys.settings.amqp.url, "test")
         .await
         .unwrap();
@@ -487,26 +479,24 @@ async fn a_held_booking_can_be_paid_afterwards() {
     let (_, token) = sys.customer(1).await;
     let b = book_and_wait(&sys, &token, "k", show, &["A1"], None, &["held"]).await;
     let id = b["booking_id"].as_str().unwrap().to_owned();
-    let res = sys
-        .http
-        .post(sys.url(&format!("/v1/bookings/{id}/payment")))
-        .bearer_auth(&token)
-        .json(&json!({"payment_method": "pm_card_ok"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 202);
+    let (status, _) = sys
+        .post(
+            &token,
+            &format!("/v1/bookings/{id}/payment"),
+            Some(json!({"payment_method": "pm_card_ok"})),
+        )
+        .await;
+    assert_eq!(status, 202);
     let b = wait_status(&sys, &token, &id, &["confirmed"]).await;
     assert_eq!(b["payment"]["method"], "pm_card_ok");
     // Paying it again is a conflict.
-    let res = sys
-        .http
-        .post(sys.url(&format!("/v1/bookings/{id}/payment")))
-        .bearer_auth(&token)
-        .json(&json!({"payment_method": "pm_card_ok"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 409);
+    let (status, _) = sys
+        .post(
+            &token,
+            &format!("/v1/bookings/{id}/payment"),
+            Some(json!({"payment_method": "pm_card_ok"})),
+        )
+        .await;
+    assert_eq!(status, 409);
     sys.shutdown().await;
 }

@@ -1,0 +1,195 @@
+//! E-tickets (API.md, "Bookings" and "Tickets"):
+//!
+//! - `GET /v1/bookings/{id}/ticket` (owner or staff): `{booking_id, token,
+//!   qr_png_base64}`, or the PNG alone with `Accept: image/png`; 404 for someone
+//!   else's booking, 409 when the booking is not confirmed.
+//! - `GET /v1/tickets/verify?token=` (operator or admin): `{valid, reason,
+//!   booking_id, show_id, seats}`. A token whose signature does not check (tampered,
+//!   malformed, unknown key) answers `200` with `valid: false` and a `reason`, so a
+//!   gate scanner has one shape to read; `valid: true` needs a good signature AND the
+//!   booking still confirmed.
+//! - `GET /v1/tickets/keys` (public): the Ed25519 public keys by key id, for
+//!   scanners that verify offline (format in `notifier/TICKETS.md`).
+//!
+//! The token of a booking is derived from its `booking.confirmed` event alone
+//! (Ed25519 signatures are deterministic), so this endpoint and the email give the
+//! same token and the same PNG.
+
+use crate::auth::Caller;
+use crate::extract::ApiPath;
+use crate::problem::ApiError;
+use crate::startup::AppState;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use contracts::{BookingId, EventEnvelope, ShowId};
+use notifier::ticket::{PublicKey, TicketClaims, TicketError, TicketKeys};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The configured keys. Built per request: deriving two Ed25519 keys costs
+/// microseconds, and it keeps the keys out of the shared application state.
+fn keys(app: &AppState) -> Result<TicketKeys, ApiError> {
+    TicketKeys::from_settings(&app.settings.notifier)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("ticket keys: {e}")))
+}
+
+#[derive(Debug, Serialize)]
+pub struct TicketView {
+    pub booking_id: BookingId,
+    pub token: String,
+    pub qr_png_base64: String,
+}
+
+fn wants_png(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.split(',').any(|t| t.trim().starts_with("image/png")))
+}
+
+/// `GET /v1/bookings/{booking_id}/ticket`
+#[tracing::instrument(skip(app, caller, headers), fields(booking_id = %id))]
+pub async fn ticket(
+    State(app): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    let not_found = || ApiError::NotFound(format!("booking {id} does not exist"));
+    let row: Option<(Uuid, String)> =
+        sqlx::query_as("select user_id, status from bookings where id = $1")
+            .bind(id)
+            .fetch_optional(&app.db)
+            .await?;
+    let (user, status) = row.ok_or_else(not_found)?;
+    if user != caller.user_id.0 && !caller.is_staff() {
+        return Err(not_found());
+    }
+    if status != "confirmed" {
+        return Err(ApiError::Conflict(format!(
+            "booking {id} is {status}; only a confirmed booking has a ticket"
+        )));
+    }
+    let payload: Option<serde_json::Value> = sqlx::query_scalar(
+        "select payload from booking_events
+          where booking_id = $1 and type = 'booking.confirmed'
+          order by seq desc limit 1",
+    )
+    .bind(id)
+    .fetch_optional(&app.db)
+    .await?;
+    let claims = payload
+        .and_then(|p| serde_json::from_value::<EventEnvelope>(p).ok())
+        .and_then(|env| TicketClaims::from_confirmed(&env))
+        .ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "confirmed booking {id} has no confirmed event"
+            ))
+        })?;
+    let token = keys(&app)?.sign(&claims);
+    let png = notifier::ticket::qr_png(&token).map_err(ApiError::Internal)?;
+    if wants_png(&headers) {
+        let mut res = png.into_response();
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+        return Ok(res);
+    }
+    Ok(axum::Json(TicketView {
+        booking_id: BookingId(id),
+        token,
+        qr_png_base64: base64::engine::general_purpose::STANDARD.encode(png),
+    })
+    .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct VerifyQuery {
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Verdict {
+    pub valid: bool,
+    /// Why not valid: `malformed`, `unknown_key`, `bad_signature`,
+    /// `booking_not_found`, or `booking_<status>` (e.g. `booking_cancelled`); null
+    /// when valid.
+    pub reason: Option<String>,
+    /// What the token claims (null when its signature does not check).
+    pub booking_id: Option<BookingId>,
+    pub show_id: Option<ShowId>,
+    pub seats: Option<Vec<String>>,
+    pub kid: Option<String>,
+}
+
+/// `GET /v1/tickets/verify?token=`
+#[tracing::instrument(skip_all)]
+pub async fn verify(
+    State(app): State<AppState>,
+    caller: Caller,
+    Query(q): Query<VerifyQuery>,
+) -> Result<axum::Json<Verdict>, ApiError> {
+    if !caller.is_staff() {
+        return Err(ApiError::Forbidden);
+    }
+    let token = q
+        .token
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::BadRequest("the token query parameter is required".into()))?;
+    let claims = match keys(&app)?.verify(&token) {
+        Ok(c) => c,
+        Err(e) => {
+            let reason = match e {
+                TicketError::Malformed => "malformed",
+                TicketError::UnknownKey(_) => "unknown_key",
+                TicketError::BadSignature => "bad_signature",
+            };
+            return Ok(axum::Json(Verdict {
+                valid: false,
+                reason: Some(reason.into()),
+                booking_id: None,
+                show_id: None,
+                seats: None,
+                kid: None,
+            }));
+        }
+    };
+    let row: Option<(Uuid, String)> =
+        sqlx::query_as("select show_id, status from bookings where id = $1")
+            .bind(claims.bid.0)
+            .fetch_optional(&app.db)
+            .await?;
+    let reason = match row {
+        None => Some("booking_not_found".to_owned()),
+        Some((show, _)) if show != claims.sid.0 => Some("show_mismatch".to_owned()),
+        Some((_, status)) if status == "confirmed" => None,
+        Some((_, status)) => Some(format!("booking_{status}")),
+    };
+    Ok(axum::Json(Verdict {
+        valid: reason.is_none(),
+        reason,
+        booking_id: Some(claims.bid),
+        show_id: Some(claims.sid),
+        seats: Some(claims.seats),
+        kid: Some(claims.kid),
+    }))
+}
+
+#[derive(Debug, Serialize)]
+pub struct KeySet {
+    pub current_kid: String,
+    pub keys: Vec<PublicKey>,
+    /// A reminder of the format (details in `notifier/TICKETS.md`).
+    pub token_format: &'static str,
+}
+
+/// `GET /v1/tickets/keys`
+pub async fn public_keys(State(app): State<AppState>) -> Result<axum::Json<KeySet>, ApiError> {
+    let k = keys(&app)?;
+    Ok(axum::Json(KeySet {
+        current_kid: k.current_kid().to_owned(),
+        keys: k.public_keys(),
+        token_format: "base64url(json payload {kid,bid,sid,seats,iat}) '.' base64url(ed25519 signature of the first segment's ASCII bytes); no padding",
+    }))
+}

@@ -1,0 +1,491 @@
+//! Emails: templates (files under `notifier/templates/`, rendered with minijinja into
+//! an HTML and a plain-text part) and sending them over SMTP with lettre.
+
+use crate::ticket;
+use contracts::{Event, EventEnvelope};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use minijinja::Environment;
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Content id of the inline QR image of a confirmation email.
+pub const QR_CID: &str = "ticket-qr";
+
+const TEMPLATES: [(&str, &str); 12] = [
+    ("layout.html", include_str!("../templates/layout.html")),
+    ("layout.txt", include_str!("../templates/layout.txt")),
+    (
+        "confirmed.html",
+        include_str!("../templates/confirmed.html"),
+    ),
+    ("confirmed.txt", include_str!("../templates/confirmed.txt")),
+    (
+        "cancelled.html",
+        include_str!("../templates/cancelled.html"),
+    ),
+    ("cancelled.txt", include_str!("../templates/cancelled.txt")),
+    ("refunded.html", include_str!("../templates/refunded.html")),
+    ("refunded.txt", include_str!("../templates/refunded.txt")),
+    ("expired.html", include_str!("../templates/expired.html")),
+    ("expired.txt", include_str!("../templates/expired.txt")),
+    (
+        "payment_failed.html",
+        include_str!("../templates/payment_failed.html"),
+    ),
+    (
+        "payment_failed.txt",
+        include_str!("../templates/payment_failed.txt"),
+    ),
+];
+
+/// Which email an event gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Template {
+    Confirmed,
+    Cancelled,
+    Refunded,
+    Expired,
+    PaymentFailed,
+}
+
+impl Template {
+    /// The email of `event`, if it gets one.
+    pub fn for_event(event: &Event) -> Option<Self> {
+        match event {
+            Event::BookingConfirmed { .. } => Some(Self::Confirmed),
+            Event::BookingCancelled { .. } => Some(Self::Cancelled),
+            Event::BookingRefunded { .. } => Some(Self::Refunded),
+            Event::BookingExpired { .. } => Some(Self::Expired),
+            Event::PaymentFailed { .. } => Some(Self::PaymentFailed),
+            Event::BookingHeld { .. }
+            | Event::BookingRejected { .. }
+            | Event::HoldReleased { .. }
+            | Event::PaymentPending { .. }
+            | Event::LatePaymentRefused { .. } => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Confirmed => "confirmed",
+            Self::Cancelled => "cancelled",
+            Self::Refunded => "refunded",
+            Self::Expired => "expired",
+            Self::PaymentFailed => "payment_failed",
+        }
+    }
+
+    fn subject(self) -> &'static str {
+        match self {
+            Self::Confirmed => "Your tickets are confirmed",
+            Self::Cancelled => "Your booking is cancelled",
+            Self::Refunded => "Your refund is on its way",
+            Self::Expired => "Your seat hold ran out",
+            Self::PaymentFailed => "Your payment did not go through",
+        }
+    }
+}
+
+/// Where and when, for the footer (absent when the catalog has no such show).
+#[derive(Debug, Clone, Serialize)]
+pub struct ShowInfo {
+    pub title: String,
+    pub theater: String,
+    pub city: String,
+    pub starts_at: String,
+}
+
+/// The recipient and what the templates show beside the event.
+#[derive(Debug, Clone)]
+pub struct Recipient {
+    pub email: String,
+    pub name: String,
+}
+
+/// A rendered email, before it becomes MIME.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub template: Template,
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    /// The e-ticket token and its QR PNG (confirmation emails only).
+    pub ticket: Option<(String, Vec<u8>)>,
+}
+
+#[derive(Serialize)]
+struct Context<'a> {
+    subject: &'a str,
+    name: &'a str,
+    booking_id: String,
+    show: Option<&'a ShowInfo>,
+    seats: Vec<String>,
+    amount: Option<String>,
+    refund: Option<String>,
+    refund_id: Option<&'a str>,
+    reason: Option<&'a str>,
+    token: Option<&'a str>,
+    qr_cid: &'a str,
+}
+
+fn money(minor: i64, currency: &str) -> String {
+    format!(
+        "{} {}.{:02}",
+        currency,
+        minor.div_euclid(100),
+        minor.rem_euclid(100)
+    )
+}
+
+/// The compiled templates.
+#[derive(Clone)]
+pub struct Templates {
+    env: Arc<Environment<'static>>,
+}
+
+impl Templates {
+    pub fn new() -> Result<Self, minijinja::Error> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+        for (name, src) in TEMPLATES {
+            env.add_template(name, src)?;
+        }
+        Ok(Self { env: Arc::new(env) })
+    }
+
+    /// Renders the email of `env` (None when the event gets no email). `ticket` is
+    /// the signed token of a confirmation.
+    pub fn render(
+        &self,
+        env: &EventEnvelope,
+        to: &Recipient,
+        show: Option<&ShowInfo>,
+        ticket: Option<&str>,
+    ) -> Result<Option<Rendered>, anyhow::Error> {
+        let Some(template) = Template::for_event(&env.event) else {
+            return Ok(None);
+        };
+        let seats_of = |s: &[contracts::SeatId]| s.iter().map(|s| s.to_string()).collect();
+        let (seats, amount, refund, refund_id, reason) = match &env.event {
+            Event::BookingConfirmed {
+                seats,
+                amount,
+                currency,
+                ..
+            } => (
+                seats_of(seats),
+                Some(money(*amount, currency)),
+                None,
+                None,
+                None,
+            ),
+            Event::BookingCancelled {
+                seats,
+                refund_amount,
+                currency,
+                ..
+            } => (
+                seats_of(seats),
+                None,
+                (*refund_amount > 0).then(|| money(*refund_amount, currency)),
+                None,
+                None,
+            ),
+            Event::BookingRefunded { refund_id, amount } => (
+                vec![],
+                None,
+                Some(format!(
+                    "{}.{:02}",
+                    amount.div_euclid(100),
+                    amount.rem_euclid(100)
+                )),
+                Some(refund_id.as_str()),
+                None,
+            ),
+            Event::BookingExpired { seats } => (seats_of(seats), None, None, None, None),
+            Event::PaymentFailed { seats, reason, .. } => {
+                (seats_of(seats), None, None, None, Some(reason.as_str()))
+            }
+            _ => return Ok(None),
+        };
+        let ctx = Context {
+            subject: template.subject(),
+            name: &to.name,
+            booking_id: env.booking_id.to_string(),
+            show,
+            seats,
+            amount,
+            refund,
+            refund_id,
+            reason,
+            token: ticket,
+            qr_cid: QR_CID,
+        };
+        let html = self
+            .env
+            .get_template(&format!("{}.html", template.name()))?
+            .render(&ctx)?;
+        let text = self
+            .env
+            .get_template(&format!("{}.txt", template.name()))?
+            .render(&ctx)?;
+        let ticket = match (template, ticket) {
+            (Template::Confirmed, Some(t)) => Some((t.to_owned(), ticket::qr_png(t)?)),
+            _ => None,
+        };
+        Ok(Some(Rendered {
+            template,
+            subject: template.subject().to_owned(),
+            text,
+            html,
+            ticket,
+        }))
+    }
+}
+
+/// Why a message could not be built or sent.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// Worth trying again (4xx, connection, timeout).
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Never going to work (5xx, a bad address).
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+/// The SMTP client and the sender address.
+#[derive(Clone)]
+pub struct Mailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl Mailer {
+    pub fn from_settings(s: &platform::settings::NotifierSettings) -> anyhow::Result<Self> {
+        use secrecy::ExposeSecret;
+        type T = AsyncSmtpTransport<Tokio1Executor>;
+        let builder = match s.smtp_tls.as_str() {
+            // Plain SMTP: only for a local sink or a relay on a trusted network.
+            "none" => T::builder_dangerous(&s.smtp_host),
+            "starttls" => T::starttls_relay(&s.smtp_host)?,
+            "tls" => T::relay(&s.smtp_host)?,
+            other => {
+                anyhow::bail!("notifier.smtp_tls must be none, starttls or tls, not {other:?}")
+            }
+        };
+        let mut builder = builder
+            .port(s.smtp_port)
+            .timeout(Some(Duration::from_millis(s.smtp_timeout_ms)));
+        if !s.smtp_username.is_empty() {
+            builder = builder.credentials(Credentials::new(
+                s.smtp_username.clone(),
+                s.smtp_password.expose_secret().to_owned(),
+            ));
+        }
+        Ok(Self {
+            transport: builder.build(),
+            from: s
+                .from
+                .parse()
+                .map_err(|e| anyhow::anyhow!("notifier.from {:?}: {e}", s.from))?,
+        })
+    }
+
+    /// The MIME message: text and HTML alternatives; the HTML is `related` to the
+    /// inline QR image (`cid:ticket-qr`) when there is a ticket.
+    pub fn message(
+        &self,
+        event_id: &str,
+        to: &Recipient,
+        r: &Rendered,
+    ) -> Result<Message, SendError> {
+        let address = to
+            .email
+            .parse()
+            .map_err(|e| SendError::Permanent(format!("bad recipient {:?}: {e}", to.email)))?;
+        let mailbox = Mailbox::new((!to.name.is_empty()).then(|| to.name.clone()), address);
+        let text = SinglePart::plain(r.text.clone());
+        let html = SinglePart::html(r.html.clone());
+        let body = match &r.ticket {
+            Some((_, png)) => MultiPart::alternative().singlepart(text).multipart(
+                MultiPart::related().singlepart(html).singlepart(
+                    Attachment::new_inline(QR_CID.to_owned()).body(
+                        png.clone(),
+                        ContentType::parse("image/png").expect("static"),
+                    ),
+                ),
+            ),
+            None => MultiPart::alternative().singlepart(text).singlepart(html),
+        };
+        Message::builder()
+            .from(self.from.clone())
+            .to(mailbox)
+            .subject(r.subject.clone())
+            // The event id in the Message-ID: one event, one message, traceable.
+            .message_id(Some(format!("<{event_id}@notifier.booking.local>")))
+            .multipart(body)
+            .map_err(|e| SendError::Permanent(format!("building the message: {e}")))
+    }
+
+    /// Sends once; classifies the failure.
+    pub async fn send(&self, msg: Message) -> Result<(), SendError> {
+        match self.transport.send(msg).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
+            Err(e) => Err(SendError::Transient(e.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use contracts::{BookingId, EventId, MessageId, Millis, SeatId, ShowId, UserId};
+
+    fn envelope(event: Event) -> EventEnvelope {
+        EventEnvelope {
+            event_id: EventId(uuid::Uuid::new_v4()),
+            show_id: ShowId(uuid::Uuid::new_v4()),
+            booking_id: BookingId(uuid::Uuid::new_v4()),
+            occurred_at: Millis(1_800_000_000_000),
+            caused_by: MessageId(uuid::Uuid::new_v4()),
+            event,
+        }
+    }
+
+    fn seats() -> Vec<SeatId> {
+        vec![
+            SeatId::try_from("A1".to_owned()).unwrap(),
+            SeatId::try_from("A2".to_owned()).unwrap(),
+        ]
+    }
+
+    fn to() -> Recipient {
+        Recipient {
+            email: "ana@example.com".into(),
+            name: "Ana <script>".into(),
+        }
+    }
+
+    #[test]
+    fn a_confirmation_has_the_token_in_text_and_the_qr_inline_in_html() {
+        let env = envelope(Event::BookingConfirmed {
+            user_id: UserId(uuid::Uuid::new_v4()),
+            seats: seats(),
+            amount: 50_000,
+            currency: "INR".into(),
+            payment_id: "pi_1".into(),
+            retaken: false,
+        });
+        let show = ShowInfo {
+            title: "Film".into(),
+            theater: "Odeon".into(),
+            city: "Pune".into(),
+            starts_at: "2027-01-01T18:00:00Z".into(),
+        };
+        let r = Templates::new()
+            .unwrap()
+            .render(&env, &to(), Some(&show), Some("tok.en"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(r.template, Template::Confirmed);
+        assert!(r.text.contains("TICKET: tok.en"), "{}", r.text);
+        assert!(r.text.contains("A1, A2"));
+        assert!(r.text.contains("INR 500.00"));
+        assert!(r.html.contains("cid:ticket-qr"));
+        // HTML is escaped, text is not.
+        assert!(r.html.contains("Ana &lt;script&gt;"), "{}", r.html);
+        assert!(r.text.contains("Hello Ana <script>"));
+        assert!(r.html.contains("Odeon"));
+        assert!(r.ticket.is_some());
+    }
+
+    #[test]
+    fn every_notified_event_renders_both_parts_and_others_render_nothing() {
+        let t = Templates::new().unwrap();
+        for ev in [
+            Event::BookingCancelled {
+                seats: seats(),
+                payment_id: "pi".into(),
+                refund_amount: 45_000,
+                currency: "INR".into(),
+            },
+            Event::BookingRefunded {
+                refund_id: "re_1".into(),
+                amount: 45_000,
+            },
+            Event::BookingExpired { seats: seats() },
+            Event::PaymentFailed {
+                seats: seats(),
+                payment_id: "pi".into(),
+                reason: "card_declined".into(),
+            },
+        ] {
+            let r = t.render(&envelope(ev), &to(), None, None).unwrap().unwrap();
+            assert!(!r.text.is_empty() && r.html.contains("<html"));
+            assert!(r.ticket.is_none());
+        }
+        let held = envelope(Event::PaymentPending {
+            payment_id: "pi".into(),
+        });
+        assert!(t.render(&held, &to(), None, None).unwrap().is_none());
+    }
+
+    // The pooled transport spawns its pool task: it needs a runtime.
+    #[tokio::test]
+    async fn the_mime_message_is_multipart_with_an_inline_png() {
+        let s = platform::Settings::load().unwrap().notifier;
+        let mailer = Mailer::from_settings(&s).unwrap();
+        let env = envelope(Event::BookingConfirmed {
+            user_id: UserId(uuid::Uuid::new_v4()),
+            seats: seats(),
+            amount: 1,
+            currency: "INR".into(),
+            payment_id: "pi_1".into(),
+            retaken: false,
+        });
+        let r = Templates::new()
+            .unwrap()
+            .render(&env, &to(), None, Some("tok.en"))
+            .unwrap()
+            .unwrap();
+        let raw = mailer
+            .message(&env.event_id.to_string(), &to(), &r)
+            .unwrap()
+            .formatted();
+        let parsed = mailparse::parse_mail(&raw).unwrap();
+        assert_eq!(parsed.ctype.mimetype, "multipart/alternative");
+        let related = &parsed.subparts[1];
+        assert_eq!(related.ctype.mimetype, "multipart/related");
+        let img = &related.subparts[1];
+        assert_eq!(img.ctype.mimetype, "image/png");
+        assert_eq!(img.get_body_raw().unwrap(), r.ticket.unwrap().1);
+        assert!(
+            mailer
+                .message(
+                    "x",
+                    &Recipient {
+                        email: "not an address".into(),
+                        name: String::new()
+                    },
+                    &t_rendered()
+                )
+                .is_err()
+        );
+    }
+
+    fn t_rendered() -> Rendered {
+        Rendered {
+            template: Template::Expired,
+            subject: "s".into(),
+            text: "t".into(),
+            html: "<p>h</p>".into(),
+            ticket: None,
+        }
+    }
+}
