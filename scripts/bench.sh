@@ -4,6 +4,8 @@
 #
 #   hot   10,000 POST /v1/bookings on one 500-seat show, 10,000 in flight
 #   many  10,000 POST /v1/bookings spread over 1,000 shows of 50 seats
+#   paid  as `many`, every booking paid with `pm_card_ok` through the bundled local
+#         gateway (signed webhooks, saga): adds submit->confirmed and confirmed/s
 #
 #   scripts/bench.sh
 #
@@ -31,7 +33,7 @@ HOT_CONCURRENCY=${HOT_CONCURRENCY:-10000}
 MANY_CONCURRENCY=${MANY_CONCURRENCY:-10000}
 HOT_SEATS=${HOT_SEATS:-500}
 SHOWS=${SHOWS:-1000}
-SCENARIOS=${SCENARIOS:-"hot many"}
+SCENARIOS=${SCENARIOS:-"hot many paid"}
 PACED_RATE=${PACED_RATE:-3000}
 
 PG_ADMIN_URL=${BENCH_PG_ADMIN_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
@@ -41,6 +43,12 @@ export APP__REDIS__KEY_PREFIX=bench:
 export APP__TELEMETRY__FILTER=${APP__TELEMETRY__FILTER:-warn}
 export APP__INGRESS__LISTEN=127.0.0.1:18080
 export APP__WORKERS__METRICS_LISTEN=127.0.0.1:19101
+# The bundled local payment gateway, its webhooks to the bench ingress.
+export APP__PAYMENTS__GATEWAY_URL=http://127.0.0.1:18090
+export GATEWAY_LISTEN=127.0.0.1:18090
+export GATEWAY_WEBHOOK_URL=http://127.0.0.1:18080/v1/payments/webhook
+# Emails are not part of what is measured here.
+export APP__NOTIFIER__ENABLED=false
 BASE_URL=http://$APP__INGRESS__LISTEN
 RUN_DIR=$REPO_ROOT/.run
 mkdir -p "$RUN_DIR"
@@ -53,7 +61,7 @@ scripts/services.sh ensure
 
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
     log "building release binaries into $CARGO_TARGET_DIR"
-    cargo build --release -p loadgen -p ingress -p workers -p bookctl
+    cargo build --release -p loadgen -p ingress -p workers -p bookctl -p payment-adapter
 fi
 
 # Many sockets: one per in-flight request on each side, plus the stores.
@@ -86,6 +94,7 @@ fi
 
 WORKERS_PID=
 INGRESS_PID=
+GATEWAY_PID=
 
 stop_one() {
     local pid=$1
@@ -102,13 +111,17 @@ stop_one() {
 stop_services() {
     stop_one "$INGRESS_PID"
     stop_one "$WORKERS_PID"
+    stop_one "$GATEWAY_PID"
     INGRESS_PID=
     WORKERS_PID=
+    GATEWAY_PID=
 }
 trap stop_services EXIT
 
 start_services() {
     local tag=$1
+    "$BIN/gateway" >"$RUN_DIR/bench-gateway-$tag.log" 2>&1 &
+    GATEWAY_PID=$!
     # shellcheck disable=SC2086 # word splitting of the *_ENV knobs is wanted
     env ${WORKERS_ENV:-} "$BIN/workers" >"$RUN_DIR/bench-workers-$tag.log" 2>&1 &
     WORKERS_PID=$!
@@ -180,6 +193,7 @@ for scenario in $SCENARIOS; do
     case $scenario in
         hot) run_loadgen hot --concurrency "$HOT_CONCURRENCY" --seats "$HOT_SEATS" || status=$? ;;
         many) run_loadgen many --concurrency "$MANY_CONCURRENCY" --shows "$SHOWS" || status=$? ;;
+        paid) run_loadgen many --concurrency "$MANY_CONCURRENCY" --shows "$SHOWS" --payment-method pm_card_ok || status=$? ;;
         # Extras (not in the default list): the hot show at a steady arrival rate over
         # the same 10,000 open connections, and `many` with every show already loaded.
         hot-paced) run_loadgen hot --concurrency "$HOT_CONCURRENCY" --seats "$HOT_SEATS" --rate "$PACED_RATE" || status=$? ;;

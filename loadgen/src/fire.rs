@@ -30,16 +30,20 @@ pub fn plan(
     n: usize,
     run: &str,
     chosen_percent: u8,
+    payment_method: Option<&str>,
 ) -> anyhow::Result<Vec<Planned>> {
     (0..n)
         .map(|i| {
             let show = &shows[rng.random_range(0..shows.len())];
-            let body = if rng.random_range(0..100u8) < chosen_percent {
+            let mut body = if rng.random_range(0..100u8) < chosen_percent {
                 let seat = &show.seats[rng.random_range(0..show.seats.len())];
                 serde_json::json!({ "show_id": show.id, "seats": [seat] })
             } else {
                 serde_json::json!({ "show_id": show.id, "quantity": rng.random_range(1..=3u8) })
             };
+            if let Some(pm) = payment_method {
+                body["payment_method"] = serde_json::json!(pm);
+            }
             Ok(Planned {
                 user: rng.random_range(0..users),
                 key: HeaderValue::from_str(&format!("lg-{run}-{i}"))?,

@@ -97,6 +97,10 @@ struct Cli {
     /// Seed of the request mix (random when absent).
     #[arg(long)]
     seed: Option<u64>,
+    /// Pay every booking with this card of the local gateway (e.g. `pm_card_ok`) and
+    /// also measure submit->confirmed and confirmed/s.
+    #[arg(long)]
+    payment_method: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -189,6 +193,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         cli.requests,
         &run_id,
         cli.chosen_percent,
+        cli.payment_method.as_deref(),
     )?;
     println!(
         "run {run_id}: scenario {:?}, {} requests, concurrency {}, {} show(s) of {} seats ({}x{}), {} users; setup took {:.1} s",
@@ -204,6 +209,39 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
     );
 
     let client = fire::client()?;
+    let mut watched: Vec<observe::Watched> = cli
+        .pids_of
+        .iter()
+        .filter(|n| !n.is_empty())
+        .map(|n| observe::Watched {
+            label: n.clone(),
+            name: Some(n.clone()),
+            pids: vec![],
+        })
+        .collect();
+    for p in &cli.pids {
+        let (label, pid) = p.split_once('=').context("--pid takes LABEL=PID")?;
+        watched.push(observe::Watched {
+            label: label.to_owned(),
+            name: None,
+            pids: vec![pid.parse().context("--pid takes LABEL=PID")?],
+        });
+    }
+    watched.push(observe::Watched {
+        label: "loadgen (self)".to_owned(),
+        name: None,
+        pids: vec![std::process::id()],
+    });
+    // Resident memory before the warm-up: the processes with no client connection.
+    let rss_idle: Vec<Option<u64>> = watched
+        .iter()
+        .map(|w| {
+            w.current()
+                .iter()
+                .filter_map(|p| observe::status_kib(*p, "VmRSS"))
+                .max()
+        })
+        .collect();
     if cli.warm_up {
         let started = Instant::now();
         let (held, failed) = fire::warm_up(&client, &base, cli.concurrency, 5).await;
@@ -248,29 +286,6 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         );
     }
 
-    let mut watched: Vec<observe::Watched> = cli
-        .pids_of
-        .iter()
-        .filter(|n| !n.is_empty())
-        .map(|n| observe::Watched {
-            label: n.clone(),
-            name: Some(n.clone()),
-            pids: vec![],
-        })
-        .collect();
-    for p in &cli.pids {
-        let (label, pid) = p.split_once('=').context("--pid takes LABEL=PID")?;
-        watched.push(observe::Watched {
-            label: label.to_owned(),
-            name: None,
-            pids: vec![pid.parse().context("--pid takes LABEL=PID")?],
-        });
-    }
-    watched.push(observe::Watched {
-        label: "loadgen (self)".to_owned(),
-        name: None,
-        pids: vec![std::process::id()],
-    });
     let mut metrics_before = vec![];
     for url in &cli.metrics_url {
         metrics_before.push(observe::scrape(&client, url).await.unwrap_or_default());
@@ -383,6 +398,52 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             db_decided_us.saturating_record(((at - submit_epoch).max(0.0) * 1e6) as u64);
             db_last = db_last.max(*at);
         }
+    }
+
+    // --- payments: held -> payment_pending -> confirmed (or failed) -------------
+    let held_ids: Vec<Uuid> = w
+        .decided
+        .iter()
+        .filter(|(_, d)| d.held)
+        .map(|(id, _)| *id)
+        .collect();
+    let mut confirmed_us = histogram();
+    let mut confirmed = 0usize;
+    let mut confirm_window = 0.0f64;
+    let mut unpaid = 0i64;
+    if cli.payment_method.is_some() && !held_ids.is_empty() {
+        let deadline = Instant::now() + Duration::from_secs(cli.wait_secs);
+        loop {
+            unpaid = sqlx::query_scalar(
+                "select count(*) from bookings
+                  where id = any($1) and status in ('held', 'payment_pending')",
+            )
+            .bind(&held_ids)
+            .fetch_one(&pool)
+            .await?;
+            if unpaid == 0 || Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let rows: Vec<(Uuid, f64)> = sqlx::query_as(
+            "select booking_id, extract(epoch from recorded_at)::float8 from booking_events
+              where booking_id = any($1) and type = 'booking.confirmed'",
+        )
+        .bind(&held_ids)
+        .fetch_all(&pool)
+        .await?;
+        let first_submit_epoch = t0_epoch + first_submit.as_secs_f64();
+        let mut last = first_submit_epoch;
+        for (id, at) in &rows {
+            if let Some(d) = w.decided.get(id) {
+                let submit_epoch = t0_epoch + d.submitted.as_secs_f64();
+                confirmed_us.saturating_record(((at - submit_epoch).max(0.0) * 1e6) as u64);
+                last = last.max(*at);
+            }
+        }
+        confirmed = rows.len();
+        confirm_window = last - first_submit_epoch;
     }
 
     // --- the oversell check ---------------------------------------------------
@@ -502,6 +563,17 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
             String::new()
         }
     );
+    if let Some(pm) = &cli.payment_method {
+        println!(
+            "paid ({pm})  {confirmed} confirmed of {} held, {unpaid} still unpaid; {:.0} confirmed/s (first submit to last confirmation)",
+            held_ids.len(),
+            confirmed as f64 / confirm_window.max(1e-9)
+        );
+        println!(
+            "submit->confirmed {}   [database clock: booking_events.recorded_at of booking.confirmed]",
+            quantiles(&confirmed_us)
+        );
+    }
     println!(
         "seats             {live_seats} live of {total_capacity} ({full_shows} of {} shows full)",
         shows.len()
@@ -543,9 +615,10 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         let mem = match (pids.len(), hwm) {
             (_, None) => "memory n/a".to_owned(),
             (1, Some(h)) => format!(
-                "VmHWM {:.1} MiB, VmRSS {:.1} MiB (at the start {:.1} MiB)",
+                "VmHWM {:.1} MiB, VmRSS {:.1} MiB (before the warm-up {:.1} MiB, at the start {:.1} MiB)",
                 h as f64 / 1024.0,
                 rss.unwrap_or(0) as f64 / 1024.0,
+                rss_idle[i].unwrap_or(0) as f64 / 1024.0,
                 rss_before[i].unwrap_or(0) as f64 / 1024.0
             ),
             (n, Some(h)) => format!(
@@ -561,7 +634,7 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         );
         procs.insert(
             wch.label.clone(),
-            serde_json::json!({ "pids": pids, "cpu_s": cpu, "vm_hwm_kib": hwm, "vm_rss_kib": rss, "vm_rss_start_kib": rss_before[i] }),
+            serde_json::json!({ "pids": pids, "cpu_s": cpu, "vm_hwm_kib": hwm, "vm_rss_kib": rss, "vm_rss_start_kib": rss_before[i], "vm_rss_idle_kib": rss_idle[i] }),
         );
     }
     let known: std::collections::HashSet<u32> = cpu_before
@@ -605,6 +678,10 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
         "decided_us": [q(&decided_us, 0.5), q(&decided_us, 0.9), q(&decided_us, 0.99), decided_us.max()],
         "held_us": [q(&held_us, 0.5), q(&held_us, 0.9), q(&held_us, 0.99), held_us.max()],
         "db_decided_us": [q(&db_decided_us, 0.5), q(&db_decided_us, 0.9), q(&db_decided_us, 0.99), db_decided_us.max()],
+        "payment_method": cli.payment_method,
+        "confirmed": confirmed,
+        "confirmed_per_s": confirmed as f64 / confirm_window.max(1e-9),
+        "confirmed_us": [q(&confirmed_us, 0.5), q(&confirmed_us, 0.9), q(&confirmed_us, 0.99), confirmed_us.max()],
         "oversold_seats": doubled,
         "shows_over_capacity": over_capacity.len(),
         "machine_busy_percent": machine_busy,

@@ -38,6 +38,12 @@ pub fn prometheus() -> PrometheusHandle {
                     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                 ])
                 .expect("static buckets are valid")
+                // Batch sizes are counts, not seconds.
+                .set_buckets_for_metric(
+                    metrics_exporter_prometheus::Matcher::Full("runner_batch_size".into()),
+                    &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0],
+                )
+                .expect("static buckets are valid")
                 .build_recorder();
             let handle = recorder.handle();
             // Fails only if another recorder was installed first; then ours stays

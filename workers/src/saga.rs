@@ -522,8 +522,6 @@ pub enum SagaQueue {
     Webhooks,
 }
 
-/// Concurrent handlers per consumer.
-const SAGA_CONCURRENCY: usize = 16;
 
 async fn handle<G: PaymentGateway>(
     saga: &Saga<G>,
@@ -596,7 +594,9 @@ pub async fn run<G: PaymentGateway + 'static>(
             let saga = &saga;
             let stream = consumer.take_until(shutdown.cancelled());
             stream
-                .for_each_concurrent(SAGA_CONCURRENCY, |d| async move {
+                // As many handlers at once as the broker may have unacked: each
+                // waits mostly on the gateway and PostgreSQL, not on CPU.
+                .for_each_concurrent(usize::from(prefetch.max(1)), |d| async move {
                     let Ok(d) = d else { return };
                     match handle(saga, which, &d).await {
                         Ok(()) => drop(d.ack(BasicAckOptions::default()).await),
