@@ -522,7 +522,6 @@ pub enum SagaQueue {
     Webhooks,
 }
 
-
 async fn handle<G: PaymentGateway>(
     saga: &Saga<G>,
     which: SagaQueue,
