@@ -120,7 +120,7 @@ impl Application {
             publisher,
             topology,
         };
-        let listener = TcpListener::bind(&state.settings.ingress.listen).await?;
+        let listener = bind(&state.settings.ingress.listen).await?;
         let addr = listener.local_addr()?;
         let router = router(state);
         Ok(Self {
@@ -149,6 +149,31 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await
     }
+}
+
+/// Pending connections the kernel queues before `accept` (tokio's default is 1024:
+/// a burst of thousands of clients connecting at once overflowed it in the benchmark).
+const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `listen` ("host:port") with a deep accept backlog.
+async fn bind(listen: &str) -> std::io::Result<TcpListener> {
+    let addr = tokio::net::lookup_host(listen)
+        .await?
+        .next()
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("{listen} resolves to no address"),
+            )
+        })?;
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// The router with every layer.
