@@ -313,21 +313,6 @@ impl Notifier {
     }
 }
 
-fn delivery_count(d: &Delivery) -> u32 {
-    d.properties
-        .headers()
-        .as_ref()
-        .and_then(|h| h.inner().get("x-delivery-count").cloned())
-        .and_then(|v| match v {
-            AMQPValue::LongLongInt(n) => u32::try_from(n).ok(),
-            AMQPValue::LongInt(n) => u32::try_from(n).ok(),
-            AMQPValue::LongUInt(n) => Some(n),
-            AMQPValue::ShortInt(n) => u32::try_from(n).ok(),
-            _ => None,
-        })
-        .unwrap_or(0)
-}
-
 fn is_replay(d: &Delivery) -> bool {
     d.properties
         .headers()
@@ -361,7 +346,7 @@ async fn settle(n: &Notifier, d: Delivery) {
             }
         }
         Err(NotifyError::Retry(e)) => {
-            let attempt = delivery_count(&d);
+            let attempt = platform::amqp::delivery_count(&d);
             let wait = Duration::from_millis(100u64 << attempt.min(6));
             tracing::warn!(error = %e, attempt, retry_in = ?wait, "notification failed; requeueing");
             tokio::time::sleep(wait).await;

@@ -282,6 +282,23 @@ pub async fn queue_counts(ch: &Channel, queue: &str) -> Result<(u32, u32), lapin
     Ok((q.message_count(), q.consumer_count()))
 }
 
+/// How often the broker has delivered `d` before (quorum queues count redeliveries
+/// in `x-delivery-count`); 0 on a first delivery.
+pub fn delivery_count(d: &lapin::message::Delivery) -> u32 {
+    d.properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get("x-delivery-count").cloned())
+        .and_then(|v| match v {
+            AMQPValue::LongLongInt(n) => u32::try_from(n).ok(),
+            AMQPValue::LongInt(n) => u32::try_from(n).ok(),
+            AMQPValue::LongUInt(n) => Some(n),
+            AMQPValue::ShortInt(n) => u32::try_from(n).ok(),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
 /// Why a publish did not get a positive confirm.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {

@@ -23,7 +23,7 @@ use contracts::{
 use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
-use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use payment_adapter::{
     CreatePayment, GatewayError, IntentStatus, PaymentGateway, PaymentIntent, RefundStatus,
     WebhookEvent,
@@ -114,10 +114,14 @@ impl<G: PaymentGateway> Saga<G> {
         Ok(())
     }
 
-    /// Publishes a saga failure operators must see (a refund that failed for good).
+    /// Parks a message operators must see (a refund that failed for good, a message
+    /// that can never be handled) in the payments dead-letter queue, keeping its id,
+    /// its AMQP type and the queue it came from, so a replay goes back where it was.
     async fn dead_letter(
         &self,
-        booking: BookingId,
+        message_id: &str,
+        source_queue: &str,
+        kind: Option<ShortString>,
         body: &[u8],
         reason: &str,
     ) -> Result<(), SagaError> {
@@ -128,21 +132,21 @@ impl<G: PaymentGateway> Saga<G> {
         );
         headers.insert(
             SOURCE_QUEUE_HEADER.into(),
-            AMQPValue::LongString(LongString::from(self.topology.saga_queue())),
+            AMQPValue::LongString(LongString::from(source_queue.to_owned())),
         );
+        let mut props = json_properties(message_id, headers);
+        if let Some(kind) = kind {
+            props = props.with_type(kind);
+        }
         self.publisher
-            .publish(
-                &self.topology.payments_dlx(),
-                "",
-                body,
-                json_properties(
-                    &MessageId::for_booking(booking, reason).to_string(),
-                    headers,
-                ),
-            )
+            .publish(&self.topology.payments_dlx(), "", body, props)
             .await?;
         metrics::counter!("dead_lettered_total", "queue" => "payments").increment(1);
-        tracing::error!(booking_id = %booking, reason, "payment problem dead-lettered for operators");
+        tracing::error!(
+            message_id,
+            reason,
+            "payment problem dead-lettered for operators"
+        );
         Ok(())
     }
 
@@ -429,7 +433,9 @@ impl<G: PaymentGateway> Saga<G> {
         let body =
             serde_json::json!({"booking_id": booking, "problem": "refund_failed", "reason": why});
         self.dead_letter(
-            booking,
+            &MessageId::for_booking(booking, "refund-failed").to_string(),
+            &self.topology.saga_queue(),
+            None,
             body.to_string().as_bytes(),
             &format!("refund failed: {why}"),
         )
@@ -550,21 +556,6 @@ async fn handle<G: PaymentGateway>(
     }
 }
 
-fn delivery_count(d: &Delivery) -> u32 {
-    d.properties
-        .headers()
-        .as_ref()
-        .and_then(|h| h.inner().get("x-delivery-count").cloned())
-        .and_then(|v| match v {
-            AMQPValue::LongLongInt(n) => u32::try_from(n).ok(),
-            AMQPValue::LongInt(n) => u32::try_from(n).ok(),
-            AMQPValue::LongUInt(n) => Some(n),
-            AMQPValue::ShortInt(n) => u32::try_from(n).ok(),
-            _ => None,
-        })
-        .unwrap_or(0)
-}
-
 /// Consumes `which` until shutdown, reconnecting after failures.
 pub async fn run<G: PaymentGateway + 'static>(
     saga: Arc<Saga<G>>,
@@ -591,6 +582,7 @@ pub async fn run<G: PaymentGateway + 'static>(
                 )
                 .await?;
             let saga = &saga;
+            let source: &str = &queue;
             let stream = consumer.take_until(shutdown.cancelled());
             stream
                 // As many handlers at once as the broker may have unacked: each
@@ -600,15 +592,20 @@ pub async fn run<G: PaymentGateway + 'static>(
                     match handle(saga, which, &d).await {
                         Ok(()) => drop(d.ack(BasicAckOptions::default()).await),
                         Err(SagaError::Abort(reason)) => {
-                            let booking = BookingId(Uuid::nil());
-                            if saga.dead_letter(booking, &d.data, &reason).await.is_ok() {
+                            let id = d
+                                .properties
+                                .message_id()
+                                .as_ref()
+                                .map_or_else(|| Uuid::now_v7().to_string(), |m| m.to_string());
+                            let kind = d.properties.kind().clone();
+                            if saga.dead_letter(&id, source, kind, &d.data, &reason).await.is_ok() {
                                 drop(d.ack(BasicAckOptions::default()).await);
                             } else {
                                 drop(d.nack(BasicNackOptions { requeue: true, multiple: false }).await);
                             }
                         }
                         Err(SagaError::Retry(e)) => {
-                            let n = delivery_count(&d);
+                            let n = platform::amqp::delivery_count(&d);
                             let wait = Duration::from_millis(100u64 << n.min(6));
                             tracing::warn!(error = %e, attempt = n, retry_in = ?wait, "saga step failed; retrying");
                             metrics::counter!("saga_retries_total").increment(1);

@@ -500,3 +500,55 @@ async fn a_held_booking_can_be_paid_afterwards() {
     assert_eq!(status, 409);
     sys.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_unhandleable_webhook_is_parked_with_its_id_and_source_queue() {
+    let sys = spawn_system(SystemOptions::default()).await;
+    let topo = sys.settings.topology();
+    let conn = platform::amqp::connect(&sys.settings.amqp.url, "test")
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    ch.basic_publish(
+        "".into(),
+        topo.webhooks_queue().into(),
+        Default::default(),
+        b"{\"not\": \"a webhook\"}",
+        platform::amqp::json_properties("poison-webhook", Default::default()),
+    )
+    .await
+    .unwrap()
+    .await
+    .unwrap();
+    let mut got = None;
+    for _ in 0..100 {
+        got = ch
+            .basic_get(
+                topo.payments_dlq().into(),
+                lapin::options::BasicGetOptions { no_ack: true },
+            )
+            .await
+            .unwrap();
+        if got.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let m = got.expect("the webhook reaches the payments dead-letter queue");
+    assert_eq!(
+        m.properties.message_id().as_ref().map(|m| m.to_string()),
+        Some("poison-webhook".to_owned())
+    );
+    let headers = m.properties.headers().clone().unwrap();
+    match headers.inner().get("x-source-queue") {
+        Some(lapin::types::AMQPValue::LongString(s)) => {
+            assert_eq!(
+                s.to_string(),
+                topo.webhooks_queue(),
+                "a replay goes back to the webhooks queue"
+            )
+        }
+        other => panic!("no source queue: {other:?}"),
+    }
+    sys.shutdown().await;
+}
