@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 pub const MAX_ROWS: usize = 60;
 pub const MAX_SEATS_PER_ROW: usize = 120;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScreenLayout {
     /// Rows from the front (nearest the screen) to the back.
     pub rows: Vec<LayoutRow>,
@@ -21,7 +21,7 @@ pub struct ScreenLayout {
     pub focal_point: Option<FocalPoint>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LayoutRow {
     /// Row label, 1-3 uppercase letters.
     pub row: String,
@@ -33,7 +33,7 @@ pub struct LayoutRow {
     pub aisles_after: Vec<u16>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LayoutSeat {
     pub number: u16,
     #[serde(rename = "type")]
@@ -46,7 +46,7 @@ pub struct LayoutSeat {
 /// The best place to sit, as fractions in thousandths: `row_permille` 0 is the
 /// front row and 1000 the back row; `col_permille` 0 is the left end of a row and
 /// 1000 the right end. Integers keep the allocator's arithmetic exact.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FocalPoint {
     pub row_permille: u16,
     pub col_permille: u16,
@@ -62,7 +62,7 @@ impl Default for FocalPoint {
 }
 
 /// The price of one seat type at one show, in minor units.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Price {
     pub seat_type: String,
     pub amount: i64,

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// `queued -> held -> payment_pending -> confirmed -> cancelled -> refunded`, with
 /// the exits `rejected`, `expired` and `failed`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BookingStatus {
     Queued,

@@ -103,6 +103,15 @@ impl Caller {
     pub fn is_staff(&self) -> bool {
         matches!(self.role, Role::Admin | Role::Operator)
     }
+
+    /// `Ok` when the caller has one of `roles`, else `403`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
 }
 
 impl<S> FromRequestParts<S> for Caller

@@ -6,7 +6,10 @@
 //! - [`extract`]: JSON and path extractors whose rejections are problem+json too.
 //! - [`shows`]: the cached view of a show (status, layout, prices) used to validate
 //!   a booking without touching the database on the hot path.
-//! - [`routes`]: bookings, health and metrics.
+//! - [`routes`]: every handler, grouped by area; each area's `router()` registers
+//!   its handlers with their OpenAPI entries.
+//! - [`openapi`]: the generated OpenAPI document (`/v1/openapi.json`) and `/docs`.
+//! - [`pagination`]: `?limit=&cursor=` keyset pagination.
 //!
 //! Submitting a booking writes nothing to PostgreSQL: it validates, derives the
 //! booking id from (user, Idempotency-Key), marks it queued in Redis, publishes a
@@ -14,6 +17,8 @@
 
 pub mod auth;
 pub mod extract;
+pub mod openapi;
+pub mod pagination;
 pub mod problem;
 pub mod routes;
 pub mod shows;

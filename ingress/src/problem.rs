@@ -13,6 +13,10 @@ pub enum ApiError {
     Validation(String),
     #[error("missing or invalid bearer token")]
     Unauthenticated,
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    #[error("the refresh token is unknown, expired, used or revoked; log in again")]
+    InvalidRefreshToken,
     #[error("this role may not do that")]
     Forbidden,
     #[error("{0}")]
@@ -29,19 +33,33 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("too many requests; retry in {retry_after_secs} s")]
+    RateLimited { retry_after_secs: u64 },
     #[error("a dependency is unavailable")]
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
+/// An RFC 9457 problem: every 4xx and 5xx answer has this body, with content type
+/// `application/problem+json`.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({
+    "type": "https://docs.booking.local/problems/validation_failed",
+    "title": "Validation failed",
+    "status": 422,
+    "detail": "quantity must be between 1 and 10",
+    "code": "validation_failed"
+}))]
+pub struct Problem<'a> {
+    /// A URI naming the kind of problem.
     #[serde(rename = "type")]
     kind: String,
     title: &'a str,
     status: u16,
+    /// What went wrong with this request, for a human.
     detail: String,
+    /// A stable machine word: `validation_failed`, `not_found`, `rate_limited`, ...
     code: &'a str,
 }
 
@@ -58,6 +76,16 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED,
                 "unauthenticated",
                 "Authentication required",
+            ),
+            ApiError::InvalidCredentials => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "Invalid credentials",
+            ),
+            ApiError::InvalidRefreshToken => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_refresh_token",
+                "Invalid refresh token",
             ),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", "Not found"),
@@ -84,6 +112,11 @@ impl ApiError {
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
                 "Method not allowed",
+            ),
+            ApiError::RateLimited { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
             ),
             ApiError::Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -135,6 +168,10 @@ impl IntoResponse for ApiError {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if let ApiError::RateLimited { retry_after_secs } = self {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         res
     }

@@ -2,15 +2,15 @@
 //! pass port 0 and read the real one back.
 
 use crate::auth::TokenKeys;
+use crate::openapi::{self, ApiDoc, ServedDocs};
 use crate::problem;
-use crate::routes::{bookings, health, payments};
+use crate::routes::{bookings, health, ops, payments, tickets};
 use crate::shows::ShowCache;
-use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::{Extension, Router};
 use contracts::{CommandEnvelope, Topology};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use platform::Settings;
@@ -26,6 +26,9 @@ use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -176,39 +179,41 @@ async fn bind(listen: &str) -> std::io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
+/// Every route of the API, each with its OpenAPI entry: a handler is registered
+/// only through `routes!`, which also records its `#[utoipa::path]` in the document.
+pub fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(openapi::docs_page))
+        .merge(health::router())
+        .merge(bookings::router())
+        .merge(payments::router())
+        .merge(tickets::router())
+        .merge(ops::router())
+}
+
+/// The OpenAPI document of [`api_routes`], with the shared error answers added.
+pub fn openapi_document() -> serde_json::Value {
+    document_of(api_routes().split_for_parts().1)
+}
+
+fn document_of(api: utoipa::openapi::OpenApi) -> serde_json::Value {
+    let mut doc = serde_json::to_value(api).unwrap_or_default();
+    openapi::add_common_responses(&mut doc);
+    doc
+}
+
 /// The router with every layer.
 pub fn router(state: AppState) -> Router {
     let s = &state.settings.ingress;
     let body_limit = s.body_limit_bytes;
     let timeout = Duration::from_millis(s.request_timeout_ms);
-    Router::new()
-        .route("/v1/bookings", post(bookings::submit))
-        .route("/v1/bookings/{booking_id}", get(bookings::get))
-        .route("/v1/bookings/{booking_id}/payment", post(payments::pay))
-        .route("/v1/bookings/{booking_id}/cancel", post(payments::cancel))
-        .route("/v1/payments/webhook", post(payments::webhook))
-        .route(
-            "/v1/bookings/{booking_id}/ticket",
-            get(crate::routes::tickets::ticket),
-        )
-        .route("/v1/tickets/verify", get(crate::routes::tickets::verify))
-        .route("/v1/tickets/keys", get(crate::routes::tickets::public_keys))
-        .route("/v1/ops/dlq", get(crate::routes::ops::list_dlqs))
-        .route(
-            "/v1/ops/dlq/{queue}/messages",
-            get(crate::routes::ops::dlq_messages),
-        )
-        .route(
-            "/v1/ops/dlq/{queue}/replay",
-            post(crate::routes::ops::replay_dlq),
-        )
-        .route("/v1/ops/partitions", get(crate::routes::ops::partitions))
-        .route("/v1/ops/reconcile", get(crate::routes::ops::reconcile))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+    let (routes, api) = api_routes().split_for_parts();
+    let docs = Arc::new(ServedDocs::new(&document_of(api)));
+    routes
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
+        .layer(Extension(docs))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(track_http))
         .layer(TimeoutLayer::with_status_code(

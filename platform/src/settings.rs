@@ -18,6 +18,8 @@ pub struct Settings {
     pub payments: PaymentSettings,
     pub telemetry: TelemetrySettings,
     pub notifier: NotifierSettings,
+    pub catalog: CatalogSettings,
+    pub rate_limit: RateLimitSettings,
 }
 
 /// The notifier: SMTP server, sender, e-ticket keys and send retries.
@@ -86,6 +88,30 @@ pub struct RedisSettings {
 pub struct AuthSettings {
     pub jwt_secret: SecretString,
     pub access_token_ttl_secs: u64,
+    /// How long a refresh token may be exchanged for a new pair.
+    pub refresh_token_ttl_secs: u64,
+}
+
+/// Scheduling rules of the catalog.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CatalogSettings {
+    /// Minutes a screen stays busy after a show ends (cleaning, ads); a show may not
+    /// start on the screen before that.
+    pub cleaning_buffer_min: u32,
+}
+
+/// The shared request budget (Redis-backed GCRA, one budget across every ingress).
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    /// Requests per minute per caller (user, or client IP when anonymous), by route
+    /// class: `default`, `auth`, `bookings`, `search`.
+    pub per_minute: std::collections::BTreeMap<String, u32>,
+    /// Roles never limited (the load generator runs with an operator token).
+    pub exempt_roles: Vec<String>,
+    /// Take the client IP from the first `X-Forwarded-For` entry (only behind a
+    /// proxy that sets it).
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -133,6 +159,7 @@ impl Settings {
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("workers.partitions")
+                .with_list_parse_key("rate_limit.exempt_roles")
                 .try_parsing(true),
         );
         for (plain, key, app) in [

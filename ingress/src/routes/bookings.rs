@@ -16,25 +16,35 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// The body of `POST /v1/bookings`. Unknown fields are refused so that a typo
 /// (`"seat": [...]`) is a clear 422, not a silently different request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"show_id": "0193a000-0000-7000-8000-000000000001", "seats": ["A1", "A2"], "payment_method": "pm_card_ok"}))]
 pub struct SubmitBooking {
     pub show_id: Uuid,
+    /// Chosen seats (`["A1", "A2"]`); or give `quantity` for the best available.
     #[serde(default)]
     pub seats: Option<Vec<String>>,
+    /// How many seats to pick (best available, adjacent where possible).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 10)]
     pub quantity: Option<u32>,
+    /// With `quantity`: only seats of this type.
     #[serde(default)]
     pub seat_type: Option<String>,
+    /// Pay at once with this method (`pm_card_ok`, ...); without it the booking is
+    /// held until paid through `POST /v1/bookings/{id}/payment`.
     #[serde(default)]
     pub payment_method: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Accepted {
     pub booking_id: BookingId,
     pub status: BookingStatus,
@@ -163,7 +173,21 @@ fn request_id(headers: &HeaderMap) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// `POST /v1/bookings`
+/// Books seats: answered `202` once the request is durably queued; the sequencer
+/// decides it in order with every other request for the show.
+#[utoipa::path(
+    post,
+    path = "/v1/bookings",
+    tag = "bookings",
+    security(("bearer" = [])),
+    params(("Idempotency-Key" = String, Header, description = "Any unique string per booking attempt; the same key from the same user gives the same booking")),
+    request_body = SubmitBooking,
+    responses(
+        (status = 202, description = "Accepted and queued; poll `status_url`", body = Accepted,
+         headers(("Location" = String, description = "The booking's URL"))),
+        (status = 409, description = "The show is not on sale (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
 #[tracing::instrument(skip_all, fields(booking_id, show_id = %body.show_id, user_id = %caller.user_id))]
 pub async fn submit(
     State(app): State<AppState>,
@@ -283,7 +307,7 @@ pub async fn submit(
 }
 
 /// The booking resource of `GET /v1/bookings/{id}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct BookingView {
     pub booking_id: BookingId,
     pub user_id: UserId,
@@ -328,7 +352,15 @@ type BookingRow = (
     Option<serde_json::Value>,
 );
 
-/// `GET /v1/bookings/{booking_id}`
+/// The booking's state (owner, admin or operator; anyone else gets 404).
+#[utoipa::path(
+    get,
+    path = "/v1/bookings/{booking_id}",
+    tag = "bookings",
+    security(("bearer" = [])),
+    params(("booking_id" = Uuid, Path, description = "The booking id")),
+    responses((status = 200, description = "The booking; `Retry-After` suggests the polling interval while it is not final", body = BookingView))
+)]
 #[tracing::instrument(skip(app, caller), fields(booking_id = %id))]
 pub async fn get(
     State(app): State<AppState>,
@@ -434,4 +466,11 @@ pub async fn get(
         );
     }
     Ok(res)
+}
+
+/// `/v1/bookings` and `/v1/bookings/{booking_id}`.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(submit))
+        .routes(routes!(get))
 }

@@ -5,13 +5,22 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Alive: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "`{status: \"ok\"}`", body = Object)))]
 pub async fn healthz() -> Response {
     axum::Json(json!({"status": "ok"})).into_response()
 }
 
 /// Ready: PostgreSQL, RabbitMQ and Redis all answer.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "Every dependency answers", body = Object),
+        (status = 503, description = "A dependency does not answer", body = Object),
+    ))]
 pub async fn readyz(State(app): State<AppState>) -> Response {
     let timeout = std::time::Duration::from_secs(2);
     let pg = tokio::time::timeout(timeout, sqlx::query("select 1").execute(&app.db))
@@ -40,7 +49,9 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// Prometheus text.
+/// Prometheus text exposition of this process's metrics.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
 pub async fn metrics() -> Response {
     (
         [(
@@ -50,4 +61,12 @@ pub async fn metrics() -> Response {
         platform::telemetry::prometheus().render(),
     )
         .into_response()
+}
+
+/// Health and metrics (outside `/v1`).
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
 }

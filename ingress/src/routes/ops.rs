@@ -7,16 +7,18 @@
 //! name is a 404.
 
 use crate::auth::Caller;
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::problem::ApiError;
 use crate::startup::AppState;
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use ops::OpsError;
 use ops::dlq::{DlqMessage, DlqSummary, ReplayOutcome, Selection};
 use ops::partitions::PartitionInfo;
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// Default and most messages of one `GET .../messages`.
 const MESSAGES_LIMIT_DEFAULT: u16 = 20;
@@ -27,14 +29,18 @@ pub struct Items<T> {
     pub items: Vec<T>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct MessagesQuery {
+    /// Messages to show, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<u16>,
 }
 
 /// The body of `POST /v1/ops/dlq/{queue}/replay`: exactly one of the two.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"all": true}))]
 pub struct ReplayRequest {
     #[serde(default)]
     pub message_ids: Option<Vec<String>>,
@@ -91,7 +97,9 @@ async fn close(conn: lapin::Connection) {
     drop(conn.close(200, "ops request done".into()).await);
 }
 
-/// `GET /v1/ops/dlq`
+/// Each dead-letter queue with its message count.
+#[utoipa::path(get, path = "/v1/ops/dlq", tag = "ops", security(("bearer" = [])),
+    responses((status = 200, description = "`{items: [{queue, source_queue, messages}]}`", body = Object)))]
 pub async fn list_dlqs(
     State(state): State<AppState>,
     caller: Caller,
@@ -105,15 +113,17 @@ pub async fn list_dlqs(
     }))
 }
 
-/// `GET /v1/ops/dlq/{queue}/messages?limit=`
+/// The messages of a dead-letter queue with headers, death reason and count, body.
+#[utoipa::path(get, path = "/v1/ops/dlq/{queue}/messages", tag = "ops", security(("bearer" = [])),
+    params(("queue" = String, Path, description = "A dead-letter queue of `GET /v1/ops/dlq`"), MessagesQuery),
+    responses((status = 200, description = "`{items: [message]}`", body = Object)))]
 pub async fn dlq_messages(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(queue): ApiPath<String>,
-    query: Result<Query<MessagesQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<MessagesQuery>,
 ) -> Result<Json<Items<DlqMessage>>, ApiError> {
     staff_only(&caller)?;
-    let Query(q) = query.map_err(|e| ApiError::Validation(e.body_text()))?;
     let limit = q.limit.unwrap_or(MESSAGES_LIMIT_DEFAULT);
     if !(1..=MESSAGES_LIMIT_MAX).contains(&limit) {
         return Err(ApiError::Validation(format!(
@@ -129,7 +139,12 @@ pub async fn dlq_messages(
     }))
 }
 
-/// `POST /v1/ops/dlq/{queue}/replay`
+/// Moves dead letters back to their source queue (safe to repeat: applied messages
+/// are no-ops).
+#[utoipa::path(post, path = "/v1/ops/dlq/{queue}/replay", tag = "ops", security(("bearer" = [])),
+    params(("queue" = String, Path, description = "A dead-letter queue of `GET /v1/ops/dlq`")),
+    request_body = ReplayRequest,
+    responses((status = 200, description = "How many were replayed", body = Object)))]
 pub async fn replay_dlq(
     State(state): State<AppState>,
     caller: Caller,
@@ -152,7 +167,9 @@ pub async fn replay_dlq(
     Ok(Json(outcome))
 }
 
-/// `GET /v1/ops/partitions`
+/// Each partition: active worker, epoch, queue depth, last batch time.
+#[utoipa::path(get, path = "/v1/ops/partitions", tag = "ops", security(("bearer" = [])),
+    responses((status = 200, description = "`{items: [partition]}`", body = Object)))]
 pub async fn partitions(
     State(state): State<AppState>,
     caller: Caller,
@@ -166,13 +183,25 @@ pub async fn partitions(
     }))
 }
 
-/// `GET /v1/ops/reconcile`: the money-versus-seats check over the whole database.
+/// The money-versus-seats check over the whole database.
+#[utoipa::path(get, path = "/v1/ops/reconcile", tag = "ops", security(("bearer" = [])),
+    responses((status = 200, description = "`{ok, problems: [...]}`", body = Object)))]
 pub async fn reconcile(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<ops::reconcile::Report>, ApiError> {
     staff_only(&caller)?;
     Ok(Json(ops::reconcile::reconcile(&state.db).await?))
+}
+
+/// `/v1/ops/...`
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_dlqs))
+        .routes(routes!(dlq_messages))
+        .routes(routes!(replay_dlq))
+        .routes(routes!(partitions))
+        .routes(routes!(reconcile))
 }
 
 #[cfg(test)]

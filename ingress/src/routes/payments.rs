@@ -16,10 +16,22 @@ use payment_adapter::{SIGNATURE_HEADER, WebhookEvent, signature};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// `POST /v1/payments/webhook`: verify the signature and timestamp, record the
 /// event id (a duplicate is answered 200 and ignored), hand it to the saga.
+#[utoipa::path(
+    post,
+    path = "/v1/payments/webhook",
+    tag = "payments",
+    params(("Gateway-Signature" = String, Header, description = "`t=<unix>,v1=<hex hmac-sha256 of \"t.body\">`")),
+    request_body(content = Object, description = "`{id, type, data: {payment_id, booking_id, amount, currency, reason?}}`"),
+    responses(
+        (status = 200, description = "Recorded (or a duplicate, ignored)", body = Object),
+    )
+)]
 #[tracing::instrument(skip_all, fields(event_id, booking_id))]
 pub async fn webhook(
     State(app): State<AppState>,
@@ -83,8 +95,9 @@ pub async fn webhook(
     Ok(axum::Json(json!({"received": true, "duplicate": false})).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"payment_method": "pm_card_ok"}))]
 pub struct PayBody {
     pub payment_method: String,
 }
@@ -110,7 +123,19 @@ async fn owned_booking(
     }
 }
 
-/// `POST /v1/bookings/{id}/payment`: pay a held booking created without a method.
+/// Pays a `held` booking that was created without a payment method.
+#[utoipa::path(
+    post,
+    path = "/v1/bookings/{booking_id}/payment",
+    tag = "bookings",
+    security(("bearer" = [])),
+    params(("booking_id" = Uuid, Path, description = "The booking id")),
+    request_body = PayBody,
+    responses(
+        (status = 202, description = "Payment started; poll the booking", body = Object),
+        (status = 409, description = "The booking is not held (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn pay(
     State(app): State<AppState>,
     caller: Caller,
@@ -154,7 +179,19 @@ fn workers_pay_request(booking: BookingId, show: ShowId, method: String) -> Vec<
     .unwrap_or_default()
 }
 
-/// `POST /v1/bookings/{id}/cancel`: a confirmed booking, before the show starts.
+/// Cancels a `confirmed` booking before the show starts: the seats return to sale
+/// and the refund (less the configured fee) runs.
+#[utoipa::path(
+    post,
+    path = "/v1/bookings/{booking_id}/cancel",
+    tag = "bookings",
+    security(("bearer" = [])),
+    params(("booking_id" = Uuid, Path, description = "The booking id")),
+    responses(
+        (status = 202, description = "Cancellation queued; poll the booking", body = Object),
+        (status = 409, description = "Not cancellable (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn cancel(
     State(app): State<AppState>,
     caller: Caller,
@@ -190,4 +227,12 @@ pub async fn cancel(
         axum::Json(json!({"booking_id": id, "status": "confirmed", "status_url": format!("/v1/bookings/{id}")})),
     )
         .into_response())
+}
+
+/// The webhook, paying and cancelling.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(webhook))
+        .routes(routes!(pay))
+        .routes(routes!(cancel))
 }

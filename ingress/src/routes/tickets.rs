@@ -16,16 +16,19 @@
 //! same token and the same PNG.
 
 use crate::auth::Caller;
-use crate::extract::ApiPath;
+use crate::extract::{ApiPath, ApiQuery};
 use crate::problem::ApiError;
 use crate::startup::AppState;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use contracts::{BookingId, EventEnvelope, ShowId};
 use notifier::ticket::{PublicKey, TicketClaims, TicketError, TicketKeys};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// The configured keys. Built per request: deriving two Ed25519 keys costs
@@ -35,7 +38,7 @@ fn keys(app: &AppState) -> Result<TicketKeys, ApiError> {
         .map_err(|e| ApiError::Internal(anyhow::anyhow!("ticket keys: {e}")))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TicketView {
     pub booking_id: BookingId,
     pub token: String,
@@ -49,7 +52,22 @@ fn wants_png(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.split(',').any(|t| t.trim().starts_with("image/png")))
 }
 
-/// `GET /v1/bookings/{booking_id}/ticket`
+/// The e-ticket of a confirmed booking: JSON, or the QR code alone with
+/// `Accept: image/png`.
+#[utoipa::path(
+    get,
+    path = "/v1/bookings/{booking_id}/ticket",
+    tag = "tickets",
+    security(("bearer" = [])),
+    params(("booking_id" = Uuid, Path, description = "The booking id")),
+    responses(
+        (status = 200, description = "The ticket", content(
+            (TicketView = "application/json"),
+            (Vec<u8> = "image/png"),
+        )),
+        (status = 409, description = "The booking is not confirmed (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
+    )
+)]
 #[tracing::instrument(skip(app, caller, headers), fields(booking_id = %id))]
 pub async fn ticket(
     State(app): State<AppState>,
@@ -104,12 +122,14 @@ pub async fn ticket(
     .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct VerifyQuery {
+    /// The ticket token (from the QR code).
     pub token: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Verdict {
     pub valid: bool,
     /// Why not valid: `malformed`, `unknown_key`, `bad_signature`,
@@ -123,12 +143,21 @@ pub struct Verdict {
     pub kid: Option<String>,
 }
 
-/// `GET /v1/tickets/verify?token=`
+/// Verifies a ticket token at the gate (operator or admin). A token that does not
+/// check answers `valid: false` with a reason.
+#[utoipa::path(
+    get,
+    path = "/v1/tickets/verify",
+    tag = "tickets",
+    security(("bearer" = [])),
+    params(VerifyQuery),
+    responses((status = 200, description = "The verdict", body = Verdict))
+)]
 #[tracing::instrument(skip_all)]
 pub async fn verify(
     State(app): State<AppState>,
     caller: Caller,
-    Query(q): Query<VerifyQuery>,
+    ApiQuery(q): ApiQuery<VerifyQuery>,
 ) -> Result<axum::Json<Verdict>, ApiError> {
     if !caller.is_staff() {
         return Err(ApiError::Forbidden);
@@ -176,15 +205,23 @@ pub async fn verify(
     }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct KeySet {
     pub current_kid: String,
+    /// `{kid, alg: "Ed25519", public_key: base64url}` per key.
+    #[schema(value_type = Vec<Object>)]
     pub keys: Vec<PublicKey>,
     /// A reminder of the format (details in `notifier/TICKETS.md`).
     pub token_format: &'static str,
 }
 
-/// `GET /v1/tickets/keys`
+/// The Ed25519 public keys that sign tickets, for scanners that verify offline.
+#[utoipa::path(
+    get,
+    path = "/v1/tickets/keys",
+    tag = "tickets",
+    responses((status = 200, description = "The public keys", body = KeySet))
+)]
 pub async fn public_keys(State(app): State<AppState>) -> Result<axum::Json<KeySet>, ApiError> {
     let k = keys(&app)?;
     Ok(axum::Json(KeySet {
@@ -192,4 +229,12 @@ pub async fn public_keys(State(app): State<AppState>) -> Result<axum::Json<KeySe
         keys: k.public_keys(),
         token_format: "base64url(json payload {kid,bid,sid,seats,iat}) '.' base64url(ed25519 signature of the first segment's ASCII bytes); no padding",
     }))
+}
+
+/// Tickets and their verification.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(ticket))
+        .routes(routes!(verify))
+        .routes(routes!(public_keys))
 }

@@ -1,0 +1,198 @@
+//! The served OpenAPI document against the code: every handler's route is in it,
+//! every operation in it names a real handler, nothing is registered behind its back,
+//! and every example in it validates against its own schema.
+
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::Path;
+
+const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+
+fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// (method, path) of every `#[utoipa::path(...)]` in the crate's sources.
+fn annotated_operations() -> BTreeSet<(String, String)> {
+    let mut files = vec![];
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    let mut ops = BTreeSet::new();
+    for f in files {
+        let src = std::fs::read_to_string(&f).unwrap();
+        for (i, _) in src.match_indices("#[utoipa::path(") {
+            let rest = &src[i + "#[utoipa::path(".len()..];
+            let method = rest
+                .trim_start()
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .next()
+                .unwrap()
+                .to_owned();
+            let p = rest.find("path = \"").expect("a path") + "path = \"".len();
+            let path = rest[p..].split('"').next().unwrap().to_owned();
+            ops.insert((method, path));
+        }
+    }
+    ops
+}
+
+fn document_operations(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut ops = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for m in METHODS {
+            if item.get(m).is_some() {
+                ops.insert((m.to_owned(), path.clone()));
+            }
+        }
+    }
+    ops
+}
+
+#[test]
+fn every_handler_is_in_the_document_and_nothing_else_is() {
+    let doc = ingress::startup::openapi_document();
+    let annotated = annotated_operations();
+    let documented = document_operations(&doc);
+    assert!(annotated.len() >= 18, "found only {annotated:?}");
+    assert_eq!(
+        annotated, documented,
+        "handlers annotated in src/ and operations in the document differ"
+    );
+}
+
+#[test]
+fn no_route_is_registered_outside_the_openapi_router() {
+    let mut files = vec![];
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    for f in files {
+        let src = std::fs::read_to_string(&f).unwrap();
+        for needle in [".route(", ".nest(", ".route_service("] {
+            assert!(
+                !src.contains(needle),
+                "{} calls {needle}: register handlers with utoipa_axum::routes! so the OpenAPI document lists them",
+                f.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn every_operation_answers_problems_and_is_tagged() {
+    let doc = ingress::startup::openapi_document();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for m in METHODS {
+            let Some(op) = item.get(m) else { continue };
+            assert!(
+                op["tags"].as_array().is_some_and(|t| !t.is_empty()),
+                "{m} {path} has no tag"
+            );
+            let responses = op["responses"].as_object().unwrap();
+            assert!(
+                responses.keys().any(|k| k.starts_with('2')),
+                "{m} {path} documents no success answer"
+            );
+            if path.starts_with("/v1/") {
+                assert!(responses.contains_key("429"), "{m} {path} lacks 429");
+            }
+            if op.get("security").is_some() {
+                assert!(responses.contains_key("401"), "{m} {path} lacks 401");
+            }
+        }
+    }
+}
+
+/// Validates `instance` against the schema at `pointer` inside the document (so its
+/// `$ref`s to `#/components/schemas/...` resolve).
+fn validate(doc: &Value, schema: &Value, instance: &Value) -> Result<(), String> {
+    let mut root = doc.clone();
+    root["$schema"] = Value::String("https://json-schema.org/draft/2020-12/schema".into());
+    root["$defs_under_test"] = schema.clone();
+    let wrapper = serde_json::json!({"$ref": "#/$defs_under_test"});
+    let mut combined = root;
+    for (k, v) in wrapper.as_object().unwrap() {
+        combined[k] = v.clone();
+    }
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .build(&combined)
+        .map_err(|e| format!("schema does not compile: {e}"))?;
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+#[test]
+fn every_example_validates_against_its_schema() {
+    let doc = ingress::startup::openapi_document();
+    let mut checked = 0;
+    for (name, schema) in doc["components"]["schemas"].as_object().unwrap() {
+        if let Some(example) = schema.get("example") {
+            validate(&doc, schema, example)
+                .unwrap_or_else(|e| panic!("the example of schema {name} is invalid: {e}"));
+            checked += 1;
+        }
+        if let Some(Value::Array(examples)) = schema.get("examples") {
+            for example in examples {
+                validate(&doc, schema, example)
+                    .unwrap_or_else(|e| panic!("an example of schema {name} is invalid: {e}"));
+                checked += 1;
+            }
+        }
+    }
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for m in METHODS {
+            let Some(op) = item.get(m) else { continue };
+            let bodies = op["requestBody"]["content"].as_object().into_iter().chain(
+                op["responses"]
+                    .as_object()
+                    .into_iter()
+                    .flat_map(|r| r.values().filter_map(|resp| resp["content"].as_object())),
+            );
+            for content in bodies {
+                for media in content.values() {
+                    if let Some(example) = media.get("example") {
+                        validate(&doc, &media["schema"], example)
+                            .unwrap_or_else(|e| panic!("an example of {m} {path} is invalid: {e}"));
+                        checked += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert!(checked >= 3, "only {checked} examples found");
+}
+
+#[test]
+fn a_broken_example_is_caught() {
+    // The check above would pass vacuously if validation never failed.
+    let doc = ingress::startup::openapi_document();
+    let schema = &doc["components"]["schemas"]["SubmitBooking"];
+    assert!(validate(&doc, schema, &serde_json::json!({"seats": ["A1"]})).is_err());
+    assert!(validate(&doc, schema, &serde_json::json!({"show_id": 7})).is_err());
+    assert!(
+        validate(
+            &doc,
+            schema,
+            &serde_json::json!({"show_id": "0193a000-0000-7000-8000-000000000001", "quantity": 2})
+        )
+        .is_ok()
+    );
+}
