@@ -64,6 +64,7 @@ const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 /// Adds the shared problem+json answers to every operation that can give them:
 /// 400 (malformed request) and 422 (validation) where the operation takes input,
+/// 413 and 415 where it takes a body,
 /// 401 and 403 where it needs a token, 404 where the path names a resource, 429 and
 /// 503 everywhere under `/v1`. An answer a handler documents itself is kept.
 pub fn add_common_responses(doc: &mut Value) {
@@ -86,6 +87,14 @@ pub fn add_common_responses(doc: &mut Value) {
         ),
         ("NotFound", "No such resource (problem+json)"),
         ("ValidationFailed", "The input is invalid (problem+json)"),
+        (
+            "PayloadTooLarge",
+            "The body is larger than the limit (problem+json)",
+        ),
+        (
+            "UnsupportedMediaType",
+            "The body is not JSON (problem+json)",
+        ),
         (
             "Unavailable",
             "A dependency is unavailable; retry (problem+json)",
@@ -126,6 +135,10 @@ pub fn add_common_responses(doc: &mut Value) {
             if has_input {
                 add.push(("400", "BadRequest"));
                 add.push(("422", "ValidationFailed"));
+            }
+            if op.get("requestBody").is_some() {
+                add.push(("413", "PayloadTooLarge"));
+                add.push(("415", "UnsupportedMediaType"));
             }
             if secured {
                 add.push(("401", "Unauthenticated"));

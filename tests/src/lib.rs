@@ -6,6 +6,7 @@
 //! Services come from `DATABASE_URL`, `AMQP_URL`, `REDIS_URL` (defaults: the local
 //! ports). When one does not answer, the harness fails and names it; it never skips.
 
+pub mod openapi;
 pub mod proxy;
 
 use contracts::{ShowId, UserId};
@@ -447,6 +448,23 @@ impl TestSystem {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+}
+
+impl TestSystem {
+    /// A user of `role` (admin, operator, customer) with a token.
+    pub async fn user_with_role(&self, role: Role) -> (UserId, String) {
+        let id = UserId::new_v7();
+        sqlx::query(
+            "insert into users (id, email, password_hash, name, role) values ($1, $2, 'x', 'Test', $3)",
+        )
+        .bind(id.0)
+        .bind(format!("{}-{}@test.local", role.as_str(), id.0.simple()))
+        .bind(role.as_str())
+        .execute(&self.pool)
+        .await
+        .expect("insert user");
+        (id, self.tokens.mint(id, role).expect("token"))
     }
 }
 

@@ -185,6 +185,7 @@ fn request_id(headers: &HeaderMap) -> Option<String> {
     responses(
         (status = 202, description = "Accepted and queued; poll `status_url`", body = Accepted,
          headers(("Location" = String, description = "The booking's URL"))),
+        (status = 404, description = "No such show (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The show is not on sale (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
     )
 )]

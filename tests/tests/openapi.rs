@@ -4,9 +4,13 @@
 
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use tests::openapi::{METHODS, operations, validate};
 
-const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+/// The ingress crate's sources.
+fn ingress_src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../ingress/src")
+}
 
 fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
@@ -22,10 +26,7 @@ fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
 /// (method, path) of every `#[utoipa::path(...)]` in the crate's sources.
 fn annotated_operations() -> BTreeSet<(String, String)> {
     let mut files = vec![];
-    rust_files(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-        &mut files,
-    );
+    rust_files(&ingress_src(), &mut files);
     let mut ops = BTreeSet::new();
     for f in files {
         let src = std::fs::read_to_string(&f).unwrap();
@@ -46,15 +47,10 @@ fn annotated_operations() -> BTreeSet<(String, String)> {
 }
 
 fn document_operations(doc: &Value) -> BTreeSet<(String, String)> {
-    let mut ops = BTreeSet::new();
-    for (path, item) in doc["paths"].as_object().unwrap() {
-        for m in METHODS {
-            if item.get(m).is_some() {
-                ops.insert((m.to_owned(), path.clone()));
-            }
-        }
-    }
-    ops
+    operations(doc)
+        .into_iter()
+        .map(|o| (o.method, o.path))
+        .collect()
 }
 
 #[test]
@@ -72,10 +68,7 @@ fn every_handler_is_in_the_document_and_nothing_else_is() {
 #[test]
 fn no_route_is_registered_outside_the_openapi_router() {
     let mut files = vec![];
-    rust_files(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
-        &mut files,
-    );
+    rust_files(&ingress_src(), &mut files);
     for f in files {
         let src = std::fs::read_to_string(&f).unwrap();
         for needle in [".route(", ".nest(", ".route_service("] {
@@ -110,32 +103,6 @@ fn every_operation_answers_problems_and_is_tagged() {
                 assert!(responses.contains_key("401"), "{m} {path} lacks 401");
             }
         }
-    }
-}
-
-/// Validates `instance` against the schema at `pointer` inside the document (so its
-/// `$ref`s to `#/components/schemas/...` resolve).
-fn validate(doc: &Value, schema: &Value, instance: &Value) -> Result<(), String> {
-    let mut root = doc.clone();
-    root["$schema"] = Value::String("https://json-schema.org/draft/2020-12/schema".into());
-    root["$defs_under_test"] = schema.clone();
-    let wrapper = serde_json::json!({"$ref": "#/$defs_under_test"});
-    let mut combined = root;
-    for (k, v) in wrapper.as_object().unwrap() {
-        combined[k] = v.clone();
-    }
-    let validator = jsonschema::options()
-        .with_draft(jsonschema::Draft::Draft202012)
-        .build(&combined)
-        .map_err(|e| format!("schema does not compile: {e}"))?;
-    let errors: Vec<String> = validator
-        .iter_errors(instance)
-        .map(|e| format!("{e} at {}", e.instance_path()))
-        .collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join("; "))
     }
 }
 
