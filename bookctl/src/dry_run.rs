@@ -271,6 +271,7 @@ mod tests {
             booking_id: BookingId(Uuid::from_u128(3)),
             occurred_at: Millis(0),
             caused_by: msg,
+            trace: None,
             event,
         }
     }

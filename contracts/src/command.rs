@@ -17,6 +17,9 @@ pub struct CommandEnvelope {
     /// The HTTP request that caused it, to follow one booking through every log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    /// The trace this command belongs to (W3C `traceparent`; also in the AMQP headers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::TraceParent>,
     pub command: Command,
 }
 
@@ -143,6 +146,7 @@ mod tests {
             show_id: ShowId(Uuid::from_u128(2)),
             issued_at: Millis(1_700_000_000_000),
             request_id: None,
+            trace: None,
             command: Command::HoldSeats(HoldSeats {
                 booking_id: BookingId(Uuid::from_u128(3)),
                 user_id: UserId(Uuid::from_u128(4)),

@@ -14,6 +14,10 @@ pub struct EventEnvelope {
     pub occurred_at: Millis,
     /// The message id of the command that caused the event.
     pub caused_by: MessageId,
+    /// The trace of the command that caused the event, passed on to whoever reacts
+    /// to it (saga, notifier).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<crate::TraceParent>,
     pub event: Event,
 }
 

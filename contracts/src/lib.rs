@@ -15,6 +15,7 @@
 //!   changing it moves shows between sequencers).
 //! - [`topology`]: the names of every RabbitMQ exchange and queue, with a per-deployment
 //!   (or per-test) prefix.
+//! - [`trace`]: the W3C `traceparent` that follows one booking through every part.
 //!
 //! It depends on `serde` and `uuid` only, so every part can use it.
 
@@ -25,6 +26,7 @@ pub mod layout;
 pub mod partition;
 pub mod status;
 pub mod topology;
+pub mod trace;
 
 pub use command::{Command, CommandEnvelope, HoldSeats, SeatRequest};
 pub use event::{Event, EventEnvelope, RejectReason};
@@ -33,6 +35,7 @@ pub use layout::{FocalPoint, LayoutRow, LayoutSeat, Price, ScreenLayout};
 pub use partition::partition_of;
 pub use status::BookingStatus;
 pub use topology::Topology;
+pub use trace::TraceParent;
 
 /// A point in time as milliseconds since the Unix epoch (UTC).
 ///

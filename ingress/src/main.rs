@@ -3,7 +3,7 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = platform::Settings::load()?;
-    platform::telemetry::init_logs(&settings.telemetry);
+    let _telemetry = platform::telemetry::init(&settings.telemetry, "ingress");
     let app = ingress::Application::build(settings).await?;
     println!("ingress listening on http://{}", app.addr());
     app.run_until_stopped(ingress::startup::shutdown_signal())

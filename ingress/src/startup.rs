@@ -11,7 +11,7 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::{Extension, Router};
-use contracts::{CommandEnvelope, Topology};
+use contracts::{CommandEnvelope, Topology, TraceParent};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use platform::Settings;
 use platform::amqp::{ConfirmedPublisher, PublishError, json_properties};
@@ -54,6 +54,7 @@ impl AppState {
     pub async fn publish_command(&self, env: &CommandEnvelope) -> Result<(), PublishError> {
         let payload = serde_json::to_vec(env).unwrap_or_default();
         let mut headers = FieldTable::default();
+        platform::trace::add_header(&mut headers, env.trace);
         if let Some(rid) = &env.request_id {
             headers.insert(
                 contracts::topology::REQUEST_ID_HEADER.into(),
@@ -227,12 +228,31 @@ pub fn router(state: AppState) -> Router {
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or("");
-                tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %rid)
+                let trace = req.extensions().get::<TraceParent>().copied();
+                let trace_id = trace.map(|t| t.trace_id_hex()).unwrap_or_default();
+                let span = tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %rid, trace_id = %trace_id);
+                platform::trace::attach(&span, trace);
+                span
             }),
         )
+        .layer(axum::middleware::from_fn(trace_context))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
+}
+
+/// Continues the caller's W3C trace (a valid `traceparent` header) or starts one, and
+/// runs the request inside it: every command or message it publishes carries it on.
+async fn trace_context(mut req: Request, next: Next) -> Response {
+    let trace = req
+        .headers()
+        .get(contracts::trace::TRACEPARENT_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceParent::parse)
+        .map(|t| t.child())
+        .unwrap_or_else(TraceParent::new_root);
+    req.extensions_mut().insert(trace);
+    platform::trace::scope(Some(trace), next.run(req)).await
 }
 
 /// Records `http_request_duration_seconds{method, route, status}`.

@@ -184,8 +184,14 @@ impl Notifier {
 
     /// Handles one event. `replay` is set for a message an operator replayed from
     /// the dead-letter queue: an event whose send failed for good is tried again.
-    #[tracing::instrument(skip_all, fields(booking_id = %env.booking_id, event_id = %env.event_id, event = env.event.routing_key()))]
+    #[tracing::instrument(skip_all, fields(
+        booking_id = %env.booking_id,
+        event_id = %env.event_id,
+        event = env.event.routing_key(),
+        trace_id = %env.trace.map(|t| t.trace_id_hex()).unwrap_or_default(),
+    ))]
     pub async fn handle(&self, env: &EventEnvelope, replay: bool) -> Result<Outcome, NotifyError> {
+        platform::trace::attach(&tracing::Span::current(), env.trace);
         let Some(template) = Template::for_event(&env.event) else {
             return Ok(Outcome::Ignored);
         };

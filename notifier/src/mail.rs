@@ -354,6 +354,7 @@ mod tests {
             booking_id: BookingId(uuid::Uuid::new_v4()),
             occurred_at: Millis(1_800_000_000_000),
             caused_by: MessageId(uuid::Uuid::new_v4()),
+            trace: None,
             event,
         }
     }

@@ -310,8 +310,16 @@ pub enum PublishError {
     Timeout(Duration),
 }
 
-/// Properties of a persistent JSON message.
-pub fn json_properties(message_id: &str, headers: FieldTable) -> BasicProperties {
+/// Properties of a persistent JSON message. Published while traced work is in
+/// progress ([`crate::trace::scope`]), it carries that `traceparent` unless
+/// `headers` already name one.
+pub fn json_properties(message_id: &str, mut headers: FieldTable) -> BasicProperties {
+    if !headers
+        .inner()
+        .contains_key(contracts::trace::TRACEPARENT_HEADER)
+    {
+        crate::trace::add_header(&mut headers, crate::trace::current());
+    }
     BasicProperties::default()
         .with_content_type(ShortString::from("application/json"))
         .with_delivery_mode(2)

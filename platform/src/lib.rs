@@ -16,6 +16,7 @@ pub mod catalog;
 pub mod db;
 pub mod settings;
 pub mod telemetry;
+pub mod trace;
 
 pub use settings::Settings;
 

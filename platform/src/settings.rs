@@ -143,6 +143,10 @@ pub struct WorkerSettings {
 pub struct TelemetrySettings {
     pub format: String,
     pub filter: String,
+    /// Base URL of an OpenTelemetry collector's OTLP/HTTP receiver (e.g.
+    /// `http://127.0.0.1:4318`); spans are exported to `{url}/v1/traces` as JSON.
+    /// Empty: no export.
+    pub otlp_endpoint: String,
 }
 
 impl Settings {

@@ -1,30 +1,113 @@
-//! Logs and metrics, set up once per process.
+//! Logs, traces and metrics, set up once per process.
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::sync::OnceLock;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry};
 
-/// Installs the global log subscriber: JSON lines (or human text with
-/// `format = "pretty"`), filtered by `RUST_LOG` or the configured filter.
-/// Safe to call more than once (later calls do nothing).
-pub fn init_logs(s: &crate::settings::TelemetrySettings) {
+/// Flushes exported spans when dropped (at the end of `main`).
+#[must_use = "spans are flushed when the guard is dropped"]
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl TelemetryGuard {
+    /// Exports every finished span now.
+    pub fn flush(&self) {
+        if let Some(p) = &self.provider {
+            drop(p.force_flush());
+        }
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.provider.take() {
+            drop(p.shutdown());
+        }
+    }
+}
+
+type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
+/// Installs the global subscriber of process `service`: JSON log lines on stderr
+/// (or human text with `format = "pretty"`), filtered by `RUST_LOG` or the configured
+/// filter, and, when `otlp_endpoint` is set, the same spans exported over OTLP/HTTP
+/// under the W3C trace ids that travel with each booking ([`crate::trace`]).
+/// Later calls install nothing.
+pub fn init(s: &crate::settings::TelemetrySettings, service: &'static str) -> TelemetryGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&s.filter));
-    let res = if s.format == "pretty" {
-        tracing_subscriber::fmt()
-            .with_env_filter(filter)
+    let fmt: BoxedLayer = if s.format == "pretty" {
+        tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
-            .try_init()
+            .boxed()
     } else {
-        tracing_subscriber::fmt()
+        tracing_subscriber::fmt::layer()
             .json()
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
-            .with_env_filter(filter)
             .with_writer(std::io::stderr)
-            .try_init()
+            .boxed()
     };
-    drop(res);
+    let (otel, provider) = match otlp_layer(&s.otlp_endpoint, service) {
+        Ok(Some((layer, provider))) => (Some(layer), Some(provider)),
+        Ok(None) => (None, None),
+        Err(e) => {
+            eprintln!("OTLP export disabled: {e}");
+            (None, None)
+        }
+    };
+    let installed = tracing_subscriber::registry()
+        .with(fmt.and_then(otel).with_filter(filter))
+        .try_init()
+        .is_ok();
+    TelemetryGuard {
+        provider: provider.filter(|_| installed),
+    }
+}
+
+/// Installs the log subscriber only (no export); see [`init`].
+pub fn init_logs(s: &crate::settings::TelemetrySettings) {
+    let plain = crate::settings::TelemetrySettings {
+        otlp_endpoint: String::new(),
+        ..s.clone()
+    };
+    drop(init(&plain, "booking"));
+}
+
+/// The span exporter for `endpoint`, or `None` when export is off.
+fn otlp_layer(
+    endpoint: &str,
+    service: &'static str,
+) -> anyhow::Result<Option<(BoxedLayer, SdkTracerProvider)>> {
+    let endpoint = endpoint.trim().trim_end_matches('/');
+    if endpoint.is_empty() {
+        return Ok(None);
+    }
+    // The exporter's HTTP client is reqwest on rustls without a default provider.
+    drop(rustls::crypto::ring::default_provider().install_default());
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(Protocol::HttpJson)
+        .with_endpoint(format!("{endpoint}/v1/traces"))
+        .build()?;
+    let provider = SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(
+            opentelemetry_sdk::Resource::builder()
+                .with_service_name(service)
+                .build(),
+        )
+        .build();
+    let layer = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer(service))
+        .boxed();
+    Ok(Some((layer, provider)))
 }
 
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();

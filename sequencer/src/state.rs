@@ -491,6 +491,7 @@ impl ShowState {
                 booking_id,
                 occurred_at: cmd.issued_at,
                 caused_by: cmd.message_id,
+                trace: cmd.trace,
                 event,
             })
             .collect()

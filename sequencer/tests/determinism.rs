@@ -109,6 +109,7 @@ fn recorded_log(len: usize) -> Vec<CommandEnvelope> {
             show_id: show_id(),
             issued_at: now,
             request_id: None,
+            trace: None,
             command,
         });
     }

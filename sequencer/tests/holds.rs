@@ -59,6 +59,7 @@ fn a_held_booking_carries_its_seats_price_currency_and_expiry() {
         show_id: show_id(),
         issued_at: START,
         request_id: Some("req-1".into()),
+        trace: None,
         command: Command::HoldSeats(HoldSeats {
             booking_id: booking,
             user_id: id(5),

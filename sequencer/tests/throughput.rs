@@ -29,6 +29,7 @@ fn a_500_seat_show_decides_well_over_5000_requests_a_second() {
             show_id: show_id(),
             issued_at: common::START,
             request_id: None,
+            trace: None,
             command: Command::HoldSeats(HoldSeats {
                 booking_id,
                 user_id: id(7),
@@ -55,6 +56,7 @@ fn a_500_seat_show_decides_well_over_5000_requests_a_second() {
                     show_id: show_id(),
                     issued_at: common::START,
                     request_id: None,
+                    trace: None,
                     command: Command::ReleaseHold {
                         booking_id: b,
                         reason: "bench".into(),

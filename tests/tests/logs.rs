@@ -1,6 +1,8 @@
 //! One booking can be followed through the JSON logs of every part it crosses:
 //! ingress (accepted, webhook), the sequencer runner (each decision), the payment
-//! saga. Its own test binary, because it installs the global log subscriber.
+//! saga, the notifier — by its booking id, and by the W3C trace id the client
+//! started, which travels in the AMQP `traceparent` headers and envelopes.
+//! Its own test binary, because it installs the global log subscriber.
 
 use serde_json::{Value, json};
 use std::io::Write;
@@ -20,6 +22,10 @@ impl Write for Captured {
         Ok(())
     }
 }
+
+/// The client's W3C trace: every part continues it.
+const CLIENT_TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+const CLIENT_TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_booking_can_be_followed_through_the_json_logs_of_every_process() {
@@ -42,6 +48,7 @@ async fn one_booking_can_be_followed_through_the_json_logs_of_every_process() {
         .bearer_auth(&token)
         .header("idempotency-key", "follow-me")
         .header("x-request-id", "trace-me-123")
+        .header("traceparent", CLIENT_TRACE)
         .json(
             &json!({"show_id": show.to_string(), "seats": ["A1"], "payment_method": "pm_card_ok"}),
         )
@@ -59,6 +66,7 @@ async fn one_booking_can_be_followed_through_the_json_logs_of_every_process() {
         || async { sys.booking(&token, &id).await.1["status"] == "confirmed" },
     )
     .await;
+    sys.wait_emails(1, Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
 
     let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
@@ -100,5 +108,38 @@ async fn one_booking_can_be_followed_through_the_json_logs_of_every_process() {
             .any(|l| l["message"] == "booking decided" && l["request_id"] == "trace-me-123"),
         "{lines:#?}"
     );
+    // The client's traceparent is continued by every part the booking crosses:
+    // ingress, each decision of the sequencer runner, the saga (also for the work a
+    // gateway webhook triggers) and the notifier.
+    let trace_of = |l: &Value| {
+        l["trace_id"]
+            .as_str()
+            .or_else(|| l["span"]["trace_id"].as_str())
+            .map(str::to_owned)
+    };
+    for (target, message) in [
+        ("ingress", "booking accepted"),
+        ("workers::runner", "booking decided"),
+        ("workers::saga", "payment created at the gateway"),
+        ("workers::saga", "saga sent command"),
+        ("notifier", "email sent"),
+    ] {
+        let traced: Vec<Option<String>> = lines
+            .iter()
+            .filter(|l| {
+                l["target"].as_str().is_some_and(|t| t.starts_with(target))
+                    && l["message"].as_str() == Some(message)
+            })
+            .map(trace_of)
+            .collect();
+        assert!(
+            !traced.is_empty(),
+            "no {message:?} line of {target}: {lines:#?}"
+        );
+        assert!(
+            traced.iter().all(|t| t.as_deref() == Some(CLIENT_TRACE_ID)),
+            "{target} {message:?} lines carry traces {traced:?}, not the client's"
+        );
+    }
     sys.shutdown().await;
 }

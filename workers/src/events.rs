@@ -10,6 +10,12 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+fn trace_header(r: &OutboxRow) -> FieldTable {
+    let mut headers = FieldTable::default();
+    platform::trace::add_header(&mut headers, r.trace);
+    headers
+}
+
 /// Publishes rows with confirms, then deletes them from the outbox.
 async fn publish_rows(
     pool: &PgPool,
@@ -22,7 +28,7 @@ async fn publish_rows(
                 &r.exchange,
                 &r.routing_key,
                 &r.payload,
-                json_properties(&r.event_id.to_string(), FieldTable::default()),
+                json_properties(&r.event_id.to_string(), trace_header(r)),
             )
             .await
             .map(|()| r.id)
@@ -100,6 +106,9 @@ pub async fn run_relay(
                         id,
                         exchange,
                         routing_key,
+                        trace: payload["trace"]
+                            .as_str()
+                            .and_then(contracts::TraceParent::parse),
                         payload: payload.to_string().into_bytes(),
                         event_id,
                     })

@@ -50,6 +50,7 @@ pub async fn sweep_once(
             show_id: show,
             issued_at: now,
             request_id: None,
+            trace: None,
             command: Command::ExpireHold { booking_id },
         };
         let body = serde_json::to_vec(&env)?;

@@ -4,7 +4,7 @@
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = platform::Settings::load()?;
-    platform::telemetry::init_logs(&settings.telemetry);
+    let _telemetry = platform::telemetry::init(&settings.telemetry, "workers");
     let workers = workers::Workers::build(settings).await?;
     if let Some(addr) = workers.metrics_addr() {
         println!("workers metrics on http://{addr}/metrics");

@@ -354,6 +354,9 @@ async fn try_commit(
         }
         let (state, used) = part.shows.get_mut(&cmd.show_id).expect("loaded just above");
         *used = now;
+        let span = tracing::info_span!("sequencer.apply", partition = p, booking_id = %cmd.command.booking_id());
+        platform::trace::attach(&span, cmd.trace);
+        let _entered = span.enter();
         let apply_started = Instant::now();
         let out = state.apply(cmd);
         apply_time += apply_started.elapsed();
@@ -366,6 +369,7 @@ async fn try_commit(
                 booking_id = %e.booking_id,
                 event = e.event.routing_key(),
                 request_id = cmd.request_id.as_deref().unwrap_or(""),
+                trace_id = %cmd.trace.map(|t| t.trace_id_hex()).unwrap_or_default(),
                 "booking decided"
             );
         }

@@ -35,6 +35,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
 /// A customer asks to pay a held booking that was created without a method.
@@ -98,6 +99,7 @@ impl<G: PaymentGateway> Saga<G> {
             show_id: show,
             issued_at: platform::now_millis(),
             request_id: None,
+            trace: platform::trace::current().map(|t| t.child()),
             command,
         };
         let p = self.topology.partition_of(show);
@@ -110,7 +112,7 @@ impl<G: PaymentGateway> Saga<G> {
                 json_properties(&env.message_id.to_string(), FieldTable::default()),
             )
             .await?;
-        tracing::info!(booking_id = %booking, step, "saga sent command");
+        tracing::info!(booking_id = %booking, step, trace_id = %platform::trace::current_id(), "saga sent command");
         Ok(())
     }
 
@@ -217,14 +219,15 @@ impl<G: PaymentGateway> Saga<G> {
         method: &str,
     ) -> Result<(), SagaError> {
         sqlx::query(
-            "insert into payments (booking_id, show_id, method, amount, currency, status)
-             values ($1, $2, $3, $4, $5, 'creating') on conflict (booking_id) do nothing",
+            "insert into payments (booking_id, show_id, method, amount, currency, status, traceparent)
+             values ($1, $2, $3, $4, $5, 'creating', $6) on conflict (booking_id) do nothing",
         )
         .bind(booking.0)
         .bind(show.0)
         .bind(method)
         .bind(amount)
         .bind(currency)
+        .bind(platform::trace::current().map(|t| t.to_string()))
         .execute(&self.pool)
         .await?;
         // The stored method wins: a second pay request cannot switch cards mid-flight.
@@ -245,7 +248,7 @@ impl<G: PaymentGateway> Saga<G> {
             .await
         {
             Ok(pi) => {
-                tracing::info!(booking_id = %booking, payment_id = %pi.id, "payment created at the gateway");
+                tracing::info!(booking_id = %booking, payment_id = %pi.id, trace_id = %platform::trace::current_id(), "payment created at the gateway");
                 sqlx::query(
                     "update payments set payment_id = $2, updated_at = now(),
                             status = case when status = 'creating' then 'pending' else status end
@@ -446,16 +449,34 @@ impl<G: PaymentGateway> Saga<G> {
     #[tracing::instrument(skip_all, fields(booking_id = %ev.data.booking_id, event = %ev.kind))]
     pub async fn on_webhook(&self, ev: &WebhookEvent) -> Result<(), SagaError> {
         let booking = BookingId(ev.data.booking_id);
-        let show: Option<Uuid> =
-            sqlx::query_scalar("select show_id from payments where booking_id = $1")
+        let row: Option<(Uuid, Option<String>)> =
+            sqlx::query_as("select show_id, traceparent from payments where booking_id = $1")
                 .bind(booking.0)
                 .fetch_optional(&self.pool)
                 .await?;
-        let Some(show) = show.map(ShowId) else {
+        let Some((show, trace)) = row else {
             return Err(SagaError::Abort(format!(
                 "webhook for unknown booking {booking}"
             )));
         };
+        // The webhook continues the booking's trace, not the gateway's call.
+        let trace = trace
+            .as_deref()
+            .and_then(contracts::TraceParent::parse)
+            .or_else(platform::trace::current);
+        let span = tracing::info_span!("saga.handle", kind = %ev.kind);
+        platform::trace::attach(&span, trace);
+        platform::trace::scope(trace, self.on_booking_webhook(ShowId(show), booking, ev))
+            .instrument(span)
+            .await
+    }
+
+    async fn on_booking_webhook(
+        &self,
+        show: ShowId,
+        booking: BookingId,
+        ev: &WebhookEvent,
+    ) -> Result<(), SagaError> {
         match ev.kind.as_str() {
             "payment.succeeded" | "payment.failed" => {
                 // The webhook is a hint; the gateway's own answer decides.
@@ -534,25 +555,44 @@ async fn handle<G: PaymentGateway>(
     d: &Delivery,
 ) -> Result<(), SagaError> {
     let abort = |e: serde_json::Error| SagaError::Abort(format!("unparseable message: {e}"));
+    let header = platform::trace::from_properties(&d.properties);
     match which {
         SagaQueue::Webhooks => {
-            saga.on_webhook(&serde_json::from_slice(&d.data).map_err(abort)?)
-                .await
+            let ev = serde_json::from_slice(&d.data).map_err(abort)?;
+            platform::trace::scope(header, saga.on_webhook(&ev)).await
         }
-        SagaQueue::Events => {
-            let is_pay_request = d
-                .properties
-                .kind()
-                .as_ref()
-                .is_some_and(|k| k.as_str() == PAY_REQUEST_TYPE);
-            if is_pay_request {
-                saga.on_pay_request(&serde_json::from_slice(&d.data).map_err(abort)?)
-                    .await
-            } else {
-                saga.on_event(&serde_json::from_slice(&d.data).map_err(abort)?)
-                    .await
-            }
-        }
+        SagaQueue::Events => on_saga_message(saga, d, header).await,
+    }
+}
+
+/// A message of the saga queue: a booking event or a pay request, handled in its
+/// trace (an exported `saga.handle` span under it).
+async fn on_saga_message<G: PaymentGateway>(
+    saga: &Saga<G>,
+    d: &Delivery,
+    header: Option<contracts::TraceParent>,
+) -> Result<(), SagaError> {
+    let abort = |e: serde_json::Error| SagaError::Abort(format!("unparseable message: {e}"));
+    let is_pay_request = d
+        .properties
+        .kind()
+        .as_ref()
+        .is_some_and(|k| k.as_str() == PAY_REQUEST_TYPE);
+    if is_pay_request {
+        let req = serde_json::from_slice(&d.data).map_err(abort)?;
+        let span = tracing::info_span!("saga.handle", kind = "pay_request");
+        platform::trace::attach(&span, header);
+        platform::trace::scope(header, saga.on_pay_request(&req))
+            .instrument(span)
+            .await
+    } else {
+        let env: EventEnvelope = serde_json::from_slice(&d.data).map_err(abort)?;
+        let trace = env.trace.or(header);
+        let span = tracing::info_span!("saga.handle", kind = env.event.routing_key());
+        platform::trace::attach(&span, trace);
+        platform::trace::scope(trace, saga.on_event(&env))
+            .instrument(span)
+            .await
     }
 }
 

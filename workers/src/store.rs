@@ -152,6 +152,8 @@ pub struct OutboxRow {
     pub routing_key: String,
     pub payload: Vec<u8>,
     pub event_id: Uuid,
+    /// The event's trace, sent as the `traceparent` header.
+    pub trace: Option<contracts::TraceParent>,
 }
 
 /// A booking row as first decided (held or rejected).
@@ -511,6 +513,7 @@ pub async fn commit_batch(
                 routing_key: e.event.routing_key().to_owned(),
                 payload: p.into_bytes(),
                 event_id: e.event_id.0,
+                trace: e.trace,
             });
         }
     }

@@ -158,6 +158,7 @@ async fn sigterm_to_the_active_runner_mid_load_hands_over_without_loss() {
                     show_id: show,
                     issued_at: platform::now_millis(),
                     request_id: None,
+                    trace: None,
                     command: Command::HoldSeats(HoldSeats {
                         booking_id: booking,
                         user_id: UserId::new_v7(),

@@ -266,6 +266,7 @@ pub async fn submit(
         show_id,
         issued_at: now,
         request_id: request_id(&headers),
+        trace: platform::trace::current(),
         command: Command::HoldSeats(HoldSeats {
             booking_id,
             user_id: caller.user_id,
@@ -283,6 +284,7 @@ pub async fn submit(
     tracing::info!(
         booking_id = %booking_id,
         request_id = envelope.request_id.as_deref().unwrap_or(""),
+        trace_id = %platform::trace::current_id(),
         partition = app.topology.partition_of(show_id),
         "booking accepted"
     );

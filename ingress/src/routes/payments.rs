@@ -214,6 +214,7 @@ pub async fn cancel(
         show_id: show,
         issued_at: platform::now_millis(),
         request_id: None,
+        trace: platform::trace::current(),
         command: Command::CancelBooking {
             booking_id: booking,
             fee_permille: app.settings.payments.cancellation_fee_permille,

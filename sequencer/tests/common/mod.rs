@@ -133,6 +133,7 @@ impl Driver {
             show_id: show_id(),
             issued_at: self.now,
             request_id: None,
+            trace: None,
             command,
         }
     }

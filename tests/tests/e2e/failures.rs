@@ -184,6 +184,7 @@ async fn two_runners_share_a_partition_one_at_a_time_and_a_stale_batch_is_fenced
         booking_id: booking,
         occurred_at: Millis(0),
         caused_by: msg,
+        trace: None,
         event: Event::BookingRejected {
             user_id: UserId::new_v7(),
             reason: contracts::RejectReason::NotOnSale,

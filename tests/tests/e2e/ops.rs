@@ -134,6 +134,7 @@ fn hold(show: ShowId, seats: &[&str]) -> CommandEnvelope {
         show_id: show,
         issued_at: platform::now_millis(),
         request_id: Some("ops-test".into()),
+        trace: None,
         command: Command::HoldSeats(HoldSeats {
             booking_id: BookingId::new_v7(),
             user_id: UserId::new_v7(),
