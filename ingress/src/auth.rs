@@ -2,8 +2,8 @@
 
 use crate::problem::ApiError;
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use contracts::UserId;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
@@ -80,6 +80,16 @@ impl TokenKeys {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
     }
 
+    /// The caller named by the request's `Authorization: Bearer` token, when the
+    /// header is present and the token is valid (signature, expiry).
+    pub fn caller(&self, headers: &HeaderMap) -> Option<Caller> {
+        let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+        let token = value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))?;
+        self.check(token.trim())
+    }
+
     fn check(&self, token: &str) -> Option<Caller> {
         let mut v = Validation::new(Algorithm::HS256);
         v.leeway = 5;
@@ -123,16 +133,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let keys = <TokenKeys as axum::extract::FromRef<S>>::from_ref(state);
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or(ApiError::Unauthenticated)?;
-        let token = value
-            .strip_prefix("Bearer ")
-            .or_else(|| value.strip_prefix("bearer "))
-            .ok_or(ApiError::Unauthenticated)?;
-        keys.check(token.trim()).ok_or(ApiError::Unauthenticated)
+        keys.caller(&parts.headers).ok_or(ApiError::Unauthenticated)
     }
 }
 

@@ -10,6 +10,8 @@
 //!   its handlers with their OpenAPI entries.
 //! - [`openapi`]: the generated OpenAPI document (`/v1/openapi.json`) and `/docs`.
 //! - [`pagination`]: `?limit=&cursor=` keyset pagination.
+//! - [`ratelimit`]: per-caller budgets shared by every instance (GCRA in Redis),
+//!   applied by a middleware before any handler runs.
 //!
 //! Submitting a booking writes nothing to PostgreSQL: it validates, derives the
 //! booking id from (user, Idempotency-Key), marks it queued in Redis, publishes a
@@ -20,6 +22,7 @@ pub mod extract;
 pub mod openapi;
 pub mod pagination;
 pub mod problem;
+pub mod ratelimit;
 pub mod routes;
 pub mod shows;
 pub mod startup;

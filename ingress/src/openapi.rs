@@ -148,8 +148,14 @@ pub fn add_common_responses(doc: &mut Value) {
                 add.push(("404", "NotFound"));
             }
             if public_api {
-                add.push(("429", "RateLimited"));
                 add.push(("503", "Unavailable"));
+            }
+            if method
+                .to_uppercase()
+                .parse()
+                .is_ok_and(|m| crate::ratelimit::classify(&m, path).is_some())
+            {
+                add.push(("429", "RateLimited"));
             }
             let responses = op
                 .as_object_mut()

@@ -4,6 +4,7 @@
 use crate::auth::TokenKeys;
 use crate::openapi::{self, ApiDoc, ServedDocs};
 use crate::problem;
+use crate::ratelimit::{self, RateLimiter};
 use crate::routes::{bookings, health, ops, payments, tickets};
 use crate::shows::ShowCache;
 use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request};
@@ -41,6 +42,8 @@ pub struct AppState {
     pub topology: Topology,
     pub shows: ShowCache,
     pub tokens: TokenKeys,
+    /// The shared rate limiter; `None` when `rate_limit.enabled` is off.
+    pub limiter: Option<Arc<RateLimiter>>,
 }
 
 impl FromRef<AppState> for TokenKeys {
@@ -108,16 +111,29 @@ impl Application {
             PUBLISH_CHANNELS,
             Duration::from_millis(settings.amqp.publish_confirm_timeout_ms),
         );
+        let keys = Keys::new(settings.redis.key_prefix.clone());
+        let tokens = TokenKeys::new(
+            &settings.auth.jwt_secret,
+            settings.auth.access_token_ttl_secs,
+        );
+        let limiter = if settings.rate_limit.enabled {
+            Some(Arc::new(RateLimiter::new(
+                &settings.rate_limit,
+                tokens.clone(),
+                redis.clone(),
+                keys.clone(),
+            )?))
+        } else {
+            None
+        };
         let state = AppState {
-            keys: Keys::new(settings.redis.key_prefix.clone()),
+            keys,
             shows: ShowCache::new(
                 db.clone(),
                 Duration::from_secs(settings.ingress.show_cache_ttl_secs),
             ),
-            tokens: TokenKeys::new(
-                &settings.auth.jwt_secret,
-                settings.auth.access_token_ttl_secs,
-            ),
+            tokens,
+            limiter,
             settings: Arc::new(settings),
             db,
             redis,
@@ -143,15 +159,20 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting and drains in-flight
-    /// requests.
+    /// requests. Each request carries its peer address (`ConnectInfo`): the rate
+    /// limiter keys anonymous callers by it.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(addr = %self.addr, "ingress listening");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
     }
 }
 
@@ -204,18 +225,29 @@ fn document_of(api: utoipa::openapi::OpenApi) -> serde_json::Value {
     doc
 }
 
-/// The router with every layer.
+/// The router with every layer. The rate limiter runs inside the request id and
+/// trace layers (a 429 carries `x-request-id` and is logged in the request's span)
+/// and inside `track_http` (429s show in the HTTP metrics), but before the body is
+/// read or any handler runs: a limited request does no work.
 pub fn router(state: AppState) -> Router {
     let s = &state.settings.ingress;
     let body_limit = s.body_limit_bytes;
     let timeout = Duration::from_millis(s.request_timeout_ms);
     let (routes, api) = api_routes().split_for_parts();
     let docs = Arc::new(ServedDocs::new(&document_of(api)));
-    routes
+    let routes = routes
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(Extension(docs))
-        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(DefaultBodyLimit::max(body_limit));
+    let routes = match state.limiter.clone() {
+        Some(limiter) => routes.layer(axum::middleware::from_fn_with_state(
+            limiter,
+            ratelimit::enforce,
+        )),
+        None => routes,
+    };
+    routes
         .layer(axum::middleware::from_fn(track_http))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -13,7 +13,7 @@ mod watch;
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
-use ingress::auth::TokenKeys;
+use ingress::auth::{Role, TokenKeys};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use reqwest::header::HeaderValue;
@@ -55,9 +55,14 @@ struct Cli {
     /// Layout of each show of the `many` scenario, ROWSxSEATS.
     #[arg(long, default_value = "5x10")]
     show_layout: String,
-    /// Customer accounts the requests are spread over.
+    /// Accounts the requests are spread over.
     #[arg(long, default_value_t = 200)]
     users: usize,
+    /// Role of those accounts and their tokens. A role in `rate_limit.exempt_roles`
+    /// (`operator` by default) keeps the run from being rate limited: a few hundred
+    /// users firing thousands of requests each would otherwise mostly measure 429s.
+    #[arg(long, default_value = "customer", value_parser = parse_role)]
+    role: Role,
     /// Percent of requests that choose one random seat; the rest ask for 1-3 best available.
     #[arg(long, default_value_t = 50)]
     chosen_percent: u8,
@@ -113,11 +118,26 @@ fn main() -> anyhow::Result<()> {
     std::process::exit(code);
 }
 
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+}
+
 fn parse_layout(s: &str) -> anyhow::Result<(usize, u16)> {
     let (r, c) = s
         .split_once('x')
         .with_context(|| format!("{s:?} is not ROWSxSEATS (e.g. 5x10)"))?;
     Ok((r.trim().parse()?, c.trim().parse()?))
+}
+
+/// Says so when the services will rate-limit this run's users.
+fn warn_if_limited(limits: &platform::settings::RateLimitSettings, role: Role) {
+    if limits.enabled && !limits.exempt_roles.iter().any(|r| r == role.as_str()) {
+        eprintln!(
+            "warning: role {} is not in rate_limit.exempt_roles {:?}: expect 429s; pass --role operator to measure the pipeline",
+            role.as_str(),
+            limits.exempt_roles
+        );
+    }
 }
 
 fn ms(us: u64) -> String {
@@ -163,7 +183,8 @@ async fn run(cli: Cli) -> anyhow::Result<i32> {
 
     // --- setup (not timed) -------------------------------------------------
     let setup_started = Instant::now();
-    let tokens: Vec<HeaderValue> = setup::users(&pool, &keys, &run_id, cli.users)
+    warn_if_limited(&settings.rate_limit, cli.role);
+    let tokens: Vec<HeaderValue> = setup::users(&pool, &keys, &run_id, cli.users, cli.role)
         .await?
         .into_iter()
         .map(|t| HeaderValue::from_str(&format!("Bearer {t}")))

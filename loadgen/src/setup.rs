@@ -15,7 +15,8 @@ pub struct BenchShow {
     pub seats: Vec<String>,
 }
 
-/// Creates `n` customers whose emails carry `run`, and returns a bearer token for each.
+/// Creates `n` users of `role` whose emails carry `run`, and returns a bearer token
+/// for each.
 ///
 /// Every account gets the same password hash, computed once with argon2 (through
 /// `bookctl`), and all rows go in with one `UNNEST` insert: hashing 200 passwords
@@ -25,6 +26,7 @@ pub async fn users(
     keys: &TokenKeys,
     run: &str,
     n: usize,
+    role: Role,
 ) -> anyhow::Result<Vec<String>> {
     let hash = bookctl::users::hash_password("loadgen-password".to_owned()).await?;
     let ids: Vec<Uuid> = (0..n).map(|_| UserId::new_v7().0).collect();
@@ -34,21 +36,19 @@ pub async fn users(
     let names: Vec<String> = (0..n).map(|i| format!("Load Tester {i}")).collect();
     sqlx::query(
         "insert into users (id, email, password_hash, name, role)
-         select id, email, $3, name, 'customer'
+         select id, email, $3, name, $5
            from unnest($1::uuid[], $2::text[], $4::text[]) as u(id, email, name)",
     )
     .bind(&ids)
     .bind(&emails)
     .bind(&hash)
     .bind(&names)
+    .bind(role.as_str())
     .execute(pool)
     .await
     .context("inserting the load-test users")?;
     ids.into_iter()
-        .map(|id| {
-            keys.mint(UserId(id), Role::Customer)
-                .context("minting a token")
-        })
+        .map(|id| keys.mint(UserId(id), role).context("minting a token"))
         .collect()
 }
 

@@ -1,5 +1,5 @@
-//! Redis: what may be lost and rebuilt (the "queued" markers, later rate limits and
-//! seat maps). Every key carries the deployment's (or test's) prefix.
+//! Redis: what may be lost and rebuilt (the "queued" markers, the rate limits' cells,
+//! later seat maps). Every key carries the deployment's (or test's) prefix.
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::time::Duration;
@@ -30,5 +30,10 @@ impl Keys {
     /// The "queued" marker of a booking the sequencer has not decided yet.
     pub fn queued(&self, booking: contracts::BookingId) -> String {
         format!("{}booking:queued:{booking}", self.prefix)
+    }
+
+    /// The rate-limit cell of one caller (`user:<id>` or `ip:<addr>`) in one route class.
+    pub fn rate_limit(&self, class: &str, subject: &str) -> String {
+        format!("{}ratelimit:{class}:{subject}", self.prefix)
     }
 }

@@ -112,6 +112,9 @@ pub struct RateLimitSettings {
     /// Take the client IP from the first `X-Forwarded-For` entry (only behind a
     /// proxy that sets it).
     pub trust_forwarded_for: bool,
+    /// Longest wait for Redis's verdict; past it the request is served unlimited
+    /// (fail open: a slow or absent Redis must not take the API down with it).
+    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -22,6 +22,11 @@ use workers::runner::Faults;
 /// Partition count in tests: small, so topology declaration is quick.
 pub const TEST_PARTITIONS: u16 = 2;
 
+/// The rate-limit budget of every route class in tests unless a test lowers it: the
+/// limiter stays on (so every test goes through it) but no test that sends
+/// thousands of requests per user comes near it.
+pub const TEST_RATE_LIMIT_PER_MINUTE: u32 = 1_000_000;
+
 /// Options of a test system.
 #[derive(Clone)]
 pub struct SystemOptions {
@@ -38,6 +43,9 @@ pub struct SystemOptions {
     /// first, and reject recipients containing this text with 550.
     pub smtp_refuse_first: u32,
     pub smtp_reject_pattern: Option<String>,
+    /// Requests per minute per caller in every route class (see
+    /// [`TEST_RATE_LIMIT_PER_MINUTE`]).
+    pub rate_limit_per_minute: u32,
 }
 
 impl Default for SystemOptions {
@@ -55,6 +63,7 @@ impl Default for SystemOptions {
             },
             smtp_refuse_first: 0,
             smtp_reject_pattern: None,
+            rate_limit_per_minute: TEST_RATE_LIMIT_PER_MINUTE,
         }
     }
 }
@@ -96,8 +105,9 @@ fn with_database(url: &str, db: &str) -> String {
     }
 }
 
-fn with_port(url: &str, port: u16) -> String {
-    // postgres://user:pass@host:PORT/db
+/// `url` with its port replaced (to point a process at a [`proxy::TcpProxy`]).
+pub fn with_port(url: &str, port: u16) -> String {
+    // postgres://user:pass@host:PORT/db, redis://host:PORT
     let (scheme, rest) = url.split_once("://").expect("url has a scheme");
     let (auth_host, path) = rest.split_once('/').unwrap_or((rest, ""));
     let (auth, host) = match auth_host.rsplit_once('@') {
@@ -158,6 +168,11 @@ pub async fn test_settings(opts: &SystemOptions) -> (Settings, String) {
     s.workers.shutdown_grace_secs = 5;
     s.payments.gateway_timeout_ms = 500;
     s.payments.pending_grace_secs = 0;
+    s.rate_limit.enabled = true;
+    s.rate_limit.per_minute = ["default", "auth", "bookings", "search"]
+        .into_iter()
+        .map(|class| (class.to_owned(), opts.rate_limit_per_minute))
+        .collect();
     (s, db_name)
 }
 

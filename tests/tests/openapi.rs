@@ -96,14 +96,33 @@ fn every_operation_answers_problems_and_is_tagged() {
                 responses.keys().any(|k| k.starts_with('2')),
                 "{m} {path} documents no success answer"
             );
-            if path.starts_with("/v1/") {
-                assert!(responses.contains_key("429"), "{m} {path} lacks 429");
-            }
+            let limited = m
+                .to_uppercase()
+                .parse()
+                .is_ok_and(|m| ingress::ratelimit::classify(&m, path).is_some());
+            assert_eq!(
+                responses.contains_key("429"),
+                limited,
+                "{m} {path}: 429 is documented exactly where the rate limit applies"
+            );
             if op.get("security").is_some() {
                 assert!(responses.contains_key("401"), "{m} {path} lacks 401");
             }
         }
     }
+}
+
+#[test]
+fn the_rate_limit_is_documented_on_bookings_but_not_on_the_payment_webhook() {
+    let doc = ingress::startup::openapi_document();
+    let responses = |m: &str, p: &str| doc["paths"][p][m]["responses"].clone();
+    assert!(responses("post", "/v1/bookings").get("429").is_some());
+    assert!(
+        responses("post", "/v1/payments/webhook")
+            .get("429")
+            .is_none()
+    );
+    assert!(responses("get", "/v1/openapi.json").get("429").is_none());
 }
 
 #[test]

@@ -8,3 +8,4 @@ mod notifier;
 mod ops;
 mod payments;
 mod pipeline;
+mod ratelimit;

@@ -1,0 +1,592 @@
+//! Shared rate limits: one budget per caller and route class, kept in Redis so that
+//! every ingress instance draws on the same one.
+//!
+//! The algorithm is GCRA (the generic cell rate algorithm, as in `redis-cell`): a
+//! budget of `n` requests per minute is one request every `60/n` s with a burst of
+//! `n`. Redis stores one number per caller, the theoretical arrival time (TAT) of
+//! the next request; one Lua script reads the Redis clock, decides and moves the TAT
+//! atomically, so concurrent requests on several instances can never overspend. The
+//! key expires when the budget is full again: an idle caller costs nothing.
+//!
+//! The caller is the user of a valid bearer token, else the client IP (an invalid
+//! token counts as anonymous: forging tokens buys no fresh budget). Callers whose
+//! role is exempt (the load generator, operators' tools) are never limited.
+//!
+//! Redis slow or down: the request is served (fail open), a warning is logged at
+//! most every few seconds and `rate_limit_errors_total` counts it; for a second
+//! after a failure requests skip the limiter instead of each waiting out the
+//! timeout. Limiting is a protection; an outage of its store must not become an
+//! outage (or a slowdown) of the API.
+
+use crate::auth::{Role, TokenKeys};
+use crate::problem::ApiError;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use platform::cache::Keys;
+use platform::settings::RateLimitSettings;
+use redis::aio::ConnectionManager;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The route classes, each with its own budget (`rate_limit.per_minute.<class>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RouteClass {
+    /// `/v1/auth/*`: logins and registrations, the target of credential stuffing.
+    Auth,
+    /// `POST` under `/v1/bookings`: every one becomes work for the sequencer.
+    Bookings,
+    /// `GET /v1/movies*` and `/v1/shows*`: browsing the catalog.
+    Search,
+    /// The rest of `/v1`.
+    Default,
+}
+
+impl RouteClass {
+    pub const ALL: [RouteClass; 4] = [
+        RouteClass::Auth,
+        RouteClass::Bookings,
+        RouteClass::Search,
+        RouteClass::Default,
+    ];
+
+    /// The name used in settings, Redis keys and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RouteClass::Auth => "auth",
+            RouteClass::Bookings => "bookings",
+            RouteClass::Search => "search",
+            RouteClass::Default => "default",
+        }
+    }
+}
+
+/// Paths under `/v1` that are never limited: the OpenAPI document (static), and the
+/// payment gateway's webhook, which is authenticated by its signature and must never
+/// be throttled (a dropped webhook delays a confirmation until reconciliation).
+const UNLIMITED: [&str; 2] = ["/v1/openapi.json", "/v1/payments/webhook"];
+
+/// `path` is `prefix` or lies below it (`/v1/shows` and `/v1/shows/x`, not `/v1/showsx`).
+fn under(path: &str, prefix: &str) -> bool {
+    path.strip_prefix(prefix)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// The class of a request, or `None` when it is not limited (everything outside
+/// `/v1`: health, readiness, metrics, docs; and [`UNLIMITED`]).
+pub fn classify(method: &Method, path: &str) -> Option<RouteClass> {
+    if !under(path, "/v1") || UNLIMITED.contains(&path) {
+        return None;
+    }
+    let reads = method == Method::GET || method == Method::HEAD;
+    Some(if under(path, "/v1/auth") {
+        RouteClass::Auth
+    } else if method == Method::POST && under(path, "/v1/bookings") {
+        RouteClass::Bookings
+    } else if reads && (under(path, "/v1/movies") || under(path, "/v1/shows")) {
+        RouteClass::Search
+    } else {
+        RouteClass::Default
+    })
+}
+
+/// Whose budget a request spends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subject {
+    User(contracts::UserId),
+    Ip(IpAddr),
+    /// No token and no known peer address (a router served without connection
+    /// info): all such requests share one budget.
+    Unknown,
+}
+
+impl std::fmt::Display for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Subject::User(u) => write!(f, "user:{u}"),
+            Subject::Ip(ip) => write!(f, "ip:{ip}"),
+            Subject::Unknown => f.write_str("unknown"),
+        }
+    }
+}
+
+/// A budget: `per_minute` requests, as one every `interval`, with a burst of
+/// `per_minute`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub per_minute: u32,
+    interval_us: u64,
+}
+
+impl Budget {
+    fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute,
+            interval_us: (60_000_000 / u64::from(per_minute)).max(1),
+        }
+    }
+}
+
+/// The pure part of the limiter: who the caller is and which budget applies.
+#[derive(Clone)]
+pub struct Policy {
+    budgets: BTreeMap<RouteClass, Budget>,
+    exempt: Vec<Role>,
+    trust_forwarded_for: bool,
+    tokens: TokenKeys,
+}
+
+/// Who a request is, for the limiter.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Identity {
+    Exempt,
+    Limited(Subject),
+}
+
+impl Policy {
+    /// Checks the settings: every role named, a positive budget for `default` and
+    /// for every class given (a class left out uses `default`), no unknown class.
+    pub fn new(s: &RateLimitSettings, tokens: TokenKeys) -> anyhow::Result<Self> {
+        let known: Vec<&str> = RouteClass::ALL.iter().map(|c| c.as_str()).collect();
+        if let Some(unknown) = s.per_minute.keys().find(|k| !known.contains(&k.as_str())) {
+            anyhow::bail!(
+                "rate_limit.per_minute.{unknown}: unknown class (one of {})",
+                known.join(", ")
+            );
+        }
+        let per_minute = |class: RouteClass| {
+            s.per_minute
+                .get(class.as_str())
+                .or_else(|| s.per_minute.get(RouteClass::Default.as_str()))
+                .copied()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "rate_limit.per_minute.{} must be a positive number (or set default)",
+                        class.as_str()
+                    )
+                })
+        };
+        let budgets = RouteClass::ALL
+            .into_iter()
+            .map(|c| Ok((c, Budget::new(per_minute(c)?))))
+            .collect::<anyhow::Result<_>>()?;
+        let exempt = s
+            .exempt_roles
+            .iter()
+            .map(|r| {
+                r.parse::<Role>()
+                    .map_err(|e| anyhow::anyhow!("rate_limit.exempt_roles: {e}"))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self {
+            budgets,
+            exempt,
+            trust_forwarded_for: s.trust_forwarded_for,
+            tokens,
+        })
+    }
+
+    pub fn budget(&self, class: RouteClass) -> Budget {
+        self.budgets[&class]
+    }
+
+    /// The user of a valid token (or exempt, by role); else the client IP: the
+    /// first `X-Forwarded-For` entry when trusted and well-formed, else the peer.
+    pub fn identify(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> Identity {
+        if let Some(caller) = self.tokens.caller(headers) {
+            return if self.exempt.contains(&caller.role) {
+                Identity::Exempt
+            } else {
+                Identity::Limited(Subject::User(caller.user_id))
+            };
+        }
+        let forwarded = self
+            .trust_forwarded_for
+            .then(|| first_forwarded_for(headers))
+            .flatten();
+        Identity::Limited(match forwarded.or(peer.map(|p| p.ip())) {
+            Some(ip) => Subject::Ip(ip),
+            None => Subject::Unknown,
+        })
+    }
+}
+
+/// The client address a proxy put first in `X-Forwarded-For`.
+fn first_forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
+    headers
+        .get("x-forwarded-for")?
+        .to_str()
+        .ok()?
+        .split(',')
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// GCRA over the Redis clock, atomically. KEYS[1]: the caller's cell; ARGV[1]: the
+/// emission interval in microseconds; ARGV[2]: the burst (requests). Returns
+/// {allowed 0|1, remaining, retry after (us), until the budget is full again (us)}.
+const GCRA: &str = r"
+local interval = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local tat = tonumber(redis.call('GET', KEYS[1])) or now
+if tat < now then tat = now end
+local new_tat = tat + interval
+local allow_at = new_tat - interval * burst
+if now < allow_at then
+  return {0, 0, allow_at - now, tat - now}
+end
+redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+return {1, math.floor((now - allow_at) / interval), 0, new_tat - now}
+";
+
+/// Redis's verdict on one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u64,
+    pub retry_after: Duration,
+    /// Until the whole budget is available again.
+    pub reset: Duration,
+}
+
+impl Decision {
+    fn from_reply(
+        limit: u32,
+        (allowed, remaining, retry_us, reset_us): (i64, i64, i64, i64),
+    ) -> Self {
+        let micros = |us: i64| Duration::from_micros(u64::try_from(us).unwrap_or(0));
+        Self {
+            allowed: allowed == 1,
+            limit,
+            remaining: u64::try_from(remaining).unwrap_or(0),
+            retry_after: micros(retry_us),
+            reset: micros(reset_us),
+        }
+    }
+
+    /// `RateLimit-Limit`, `-Remaining`, `-Reset` (IETF draft fields; whole seconds,
+    /// rounded up) and `RateLimit-Policy` (`<limit>;w=60`).
+    pub fn write_headers(&self, headers: &mut HeaderMap) {
+        let fields = [
+            ("ratelimit-limit", u64::from(self.limit).to_string()),
+            ("ratelimit-remaining", self.remaining.to_string()),
+            ("ratelimit-reset", ceil_secs(self.reset).to_string()),
+            ("ratelimit-policy", format!("{};w=60", self.limit)),
+        ];
+        for (name, value) in fields {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(HeaderName::from_static(name), v);
+            }
+        }
+    }
+}
+
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_micros()
+        .div_ceil(1_000_000)
+        .try_into()
+        .unwrap_or(u64::MAX)
+}
+
+/// Least pause between two "Redis unavailable" warnings.
+const WARN_EVERY: Duration = Duration::from_secs(5);
+/// How long requests skip the limiter after Redis failed to answer.
+const SKIP_AFTER_FAILURE: Duration = Duration::from_secs(1);
+
+/// The limiter: the [`Policy`] and the Redis cells.
+pub struct RateLimiter {
+    policy: Policy,
+    redis: ConnectionManager,
+    keys: Keys,
+    script: redis::Script,
+    timeout: Duration,
+    started: Instant,
+    /// Milliseconds after `started` of the last warning (0: none yet).
+    last_warning_ms: AtomicU64,
+    /// Milliseconds after `started` of the last failure (0: none yet).
+    last_failure_ms: AtomicU64,
+}
+
+impl RateLimiter {
+    pub fn new(
+        settings: &RateLimitSettings,
+        tokens: TokenKeys,
+        redis: ConnectionManager,
+        keys: Keys,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            policy: Policy::new(settings, tokens)?,
+            redis,
+            keys,
+            script: redis::Script::new(GCRA),
+            timeout: Duration::from_millis(settings.timeout_ms),
+            started: Instant::now(),
+            last_warning_ms: AtomicU64::new(0),
+            last_failure_ms: AtomicU64::new(0),
+        })
+    }
+
+    /// Spends one request of `subject`'s budget in `class` (EVALSHA; the script is
+    /// loaded by itself when Redis does not know it yet).
+    pub async fn check(&self, class: RouteClass, subject: &Subject) -> anyhow::Result<Decision> {
+        let budget = self.policy.budget(class);
+        let key = self.keys.rate_limit(class.as_str(), &subject.to_string());
+        let mut conn = self.redis.clone();
+        let mut call = self.script.key(key);
+        call.arg(budget.interval_us).arg(budget.per_minute);
+        let reply = tokio::time::timeout(self.timeout, call.invoke_async(&mut conn))
+            .await
+            .map_err(|_| anyhow::anyhow!("no answer within {:?}", self.timeout))??;
+        Ok(Decision::from_reply(budget.per_minute, reply))
+    }
+
+    /// Milliseconds since the limiter started (at least 1: 0 means "never").
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    /// Redis failed less than [`SKIP_AFTER_FAILURE`] ago: do not ask it now.
+    fn skipping(&self) -> bool {
+        let last = self.last_failure_ms.load(Ordering::Relaxed);
+        last != 0 && self.now_ms().saturating_sub(last) < SKIP_AFTER_FAILURE.as_millis() as u64
+    }
+
+    /// Counts a failed check, skips Redis for a moment and (at most every
+    /// [`WARN_EVERY`]) logs it.
+    fn failed_open(&self, error: &anyhow::Error) {
+        metrics::counter!("rate_limit_errors_total").increment(1);
+        let now_ms = self.now_ms();
+        self.last_failure_ms.store(now_ms, Ordering::Relaxed);
+        let last = self.last_warning_ms.load(Ordering::Relaxed);
+        let due = last == 0 || now_ms.saturating_sub(last) >= WARN_EVERY.as_millis() as u64;
+        if due
+            && self
+                .last_warning_ms
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(error = %error, "rate limiter unavailable; serving requests unlimited");
+        }
+    }
+}
+
+/// The middleware: classifies, identifies, asks Redis; serves the request with the
+/// `RateLimit-*` fields, or answers 429 without calling the handler.
+pub async fn enforce(
+    State(limiter): State<Arc<RateLimiter>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(class) = classify(req.method(), req.uri().path()) else {
+        return next.run(req).await;
+    };
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    let Identity::Limited(subject) = limiter.policy.identify(req.headers(), peer) else {
+        return next.run(req).await;
+    };
+    if limiter.skipping() {
+        return next.run(req).await;
+    }
+    let decision = match limiter.check(class, &subject).await {
+        Ok(d) => d,
+        Err(e) => {
+            limiter.failed_open(&e);
+            return next.run(req).await;
+        }
+    };
+    let mut res = if decision.allowed {
+        next.run(req).await
+    } else {
+        metrics::counter!("rate_limited_total", "class" => class.as_str()).increment(1);
+        ApiError::RateLimited {
+            retry_after_secs: ceil_secs(decision.retry_after).max(1),
+        }
+        .into_response()
+    };
+    decision.write_headers(res.headers_mut());
+    res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+    use contracts::UserId;
+    use secrecy::SecretString;
+
+    fn settings() -> RateLimitSettings {
+        RateLimitSettings {
+            enabled: true,
+            per_minute: [("default", 100), ("auth", 20), ("bookings", 30)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v))
+                .collect(),
+            exempt_roles: vec!["operator".into()],
+            trust_forwarded_for: false,
+            timeout_ms: 250,
+        }
+    }
+
+    fn keys() -> TokenKeys {
+        TokenKeys::new(&SecretString::from("k".repeat(32)), 60)
+    }
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
+        );
+        h
+    }
+
+    const PEER: &str = "198.51.100.4:5555";
+
+    #[test]
+    fn routes_fall_into_their_classes() {
+        let cases = [
+            (Method::POST, "/v1/auth/login", Some(RouteClass::Auth)),
+            (Method::POST, "/v1/auth/register", Some(RouteClass::Auth)),
+            (Method::POST, "/v1/bookings", Some(RouteClass::Bookings)),
+            (
+                Method::POST,
+                "/v1/bookings/x/cancel",
+                Some(RouteClass::Bookings),
+            ),
+            (Method::GET, "/v1/bookings/x", Some(RouteClass::Default)),
+            (Method::GET, "/v1/movies", Some(RouteClass::Search)),
+            (Method::GET, "/v1/movies/x/shows", Some(RouteClass::Search)),
+            (Method::GET, "/v1/shows/x/seats", Some(RouteClass::Search)),
+            (Method::HEAD, "/v1/shows/x", Some(RouteClass::Search)),
+            (Method::POST, "/v1/shows", Some(RouteClass::Default)),
+            (Method::GET, "/v1/showsx", Some(RouteClass::Default)),
+            (Method::GET, "/v1/me", Some(RouteClass::Default)),
+            (Method::GET, "/v1/nope", Some(RouteClass::Default)),
+            (Method::GET, "/healthz", None),
+            (Method::GET, "/readyz", None),
+            (Method::GET, "/metrics", None),
+            (Method::GET, "/docs", None),
+            (Method::GET, "/v1/openapi.json", None),
+            (Method::POST, "/v1/payments/webhook", None),
+            (Method::GET, "/v1x", None),
+        ];
+        for (method, path, class) in cases {
+            assert_eq!(classify(&method, path), class, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn a_valid_token_names_the_user_and_an_exempt_role_is_not_limited() {
+        let p = Policy::new(&settings(), keys()).unwrap();
+        let peer = Some(PEER.parse().unwrap());
+        let user = UserId(uuid::Uuid::from_u128(42));
+        let customer = keys().mint(user, Role::Customer).unwrap();
+        assert_eq!(
+            p.identify(&bearer(&customer), peer),
+            Identity::Limited(Subject::User(user))
+        );
+        let operator = keys().mint(user, Role::Operator).unwrap();
+        assert_eq!(p.identify(&bearer(&operator), peer), Identity::Exempt);
+        let admin = keys().mint(user, Role::Admin).unwrap();
+        assert_eq!(
+            p.identify(&bearer(&admin), peer),
+            Identity::Limited(Subject::User(user))
+        );
+    }
+
+    #[test]
+    fn an_invalid_token_counts_as_anonymous_by_peer_address() {
+        let p = Policy::new(&settings(), keys()).unwrap();
+        let peer: SocketAddr = PEER.parse().unwrap();
+        let forged = TokenKeys::new(&SecretString::from("f".repeat(32)), 60)
+            .mint(UserId(uuid::Uuid::from_u128(1)), Role::Operator)
+            .unwrap();
+        let ip = Identity::Limited(Subject::Ip(peer.ip()));
+        assert_eq!(p.identify(&bearer(&forged), Some(peer)), ip);
+        assert_eq!(p.identify(&HeaderMap::new(), Some(peer)), ip);
+        assert_eq!(
+            p.identify(&HeaderMap::new(), None),
+            Identity::Limited(Subject::Unknown)
+        );
+    }
+
+    #[test]
+    fn forwarded_for_is_used_only_when_trusted_and_well_formed() {
+        let peer: SocketAddr = PEER.parse().unwrap();
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("203.0.113.9, 10.0.0.1"),
+        );
+        let untrusted = Policy::new(&settings(), keys()).unwrap();
+        assert_eq!(
+            untrusted.identify(&h, Some(peer)),
+            Identity::Limited(Subject::Ip(peer.ip()))
+        );
+        let mut s = settings();
+        s.trust_forwarded_for = true;
+        let trusted = Policy::new(&s, keys()).unwrap();
+        assert_eq!(
+            trusted.identify(&h, Some(peer)),
+            Identity::Limited(Subject::Ip("203.0.113.9".parse().unwrap()))
+        );
+        h.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
+        assert_eq!(
+            trusted.identify(&h, Some(peer)),
+            Identity::Limited(Subject::Ip(peer.ip()))
+        );
+    }
+
+    #[test]
+    fn each_class_has_its_budget_and_a_missing_one_uses_default() {
+        let p = Policy::new(&settings(), keys()).unwrap();
+        assert_eq!(p.budget(RouteClass::Auth).per_minute, 20);
+        assert_eq!(p.budget(RouteClass::Bookings).per_minute, 30);
+        assert_eq!(p.budget(RouteClass::Search).per_minute, 100);
+        assert_eq!(p.budget(RouteClass::Auth).interval_us, 3_000_000);
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        let mut s = settings();
+        s.per_minute.insert("serach".into(), 5);
+        assert!(Policy::new(&s, keys()).is_err());
+        let mut s = settings();
+        s.per_minute.insert("auth".into(), 0);
+        assert!(Policy::new(&s, keys()).is_err());
+        let mut s = settings();
+        s.exempt_roles = vec!["root".into()];
+        assert!(Policy::new(&s, keys()).is_err());
+        let mut s = settings();
+        s.per_minute.remove("default");
+        assert!(Policy::new(&s, keys()).is_err());
+    }
+
+    #[test]
+    fn headers_round_seconds_up() {
+        let d = Decision::from_reply(10, (0, 0, 500_000, 59_500_001));
+        assert!(!d.allowed);
+        assert_eq!(ceil_secs(d.retry_after), 1);
+        let mut h = HeaderMap::new();
+        d.write_headers(&mut h);
+        assert_eq!(h["ratelimit-limit"], "10");
+        assert_eq!(h["ratelimit-remaining"], "0");
+        assert_eq!(h["ratelimit-reset"], "60");
+        assert_eq!(h["ratelimit-policy"], "10;w=60");
+    }
+}

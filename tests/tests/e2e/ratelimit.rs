@@ -1,0 +1,360 @@
+//! Shared rate limits (API.md "Conventions"): a budget per user (per IP when
+//! anonymous) and route class, shared by every ingress instance through Redis; over
+//! it a 429 problem with `Retry-After` and `RateLimit-*`, and the handler never runs.
+
+use platform::Settings;
+use reqwest::{RequestBuilder, Response};
+use serde_json::json;
+use std::time::Duration;
+use tests::proxy::TcpProxy;
+use tests::{SystemOptions, TestSystem, spawn_system, with_port};
+use tokio_util::sync::CancellationToken;
+
+const BUDGET: u32 = 10;
+
+async fn limited_system(per_minute: u32) -> TestSystem {
+    spawn_system(SystemOptions {
+        workers: 1,
+        rate_limit_per_minute: per_minute,
+        ..Default::default()
+    })
+    .await
+}
+
+/// Another ingress with `settings` (the same Redis prefix: the same budgets),
+/// serving until the returned token is cancelled.
+async fn another_ingress(settings: Settings) -> (String, CancellationToken) {
+    let app = ingress::Application::build(settings)
+        .await
+        .expect("build the second ingress");
+    let url = format!("http://{}", app.addr());
+    let stop = CancellationToken::new();
+    tokio::spawn(app.run_until_stopped(stop.clone().cancelled_owned()));
+    (url, stop)
+}
+
+fn header(res: &Response, name: &str) -> Option<u64> {
+    res.headers().get(name)?.to_str().ok()?.parse().ok()
+}
+
+async fn send(req: RequestBuilder) -> Response {
+    req.send().await.expect("request")
+}
+
+/// `GET /v1/bookings/{random id}` at `base`: a `default`-class request that reads
+/// nothing anyone has (404 when served).
+fn read_booking(sys: &TestSystem, base: &str, token: Option<&str>) -> RequestBuilder {
+    let req = sys
+        .http
+        .get(format!("{base}/v1/bookings/{}", uuid::Uuid::new_v4()));
+    match token {
+        Some(t) => req.bearer_auth(t),
+        None => req,
+    }
+}
+
+/// Sends `n` requests made by `make`, one after the other; returns their statuses.
+async fn statuses(n: usize, make: impl Fn() -> RequestBuilder) -> Vec<u16> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(send(make()).await.status().as_u16());
+    }
+    out
+}
+
+fn count(statuses: &[u16], code: u16) -> usize {
+    statuses.iter().filter(|s| **s == code).count()
+}
+
+#[tokio::test]
+async fn the_request_over_a_users_budget_is_a_429_problem_and_changes_nothing() {
+    let sys = limited_system(BUDGET).await;
+    let show = sys.show(5, 10).await;
+    let (user, token) = sys.customer(1).await;
+    let submit = |key: String| {
+        sys.http
+            .post(sys.url("/v1/bookings"))
+            .bearer_auth(&token)
+            .header("idempotency-key", key)
+            .json(&json!({"show_id": show.to_string(), "quantity": 1}))
+    };
+    let mut accepted = Vec::new();
+    for i in 0..BUDGET {
+        let res = send(submit(format!("k{i}"))).await;
+        assert_eq!(res.status(), 202);
+        assert_eq!(header(&res, "ratelimit-limit"), Some(u64::from(BUDGET)));
+        assert_eq!(
+            header(&res, "ratelimit-remaining"),
+            Some(u64::from(BUDGET - 1 - i))
+        );
+        let body: serde_json::Value = res.json().await.unwrap();
+        accepted.push(body["booking_id"].as_str().unwrap().parse().unwrap());
+    }
+
+    let res = send(submit("one-too-many".into()).header("x-request-id", "rl-1")).await;
+    assert_eq!(res.status(), 429);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    assert_eq!(res.headers()["x-request-id"], "rl-1");
+    let retry_after = header(&res, "retry-after").expect("Retry-After");
+    assert!((1..=6).contains(&retry_after), "{retry_after}");
+    assert_eq!(header(&res, "ratelimit-limit"), Some(u64::from(BUDGET)));
+    assert_eq!(header(&res, "ratelimit-remaining"), Some(0));
+    let reset = header(&res, "ratelimit-reset").expect("RateLimit-Reset");
+    assert!((55..=60).contains(&reset), "{reset}");
+    let problem: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(problem["code"], "rate_limited");
+    assert_eq!(problem["status"], 429);
+
+    // Another user's booking of the same show goes to the same partition queue,
+    // after anything the 11th request could have published: once it is decided,
+    // the 11th would have been too.
+    let (_, other) = sys.customer(2).await;
+    let (status, b) = sys
+        .submit(
+            &other,
+            "other",
+            json!({"show_id": show.to_string(), "quantity": 1}),
+        )
+        .await;
+    assert_eq!(status, 202, "{b}");
+    accepted.push(b["booking_id"].as_str().unwrap().parse().unwrap());
+    sys.wait_decided(&accepted, Duration::from_secs(20)).await;
+    let mine: i64 = sqlx::query_scalar("select count(*) from bookings where user_id = $1")
+        .bind(user.0)
+        .fetch_one(&sys.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        mine,
+        i64::from(BUDGET),
+        "the limited request booked nothing"
+    );
+
+    let metrics = send(sys.http.get(sys.url("/metrics")))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("rate_limited_total{class=\"bookings\"}"),
+        "{metrics}"
+    );
+    sys.shutdown().await;
+}
+
+#[tokio::test]
+async fn two_ingress_instances_share_one_budget() {
+    let sys = limited_system(BUDGET).await;
+    let (second, stop) = another_ingress(sys.settings.clone()).await;
+    let (_, token) = sys.customer(1).await;
+    let mut got = Vec::new();
+    for i in 0..2 * BUDGET {
+        let base = if i % 2 == 0 { &sys.base_url } else { &second };
+        got.push(
+            send(read_booking(&sys, base, Some(&token)))
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    let budget = BUDGET as usize;
+    assert_eq!(count(&got[..budget], 404), budget, "{got:?}");
+    assert_eq!(count(&got[budget..], 429), budget, "{got:?}");
+    stop.cancel();
+    sys.shutdown().await;
+}
+
+#[tokio::test]
+async fn anonymous_callers_are_limited_per_ip_and_each_user_has_a_budget() {
+    let sys = limited_system(BUDGET).await;
+    let budget = BUDGET as usize;
+    let keys = || sys.http.get(sys.url("/v1/tickets/keys"));
+    let anonymous = statuses(budget + 1, keys).await;
+    assert_eq!(count(&anonymous[..budget], 200), budget, "{anonymous:?}");
+    assert_eq!(anonymous[budget], 429);
+    // An invalid token is anonymous: it buys no fresh budget.
+    let forged = send(keys().bearer_auth("not-a-token")).await;
+    assert_eq!(forged.status(), 429);
+
+    // Users are not the IP they call from, and not each other.
+    let (_, alice) = sys.customer(1).await;
+    let (_, bob) = sys.customer(2).await;
+    let a = statuses(budget + 1, || {
+        read_booking(&sys, &sys.base_url, Some(&alice))
+    })
+    .await;
+    assert_eq!(count(&a[..budget], 404), budget, "{a:?}");
+    assert_eq!(a[budget], 429);
+    let b = send(read_booking(&sys, &sys.base_url, Some(&bob))).await;
+    assert_eq!(b.status(), 404);
+    assert_eq!(
+        header(&b, "ratelimit-remaining"),
+        Some(u64::from(BUDGET - 1))
+    );
+
+    // Behind a trusted proxy, the client is the first X-Forwarded-For entry; an
+    // instance that does not trust the header ignores it.
+    let mut trusting = sys.settings.clone();
+    trusting.rate_limit.trust_forwarded_for = true;
+    let (proxied, stop) = another_ingress(trusting).await;
+    let xff = "203.0.113.7, 127.0.0.1";
+    let via_proxy = send(
+        sys.http
+            .get(format!("{proxied}/v1/tickets/keys"))
+            .header("x-forwarded-for", xff),
+    )
+    .await;
+    assert_eq!(via_proxy.status(), 200);
+    let spoofed = send(keys().header("x-forwarded-for", xff)).await;
+    assert_eq!(spoofed.status(), 429);
+    stop.cancel();
+    sys.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_exempt_operator_health_checks_and_the_payment_webhook_are_never_limited() {
+    let sys = limited_system(BUDGET).await;
+    let n = 3 * BUDGET as usize;
+    let operator = sys
+        .tokens
+        .mint(contracts::UserId::new_v7(), ingress::auth::Role::Operator)
+        .unwrap();
+    let op = statuses(n, || read_booking(&sys, &sys.base_url, Some(&operator))).await;
+    assert_eq!(count(&op, 404), n, "{op:?}");
+    let res = send(read_booking(&sys, &sys.base_url, Some(&operator))).await;
+    assert!(res.headers().get("ratelimit-limit").is_none());
+
+    for path in ["/healthz", "/readyz", "/v1/openapi.json"] {
+        let got = statuses(n, || sys.http.get(sys.url(path))).await;
+        assert_eq!(count(&got, 200), n, "{path}: {got:?}");
+    }
+    let webhook = statuses(n, || {
+        sys.http
+            .post(sys.url("/v1/payments/webhook"))
+            .body("{}")
+            .header("content-type", "application/json")
+    })
+    .await;
+    assert_eq!(count(&webhook, 429), 0, "{webhook:?}");
+    // The anonymous budget of this IP is still whole.
+    let res = send(sys.http.get(sys.url("/v1/tickets/keys"))).await;
+    assert_eq!(
+        header(&res, "ratelimit-remaining"),
+        Some(u64::from(BUDGET - 1))
+    );
+    sys.shutdown().await;
+}
+
+#[tokio::test]
+async fn route_classes_have_separate_budgets() {
+    let sys = limited_system(BUDGET).await;
+    let budget = BUDGET as usize;
+    let (_, token) = sys.customer(1).await;
+    let bad_booking = || {
+        sys.http
+            .post(sys.url("/v1/bookings"))
+            .bearer_auth(&token)
+            .header("idempotency-key", "k")
+            .json(&json!({"show_id": "not-a-uuid"}))
+    };
+    let spent = statuses(budget + 1, bad_booking).await;
+    assert_eq!(count(&spent[..budget], 429), 0, "{spent:?}");
+    assert_eq!(spent[budget], 429);
+
+    let show = uuid::Uuid::new_v4();
+    for req in [
+        read_booking(&sys, &sys.base_url, Some(&token)),
+        sys.http
+            .get(sys.url(&format!("/v1/shows/{show}")))
+            .bearer_auth(&token),
+        sys.http.post(sys.url("/v1/auth/login")).bearer_auth(&token),
+    ] {
+        let res = send(req).await;
+        assert_ne!(res.status(), 429, "{}", res.url());
+        assert_eq!(
+            header(&res, "ratelimit-remaining"),
+            Some(u64::from(BUDGET - 1)),
+            "{}",
+            res.url()
+        );
+    }
+    sys.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_spent_budget_refills_over_time() {
+    // 120 a minute: one request every half second.
+    let sys = limited_system(120).await;
+    let (_, token) = sys.customer(1).await;
+    let read = || read_booking(&sys, &sys.base_url, Some(&token));
+    let mut passed = 0;
+    let limited = loop {
+        let res = send(read()).await;
+        if res.status() == 429 {
+            break res;
+        }
+        passed += 1;
+        assert!(passed <= 1000, "never limited");
+    };
+    assert!(passed >= 120, "only {passed} passed");
+    assert_eq!(header(&limited, "retry-after"), Some(1));
+
+    // The 429 came at most half a second before the next request was due: 600 ms
+    // later one (or, at the edge, two) have refilled, not the whole budget.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(send(read()).await.status(), 404, "a request refilled");
+    let burst = statuses(5, read).await;
+    assert!(count(&burst, 429) >= 4, "{burst:?}");
+    sys.shutdown().await;
+}
+
+#[tokio::test]
+async fn without_redis_requests_are_served_unlimited_until_it_is_back() {
+    let sys = limited_system(BUDGET).await;
+    let redis = reqwest::Url::parse(&sys.settings.redis.url).unwrap();
+    let target = format!(
+        "{}:{}",
+        redis.host_str().unwrap(),
+        redis.port().unwrap_or(6379)
+    );
+    let proxy = TcpProxy::start(target).await.unwrap();
+    let mut settings = sys.settings.clone();
+    settings.redis.url = with_port(&sys.settings.redis.url, proxy.port);
+    let (base, stop) = another_ingress(settings).await;
+    // The public keys: a handler that needs no Redis itself.
+    let keys = || sys.http.get(format!("{base}/v1/tickets/keys"));
+    let res = send(keys()).await;
+    assert_eq!(
+        header(&res, "ratelimit-remaining"),
+        Some(u64::from(BUDGET - 1))
+    );
+
+    proxy.cut();
+    let n = 2 * BUDGET as usize;
+    let started = std::time::Instant::now();
+    let got = statuses(n, keys).await;
+    assert_eq!(count(&got, 200), n, "served, not limited: {got:?}");
+    // The first waits out the limiter's timeout; the next ones skip Redis for a while.
+    assert!(
+        started.elapsed() < Duration::from_millis(u64::from(BUDGET) * 250),
+        "requests waited on the absent Redis: {:?}",
+        started.elapsed()
+    );
+    let metrics = send(sys.http.get(format!("{base}/metrics")))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains("rate_limit_errors_total"), "{metrics}");
+
+    proxy.restore();
+    sys.eventually(Duration::from_secs(20), "the limiter is back", || async {
+        send(keys())
+            .await
+            .headers()
+            .contains_key("ratelimit-remaining")
+    })
+    .await;
+    stop.cancel();
+    sys.shutdown().await;
+}
