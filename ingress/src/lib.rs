@@ -10,6 +10,7 @@
 //!   its handlers with their OpenAPI entries.
 //! - [`openapi`]: the generated OpenAPI document (`/v1/openapi.json`) and `/docs`.
 //! - [`pagination`]: `?limit=&cursor=` keyset pagination.
+//! - [`memo`]: a short-lived single-flight cache of computed answers (movie lists).
 //!
 //! Submitting a booking writes nothing to PostgreSQL: it validates, derives the
 //! booking id from (user, Idempotency-Key), marks it queued in Redis, publishes a
@@ -17,6 +18,7 @@
 
 pub mod auth;
 pub mod extract;
+pub mod memo;
 pub mod openapi;
 pub mod pagination;
 pub mod problem;
