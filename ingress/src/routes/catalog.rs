@@ -180,12 +180,13 @@ struct TitleCursor(String, Uuid);
 #[derive(Debug, Serialize, Deserialize)]
 struct RankCursor(f64, Uuid);
 
-/// Words of the search text as a prefix `tsquery` (`aven & end` finds "Avengers:
-/// Endgame" while typing); only letters and digits go in, so it always parses.
+/// Words of the search text as a prefix `tsquery` (`aven end` finds "Avengers:
+/// Endgame" while typing). Only letters and digits go in, each word quoted, so it
+/// always parses (a word PostgreSQL splits further becomes a phrase).
 fn prefix_tsquery(q: &str) -> String {
     q.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(|w| format!("{}:*", w.to_lowercase()))
+        .map(|w| format!("'{}':*", w.to_lowercase()))
         .collect::<Vec<_>>()
         .join(" & ")
 }
@@ -283,7 +284,14 @@ async fn movie_page(
 ) -> Result<Page<MovieSummary>, ApiError> {
     match &f.q {
         None => {
-            let mut query = by_title_query(f, page.cursor::<TitleCursor>()?, limit);
+            let after = page.cursor::<TitleCursor>()?;
+            // PostgreSQL text cannot hold NUL: such a cursor is not one of ours.
+            if after.as_ref().is_some_and(|c| c.0.contains('\0')) {
+                return Err(ApiError::BadRequest(
+                    "cursor is not a next_cursor of this list".to_owned(),
+                ));
+            }
+            let mut query = by_title_query(f, after, limit);
             let rows: Vec<MovieRow> = query.build_query_as().fetch_all(&app.db).await?;
             Ok(Page::from_rows(rows, limit, |r| {
                 TitleCursor(r.sort_title.clone(), r.movie.id)
@@ -781,7 +789,7 @@ mod tests {
 
     #[test]
     fn search_words_become_a_prefix_query_that_always_parses() {
-        assert_eq!(prefix_tsquery("Avengers: End"), "avengers:* & end:*");
+        assert_eq!(prefix_tsquery("Avengers: End"), "'avengers':* & 'end':*");
         assert_eq!(prefix_tsquery("'&|!():*"), "");
     }
 

@@ -266,6 +266,25 @@ async fn unknown_or_malformed_ids_are_404_and_bad_parameters_are_refused() {
         assert_eq!(status, want, "{query}: {body}");
         assert_eq!(body["status"], want, "problem+json body: {body}");
     }
+    // Odd search text is searched, never an error.
+    for q in [
+        "%C2%BDab",
+        "%E6%9D%B1%E4%BA%AC",
+        "a'b",
+        "a:*",
+        "!%7C%26()",
+        "%5C",
+        "%25",
+        "%F0%9F%98%80",
+    ] {
+        let (status, body) = sys.get(&format!("/v1/movies?q={q}")).await;
+        assert_eq!(status, 200, "q={q}: {body}");
+    }
+    let nul_title_cursor = "WyJhXHUwMDAwYiIsIjAxOTNhMDAwLTAwMDAtNzAwMC04MDAwLTAwMDAwMDAwMDAwMSJd";
+    let (status, _) = sys
+        .get(&format!("/v1/movies?cursor={nul_title_cursor}"))
+        .await;
+    assert_eq!(status, 400);
     let (status, _) = sys
         .get(&format!("/v1/movies/{movie}/shows?date=2026-02-30"))
         .await;
