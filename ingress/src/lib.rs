@@ -12,6 +12,7 @@
 //! - [`pagination`]: `?limit=&cursor=` keyset pagination.
 //! - [`ratelimit`]: per-caller budgets shared by every instance (GCRA in Redis),
 //!   applied by a middleware before any handler runs.
+//! - [`memo`]: a short-lived single-flight cache of computed answers (movie lists).
 //!
 //! Submitting a booking writes nothing to PostgreSQL: it validates, derives the
 //! booking id from (user, Idempotency-Key), marks it queued in Redis, publishes a
@@ -19,6 +20,7 @@
 
 pub mod auth;
 pub mod extract;
+pub mod memo;
 pub mod openapi;
 pub mod pagination;
 pub mod problem;

@@ -5,7 +5,7 @@ use crate::auth::TokenKeys;
 use crate::openapi::{self, ApiDoc, ServedDocs};
 use crate::problem;
 use crate::ratelimit::{self, RateLimiter};
-use crate::routes::{bookings, health, ops, payments, tickets};
+use crate::routes::{bookings, catalog, health, ops, payments, tickets};
 use crate::shows::ShowCache;
 use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request};
 use axum::http::StatusCode;
@@ -44,6 +44,8 @@ pub struct AppState {
     pub tokens: TokenKeys,
     /// The shared rate limiter; `None` when `rate_limit.enabled` is off.
     pub limiter: Option<Arc<RateLimiter>>,
+    /// Movie lists and searches, memoised for `catalog.list_cache_ttl_ms`.
+    pub movie_lists: catalog::MovieLists,
 }
 
 impl FromRef<AppState> for TokenKeys {
@@ -81,6 +83,9 @@ pub struct Application {
     router: Router,
     addr: SocketAddr,
 }
+
+/// Most memoised movie lists (each a page of at most 100 small items).
+const MOVIE_LISTS_MAX: usize = 10_000;
 
 /// Number of AMQP channels ingress publishes over.
 const PUBLISH_CHANNELS: usize = 4;
@@ -134,6 +139,10 @@ impl Application {
             ),
             tokens,
             limiter,
+            movie_lists: catalog::MovieLists::new(
+                Duration::from_millis(settings.catalog.list_cache_ttl_ms),
+                MOVIE_LISTS_MAX,
+            ),
             settings: Arc::new(settings),
             db,
             redis,
@@ -212,6 +221,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(payments::router())
         .merge(tickets::router())
         .merge(ops::router())
+        .merge(catalog::router())
 }
 
 /// The OpenAPI document of [`api_routes`], with the shared error answers added.

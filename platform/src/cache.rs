@@ -4,14 +4,23 @@
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::time::Duration;
 
+/// A connection manager that connects on first use and reconnects by itself, for
+/// processes whose Redis use is best effort and must not wait for Redis to start.
+pub fn connect_lazy(url: &str) -> Result<ConnectionManager, redis::RedisError> {
+    ConnectionManager::new_lazy_with_config(redis::Client::open(url)?, config())
+}
+
+fn config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(Duration::from_secs(2)))
+        .set_number_of_retries(3)
+}
+
 /// A connection manager that reconnects by itself.
 pub async fn connect(url: &str) -> Result<ConnectionManager, redis::RedisError> {
     let client = redis::Client::open(url)?;
-    let cfg = ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(Some(Duration::from_secs(2)))
-        .set_number_of_retries(3);
-    ConnectionManager::new_with_config(client, cfg).await
+    ConnectionManager::new_with_config(client, config()).await
 }
 
 /// Key naming.
@@ -35,5 +44,10 @@ impl Keys {
     /// The rate-limit cell of one caller (`user:<id>` or `ip:<addr>`) in one route class.
     pub fn rate_limit(&self, class: &str, subject: &str) -> String {
         format!("{}ratelimit:{class}:{subject}", self.prefix)
+    }
+
+    /// The live seat map of a show (see [`crate::seatmap`]).
+    pub fn seatmap(&self, show: contracts::ShowId) -> String {
+        format!("{}seatmap:{show}", self.prefix)
     }
 }

@@ -6,6 +6,8 @@
 //!   single active consumer, delivery limit and at-least-once dead-lettering), and a
 //!   confirmed publisher.
 //! - [`cache`]: Redis connection manager and key naming.
+//! - [`seatmap`]: the versioned live seat map in Redis (compare-and-set writes) and
+//!   its rebuild from PostgreSQL.
 //! - [`telemetry`]: JSON logs and the Prometheus recorder.
 //!
 //! Business code receives these as values and never reads environment variables.
@@ -14,6 +16,7 @@ pub mod amqp;
 pub mod cache;
 pub mod catalog;
 pub mod db;
+pub mod seatmap;
 pub mod settings;
 pub mod telemetry;
 pub mod trace;

@@ -82,6 +82,8 @@ pub struct RedisSettings {
     pub url: String,
     pub key_prefix: String,
     pub queued_marker_ttl_secs: u64,
+    /// How long a show's live seat map lives after its last write (dead shows expire).
+    pub seatmap_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -98,6 +100,8 @@ pub struct CatalogSettings {
     /// Minutes a screen stays busy after a show ends (cleaning, ads); a show may not
     /// start on the screen before that.
     pub cleaning_buffer_min: u32,
+    /// How long ingress reuses a computed movie list or search answer (0 = never).
+    pub list_cache_ttl_ms: u64,
 }
 
 /// The shared request budget (Redis-backed GCRA, one budget across every ingress).

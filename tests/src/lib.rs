@@ -297,6 +297,82 @@ impl TestSystem {
         show
     }
 
+    /// A movie in the catalog (with no show yet); returns its id.
+    pub async fn movie(&self, title: &str, genres: &[&str], cast: &[&str]) -> uuid::Uuid {
+        let id = uuid::Uuid::now_v7();
+        sqlx::query(
+            "insert into movies (id, title, genres, cast_members, duration_min, rating, language, synopsis)
+             values ($1, $2, $3, $4, 150, 'UA', 'English', 'A test movie.')",
+        )
+        .bind(id)
+        .bind(title)
+        .bind(genres)
+        .bind(cast)
+        .execute(&self.pool)
+        .await
+        .expect("insert movie");
+        id
+    }
+
+    /// An on-sale show of `movie` (3 x 4 regular seats, its own theater and screen)
+    /// in `city`, starting at `starts_at`.
+    pub async fn screening(
+        &self,
+        movie: uuid::Uuid,
+        city: &str,
+        starts_at: time::OffsetDateTime,
+    ) -> ShowId {
+        let show = ShowId::new_v7();
+        bookctl::seed::create_show(
+            &self.pool,
+            &bookctl::seed::NewShow {
+                show_id: show,
+                layout: contracts::ScreenLayout::grid(3, 4, "regular"),
+                prices: vec![contracts::Price {
+                    seat_type: "regular".into(),
+                    amount: 25_000,
+                    currency: "INR".into(),
+                }],
+                starts_at,
+                city: city.into(),
+                theater: format!("{city} Cinema"),
+                movie: "placeholder".into(),
+            },
+        )
+        .await
+        .expect("create show");
+        // The seed makes one movie per show: move the show to `movie`, drop the stand-in.
+        let placeholder: uuid::Uuid = sqlx::query_scalar(
+            "update shows s set movie_id = $2 from shows old
+              where s.id = $1 and old.id = s.id returning old.movie_id",
+        )
+        .bind(show.0)
+        .bind(movie)
+        .fetch_one(&self.pool)
+        .await
+        .expect("move show");
+        sqlx::query("delete from movies where id = $1")
+            .bind(placeholder)
+            .execute(&self.pool)
+            .await
+            .expect("drop placeholder movie");
+        show
+    }
+
+    /// An unauthenticated GET of `path`; returns (status, json body or null).
+    pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
+        let res = self.http.get(self.url(path)).send().await.expect("get");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// A Redis connection to the test's Redis (keys under `settings.redis.key_prefix`).
+    pub async fn redis(&self) -> redis::aio::ConnectionManager {
+        platform::cache::connect(&self.settings.redis.url)
+            .await
+            .expect("connect redis")
+    }
+
     /// An authenticated POST of `body` (JSON, or no body when `None`) to `path`;
     /// returns (status, json body).
     pub async fn post(

@@ -6,6 +6,8 @@
 //!   the partition epoch, acks the batch, then hands the events to the publisher.
 //! - [`store`]: the SQL of the runner: loading a show's state, taking a partition
 //!   (bumping its epoch), and the batch commit (multi-row `UNNEST` statements).
+//! - [`seatmaps`]: the live seat map of each show a batch changed, written to Redis
+//!   after the commit (versioned; best effort).
 //! - [`events`]: publishing committed events from the outbox (right after the commit,
 //!   and a relay for whatever a crash left behind).
 //! - [`expiry`]: the sweep that turns ran-out holds into `ExpireHold` commands on
@@ -16,6 +18,7 @@ pub mod events;
 pub mod expiry;
 pub mod runner;
 pub mod saga;
+pub mod seatmaps;
 pub mod startup;
 pub mod store;
 

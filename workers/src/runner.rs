@@ -15,7 +15,8 @@
 //! unacked and retries with bounded backoff: it never dead-letters. A fenced commit
 //! (another runner took the partition) ends the session without acking.
 
-use crate::store::{self, OutboxRow, StoreError};
+use crate::seatmaps::{SeatMapWriter, snapshot};
+use crate::store::{self, Committed, OutboxRow, StoreError};
 use contracts::topology::{DEAD_LETTER_REASON_HEADER, REQUEST_ID_HEADER, SOURCE_QUEUE_HEADER};
 use contracts::{CommandEnvelope, ShowId, Topology};
 use futures::{FutureExt, StreamExt};
@@ -64,6 +65,8 @@ pub struct RunnerCtx {
     pub owner: String,
     pub events: mpsc::Sender<Vec<OutboxRow>>,
     pub faults: Arc<Faults>,
+    /// Live seat maps for browsing clients, written after each commit.
+    pub seatmaps: SeatMapWriter,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -243,7 +246,7 @@ async fn process_batch(
     }
     let mut delay = Duration::from_millis(ctx.settings.retry_initial_ms);
     let max = Duration::from_millis(ctx.settings.retry_max_ms);
-    let outbox = loop {
+    let committed = loop {
         match try_commit(ctx, part, &commands, dlq).await {
             Ok(rows) => break rows,
             Err(StoreError::Fenced { epoch, .. }) => {
@@ -280,6 +283,16 @@ async fn process_batch(
     }
     ch.basic_ack(last_tag, BasicAckOptions { multiple: true })
         .await?;
+    let Committed { outbox, versions } = committed;
+    ctx.seatmaps.publish(
+        versions
+            .into_iter()
+            .filter_map(|(show, version)| {
+                let (state, _) = part.shows.get(&show)?;
+                Some((show, snapshot(state, version)))
+            })
+            .collect(),
+    );
     if !outbox.is_empty() && ctx.events.send(outbox).await.is_err() {
         tracing::warn!("event publisher gone; the outbox relay will publish");
     }
@@ -293,7 +306,7 @@ async fn try_commit(
     part: &mut Partition,
     commands: &[CommandEnvelope],
     dlq: &Channel,
-) -> Result<Vec<OutboxRow>, StoreError> {
+) -> Result<Committed, StoreError> {
     let p = part.p;
     let epoch = match part.epoch {
         Some(e) => e,

@@ -1,6 +1,7 @@
 //! `Workers::build(settings)` then `run_until_stopped()`.
 
 use crate::runner::{Faults, RunnerCtx, run_partition};
+use crate::seatmaps::SeatMapWriter;
 use platform::Settings;
 use platform::amqp::ConfirmedPublisher;
 use std::future::Future;
@@ -128,6 +129,11 @@ impl Workers {
             owner: self.owner.clone(),
             events: tx,
             faults: self.faults.clone(),
+            seatmaps: SeatMapWriter {
+                redis: platform::cache::connect_lazy(&s.redis.url)?,
+                keys: platform::cache::Keys::new(s.redis.key_prefix.clone()),
+                ttl_secs: s.redis.seatmap_ttl_secs,
+            },
         });
         let mut runners = JoinSet::new();
         for p in &self.partitions {

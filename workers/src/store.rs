@@ -4,7 +4,7 @@
 use contracts::{BookingId, BookingStatus, Event, EventEnvelope, Millis, SeatId, ShowId, UserId};
 use sequencer::{ClosedBooking, LiveBooking, ShowConfig, ShowState};
 use sqlx::PgPool;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
@@ -321,9 +321,19 @@ fn rows_of(events: &[EventEnvelope]) -> BatchRows {
     r
 }
 
+/// What a committed batch leaves for after the commit.
+#[derive(Debug, Default)]
+pub struct Committed {
+    /// The events to publish.
+    pub outbox: Vec<OutboxRow>,
+    /// Each show the batch changed, with the highest `booking_events.seq` it wrote:
+    /// the version of the show's seat map as this commit leaves it.
+    pub versions: HashMap<ShowId, i64>,
+}
+
 /// Commits one batch in one transaction: the epoch fence, new bookings, transitions,
 /// seat releases then allocations, the event log, the inbox and the outbox.
-/// Returns the outbox rows to publish.
+/// Returns the outbox rows to publish and the seat-map version of each show changed.
 #[tracing::instrument(skip_all, fields(partition = p, epoch, events = events.len()))]
 pub async fn commit_batch(
     pool: &PgPool,
@@ -332,7 +342,7 @@ pub async fn commit_batch(
     exchange: &str,
     message_ids: &[Uuid],
     events: &[EventEnvelope],
-) -> Result<Vec<OutboxRow>, StoreError> {
+) -> Result<Committed, StoreError> {
     let part = i16::try_from(p).unwrap_or(i16::MAX);
     let rows = rows_of(events);
     let mut tx = pool.begin().await?;
@@ -464,6 +474,7 @@ pub async fn commit_batch(
     }
 
     let mut outbox = Vec::new();
+    let mut versions = HashMap::new();
     if !events.is_empty() {
         let id: Vec<Uuid> = events.iter().map(|e| e.event_id.0).collect();
         let booking: Vec<Uuid> = events.iter().map(|e| e.booking_id.0).collect();
@@ -475,12 +486,13 @@ pub async fn commit_batch(
             .collect();
         let caused_by: Vec<Uuid> = events.iter().map(|e| e.caused_by.0).collect();
         let at: Vec<i64> = events.iter().map(|e| e.occurred_at.0).collect();
-        sqlx::query(
+        let seqs: Vec<(Uuid, i64)> = sqlx::query_as(
             "insert into booking_events (id, booking_id, show_id, type, payload, caused_by, occurred_at)
              select u.id, u.b, u.s, u.t, u.p::jsonb, u.c, to_timestamp(u.at / 1000.0)
                from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::uuid[], $7::int8[])
                     with ordinality as u(id, b, s, t, p, c, at, ord)
-              order by u.ord",
+              order by u.ord
+             returning show_id, seq",
         )
         .bind(&id)
         .bind(&booking)
@@ -489,8 +501,12 @@ pub async fn commit_batch(
         .bind(&payload)
         .bind(&caused_by)
         .bind(&at)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await?;
+        for (show, seq) in seqs {
+            let v = versions.entry(ShowId(show)).or_insert(seq);
+            *v = (*v).max(seq);
+        }
         let ids: Vec<(i64, Uuid)> = sqlx::query_as(
             "insert into outbox (event_id, exchange, routing_key, payload)
              select u.id, $2, u.k, u.p::jsonb
@@ -528,5 +544,5 @@ pub async fn commit_batch(
     .await?;
 
     tx.commit().await?;
-    Ok(outbox)
+    Ok(Committed { outbox, versions })
 }

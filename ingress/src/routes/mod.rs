@@ -1,6 +1,7 @@
 //! HTTP routes.
 
 pub mod bookings;
+pub mod catalog;
 pub mod health;
 pub mod ops;
 pub mod payments;
