@@ -4,22 +4,35 @@
 //! touched show's whole compact map (not a delta) with the version its commit gave
 //! it: a lost or reordered write is healed by the next one, and the store refuses
 //! anything older than what it holds. Redis is best effort here: the write runs in
-//! its own task after the ack, and a failure only logs, counts, and deletes the keys
-//! so that readers rebuild from PostgreSQL instead of trusting a map that missed a
-//! commit.
+//! its own task after the ack, and a failure only logs, counts, retries a few times
+//! with backoff (a late retry is harmless: the store refuses it if something newer
+//! landed), and finally deletes the keys so that readers rebuild from PostgreSQL
+//! instead of trusting a map that missed a commit.
 
 use contracts::ShowId;
 use platform::cache::Keys;
 use platform::seatmap::{self, SeatMap};
 use redis::aio::ConnectionManager;
 use sequencer::{SeatStatus, ShowState};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// Attempts of one write, and the first pause between them (doubling): about 6 s
+/// in all, enough to ride out a Redis restart.
+const WRITE_ATTEMPTS: u32 = 6;
+const RETRY_FIRST_MS: u64 = 200;
+/// Writes retrying at once, at most; past it a failed write is not retried (its
+/// keys are deleted at once), so an outage cannot pile up tasks.
+const RETRYING_MAX: usize = 64;
 
 /// Where and how long seat maps are written.
 #[derive(Clone)]
 pub struct SeatMapWriter {
-    pub redis: ConnectionManager,
-    pub keys: Keys,
-    pub ttl_secs: u64,
+    redis: ConnectionManager,
+    keys: Keys,
+    ttl_secs: u64,
+    retrying: Arc<AtomicUsize>,
 }
 
 /// The compact map of `state` at `version`.
@@ -39,6 +52,15 @@ pub fn snapshot(state: &ShowState, version: i64) -> SeatMap {
 }
 
 impl SeatMapWriter {
+    pub fn new(redis: ConnectionManager, keys: Keys, ttl_secs: u64) -> Self {
+        Self {
+            redis,
+            keys,
+            ttl_secs,
+            retrying: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
     /// Writes `maps` in one round trip, in the background: never delays the caller.
     pub fn publish(&self, maps: Vec<(ShowId, SeatMap)>) {
         if maps.is_empty() {
@@ -53,25 +75,49 @@ impl SeatMapWriter {
             .iter()
             .map(|(show, map)| (self.keys.seatmap(*show), map))
             .collect();
-        match seatmap::store_if_newer(&mut self.redis, &keyed, self.ttl_secs).await {
+        if self.try_store(&keyed, 1).await {
+            return;
+        }
+        // Take a retry slot, or give up at once when too many writes are retrying.
+        if self.retrying.fetch_add(1, Ordering::SeqCst) < RETRYING_MAX {
+            let mut delay = Duration::from_millis(RETRY_FIRST_MS);
+            for attempt in 2..=WRITE_ATTEMPTS {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                if self.try_store(&keyed, attempt).await {
+                    self.retrying.fetch_sub(1, Ordering::SeqCst);
+                    return;
+                }
+            }
+        }
+        self.retrying.fetch_sub(1, Ordering::SeqCst);
+        self.forget(&keyed).await;
+    }
+
+    /// One attempt; `false` when Redis failed.
+    async fn try_store(&mut self, keyed: &[(String, &SeatMap)], attempt: u32) -> bool {
+        match seatmap::store_if_newer(&mut self.redis, keyed, self.ttl_secs).await {
             Ok(stored) => {
                 let refused = stored.iter().filter(|s| !**s).count();
                 if refused > 0 {
                     // A newer map got there first (a reordered write or a rebuild).
                     metrics::counter!("seatmap_writes_refused_total").increment(refused as u64);
                 }
+                true
             }
             Err(e) => {
                 metrics::counter!("seatmap_write_failures_total").increment(1);
-                let keys: Vec<String> = keyed.into_iter().map(|(k, _)| k).collect();
-                let forgot = seatmap::forget(&mut self.redis, &keys).await;
-                tracing::warn!(
-                    error = %e,
-                    shows = keys.len(),
-                    forgot = forgot.is_ok(),
-                    "seat map write failed; readers rebuild from PostgreSQL"
-                );
+                tracing::warn!(error = %e, attempt, shows = keyed.len(), "seat map write failed");
+                false
             }
+        }
+    }
+
+    /// Best effort: readers rebuild from PostgreSQL rather than trust these maps.
+    async fn forget(&mut self, keyed: &[(String, &SeatMap)]) {
+        let keys: Vec<String> = keyed.iter().map(|(k, _)| k.clone()).collect();
+        if let Err(e) = seatmap::forget(&mut self.redis, &keys).await {
+            tracing::warn!(error = %e, shows = keys.len(), "stale seat maps not deleted");
         }
     }
 }
