@@ -8,12 +8,17 @@
 //! with backoff (a late retry is harmless: the store refuses it if something newer
 //! landed), and finally deletes the keys so that readers rebuild from PostgreSQL
 //! instead of trusting a map that missed a commit.
+//!
+//! A runner that dies between its commit and its write leaves maps behind; the
+//! next owner of the partition rewrites the maps of the partition's recently
+//! changed shows from PostgreSQL when it takes over ([`SeatMapWriter::refresh_recent`]).
 
-use contracts::ShowId;
+use contracts::{ShowId, Topology};
 use platform::cache::Keys;
 use platform::seatmap::{self, SeatMap};
 use redis::aio::ConnectionManager;
 use sequencer::{SeatStatus, ShowState};
+use sqlx::PgPool;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -25,6 +30,10 @@ const RETRY_FIRST_MS: u64 = 200;
 /// Writes retrying at once, at most; past it a failed write is not retried (its
 /// keys are deleted at once), so an outage cannot pile up tasks.
 const RETRYING_MAX: usize = 64;
+/// How far back (in events, across all shows) a new partition owner looks for
+/// shows whose maps a dead runner may have left behind, and at most how many.
+const RECENT_EVENTS: i64 = 10_000;
+const REFRESH_SHOWS_MAX: i64 = 2_000;
 
 /// Where and how long seat maps are written.
 #[derive(Clone)]
@@ -68,6 +77,19 @@ impl SeatMapWriter {
         }
         let this = self.clone();
         tokio::spawn(async move { this.write(maps).await });
+    }
+
+    /// Rewrites, in the background, the maps of partition `p`'s shows changed by
+    /// the last [`RECENT_EVENTS`] events, from PostgreSQL (versions keep this from
+    /// replacing anything newer).
+    pub fn refresh_recent(&self, pool: PgPool, topology: Topology, p: u16) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            match recent_maps(&pool, &topology, p).await {
+                Ok(maps) => this.write(maps).await,
+                Err(e) => tracing::warn!(partition = p, error = %e, "seat maps not refreshed"),
+            }
+        });
     }
 
     async fn write(mut self, maps: Vec<(ShowId, SeatMap)>) {
@@ -120,4 +142,30 @@ impl SeatMapWriter {
             tracing::warn!(error = %e, shows = keys.len(), "stale seat maps not deleted");
         }
     }
+}
+
+/// The maps, as PostgreSQL has them, of partition `p`'s recently changed shows.
+async fn recent_maps(
+    pool: &PgPool,
+    topology: &Topology,
+    p: u16,
+) -> Result<Vec<(ShowId, SeatMap)>, sqlx::Error> {
+    let shows: Vec<uuid::Uuid> = sqlx::query_scalar(
+        "select distinct show_id from booking_events
+          where seq > (select coalesce(max(seq), 0) from booking_events) - $1
+          limit $2",
+    )
+    .bind(RECENT_EVENTS)
+    .bind(REFRESH_SHOWS_MAX)
+    .fetch_all(pool)
+    .await?;
+    let mine: Vec<ShowId> = shows
+        .into_iter()
+        .map(ShowId)
+        .filter(|s| topology.partition_of(*s) == p)
+        .collect();
+    if mine.is_empty() {
+        return Ok(vec![]);
+    }
+    seatmap::rebuild_many(pool, &mine).await
 }
