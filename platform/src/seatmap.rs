@@ -113,28 +113,53 @@ pub async fn forget(
     redis::cmd("DEL").arg(keys).query_async(redis).await
 }
 
-/// The show's map as PostgreSQL has it: live allocations by their booking's status,
-/// and the version by the same definition the runner uses, read in one statement
-/// (one snapshot) so the version describes exactly these seats.
-#[tracing::instrument(skip(pool), fields(show_id = %show))]
+/// The show's map as PostgreSQL has it (see [`rebuild_many`]).
 pub async fn rebuild(pool: &PgPool, show: ShowId) -> Result<SeatMap, sqlx::Error> {
-    let (version, held, sold): (i64, Vec<String>, Vec<String>) = sqlx::query_as(
-        "select (select coalesce(max(e.seq), 0) from booking_events e where e.show_id = $1),
-                coalesce(array_agg(s.seat_id order by s.seat_id)
-                         filter (where b.status in ('held', 'payment_pending')), '{}'),
-                coalesce(array_agg(s.seat_id order by s.seat_id)
-                         filter (where b.status = 'confirmed'), '{}')
-           from booking_seats s join bookings b on b.id = s.booking_id
-          where s.show_id = $1 and s.released_at is null",
+    Ok(rebuild_many(pool, &[show])
+        .await?
+        .pop()
+        .map(|(_, map)| map)
+        .unwrap_or_default())
+}
+
+/// The shows' maps as PostgreSQL has them: live allocations by their booking's
+/// status, and each version by the same definition the runner uses, all read in one
+/// statement (one snapshot) so a version describes exactly its seats.
+#[tracing::instrument(skip_all, fields(shows = shows.len()))]
+pub async fn rebuild_many(
+    pool: &PgPool,
+    shows: &[ShowId],
+) -> Result<Vec<(ShowId, SeatMap)>, sqlx::Error> {
+    let ids: Vec<uuid::Uuid> = shows.iter().map(|s| s.0).collect();
+    let rows: Vec<(uuid::Uuid, i64, Vec<String>, Vec<String>)> = sqlx::query_as(
+        "select sh.id,
+                (select coalesce(max(e.seq), 0) from booking_events e where e.show_id = sh.id),
+                coalesce((select array_agg(s.seat_id order by s.seat_id)
+                            from booking_seats s join bookings b on b.id = s.booking_id
+                           where s.show_id = sh.id and s.released_at is null
+                             and b.status in ('held', 'payment_pending')), '{}'),
+                coalesce((select array_agg(s.seat_id order by s.seat_id)
+                            from booking_seats s join bookings b on b.id = s.booking_id
+                           where s.show_id = sh.id and s.released_at is null
+                             and b.status = 'confirmed'), '{}')
+           from unnest($1::uuid[]) as sh(id)",
     )
-    .bind(show.0)
-    .fetch_one(pool)
+    .bind(&ids)
+    .fetch_all(pool)
     .await?;
-    Ok(SeatMap {
-        version,
-        held,
-        sold,
-    })
+    Ok(rows
+        .into_iter()
+        .map(|(show, version, held, sold)| {
+            (
+                ShowId(show),
+                SeatMap {
+                    version,
+                    held,
+                    sold,
+                },
+            )
+        })
+        .collect())
 }
 
 #[cfg(test)]

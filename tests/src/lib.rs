@@ -36,6 +36,9 @@ pub struct SystemOptions {
     /// Database URL the workers use (defaults to the test database directly); set
     /// to go through a [`proxy::TcpProxy`].
     pub workers_db_port: Option<u16>,
+    /// Port of the Redis the workers use (defaults to the real one); set to go
+    /// through a [`proxy::TcpProxy`].
+    pub workers_redis_port: Option<u16>,
     /// The bundled local payment gateway the system talks to (a real HTTP server
     /// sending signed webhooks to ingress).
     pub gateway: payment_adapter::LocalGatewayConfig,
@@ -55,6 +58,7 @@ impl Default for SystemOptions {
             hold_ttl_secs: 480,
             expiry_sweep_ms: 500,
             workers_db_port: None,
+            workers_redis_port: None,
             gateway: payment_adapter::LocalGatewayConfig {
                 ok_delay_ms: 10,
                 slow_delay_ms: 300,
@@ -90,6 +94,8 @@ pub struct TestSystem {
     /// The folder the test's SMTP sink stores mail in, and what the sink did.
     pub mail_dir: std::path::PathBuf,
     pub smtp: Arc<notifier::sink::SinkStats>,
+    /// The Redis URL workers get (see [`SystemOptions::workers_redis_port`]).
+    pub workers_redis_url: String,
     ingress_stop: CancellationToken,
 }
 
@@ -205,6 +211,10 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
     settings.payments.gateway_url = gateway_url.clone();
     let (mail_dir, smtp) = start_smtp_sink(&opts, &mut settings, &ingress_stop).await;
     let tokens = TokenKeys::new(&settings.auth.jwt_secret, 3600);
+    let workers_redis_url = match opts.workers_redis_port {
+        Some(port) => with_port(&settings.redis.url, port),
+        None => settings.redis.url.clone(),
+    };
     let mut sys = TestSystem {
         settings,
         base_url,
@@ -220,6 +230,7 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
         gateway_url,
         mail_dir,
         smtp,
+        workers_redis_url,
         ingress_stop,
     };
     for _ in 0..opts.workers {
@@ -235,6 +246,7 @@ impl TestSystem {
     /// Starts one more worker process (in-process) with `faults`.
     pub async fn start_worker(&self, db_port: Option<u16>, faults: Faults) -> WorkerHandle {
         let mut s = self.settings.clone();
+        s.redis.url = self.workers_redis_url.clone();
         if let Some(port) = db_port {
             s.database.url = with_port(&s.database.url, port);
         }

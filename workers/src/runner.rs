@@ -313,6 +313,8 @@ async fn try_commit(
         None => {
             let e = store::acquire_partition(&ctx.pool, p, &ctx.owner).await?;
             tracing::info!(partition = p, epoch = e, owner = %ctx.owner, "partition acquired");
+            ctx.seatmaps
+                .refresh_recent(ctx.pool.clone(), ctx.topology.clone(), p);
             part.shows.clear();
             part.epoch = Some(e);
             e

@@ -129,11 +129,11 @@ impl Workers {
             owner: self.owner.clone(),
             events: tx,
             faults: self.faults.clone(),
-            seatmaps: SeatMapWriter {
-                redis: platform::cache::connect_lazy(&s.redis.url)?,
-                keys: platform::cache::Keys::new(s.redis.key_prefix.clone()),
-                ttl_secs: s.redis.seatmap_ttl_secs,
-            },
+            seatmaps: SeatMapWriter::new(
+                platform::cache::connect_lazy(&s.redis.url)?,
+                platform::cache::Keys::new(s.redis.key_prefix.clone()),
+                s.redis.seatmap_ttl_secs,
+            ),
         });
         let mut runners = JoinSet::new();
         for p in &self.partitions {

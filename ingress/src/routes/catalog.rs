@@ -65,13 +65,14 @@ pub struct ShowQuery {
 pub type MovieLists = crate::memo::Memo<MovieListKey, std::sync::Arc<Page<MovieSummary>>>;
 
 /// Which shows count: upcoming, on sale, in the city, starting on the day.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ShowFilter {
     city: Option<String>,
     /// `[start, end)` of the UTC day.
     day: Option<(OffsetDateTime, OffsetDateTime)>,
 }
 
+/// What `GET /v1/movies` filters by, parsed and bounded.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MovieFilter {
     shows: ShowFilter,

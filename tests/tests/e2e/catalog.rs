@@ -411,6 +411,87 @@ async fn the_seat_map_follows_a_booking_from_held_to_sold_and_is_rebuilt_when_re
 }
 
 #[tokio::test]
+async fn a_seat_map_write_that_fails_while_redis_is_away_is_retried_when_it_returns() {
+    let url = platform::Settings::load().unwrap().redis.url;
+    let target = url
+        .trim_start_matches("redis://")
+        .trim_end_matches('/')
+        .to_owned();
+    let proxy = tests::proxy::TcpProxy::start(target).await.unwrap();
+    let sys = spawn_system(SystemOptions {
+        workers_redis_port: Some(proxy.port),
+        ..SystemOptions::default()
+    })
+    .await;
+    let show = sys.show(2, 4).await;
+    let (v0, _) = seat_map(&sys, show).await;
+
+    proxy.cut();
+    let (_, token) = sys.customer(1).await;
+    let (status, accepted) = sys
+        .submit(
+            &token,
+            "k",
+            json!({"show_id": show.to_string(), "seats": ["B2"]}),
+        )
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["booking_id"].as_str().unwrap().parse().unwrap();
+    // The commit and ack go ahead without Redis.
+    sys.wait_decided(&[id], Duration::from_secs(10)).await;
+    let (v, stale) = seat_map(&sys, show).await;
+    assert_eq!(
+        (v, stale["B2"].as_str()),
+        (v0, "available"),
+        "the runner could not write"
+    );
+
+    proxy.restore();
+    let (v1, _) = wait_seats(&sys, show, &["B2"], "held").await;
+    assert!(v1 > v0);
+    sys.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_runner_that_dies_between_commit_and_seat_map_write_leaves_no_stale_map() {
+    let mut sys = spawn_system(SystemOptions {
+        workers: 0,
+        ..SystemOptions::default()
+    })
+    .await;
+    let faults = workers::runner::Faults::default();
+    faults
+        .crash_after_commit
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let w = sys.start_worker(None, faults).await;
+    let show = sys.show(2, 4).await;
+    let (v0, _) = seat_map(&sys, show).await;
+    let (_, token) = sys.customer(1).await;
+    let (status, _) = sys
+        .submit(
+            &token,
+            "k",
+            json!({"show_id": show.to_string(), "seats": ["A3"]}),
+        )
+        .await;
+    assert_eq!(status, 202);
+    // The first commit's runner "dies" before acking or writing the map; the
+    // redelivery is absorbed by the inbox (no new events, so nothing to write), and
+    // the partition's next session refreshes the recently changed shows.
+    let (v1, _) = wait_seats(&sys, show, &["A3"], "held").await;
+    assert!(v1 > v0);
+    assert_eq!(
+        w.faults
+            .crash_after_commit
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the crash happened"
+    );
+    sys.workers.push(w);
+    sys.shutdown().await;
+}
+
+#[tokio::test]
 async fn an_older_seat_map_never_replaces_a_newer_one() {
     let sys = spawn_system(SystemOptions::default()).await;
     let mut redis = sys.redis().await;
