@@ -2,6 +2,7 @@
 //! RabbitMQ and Redis. One binary; each test has its own database and prefixes.
 
 mod api;
+mod catalog_seed;
 mod chaos;
 mod failures;
 mod notifier;
