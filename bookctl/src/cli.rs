@@ -46,7 +46,7 @@ pub enum Cmd {
         #[arg(long)]
         demo: bool,
         /// A generated catalog: `small` (3 cities, 6 theaters, 12 screens, 20 movies,
-        /// 150 shows over 3 days) or `large` (20 cities, 200 theaters, 800 screens,
+        /// about 140 shows over 3 days) or `large` (20 cities, 200 theaters, 800 screens,
         /// 500 movies, about 47,000 shows over two weeks), shows from tomorrow (IST).
         #[arg(long, value_enum)]
         catalog: Option<CatalogSize>,

@@ -50,7 +50,7 @@ impl Scale {
         shows: 50_000,
         days: 14,
     };
-    /// A handful of each, for the run command.
+    /// A handful of each, for the run command (about 140 shows).
     pub const SMALL: Scale = Scale {
         name: "small",
         cities: 3,
