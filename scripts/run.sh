@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The run command: services checked (started or installed if needed), release build,
-# schema migrated, broker topology declared, demo data seeded, workers and ingress
-# started, URL and a ready-to-paste curl printed. Runs in the foreground; Ctrl-C
-# stops every process it started. Logs go to .run/*.log.
+# schema migrated, broker topology declared, demo data and a small catalog seeded,
+# workers and ingress started, URL and a ready-to-paste curl printed. Runs in the
+# foreground; Ctrl-C stops every process it started. Logs go to .run/*.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -27,7 +27,9 @@ fi
 
 "$BIN/bookctl" migrate
 "$BIN/bookctl" topology
-"$BIN/bookctl" seed --demo > "$RUN_DIR/seed.txt"
+# The demo show and logins, and a small generated catalog (a few cities, theaters
+# and movies, three days of shows) to browse.
+"$BIN/bookctl" seed --demo --catalog small > "$RUN_DIR/seed.txt"
 
 PIDS=()
 cleanup() {
@@ -81,6 +83,7 @@ The booking platform is up: $URL
   payment gateway (local stand-in): http://$GATEWAY_LISTEN
   emails (local SMTP sink):         $SMTP_SINK_DIR/*.eml
 $(grep '^login:' "$RUN_DIR/seed.txt" | sed 's/^/  /')
+$(grep '^catalog' "$RUN_DIR/seed.txt" | sed 's/^/  /')
 
 Book and pay two seats of the demo show (then poll the status URL it returns;
 it goes queued -> held -> payment_pending -> confirmed in a moment):

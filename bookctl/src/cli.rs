@@ -38,10 +38,21 @@ pub enum Cmd {
     Migrate,
     /// Declare every RabbitMQ exchange and queue (idempotent).
     Topology,
-    /// Seed data. `--demo`: a theater, a show tomorrow, and admin/operator/customer logins.
+    /// Seed data: the demo show and logins, and/or a generated catalog. Seeding
+    /// again adds nothing that is there already.
+    #[command(group(ArgGroup::new("what").required(true).multiple(true).args(["demo", "catalog"])))]
     Seed {
+        /// A theater, a show tomorrow, and admin/operator/customer logins.
         #[arg(long)]
         demo: bool,
+        /// A generated catalog: `small` (3 cities, 6 theaters, 12 screens, 20 movies,
+        /// about 140 shows over 3 days) or `large` (20 cities, 200 theaters, 800 screens,
+        /// 500 movies, about 47,000 shows over two weeks), shows from tomorrow (IST).
+        #[arg(long, value_enum)]
+        catalog: Option<CatalogSize>,
+        /// Seed of the generated catalog: the same seed makes the same catalog.
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
     },
     /// Manage accounts.
     User {
@@ -145,6 +156,21 @@ pub enum DlqCmd {
     },
 }
 
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CatalogSize {
+    Small,
+    Large,
+}
+
+impl CatalogSize {
+    pub fn scale(self) -> &'static crate::catalog::Scale {
+        match self {
+            CatalogSize::Small => &crate::catalog::Scale::SMALL,
+            CatalogSize::Large => &crate::catalog::Scale::LARGE,
+        }
+    }
+}
+
 /// Parses `args` (the first one is the program name).
 pub fn parse_from<I, T>(args: I) -> Result<Cli, clap::Error>
 where
@@ -207,34 +233,21 @@ pub async fn run(
                 )?;
             }
         }
-        Cmd::Seed { demo } => {
-            anyhow::ensure!(demo, "say what to seed: --demo");
+        Cmd::Seed {
+            demo,
+            catalog,
+            seed,
+        } => {
             let pool = pool()?;
-            let show = crate::seed::demo(&pool).await?;
-            let keys = TokenKeys::new(
-                &settings.auth.jwt_secret,
-                settings.auth.access_token_ttl_secs,
-            );
-            for (email, name, role) in DEMO_USERS {
-                crate::users::create_user(&pool, email, DEMO_PASSWORD, name, role).await?;
+            let mut report = serde_json::Map::new();
+            if demo {
+                seed_demo(settings, &pool, json, out, &mut report).await?;
             }
-            let token = crate::users::mint_token(&pool, &keys, "customer@demo.local").await?;
+            if let Some(size) = catalog {
+                seed_catalog(settings, &pool, size, seed, json, out, &mut report).await?;
+            }
             if json {
-                let logins: Vec<_> = DEMO_USERS
-                    .iter()
-                    .map(|(e, _, r)| json!({"email": e, "password": DEMO_PASSWORD, "role": r.as_str()}))
-                    .collect();
-                writeln!(
-                    out,
-                    "{}",
-                    json!({"show_id": show.to_string(), "logins": logins, "customer_token": token})
-                )?;
-            } else {
-                writeln!(out, "demo show: {show}")?;
-                for (email, _, role) in DEMO_USERS {
-                    writeln!(out, "login: {email} / {DEMO_PASSWORD} ({})", role.as_str())?;
-                }
-                writeln!(out, "customer token: {token}")?;
+                writeln!(out, "{}", serde_json::Value::Object(report))?;
             }
         }
         Cmd::User {
@@ -342,6 +355,83 @@ pub async fn run(
                 report.problems.len()
             );
         }
+    }
+    Ok(())
+}
+
+/// The demo show and the admin, operator and customer logins.
+async fn seed_demo(
+    settings: &Settings,
+    pool: &sqlx::PgPool,
+    json: bool,
+    out: &mut impl Write,
+    report: &mut serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<()> {
+    let show = crate::seed::demo(pool).await?;
+    let keys = TokenKeys::new(
+        &settings.auth.jwt_secret,
+        settings.auth.access_token_ttl_secs,
+    );
+    for (email, name, role) in DEMO_USERS {
+        crate::users::create_user(pool, email, DEMO_PASSWORD, name, role).await?;
+    }
+    let token = crate::users::mint_token(pool, &keys, "customer@demo.local").await?;
+    if json {
+        let logins: Vec<_> = DEMO_USERS
+            .iter()
+            .map(|(e, _, r)| json!({"email": e, "password": DEMO_PASSWORD, "role": r.as_str()}))
+            .collect();
+        report.insert("show_id".into(), json!(show.to_string()));
+        report.insert("logins".into(), json!(logins));
+        report.insert("customer_token".into(), json!(token));
+    } else {
+        writeln!(out, "demo show: {show}")?;
+        for (email, _, role) in DEMO_USERS {
+            writeln!(out, "login: {email} / {DEMO_PASSWORD} ({})", role.as_str())?;
+        }
+        writeln!(out, "customer token: {token}")?;
+    }
+    Ok(())
+}
+
+/// A generated catalog, with what was inserted and how long it took.
+async fn seed_catalog(
+    settings: &Settings,
+    pool: &sqlx::PgPool,
+    size: CatalogSize,
+    seed: u64,
+    json: bool,
+    out: &mut impl Write,
+    report: &mut serde_json::Map<String, serde_json::Value>,
+) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let scale = size.scale();
+    let opts =
+        crate::catalog::Options::starting_tomorrow(seed, settings.catalog.cleaning_buffer_min);
+    let catalog = crate::catalog::generate(scale, &opts);
+    let inserted = crate::catalog::insert(pool, &catalog)
+        .await
+        .context("inserting the catalog")?;
+    let secs = started.elapsed().as_secs_f64();
+    if json {
+        report.insert(
+            "catalog".into(),
+            json!({"scale": scale.name, "seed": seed, "first_day": opts.first_day.to_string(),
+                   "inserted": inserted, "seconds": secs}),
+        );
+    } else {
+        writeln!(
+            out,
+            "catalog {} (seed {seed}, shows from {}): inserted {} theaters, {} screens, {} movies, \
+             {} shows, {} prices in {secs:.1} s (rows already there are left as they are)",
+            scale.name,
+            opts.first_day,
+            inserted.theaters,
+            inserted.screens,
+            inserted.movies,
+            inserted.shows,
+            inserted.prices
+        )?;
     }
     Ok(())
 }

@@ -6,8 +6,11 @@
 //!   `Write` (so tests call it with a buffer).
 //! - [`dry_run`]: what replaying dead-lettered commands would change, computed with
 //!   the pure sequencer over the shows' current state.
-//! - [`seed`], [`users`]: catalog and accounts.
+//! - [`seed`], [`users`]: the demo show, shows for tests and benchmarks, accounts.
+//! - [`catalog`]: a realistic generated catalog (cities, theaters, screens, movies,
+//!   two weeks of shows), small or large.
 
+pub mod catalog;
 pub mod cli;
 pub mod dry_run;
 pub mod seed;

@@ -3,6 +3,7 @@
 
 mod api;
 mod catalog;
+mod catalog_seed;
 mod chaos;
 mod failures;
 mod notifier;
