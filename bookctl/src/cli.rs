@@ -38,8 +38,8 @@ pub enum Cmd {
     Migrate,
     /// Declare every RabbitMQ exchange and queue (idempotent).
     Topology,
-    /// Seed data: the demo show and logins, and/or a generated catalog. Seeding
-    /// again adds nothing that is there already.
+    /// Seed data: the demo show and logins, and/or a generated catalog. Seeding the
+    /// catalog again adds nothing already there; the demo show moves to tomorrow.
     #[command(group(ArgGroup::new("what").required(true).multiple(true).args(["demo", "catalog"])))]
     Seed {
         /// A theater, a show tomorrow, and admin/operator/customer logins.
