@@ -46,6 +46,9 @@ pub struct AppState {
     pub limiter: Option<Arc<RateLimiter>>,
     /// Movie lists and searches, memoised for `catalog.list_cache_ttl_ms`.
     pub movie_lists: catalog::MovieLists,
+    /// Movies with upcoming on-sale shows, per city and day, memoised for
+    /// `catalog.availability_ttl_ms`.
+    pub availability: catalog::Availability,
 }
 
 impl FromRef<AppState> for TokenKeys {
@@ -139,6 +142,10 @@ impl Application {
             ),
             tokens,
             limiter,
+            availability: catalog::Availability::new(
+                Duration::from_millis(settings.catalog.availability_ttl_ms),
+                MOVIE_LISTS_MAX,
+            ),
             movie_lists: catalog::MovieLists::new(
                 Duration::from_millis(settings.catalog.list_cache_ttl_ms),
                 MOVIE_LISTS_MAX,

@@ -18,22 +18,61 @@ pub struct ShowRecord {
 impl ShowRecord {
     /// On sale at `now`: status `on_sale` and not started yet.
     pub fn on_sale_at(&self, now: Millis) -> bool {
-        self.status == "on_sale" && now < self.starts_at
+        on_sale(&self.status, self.starts_at, now)
+    }
+}
+
+fn on_sale(status: &str, starts_at: Millis, now: Millis) -> bool {
+    status == "on_sale" && now < starts_at
+}
+
+/// A show without its screen's layout: what changes (status, prices) apart from
+/// what does not (the layout, shared by every show of the screen).
+#[derive(Debug, Clone)]
+pub struct ShowInfo {
+    pub show_id: ShowId,
+    /// `scheduled`, `on_sale` or `cancelled`.
+    pub status: String,
+    pub starts_at: Millis,
+    pub screen_id: uuid::Uuid,
+    pub prices: Vec<Price>,
+}
+
+impl ShowInfo {
+    /// On sale at `now`: status `on_sale` and not started yet.
+    pub fn on_sale_at(&self, now: Millis) -> bool {
+        on_sale(&self.status, self.starts_at, now)
     }
 }
 
 /// Loads a show, its screen's layout and its prices; `None` if there is no such show.
 #[tracing::instrument(skip(pool), fields(show_id = %show))]
 pub async fn load_show(pool: &PgPool, show: ShowId) -> Result<Option<ShowRecord>, sqlx::Error> {
-    let row: Option<(String, i64, sqlx::types::Json<ScreenLayout>)> = sqlx::query_as(
-        "select s.status, (extract(epoch from s.starts_at) * 1000)::bigint, sc.layout
-           from shows s join screens sc on sc.id = s.screen_id
-          where s.id = $1",
+    let Some(info) = load_show_info(pool, show).await? else {
+        return Ok(None);
+    };
+    let Some(layout) = load_layout(pool, info.screen_id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(ShowRecord {
+        show_id: show,
+        status: info.status,
+        starts_at: info.starts_at,
+        layout,
+        prices: info.prices,
+    }))
+}
+
+/// Loads a show's status, start, screen and prices; `None` if there is no such show.
+pub async fn load_show_info(pool: &PgPool, show: ShowId) -> Result<Option<ShowInfo>, sqlx::Error> {
+    let row: Option<(String, i64, uuid::Uuid)> = sqlx::query_as(
+        "select status, (extract(epoch from starts_at) * 1000)::bigint, screen_id
+           from shows where id = $1",
     )
     .bind(show.0)
     .fetch_optional(pool)
     .await?;
-    let Some((status, starts_at, layout)) = row else {
+    let Some((status, starts_at, screen_id)) = row else {
         return Ok(None);
     };
     let prices: Vec<(String, i64, String)> = sqlx::query_as(
@@ -42,11 +81,11 @@ pub async fn load_show(pool: &PgPool, show: ShowId) -> Result<Option<ShowRecord>
     .bind(show.0)
     .fetch_all(pool)
     .await?;
-    Ok(Some(ShowRecord {
+    Ok(Some(ShowInfo {
         show_id: show,
         status,
         starts_at: Millis(starts_at),
-        layout: layout.0,
+        screen_id,
         prices: prices
             .into_iter()
             .map(|(seat_type, amount, currency)| Price {
@@ -56,4 +95,17 @@ pub async fn load_show(pool: &PgPool, show: ShowId) -> Result<Option<ShowRecord>
             })
             .collect(),
     }))
+}
+
+/// Loads a screen's seat layout; `None` if there is no such screen.
+pub async fn load_layout(
+    pool: &PgPool,
+    screen: uuid::Uuid,
+) -> Result<Option<ScreenLayout>, sqlx::Error> {
+    let layout: Option<sqlx::types::Json<ScreenLayout>> =
+        sqlx::query_scalar("select layout from screens where id = $1")
+            .bind(screen)
+            .fetch_optional(pool)
+            .await?;
+    Ok(layout.map(|l| l.0))
 }

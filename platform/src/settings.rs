@@ -102,6 +102,9 @@ pub struct CatalogSettings {
     pub cleaning_buffer_min: u32,
     /// How long ingress reuses a computed movie list or search answer (0 = never).
     pub list_cache_ttl_ms: u64,
+    /// How long ingress reuses the set of movies with upcoming shows per city and day
+    /// (0 = never).
+    pub availability_ttl_ms: u64,
 }
 
 /// The shared request budget (Redis-backed GCRA, one budget across every ingress).

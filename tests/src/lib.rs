@@ -166,6 +166,8 @@ pub async fn test_settings(opts: &SystemOptions) -> (Settings, String) {
     s.ingress.listen = "127.0.0.1:0".into();
     s.ingress.hold_ttl_secs = opts.hold_ttl_secs;
     s.ingress.show_cache_ttl_secs = 1;
+    // Tests look for rows they just added: no memoised movie availability.
+    s.catalog.availability_ttl_ms = 0;
     s.workers.metrics_listen = "127.0.0.1:0".into();
     s.workers.expiry_sweep_ms = opts.expiry_sweep_ms;
     s.workers.outbox_relay_ms = 200;

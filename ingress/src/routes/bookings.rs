@@ -109,7 +109,7 @@ fn parse_request(
                 if !seen.insert(id.clone()) {
                     return Err(ApiError::Validation(format!("seat {id} is listed twice")));
                 }
-                match show.seats.get(&id) {
+                match show.screen.seats.get(&id) {
                     None => {
                         return Err(ApiError::Validation(format!(
                             "seat {id} does not exist at this show"
@@ -132,10 +132,10 @@ fn parse_request(
                     ApiError::Validation(format!("quantity must be 1 to {MAX_SEATS_PER_BOOKING}"))
                 })?;
             if let Some(t) = &body.seat_type
-                && !show.record.prices.iter().any(|p| &p.seat_type == t)
+                && !show.info.prices.iter().any(|p| &p.seat_type == t)
             {
                 let known: Vec<&str> = show
-                    .record
+                    .info
                     .prices
                     .iter()
                     .map(|p| p.seat_type.as_str())
@@ -204,10 +204,10 @@ pub async fn submit(
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("show {show_id} does not exist")))?;
     let now = platform::now_millis();
-    if !show.record.on_sale_at(now) {
+    if !show.info.on_sale_at(now) {
         return Err(ApiError::ShowNotOnSale(format!(
             "show {show_id} is not on sale (status {}, or it has started)",
-            show.record.status
+            show.info.status
         )));
     }
     let request = parse_request(&body, &show)?;

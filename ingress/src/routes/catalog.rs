@@ -28,9 +28,6 @@ use uuid::Uuid;
 const MAX_Q_CHARS: usize = 100;
 const MAX_CITY_CHARS: usize = 100;
 const MAX_GENRE_CHARS: usize = 40;
-/// Lowest trigram word similarity between the search text and a movie's title and
-/// cast that counts as a match: `avngers` is 0.55 to "avengers: endgame".
-const MIN_WORD_SIMILARITY: f64 = 0.5;
 /// Rank bonus of a title equal to the search text, so the exact title comes first.
 const EXACT_TITLE_BONUS: f64 = 10.0;
 
@@ -63,6 +60,11 @@ pub struct ShowQuery {
 
 /// The movie lists memoised by [`crate::memo::Memo`].
 pub type MovieLists = crate::memo::Memo<MovieListKey, std::sync::Arc<Page<MovieSummary>>>;
+
+/// The movies with upcoming on-sale shows matching a [`ShowFilter`]: the expensive
+/// part of a movie list (it looks at thousands of shows), shared by every list and
+/// search with the same city and day.
+pub type Availability = crate::memo::Memo<ShowFilter, std::sync::Arc<Vec<Uuid>>>;
 
 /// Which shows count: upcoming, on sale, in the city, starting on the day.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -200,12 +202,25 @@ pub struct MovieListKey {
     cursor: Option<String>,
 }
 
-fn push_has_show(b: &mut QueryBuilder<Postgres>, f: &ShowFilter) {
-    b.push(" and exists (select 1 from shows s");
-    f.push_joins(b);
-    b.push(" where s.movie_id = m.id and");
-    f.push_conditions(b);
-    b.push(")");
+/// The movies with an upcoming on-sale show matching `f`, memoised.
+async fn available_movies(
+    app: &AppState,
+    f: &ShowFilter,
+) -> Result<std::sync::Arc<Vec<Uuid>>, ApiError> {
+    app.availability
+        .get_or_try_load(f.clone(), || async {
+            let mut b = QueryBuilder::new("select distinct s.movie_id from shows s");
+            f.push_joins(&mut b);
+            b.push(" where");
+            f.push_conditions(&mut b);
+            let ids: Vec<Uuid> = b.build_query_scalar().fetch_all(&app.db).await?;
+            Ok::<_, ApiError>(std::sync::Arc::new(ids))
+        })
+        .await
+}
+
+fn push_available(b: &mut QueryBuilder<Postgres>, ids: &[Uuid]) {
+    b.push(" and m.id = any(").push_bind(ids.to_vec()).push(")");
 }
 
 fn push_genre(b: &mut QueryBuilder<Postgres>, genre: Option<&String>) {
@@ -219,6 +234,7 @@ fn push_genre(b: &mut QueryBuilder<Postgres>, genre: Option<&String>) {
 /// The query of a list without search text, ordered by title then id.
 fn by_title_query(
     f: &MovieFilter,
+    available: &[Uuid],
     after: Option<TitleCursor>,
     limit: u32,
 ) -> QueryBuilder<Postgres> {
@@ -235,7 +251,7 @@ fn by_title_query(
             .push_bind(id)
             .push(")");
     }
-    push_has_show(&mut b, &f.shows);
+    push_available(&mut b, available);
     b.push(" order by lower(m.title), m.id limit ")
         .push_bind(i64::from(limit) + 1);
     b
@@ -245,6 +261,7 @@ fn by_title_query(
 /// a bonus for the exact title) descending, then id.
 fn by_rank_query(
     f: &MovieFilter,
+    available: &[Uuid],
     q: &str,
     after: Option<RankCursor>,
     limit: u32,
@@ -257,11 +274,11 @@ fn by_rank_query(
         .push_bind(prefix_tsquery(q))
         .push(") as tsq, lower(")
         .push_bind(q.to_owned())
-        .push(") as lq where (m.search @@ tsq or word_similarity(lq, movie_search_text(m.title, m.cast_members)) >= ")
-        .push(format!("{MIN_WORD_SIMILARITY:.2}"))
-        .push(")");
+        .push(
+            ") as lq where (m.search @@ tsq or lq <% movie_search_text(m.title, m.cast_members))",
+        );
     push_genre(&mut b, f.genre.as_ref());
-    push_has_show(&mut b, &f.shows);
+    push_available(&mut b, available);
     b.push(") r");
     if let Some(RankCursor(rank, id)) = after {
         b.push(" where (r.sort_rank < ")
@@ -292,7 +309,8 @@ async fn movie_page(
                     "cursor is not a next_cursor of this list".to_owned(),
                 ));
             }
-            let mut query = by_title_query(f, after, limit);
+            let mut query =
+                by_title_query(f, &available_movies(app, &f.shows).await?, after, limit);
             let rows: Vec<MovieRow> = query.build_query_as().fetch_all(&app.db).await?;
             Ok(Page::from_rows(rows, limit, |r| {
                 TitleCursor(r.sort_title.clone(), r.movie.id)
@@ -300,7 +318,9 @@ async fn movie_page(
             .map(|r| r.movie))
         }
         Some(q) => {
-            let mut query = by_rank_query(f, q, page.cursor::<RankCursor>()?, limit);
+            let after = page.cursor::<RankCursor>()?;
+            let available = available_movies(app, &f.shows).await?;
+            let mut query = by_rank_query(f, &available, q, after, limit);
             let rows: Vec<MovieRow> = query.build_query_as().fetch_all(&app.db).await?;
             Ok(
                 Page::from_rows(rows, limit, |r| RankCursor(r.sort_rank, r.movie.id))
@@ -704,10 +724,10 @@ async fn current_seatmap(app: &AppState, show: ShowId) -> Result<SeatMap, ApiErr
 fn seatmap_view(show: &crate::shows::CachedShow, map: SeatMap) -> SeatMapView {
     let held: HashSet<&str> = map.held.iter().map(String::as_str).collect();
     let sold: HashSet<&str> = map.sold.iter().map(String::as_str).collect();
-    let prices = &show.record.prices;
+    let prices = &show.info.prices;
     let price_of = |t: &str| prices.iter().find(|p| p.seat_type == t).map(|p| p.amount);
     let rows = show
-        .record
+        .screen
         .layout
         .rows
         .iter()
@@ -739,7 +759,7 @@ fn seatmap_view(show: &crate::shows::CachedShow, map: SeatMap) -> SeatMapView {
         })
         .collect();
     SeatMapView {
-        show_id: show.record.show_id,
+        show_id: show.info.show_id,
         version: map.version,
         currency: prices.first().map(|p| p.currency.clone()),
         rows,
