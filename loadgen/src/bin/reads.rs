@@ -43,6 +43,11 @@ struct Cli {
     /// Seed of the request mix (random when absent).
     #[arg(long)]
     seed: Option<u64>,
+    /// Mean pause of a client between two requests, in milliseconds (uniform in
+    /// 0.5x..1.5x): people read a page before the next click. 0: every client fires
+    /// back to back (a closed loop that measures saturation).
+    #[arg(long, default_value_t = 0)]
+    think_ms: u64,
 }
 
 /// What the requests are drawn from: real cities, dates, titles and shows.
@@ -168,8 +173,8 @@ async fn main() -> anyhow::Result<()> {
         .mint(contracts::UserId::new_v7(), Role::Operator)?;
     let seed = cli.seed.unwrap_or_else(rand::random);
     println!(
-        "seed {seed}; {} clients, {} s warm-up, {} s measured, {}% seat maps",
-        cli.concurrency, cli.warmup_secs, cli.duration_secs, cli.seats_percent
+        "seed {seed}; {} clients, think {} ms, {} s warm-up, {} s measured, {}% seat maps",
+        cli.concurrency, cli.think_ms, cli.warmup_secs, cli.duration_secs, cli.seats_percent
     );
     let base = cli.base_url.trim_end_matches('/').to_owned();
     let tallies: Arc<Mutex<Vec<(Kind, Tally)>>> = Arc::new(Mutex::new(vec![
@@ -183,6 +188,7 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..cli.concurrency {
         let (c, base, token, tallies) = (c.clone(), base.clone(), token.clone(), tallies.clone());
         let seats_percent = cli.seats_percent;
+        let think_ms = cli.think_ms;
         clients.push(tokio::spawn(async move {
             let http = reqwest::Client::builder()
                 .pool_max_idle_per_host(1)
@@ -208,13 +214,18 @@ async fn main() -> anyhow::Result<()> {
                     }
                     Err(_) => 0,
                 };
+                let took = sent.elapsed();
+                if think_ms > 0 {
+                    let pause = rng.random_range(think_ms / 2..=think_ms + think_ms / 2);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
                 if sent < measure_from {
                     continue;
                 }
                 let t = &mut local.iter_mut().find(|(k, _)| *k == kind).expect("kind").1;
                 *t.statuses.entry(status).or_default() += 1;
                 if status == 200 {
-                    let us = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
                     if let Some(h) = t.ok.as_mut() {
                         h.saturating_record(us.max(1));
                     }
