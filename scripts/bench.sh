@@ -6,6 +6,10 @@
 #   many  10,000 POST /v1/bookings spread over 1,000 shows of 50 seats
 #   paid  as `many`, every booking paid with `pm_card_ok` through the bundled local
 #         gateway (signed webhooks, saga): adds submit->confirmed and confirmed/s
+#   reads (not in the default list) the large catalog (`bookctl seed --catalog
+#         large`: 500 movies, ~47,000 shows, 800 screens); READ_CLIENTS (200) clients
+#         search movies and read seat maps for READ_SECS (30), once back to back
+#         (saturation) and once with READ_THINK_MS (100) between a client's requests
 #
 #   scripts/bench.sh
 #
@@ -200,6 +204,15 @@ for scenario in $SCENARIOS; do
         # the same 10,000 open connections, and `many` with every show already loaded.
         hot-paced) run_loadgen hot --concurrency "$HOT_CONCURRENCY" --seats "$HOT_SEATS" --rate "$PACED_RATE" || status=$? ;;
         many-primed) run_loadgen many --concurrency "$MANY_CONCURRENCY" --shows "$SHOWS" --prime || status=$? ;;
+        reads)
+            "$BIN/bookctl" seed --catalog large
+            psql -q "$APP__DATABASE__URL" -c "vacuum analyze"
+            for think in 0 "${READ_THINK_MS:-100}"; do
+                "$BIN/reads" --base-url "$BASE_URL" --concurrency "${READ_CLIENTS:-200}" \
+                    --duration-secs "${READ_SECS:-30}" --think-ms "$think" 2>&1 |
+                    tee "$RUN_DIR/bench-reads-think$think.log" || status=$?
+            done
+            ;;
         *) log "unknown scenario $scenario"; status=2 ;;
     esac
     stop_services
