@@ -79,6 +79,7 @@ cat <<MSG
 
 The booking platform is up: $URL
   health: $URL/healthz   readiness: $URL/readyz   metrics: $URL/metrics
+  API docs: $URL/docs   (OpenAPI document: $URL/v1/openapi.json)
   logs:   $RUN_DIR/ingress.log  $RUN_DIR/workers.log  $RUN_DIR/gateway.log
   payment gateway (local stand-in): http://$GATEWAY_LISTEN
   emails (local SMTP sink):         $SMTP_SINK_DIR/*.eml
