@@ -1,21 +1,9 @@
 //! Accounts: create one, mint its bearer token.
 
 use anyhow::Context;
-use argon2::password_hash::PasswordHasher;
 use contracts::UserId;
 use ingress::auth::{Role, TokenKeys};
 use sqlx::PgPool;
-
-/// Hashes a password with argon2id, off the async threads.
-pub async fn hash_password(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || {
-        argon2::Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
-    })
-    .await?
-}
 
 /// Creates a user, or returns the existing one with that email (its password and
 /// role are left as they are).
@@ -42,7 +30,7 @@ pub async fn create_user(
     {
         return Ok(UserId(id));
     }
-    let hash = hash_password(password.to_owned()).await?;
+    let hash = ingress::passwords::hash(password.to_owned()).await?;
     let id = UserId::new_v7();
     let inserted: uuid::Uuid = sqlx::query_scalar(
         "insert into users (id, email, password_hash, name, role) values ($1, $2, $3, $4, $5)

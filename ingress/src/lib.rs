@@ -23,6 +23,7 @@ pub mod extract;
 pub mod memo;
 pub mod openapi;
 pub mod pagination;
+pub mod passwords;
 pub mod problem;
 pub mod ratelimit;
 pub mod routes;

@@ -88,6 +88,18 @@ impl<T> Page<T> {
     }
 }
 
+/// A time as microseconds since the epoch: PostgreSQL's precision, so a cursor
+/// holding it compares exactly with the column it came from.
+pub fn unix_micros(t: time::OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
+}
+
+/// The time of a cursor's [`unix_micros`]; a 400 when out of range.
+pub fn from_unix_micros(us: i64) -> Result<time::OffsetDateTime, ApiError> {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
+        .map_err(|_| ApiError::BadRequest("cursor is not a next_cursor of this list".to_owned()))
+}
+
 /// Encodes a sort key as a cursor.
 pub fn encode_cursor<C: Serialize>(key: &C) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(key).unwrap_or_default())

@@ -28,7 +28,7 @@ pub async fn users(
     n: usize,
     role: Role,
 ) -> anyhow::Result<Vec<String>> {
-    let hash = bookctl::users::hash_password("loadgen-password".to_owned()).await?;
+    let hash = ingress::passwords::hash("loadgen-password".to_owned()).await?;
     let ids: Vec<Uuid> = (0..n).map(|_| UserId::new_v7().0).collect();
     let emails: Vec<String> = (0..n)
         .map(|i| format!("loadgen-{run}-{i}@bench.local"))

@@ -395,11 +395,27 @@ impl TestSystem {
         path: &str,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
-        let mut req = self.http.post(self.url(path)).bearer_auth(token);
+        self.call(reqwest::Method::POST, path, Some(token), body)
+            .await
+    }
+
+    /// Any request: `token` as bearer when given, `body` as JSON when given; returns
+    /// (status, json body or null).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self.http.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
         if let Some(b) = body {
             req = req.json(&b);
         }
-        let res = req.send().await.expect("post");
+        let res = req.send().await.expect("request");
         let status = res.status().as_u16();
         (status, res.json().await.unwrap_or(serde_json::Value::Null))
     }

@@ -482,15 +482,6 @@ fn show_summary(r: ShowRow) -> ShowSummary {
 #[derive(Debug, Serialize, Deserialize)]
 struct StartCursor(i64, Uuid);
 
-fn unix_micros(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1000).unwrap_or(i64::MAX)
-}
-
-fn from_unix_micros(us: i64) -> Result<OffsetDateTime, ApiError> {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000)
-        .map_err(|_| ApiError::BadRequest("cursor is not a next_cursor of this list".to_owned()))
-}
-
 /// A movie's upcoming on-sale shows, by start time then id. `date` is a calendar
 /// day in UTC.
 #[utoipa::path(
@@ -520,7 +511,7 @@ pub async fn list_shows(
     filter.push_conditions(&mut b);
     if let Some(StartCursor(us, id)) = after {
         b.push(" and (s.starts_at, s.id) > (")
-            .push_bind(from_unix_micros(us)?)
+            .push_bind(crate::pagination::from_unix_micros(us)?)
             .push(", ")
             .push_bind(id)
             .push(")");
@@ -533,7 +524,9 @@ pub async fn list_shows(
             "movie {movie_id} does not exist"
         )));
     }
-    let page = Page::from_rows(rows, limit, |r| StartCursor(unix_micros(r.1), r.0));
+    let page = Page::from_rows(rows, limit, |r| {
+        StartCursor(crate::pagination::unix_micros(r.1), r.0)
+    });
     Ok(axum::Json(page.map(show_summary)))
 }
 

@@ -1,5 +1,6 @@
 //! HTTP routes.
 
+pub mod account;
 pub mod bookings;
 pub mod catalog;
 pub mod health;

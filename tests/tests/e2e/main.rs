@@ -1,6 +1,7 @@
 //! End-to-end tests: the real ingress and workers against the real PostgreSQL,
 //! RabbitMQ and Redis. One binary; each test has its own database and prefixes.
 
+mod account;
 mod api;
 mod catalog;
 mod catalog_seed;
