@@ -5,7 +5,7 @@ use crate::auth::TokenKeys;
 use crate::openapi::{self, ApiDoc, ServedDocs};
 use crate::problem;
 use crate::ratelimit::{self, RateLimiter};
-use crate::routes::{account, bookings, catalog, health, ops, payments, tickets};
+use crate::routes::{account, admin, bookings, catalog, health, ops, payments, tickets};
 use crate::shows::ShowCache;
 use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request};
 use axum::http::StatusCode;
@@ -225,6 +225,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi::docs_page))
         .merge(health::router())
         .merge(account::router())
+        .merge(admin::router())
         .merge(bookings::router())
         .merge(payments::router())
         .merge(tickets::router())

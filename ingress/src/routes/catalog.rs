@@ -399,6 +399,11 @@ pub async fn get_movie(
     State(app): State<AppState>,
     ApiPath(movie_id): ApiPath<Uuid>,
 ) -> Result<axum::Json<MovieView>, ApiError> {
+    movie_view(&app, movie_id).await.map(axum::Json)
+}
+
+/// A movie, or 404.
+pub(crate) async fn movie_view(app: &AppState, movie_id: Uuid) -> Result<MovieView, ApiError> {
     sqlx::query_as(
         "select id, title, genres, cast_members as cast, duration_min, rating, language, synopsis
            from movies where id = $1",
@@ -406,7 +411,6 @@ pub async fn get_movie(
     .bind(movie_id)
     .fetch_optional(&app.db)
     .await?
-    .map(axum::Json)
     .ok_or_else(|| ApiError::NotFound(format!("movie {movie_id} does not exist")))
 }
 
@@ -599,6 +603,11 @@ pub async fn get_show(
     State(app): State<AppState>,
     ApiPath(show_id): ApiPath<Uuid>,
 ) -> Result<axum::Json<ShowView>, ApiError> {
+    show_view(&app, show_id).await.map(axum::Json)
+}
+
+/// A show with its movie, theater, screen and prices, or 404.
+pub(crate) async fn show_view(app: &AppState, show_id: Uuid) -> Result<ShowView, ApiError> {
     let mut b = QueryBuilder::new("select ");
     b.push(SHOW_COLUMNS).push(
         ", s.ends_at, s.status, s.status = 'on_sale' and s.starts_at > now(),
@@ -630,7 +639,7 @@ pub async fn get_show(
         language,
     ) = row;
     let summary = show_summary((s0, s1, s2, s3, s4, s5, s6, s7));
-    Ok(axum::Json(ShowView {
+    Ok(ShowView {
         id: summary.id,
         starts_at: summary.starts_at,
         ends_at: rfc3339(ends_at),
@@ -646,7 +655,7 @@ pub async fn get_show(
         theater: summary.theater,
         screen: summary.screen,
         prices: summary.prices,
-    }))
+    })
 }
 
 // ---------------------------------------------------------------------------

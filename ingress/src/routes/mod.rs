@@ -1,6 +1,7 @@
 //! HTTP routes.
 
 pub mod account;
+pub mod admin;
 pub mod bookings;
 pub mod catalog;
 pub mod health;
