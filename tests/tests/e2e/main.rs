@@ -2,6 +2,7 @@
 //! RabbitMQ and Redis. One binary; each test has its own database and prefixes.
 
 mod account;
+mod admin;
 mod api;
 mod catalog;
 mod catalog_seed;
