@@ -68,6 +68,11 @@ pub enum Command {
         refund_id: String,
         amount: i64,
     },
+    /// An admin cancelled the show (its database row already says so): it stops
+    /// selling for good; held and payment-pending bookings are released (a payment
+    /// that still succeeds afterwards is refunded) and confirmed ones are cancelled
+    /// with a full refund. Repeating it changes nothing.
+    CancelShow { reason: String },
 }
 
 impl Command {
@@ -82,6 +87,8 @@ impl Command {
             | Command::PaymentFailed { booking_id, .. }
             | Command::CancelBooking { booking_id, .. }
             | Command::RefundCompleted { booking_id, .. } => *booking_id,
+            // A show-wide command names no one booking.
+            Command::CancelShow { .. } => BookingId(uuid::Uuid::nil()),
         }
     }
 
@@ -95,6 +102,7 @@ impl Command {
             Command::PaymentSucceeded { .. } => "payment_succeeded",
             Command::PaymentFailed { .. } => "payment_failed",
             Command::CancelBooking { .. } => "cancel_booking",
+            Command::CancelShow { .. } => "cancel_show",
             Command::RefundCompleted { .. } => "refund_completed",
         }
     }

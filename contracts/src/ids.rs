@@ -81,8 +81,17 @@ impl MessageId {
     /// A message id fixed by (booking, command kind), so re-publishing the same
     /// command (a retried request, a second expiry sweep) is deduped by the inbox.
     pub fn for_booking(booking: BookingId, kind: &str) -> Self {
+        Self::for_subject(booking.0, kind)
+    }
+
+    /// A message id fixed by (show, command kind), for show-wide commands.
+    pub fn for_show(show: ShowId, kind: &str) -> Self {
+        Self::for_subject(show.0, kind)
+    }
+
+    fn for_subject(subject: Uuid, kind: &str) -> Self {
         let mut name = Vec::with_capacity(16 + kind.len());
-        name.extend_from_slice(booking.0.as_bytes());
+        name.extend_from_slice(subject.as_bytes());
         name.extend_from_slice(kind.as_bytes());
         Self(Uuid::new_v5(&MESSAGE_NAMESPACE, &name))
     }

@@ -336,7 +336,65 @@ impl ShowState {
         if cmd.show_id != self.show_id {
             return Vec::new();
         }
-        let outcome = match &cmd.command {
+        let outcome: Vec<(BookingId, Event)> = match &cmd.command {
+            Command::CancelShow { reason } => self.cancel_show(reason),
+            single => self
+                .apply_to_one(single, cmd.issued_at)
+                .into_iter()
+                .collect(),
+        };
+        outcome
+            .into_iter()
+            .enumerate()
+            .map(|(i, (booking_id, event))| EventEnvelope {
+                event_id: EventId::derive(cmd.message_id, i as u32),
+                show_id: self.show_id,
+                booking_id,
+                occurred_at: cmd.issued_at,
+                caused_by: cmd.message_id,
+                trace: cmd.trace,
+                event,
+            })
+            .collect()
+    }
+
+    /// The show is cancelled: no more sales; every live booking ends, in booking id
+    /// order (deterministic). Confirmed ones are cancelled with a full refund; held
+    /// and payment-pending ones are released (a payment that succeeds later finds
+    /// the show off sale and is refunded).
+    fn cancel_show(&mut self, reason: &str) -> Vec<(BookingId, Event)> {
+        self.on_sale = false;
+        let live: Vec<(BookingId, BookingStatus)> = self
+            .live
+            .values()
+            .map(|b| (b.booking_id, b.status))
+            .collect();
+        live.into_iter()
+            .map(|(id, status)| {
+                if status == BookingStatus::Confirmed {
+                    let seats = self.close(id, BookingStatus::Cancelled);
+                    let closed = self.closed.get_mut(&id).expect("closed just above");
+                    closed.refund_pending = true;
+                    let event = Event::BookingCancelled {
+                        seats,
+                        payment_id: closed.payment_id.clone().unwrap_or_default(),
+                        refund_amount: closed.amount,
+                        currency: closed.currency.clone(),
+                    };
+                    (id, event)
+                } else {
+                    let seats = self.close(id, BookingStatus::Failed);
+                    let reason = reason.to_owned();
+                    (id, Event::HoldReleased { seats, reason })
+                }
+            })
+            .collect()
+    }
+
+    /// A command about one booking: its event, if it changes anything.
+    fn apply_to_one(&mut self, command: &Command, issued_at: Millis) -> Option<(BookingId, Event)> {
+        match command {
+            Command::CancelShow { .. } => None,
             Command::HoldSeats(hold) => {
                 if !self.known.insert(hold.booking_id) {
                     // A retry of a booking already decided: the first decision stands.
@@ -344,7 +402,7 @@ impl ShowState {
                 } else {
                     let event = match self.decide(&hold.request) {
                         Ok(seats) => {
-                            let hold_expires_at = cmd.issued_at.plus_ms(hold.hold_ttl_ms);
+                            let hold_expires_at = issued_at.plus_ms(hold.hold_ttl_ms);
                             let booking =
                                 self.occupy(hold.booking_id, hold.user_id, &seats, hold_expires_at);
                             Event::BookingHeld {
@@ -366,7 +424,7 @@ impl ShowState {
             }
             Command::ExpireHold { booking_id } => {
                 let due = self.live.get(booking_id).is_some_and(|b| {
-                    b.status == BookingStatus::Held && cmd.issued_at >= b.hold_expires_at
+                    b.status == BookingStatus::Held && issued_at >= b.hold_expires_at
                 });
                 due.then(|| {
                     let seats = self.close(*booking_id, BookingStatus::Expired);
@@ -481,20 +539,7 @@ impl ShowState {
                     )
                 })
             }
-        };
-        outcome
-            .into_iter()
-            .enumerate()
-            .map(|(i, (booking_id, event))| EventEnvelope {
-                event_id: EventId::derive(cmd.message_id, i as u32),
-                show_id: self.show_id,
-                booking_id,
-                occurred_at: cmd.issued_at,
-                caused_by: cmd.message_id,
-                trace: cmd.trace,
-                event,
-            })
-            .collect()
+        }
     }
 
     pub fn show_id(&self) -> ShowId {
@@ -673,7 +718,8 @@ impl ShowState {
             })
             .collect();
         match seats {
-            Some(seats) if !seats.is_empty() => {
+            // A show off sale (cancelled) never sells again: the money goes back.
+            Some(seats) if !seats.is_empty() && self.on_sale => {
                 let closed = self.closed.remove(&booking_id).expect("checked above");
                 for &i in &seats {
                     self.seats[i].occupant = Some((booking_id, SeatStatus::Sold));
@@ -708,7 +754,12 @@ impl ShowState {
                     payment_id: payment_id.to_owned(),
                     amount: paid,
                     currency: closed.currency.clone(),
-                    reason: "seats_resold".to_owned(),
+                    reason: if self.on_sale {
+                        "seats_resold"
+                    } else {
+                        "not_on_sale"
+                    }
+                    .to_owned(),
                 })
             }
         }

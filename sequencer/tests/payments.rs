@@ -223,3 +223,64 @@ fn cancelling_a_confirmed_booking_frees_its_seats_and_refunds_minus_the_fee() {
     // A late success for a cancelled booking does not take seats again.
     assert!(succeeded(&mut d, b, "pi_1").is_empty());
 }
+
+#[test]
+fn cancelling_the_show_ends_every_booking_refunds_in_full_and_stops_sales() {
+    let mut d = Driver::new(plan(&["rrrr"]));
+    let held = d.take(&["A1"]);
+    let pending = d.take(&["A2"]);
+    started(&mut d, pending, "pi_p");
+    let paid = d.take(&["A3", "A4"]);
+    started(&mut d, paid, "pi_c");
+    succeeded(&mut d, paid, "pi_c");
+
+    let cancel = || Command::CancelShow {
+        reason: "show_cancelled".into(),
+    };
+    let events: Vec<(BookingId, Event)> = d
+        .apply(cancel())
+        .into_iter()
+        .map(|e| (e.booking_id, e.event))
+        .collect();
+    assert_eq!(events.len(), 3, "{events:?}");
+    for (b, event) in &events {
+        match event {
+            Event::BookingCancelled {
+                payment_id,
+                refund_amount,
+                ..
+            } => {
+                assert_eq!(*b, paid);
+                assert_eq!(payment_id, "pi_c");
+                assert_eq!(*refund_amount, 2400, "a cancelled show refunds in full");
+            }
+            Event::HoldReleased { reason, .. } => {
+                assert!(*b == held || *b == pending);
+                assert_eq!(reason, "show_cancelled");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(d.state.free_count(), 4);
+    assert!(d.state.live_bookings().next().is_none());
+
+    // No sale afterwards, a repeat changes nothing, and the pending payment that
+    // still succeeds is refunded instead of taking its seat again.
+    let (_, after) = d.choose(&["A1"]);
+    assert!(
+        matches!(
+            after,
+            Event::BookingRejected {
+                reason: contracts::RejectReason::NotOnSale,
+                ..
+            }
+        ),
+        "{after:?}"
+    );
+    assert!(d.apply(cancel()).is_empty());
+    match succeeded(&mut d, pending, "pi_p").as_slice() {
+        [Event::LatePaymentRefused { reason, .. }] => assert_eq!(reason, "not_on_sale"),
+        other => panic!("expected a refund, got {other:?}"),
+    }
+    assert_eq!(d.state.free_count(), 4);
+}

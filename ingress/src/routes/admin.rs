@@ -989,6 +989,78 @@ pub async fn sales(
     }))
 }
 
+// ---------------------------------------------------------------------------
+// Cancelling a show.
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShowCancelled {
+    pub show_id: Uuid,
+    /// `cancelled`: no more sales; its bookings are being released and refunded.
+    pub status: &'static str,
+}
+
+/// Cancels a show before it starts: it stops selling at once, held bookings are
+/// released, and every paid booking is cancelled and refunded in full (the refunds
+/// run through the payment saga; each booking's status shows its progress).
+/// Repeating it is harmless.
+///
+/// The show's row is marked first, then the command goes through the show's
+/// partition queue, so the sequencer ends every booking decided before it and
+/// refuses every hold after it; a sequencer that reloads the show finds it
+/// cancelled. If publishing fails the answer is 503 and a retry finishes the job.
+#[utoipa::path(post, path = "/v1/admin/shows/{show_id}/cancel", tag = "admin", security(("bearer" = [])),
+    params(("show_id" = Uuid, Path, description = "The show id")),
+    responses(
+        (status = 202, description = "Cancelled; refunds are under way", body = ShowCancelled),
+        (status = 409, description = "The show has started (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn cancel_show(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    admin(&caller)?;
+    let row: Option<(String, OffsetDateTime)> =
+        sqlx::query_as("select status, starts_at from shows where id = $1")
+            .bind(id)
+            .fetch_optional(&app.db)
+            .await?;
+    let (status, starts_at) =
+        row.ok_or_else(|| ApiError::NotFound(format!("show {id} does not exist")))?;
+    if status != "cancelled" && starts_at <= OffsetDateTime::now_utc() {
+        return Err(ApiError::Conflict(format!(
+            "show {id} has started: it can no longer be cancelled"
+        )));
+    }
+    sqlx::query("update shows set status = 'cancelled' where id = $1")
+        .bind(id)
+        .execute(&app.db)
+        .await?;
+    let show = contracts::ShowId(id);
+    let env = contracts::CommandEnvelope {
+        message_id: contracts::MessageId::for_show(show, "cancel-show"),
+        show_id: show,
+        issued_at: platform::now_millis(),
+        request_id: None,
+        trace: platform::trace::current(),
+        command: contracts::Command::CancelShow {
+            reason: "show_cancelled".to_owned(),
+        },
+    };
+    app.publish_command(&env)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.into()))?;
+    tracing::warn!(show_id = %id, user_id = %caller.user_id, "show cancelled by an admin");
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(ShowCancelled {
+            show_id: id,
+            status: "cancelled",
+        }),
+    )
+        .into_response())
+}
+
 /// `/v1/admin/...`
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -1002,4 +1074,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_show, list_shows))
         .routes(routes!(get_show, update_show))
         .routes(routes!(sales))
+        .routes(routes!(cancel_show))
 }

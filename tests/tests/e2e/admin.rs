@@ -458,3 +458,91 @@ async fn theater_pages_stay_stable_while_theaters_are_added() {
     );
     sys.shutdown().await;
 }
+
+#[tokio::test]
+async fn cancelling_a_show_releases_holds_refunds_payments_in_full_and_stops_sales() {
+    let sys = spawn_system(SystemOptions::default()).await;
+    let a = admin(&sys).await;
+    let show = sys.show(2, 4).await;
+    let (_, token) = sys.customer(1).await;
+    let (_, paid) = sys
+        .submit(
+            &token,
+            "paid",
+            json!({"show_id": show, "seats": ["A1", "A2"], "payment_method": "pm_card_ok"}),
+        )
+        .await;
+    let (_, held) = sys
+        .submit(&token, "held", json!({"show_id": show, "seats": ["B1"]}))
+        .await;
+    let paid_id = paid["booking_id"].as_str().unwrap().to_owned();
+    let held_id = held["booking_id"].as_str().unwrap().to_owned();
+    sys.eventually(
+        Duration::from_secs(30),
+        "the paid booking is confirmed",
+        || async { sys.booking(&token, &paid_id).await.1["status"] == "confirmed" },
+    )
+    .await;
+    sys.eventually(
+        Duration::from_secs(30),
+        "the other booking is held",
+        || async { sys.booking(&token, &held_id).await.1["status"] == "held" },
+    )
+    .await;
+
+    let path = format!("/v1/admin/shows/{show}/cancel");
+    let (_, customer) = sys.customer(2).await;
+    assert_eq!(
+        sys.call(Method::POST, &path, Some(&customer), None).await.0,
+        403
+    );
+    let unknown = format!("/v1/admin/shows/{}/cancel", uuid::Uuid::now_v7());
+    assert_eq!(a.call(Method::POST, &unknown, None).await.0, 404);
+    let (status, res) = a.call(Method::POST, &path, None).await;
+    assert_eq!(status, 202, "{res}");
+    assert_eq!(res["status"], "cancelled");
+
+    sys.eventually(
+        Duration::from_secs(30),
+        "the paid booking is refunded",
+        || async { sys.booking(&token, &paid_id).await.1["status"] == "refunded" },
+    )
+    .await;
+    let (_, released) = sys.booking(&token, &held_id).await;
+    assert_eq!(released["status"], "failed", "{released}");
+    assert_eq!(
+        released["reason_detail"]["detail"], "show_cancelled",
+        "{released}"
+    );
+    let refund: (Option<String>, Option<i64>) =
+        sqlx::query_as("select refund_status, refund_amount from payments where booking_id = $1")
+            .bind(paid_id.parse::<uuid::Uuid>().unwrap())
+            .fetch_one(&sys.pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        refund,
+        (Some("succeeded".into()), Some(50_000)),
+        "a full refund"
+    );
+    let live: i64 = sqlx::query_scalar(
+        "select count(*) from booking_seats where show_id = $1 and released_at is null",
+    )
+    .bind(show.0)
+    .fetch_one(&sys.pool)
+    .await
+    .unwrap();
+    assert_eq!(live, 0);
+
+    // Cancelling again changes nothing; nobody can book it any more.
+    assert_eq!(a.call(Method::POST, &path, None).await.0, 202);
+    tokio::time::sleep(Duration::from_millis(1100)).await; // ingress's show cache (1 s in tests)
+    let (status, res) = sys
+        .submit(&token, "after", json!({"show_id": show, "seats": ["A3"]}))
+        .await;
+    assert_eq!(status, 409, "{res}");
+    assert_eq!(res["code"], "show_not_on_sale");
+    let report = ops::reconcile::reconcile(&sys.pool).await.unwrap();
+    assert!(report.ok, "{:?}", report.problems);
+    sys.shutdown().await;
+}
