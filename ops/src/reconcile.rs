@@ -8,7 +8,10 @@
 //! - `refund_failed`: a refund the gateway refused (operators must act);
 //! - `seat_held_twice`: a seat of a show is live in two bookings;
 //! - `seats_disagree`: a live booking's seats are not exactly its live allocations,
-//!   or a finished booking still holds seats.
+//!   or a finished booking still holds seats;
+//! - `live_booking_of_cancelled_show`: a cancelled show still has a held, paying or
+//!   confirmed booking (its `CancelShow` command never reached the sequencer: cancel
+//!   the show again, which is harmless).
 
 use serde::Serialize;
 use sqlx::PgPool;
@@ -104,6 +107,18 @@ pub async fn reconcile(pool: &PgPool) -> Result<Report, sqlx::Error> {
         kind: "seats_disagree",
         booking_id: Some(id),
         detail: format!("booking {st} holds {live} live seats, expected {want}"),
+    }));
+
+    let rows: Vec<(Uuid, Uuid, String)> = sqlx::query_as(
+        "select b.id, b.show_id, b.status from bookings b join shows s on s.id = b.show_id
+          where s.status = 'cancelled' and b.status in ('held', 'payment_pending', 'confirmed')",
+    )
+    .fetch_all(pool)
+    .await?;
+    problems.extend(rows.into_iter().map(|(id, show, st)| Problem {
+        kind: "live_booking_of_cancelled_show",
+        booking_id: Some(id),
+        detail: format!("show {show} is cancelled but this booking is still {st}"),
     }));
 
     Ok(Report {

@@ -546,3 +546,48 @@ async fn cancelling_a_show_releases_holds_refunds_payments_in_full_and_stops_sal
     assert!(report.ok, "{:?}", report.problems);
     sys.shutdown().await;
 }
+
+#[tokio::test]
+async fn reconciliation_finds_a_cancellation_that_never_reached_the_sequencer() {
+    let sys = spawn_system(SystemOptions::default()).await;
+    let a = admin(&sys).await;
+    let show = sys.show(1, 4).await;
+    let (_, token) = sys.customer(1).await;
+    let (_, held) = sys
+        .submit(&token, "held", json!({"show_id": show, "seats": ["A1"]}))
+        .await;
+    let held_id = held["booking_id"].as_str().unwrap().to_owned();
+    sys.wait_decided(&[held_id.parse().unwrap()], Duration::from_secs(30))
+        .await;
+    // The row says cancelled but no command was sent (a publish that failed).
+    sqlx::query("update shows set status = 'cancelled' where id = $1")
+        .bind(show.0)
+        .execute(&sys.pool)
+        .await
+        .unwrap();
+    let report = ops::reconcile::reconcile(&sys.pool).await.unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.kind == "live_booking_of_cancelled_show"),
+        "{:?}",
+        report.problems
+    );
+    // The remedy the problem names: cancel again.
+    let (status, _) = a
+        .call(
+            Method::POST,
+            &format!("/v1/admin/shows/{show}/cancel"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202);
+    sys.eventually(
+        Duration::from_secs(30),
+        "reconciliation is clean",
+        || async { ops::reconcile::reconcile(&sys.pool).await.unwrap().ok },
+    )
+    .await;
+    sys.shutdown().await;
+}
