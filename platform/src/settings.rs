@@ -141,6 +141,9 @@ pub struct WorkerSettings {
     pub batch_size_max: usize,
     pub show_idle_secs: u64,
     pub expiry_sweep_ms: u64,
+    /// Days `processed_messages` and `payment_webhooks` rows are kept.
+    pub retention_days: u32,
+    pub retention_sweep_secs: u64,
     pub outbox_relay_ms: u64,
     pub outbox_grace_ms: u64,
     pub retry_initial_ms: u64,

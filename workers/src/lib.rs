@@ -12,10 +12,13 @@
 //!   and a relay for whatever a crash left behind).
 //! - [`expiry`]: the sweep that turns ran-out holds into `ExpireHold` commands on
 //!   the show's partition queue, so expiry is ordered with everything else.
+//! - [`retention`]: keeps the inbox, webhook deduplication and refresh tokens
+//!   bounded.
 //! - [`startup`]: `Workers::build(settings)` and `run_until_stopped`.
 
 pub mod events;
 pub mod expiry;
+pub mod retention;
 pub mod runner;
 pub mod saga;
 pub mod seatmaps;

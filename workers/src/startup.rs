@@ -153,6 +153,12 @@ impl Workers {
             Duration::from_millis(s.workers.outbox_grace_ms),
             stop.clone(),
         ));
+        background.spawn(crate::retention::run(
+            pool.clone(),
+            s.workers.retention_days,
+            Duration::from_secs(s.workers.retention_sweep_secs),
+            stop.clone(),
+        ));
         background.spawn(crate::expiry::run(
             pool.clone(),
             publisher.clone(),

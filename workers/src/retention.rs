@@ -1,0 +1,74 @@
+//! Retention: the bookkeeping tables that only deduplicate or authenticate grow with
+//! every message, webhook and login; this sweep keeps them bounded.
+//!
+//! - `processed_messages` (the sequencer's inbox): a redelivery comes within
+//!   minutes, a dead-letter replay within days; after `retention_days` the inbox
+//!   forgets. A later replay is still safe: the sequencer decides a known booking
+//!   once and its payment and cancellation steps are no-ops when already done.
+//! - `payment_webhooks` (deduplication of gateway deliveries): gateways retry for
+//!   hours, never for weeks.
+//! - `refresh_tokens`: expired ones can never be presented again.
+//!
+//! Deletes go in bounded chunks, so no sweep holds locks for long; several workers
+//! processes sweeping at once only race to delete the same rows.
+
+use sqlx::PgPool;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Rows deleted per statement.
+const CHUNK: i64 = 10_000;
+
+/// What one sweep removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Swept {
+    pub processed_messages: u64,
+    pub payment_webhooks: u64,
+    pub refresh_tokens: u64,
+}
+
+/// Deletes, in chunks, the rows of `table` whose `column` is older than `days` days.
+async fn delete_older(pool: &PgPool, table: &str, column: &str, days: u32) -> sqlx::Result<u64> {
+    let sql = format!(
+        "delete from {table} where ctid in (
+           select ctid from {table} where {column} < now() - make_interval(days => $1) limit $2)"
+    );
+    let mut total = 0;
+    loop {
+        let n = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(i32::try_from(days).unwrap_or(i32::MAX))
+            .bind(CHUNK)
+            .execute(pool)
+            .await?
+            .rows_affected();
+        total += n;
+        if n < CHUNK as u64 {
+            return Ok(total);
+        }
+    }
+}
+
+/// One sweep: inbox and webhook rows older than `days`, refresh tokens expired
+/// more than a day ago.
+pub async fn sweep(pool: &PgPool, days: u32) -> sqlx::Result<Swept> {
+    Ok(Swept {
+        processed_messages: delete_older(pool, "processed_messages", "processed_at", days).await?,
+        payment_webhooks: delete_older(pool, "payment_webhooks", "received_at", days).await?,
+        refresh_tokens: delete_older(pool, "refresh_tokens", "expires_at", 1).await?,
+    })
+}
+
+/// Sweeps every `every` until `stop`.
+pub async fn run(pool: PgPool, days: u32, every: Duration, stop: CancellationToken) {
+    loop {
+        match sweep(&pool, days).await {
+            Ok(s) if s != Swept::default() => tracing::info!(?s, "retention sweep"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "retention sweep failed; next time"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
