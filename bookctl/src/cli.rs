@@ -6,8 +6,8 @@
 
 use crate::dry_run::{self, DryRunMessage};
 use anyhow::Context;
+use auth::{Role, TokenKeys};
 use clap::{ArgGroup, Parser, Subcommand};
-use ingress::auth::{Role, TokenKeys};
 use ops::dlq::{DlqMessage, Selection};
 use platform::Settings;
 use serde_json::json;
@@ -163,10 +163,10 @@ pub enum CatalogSize {
 }
 
 impl CatalogSize {
-    pub fn scale(self) -> &'static crate::catalog::Scale {
+    pub fn scale(self) -> &'static seed::catalog::Scale {
         match self {
-            CatalogSize::Small => &crate::catalog::Scale::SMALL,
-            CatalogSize::Large => &crate::catalog::Scale::LARGE,
+            CatalogSize::Small => &seed::catalog::Scale::SMALL,
+            CatalogSize::Large => &seed::catalog::Scale::LARGE,
         }
     }
 }
@@ -367,7 +367,7 @@ async fn seed_demo(
     out: &mut impl Write,
     report: &mut serde_json::Map<String, serde_json::Value>,
 ) -> anyhow::Result<()> {
-    let show = crate::seed::demo(pool).await?;
+    let show = seed::demo(pool).await?;
     let keys = TokenKeys::new(
         &settings.auth.jwt_secret,
         settings.auth.access_token_ttl_secs,
@@ -407,9 +407,9 @@ async fn seed_catalog(
     let started = std::time::Instant::now();
     let scale = size.scale();
     let opts =
-        crate::catalog::Options::starting_tomorrow(seed, settings.catalog.cleaning_buffer_min);
-    let catalog = crate::catalog::generate(scale, &opts);
-    let inserted = crate::catalog::insert(pool, &catalog)
+        seed::catalog::Options::starting_tomorrow(seed, settings.catalog.cleaning_buffer_min);
+    let catalog = seed::catalog::generate(scale, &opts);
+    let inserted = seed::catalog::insert(pool, &catalog)
         .await
         .context("inserting the catalog")?;
     let secs = started.elapsed().as_secs_f64();

@@ -11,9 +11,9 @@ mod setup;
 mod watch;
 
 use anyhow::Context;
+use auth::{Role, TokenKeys};
 use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
-use ingress::auth::{Role, TokenKeys};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use reqwest::header::HeaderValue;
