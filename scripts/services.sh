@@ -335,7 +335,8 @@ pg_admin() {
 
 pg_admin_socket() {
     if [[ $(id -u) -eq 0 ]]; then
-        (cd / && su postgres -s /bin/sh -c 'exec psql "$@"' sh "$@")
+        # su would read psql's options as its own: pass them quoted in the command.
+        (cd / && su postgres -s /bin/bash -c "exec psql $(printf '%q ' "$@")")
     elif [[ $(id -un) == postgres ]]; then
         psql "$@"
     elif ((${#SUDO[@]} > 0)); then

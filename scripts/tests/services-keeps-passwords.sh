@@ -19,7 +19,7 @@ fail() {
 
 admin() {
     local opts=(-qXtA -v ON_ERROR_STOP=1 -p "$PG_PORT" -d postgres -c "$1")
-    if [[ $(id -u) -eq 0 ]] && (cd / && su postgres -s /bin/sh -c 'exec psql "$@"' sh "${opts[@]}") 2>/dev/null; then
+    if [[ $(id -u) -eq 0 ]] && (cd / && su postgres -s /bin/bash -c "exec psql $(printf '%q ' "${opts[@]}")") 2>/dev/null; then
         return 0
     fi
     PGCONNECT_TIMEOUT=5 psql -w -h 127.0.0.1 -U postgres "${opts[@]}"
