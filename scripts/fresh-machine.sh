@@ -27,7 +27,9 @@
 #             everything unmounted, the namespace deleted, the root deleted (--keep
 #             keeps it; its logs stay in $FRESH_DIR/logs)
 #
-# FRESH_DIR (default /var/tmp/booking-fresh). Runs as root (debootstrap, mount, ip).
+# FRESH_DIR (default /var/tmp/booking-fresh). FRESH_TMPFS=SIZE (e.g. 12G) puts the
+# root on a tmpfs of that size (when the disk is short: the root takes ~5 GB after the
+# release build, more after the test build). Runs as root (debootstrap, mount, ip).
 # The heavy phases run under `nice -n 19`.
 set -euo pipefail
 
@@ -108,6 +110,7 @@ cleanup() {
     [[ -z $PROXY_PID ]] || kill "$PROXY_PID" 2>/dev/null || true
     local m
     for m in $(awk -v r="$R" 'index($2, r) == 1 { print $2 }' /proc/mounts | sort -r); do
+        [[ $m != "$R" || $KEEP == 0 ]] || continue # a kept root on a tmpfs stays mounted
         umount "$m" 2>/dev/null || umount -l "$m" || echo "   could not unmount $m" >&2
     done
     ip link del "$VETH_HOST" 2>/dev/null || true
@@ -149,6 +152,10 @@ MIRROR=$(sed -n 's/^URIs: *\([^ ]*\/debian\)$/\1/p' /etc/apt/sources.list.d/*.so
 MIRROR=${MIRROR:-http://deb.debian.org/debian}
 echo "   mirror: $MIRROR"
 mkdir -p "$R"
+if [[ -n ${FRESH_TMPFS:-} ]]; then
+    mount -t tmpfs -o "size=$FRESH_TMPFS,mode=755" fresh-root "$R"
+    echo "   on a tmpfs of $FRESH_TMPFS"
+fi
 nice -n 19 debootstrap --variant=minbase --include=gcc,libc6-dev,curl,ca-certificates \
     "$SUITE" "$R" "$MIRROR" >"$LOGS/debootstrap.log" 2>&1 || { tail -20 "$LOGS/debootstrap.log"; fail "debootstrap"; }
 # The host's apt sources and its Acquire settings (mirror, proxy, date checks).
@@ -302,6 +309,11 @@ fi
 
 # --- test ---------------------------------------------------------------------
 phase test "scripts/test.sh ${TEST_ARGS[*]}"
+if ((${#TEST_ARGS[@]})); then
+    # test.sh runs it only for the whole suite.
+    in_root "cd /root/booking && scripts/tests/services-keeps-passwords.sh" 2>&1 | sed 's/^/   /' \
+        || fail "services-keeps-passwords"
+fi
 args=""
 ((${#TEST_ARGS[@]} == 0)) || args=$(printf ' %q' "${TEST_ARGS[@]}")
 set +e

@@ -284,7 +284,8 @@ stop_started() {
         return 0
     fi
     local name ver rc=0
-    while read -r name; do
+    # fd 3: the stop commands (su, rabbitmqctl) would read the rest of the list.
+    while read -r name <&3; do
         case $name in
             postgres)
                 ver=$(pg_cluster_version)
@@ -305,7 +306,7 @@ stop_started() {
                 ;;
             *) echo "services.sh: unknown entry in $STARTED_FILE: $name" >&2 ;;
         esac && echo "services.sh: stopped $name" || { rc=1; echo "services.sh: could not stop $name" >&2; }
-    done <"$STARTED_FILE"
+    done 3<"$STARTED_FILE"
     ((rc)) || rm -f "$STARTED_FILE"
     return "$rc"
 }
