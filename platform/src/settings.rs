@@ -132,6 +132,10 @@ pub struct IngressSettings {
     pub hold_ttl_secs: u64,
     pub show_cache_ttl_secs: u64,
     pub poll_interval_secs: u64,
+    /// Origins (e.g. `https://app.example.com`) whose browser apps may call the API
+    /// (CORS). Empty: no CORS headers; the web app needs none (same origin).
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -177,6 +181,7 @@ impl Settings {
                 .list_separator(",")
                 .with_list_parse_key("workers.partitions")
                 .with_list_parse_key("rate_limit.exempt_roles")
+                .with_list_parse_key("ingress.cors_origins")
                 .try_parsing(true),
         );
         for (plain, key, app) in [
