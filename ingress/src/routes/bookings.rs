@@ -328,6 +328,30 @@ pub struct BookingView {
     pub reason_detail: Option<serde_json::Value>,
     pub created_at: String,
     pub updated_at: String,
+    /// What cancelling would cost, for a confirmed booking (shown to the buyer before
+    /// they cancel); null otherwise.
+    pub cancellation: Option<CancellationTerms>,
+}
+
+/// The cancellation fee the theater keeps and the refund, in minor units.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CancellationTerms {
+    pub fee: i64,
+    pub refund: i64,
+    pub currency: String,
+}
+
+impl CancellationTerms {
+    /// The sequencer's arithmetic: the fee is `fee_permille` of the amount, rounded
+    /// down; the rest is refunded.
+    fn of(amount: i64, currency: &str, fee_permille: u16) -> Self {
+        let fee = amount.saturating_mul(i64::from(fee_permille.min(1000))) / 1000;
+        Self {
+            fee,
+            refund: amount - fee,
+            currency: currency.to_owned(),
+        }
+    }
 }
 
 pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
@@ -410,7 +434,16 @@ pub async fn get(
                 }
                 _ => (None, None),
             };
+            let cancellation = match (&status, &currency) {
+                (BookingStatus::Confirmed, Some(cur)) => Some(CancellationTerms::of(
+                    amount,
+                    cur,
+                    app.settings.payments.cancellation_fee_permille,
+                )),
+                _ => None,
+            };
             BookingView {
+                cancellation,
                 booking_id: BookingId(id),
                 user_id: UserId(user),
                 show_id: ShowId(show),
@@ -440,6 +473,7 @@ pub async fn get(
                 .and_then(|r| serde_json::from_str(&r).ok())
                 .ok_or_else(not_found)?;
             BookingView {
+                cancellation: None,
                 booking_id,
                 user_id: marker.user_id,
                 show_id: marker.show_id,
@@ -476,4 +510,17 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(submit))
         .routes(routes!(get))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cancellation_fee_is_rounded_down_as_the_sequencer_rounds_it() {
+        let t = CancellationTerms::of(70_001, "INR", 100);
+        assert_eq!((t.fee, t.refund), (7_000, 63_001));
+        let all = CancellationTerms::of(500, "INR", 1500);
+        assert_eq!((all.fee, all.refund), (500, 0));
+    }
 }

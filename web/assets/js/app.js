@@ -128,6 +128,9 @@ window.addEventListener('popstate', route);
 window.addEventListener('app:navigate', route);
 session.onChange(() => { updateAccountLink(); adoptPreferredCity(); });
 
+// A link may name the city (`/?city=Mumbai`): it becomes the remembered one.
+const linkedCity = new URLSearchParams(location.search).get('city');
+if (linkedCity) setCity(linkedCity.trim());
 setupCity();
 updateAccountLink();
 adoptPreferredCity();

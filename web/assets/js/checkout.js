@@ -278,6 +278,6 @@ function steps(at) {
 }
 
 function isDecline(b) {
-  const words = [b.reason, b.payment?.status, b.payment?.decline_reason, b.payment?.failure_reason].filter(Boolean).join(' ');
+  const words = [b.reason, JSON.stringify(b.reason_detail ?? ''), b.payment?.decline_reason, b.payment?.failure_reason].filter(Boolean).join(' ');
   return /declin/.test(words);
 }

@@ -49,7 +49,7 @@ export class SeatMap {
       return b;
     }));
     const rows = placed.map(({ row }, i) => {
-      const seats = h('div', { class: 'seats', role: 'presentation' }, this.grid[i]);
+      const seats = h('div', { class: 'seats' }, this.grid[i]);
       seats.style.gridTemplateColumns = `repeat(${columns}, var(--seat))`;
       return h('div', { class: 'row', role: 'group', 'aria-label': `Row ${row.row}` },
         h('span', { class: 'rowlabel', 'aria-hidden': 'true' }, row.row),
