@@ -268,7 +268,7 @@ pub fn router(state: AppState) -> Router {
         )),
         None => routes,
     };
-    let routes = match cors(&state.settings.ingress.cors_origins) {
+    let routes = match crate::cors::layer(&state.settings.ingress.cors_origins) {
         Some(cors) => routes.layer(cors),
         None => routes,
     };
@@ -297,52 +297,6 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .with_state(state)
 }
-
-/// CORS for the configured origins (`ingress.cors_origins`), or none when the list
-/// is empty. Preflights are answered before the rate limiter and the handlers.
-fn cors(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
-    use axum::http::{HeaderName, HeaderValue, Method, header};
-    let origins: Vec<HeaderValue> = origins
-        .iter()
-        .map(|o| o.trim())
-        .filter(|o| !o.is_empty())
-        .filter_map(|o| HeaderValue::from_str(o).ok())
-        .collect();
-    if origins.is_empty() {
-        return None;
-    }
-    Some(
-        tower_http::cors::CorsLayer::new()
-            .allow_origin(origins)
-            .allow_methods([
-                Method::GET,
-                Method::POST,
-                Method::PUT,
-                Method::PATCH,
-                Method::DELETE,
-            ])
-            .allow_headers([
-                header::AUTHORIZATION,
-                header::CONTENT_TYPE,
-                header::ACCEPT,
-                HeaderName::from_static("idempotency-key"),
-                HeaderName::from_static("x-request-id"),
-                HeaderName::from_static("traceparent"),
-            ])
-            .expose_headers([
-                header::LOCATION,
-                header::RETRY_AFTER,
-                HeaderName::from_static("x-request-id"),
-                HeaderName::from_static("ratelimit-limit"),
-                HeaderName::from_static("ratelimit-remaining"),
-                HeaderName::from_static("ratelimit-reset"),
-            ])
-            .max_age(Duration::from_secs(CORS_MAX_AGE_SECS)),
-    )
-}
-
-/// How long a browser may reuse a CORS preflight answer.
-const CORS_MAX_AGE_SECS: u64 = 600;
 
 /// Continues the caller's W3C trace (a valid `traceparent` header) or starts one, and
 /// runs the request inside it: every command or message it publishes carries it on.

@@ -201,7 +201,7 @@ export class Checkout {
   ended(b) {
     const declined = isDecline(b);
     const text = declined
-      ? 'Your card was declined by the bank. No money was taken, and the seats were released: pick them again to try another card.'
+      ? 'Your card was declined by the bank. No money was taken. The hold was released, but your seats are still picked: continue to try another card.'
       : b.status === 'expired'
         ? 'Your hold ran out before payment. The seats went back on sale.'
         : b.status === 'failed'

@@ -50,7 +50,7 @@ export async function render(main, [id], kind = 'movie') {
           const t = when(s);
           return h('li', {},
             h('a', { class: 'time', href: `/shows/${s.id}` },
-              h('strong', {}, t.time), h('small', {}, ` ${t.zone}`),
+              h('span', {}, h('strong', {}, t.time), h('small', {}, ` ${t.zone}`)),
               h('span', { class: 'sub' }, `${s.screen.name} · ${priceRange(s.prices)}`),
               mark));
         }))))));

@@ -114,6 +114,11 @@ export async function render(main, [id]) {
       panel),
     live);
   seatmap.draw(first);
+  // On a narrow screen a wide hall scrolls sideways inside its box: say so.
+  const scroller = main.querySelector('.map-scroll');
+  if (scroller.scrollWidth > scroller.clientWidth + 1) {
+    scroller.before(h('p', { class: 'muted small scroll-hint' }, 'The hall is wider than your screen: scroll sideways to see every seat.'));
+  }
   main.querySelector('#legend').replaceWith(seatmap.legend(show.prices));
   drawSummary();
   const stop = every(POLL_MS, poll);
