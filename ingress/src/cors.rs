@@ -59,12 +59,12 @@ mod tests {
     use axum::Router;
     use axum::body::Body;
     use axum::http::{Request, StatusCode};
-    use axum::routing::get;
     use tower::ServiceExt;
 
     async fn preflight(origins: &[&str], origin: &str) -> axum::response::Response {
         let origins: Vec<String> = origins.iter().map(|o| (*o).to_owned()).collect();
-        let app = Router::new().route("/v1/movies", get(|| async { "ok" }));
+        // A fallback, not a route: ingress registers routes only through utoipa.
+        let app = Router::new().fallback(|| async { "ok" });
         let app = match layer(&origins) {
             Some(cors) => app.layer(cors),
             None => app,
@@ -110,6 +110,10 @@ mod tests {
                 .headers()
                 .contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN)
         );
-        assert_eq!(none.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert!(
+            !none
+                .headers()
+                .contains_key(header::ACCESS_CONTROL_ALLOW_METHODS)
+        );
     }
 }
