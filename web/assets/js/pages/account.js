@@ -4,7 +4,7 @@
 import { h, replace, errorBox, toast } from '../dom.js';
 import { api, qs, session, profile, signIn, register, signOut } from '../api.js';
 import { navigate, setCity } from '../nav.js';
-import { money, statusWord } from '../format.js';
+import { money, statusWord, whenText } from '../format.js';
 
 const PAGE_SIZE = 20;
 
@@ -125,7 +125,7 @@ function row(b) {
   return h('li', { class: 'booking-row' },
     h('div', {},
       h('h2', {}, b.show?.movie_title ?? 'Booking'),
-      h('p', { class: 'muted' }, [when ? `${when.toISOString().slice(0, 16).replace('T', ' ')} UTC` : null, `Seats ${b.seats.join(', ')}`, money(b.amount, b.currency)].filter(Boolean).join(' · '))),
+      h('p', { class: 'muted' }, [when ? whenText(b.show) : null, `Seats ${b.seats.join(', ')}`, money(b.amount, b.currency)].filter(Boolean).join(' · '))),
     h('p', { class: `status-pill ${b.status}` }, statusWord(b.status)),
     actions);
 }
@@ -153,7 +153,7 @@ function cancelButton(b) {
       }, 'Yes, cancel'), ' ',
       h('button', { class: 'btn secondary small', type: 'button', on: { click: () => { dialog.remove(); btn.hidden = false; btn.focus(); } } }, 'Keep it'));
     btn.hidden = true;
-    btn.after(dialog);
+    btn.closest('li').append(dialog);
     dialog.querySelector('button').focus();
   });
   return btn;
