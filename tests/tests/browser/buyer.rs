@@ -2,9 +2,9 @@
 
 use crate::driver::{Browser, Chromedriver};
 use crate::{Cinema, cinema, new_email};
+use auth::Role;
 use base64::Engine;
 use fantoccini::key::Key;
-use ingress::auth::Role;
 use serde_json::json;
 use tests::{SystemOptions, spawn_system};
 

@@ -50,9 +50,9 @@ pub async fn cinema(sys: &TestSystem, title: &str, city: &str) -> Cinema {
         })
         .collect();
     let show = ShowId::new_v7();
-    bookctl::seed::create_show(
+    seed::create_show(
         &sys.pool,
-        &bookctl::seed::NewShow {
+        &seed::NewShow {
             show_id: show,
             layout: ScreenLayout {
                 rows,
