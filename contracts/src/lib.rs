@@ -10,20 +10,27 @@
 //! - [`command`]: what travels on the partition queues (`HoldSeats`, `ExpireHold`,
 //!   `ReleaseHold`, ...), wrapped in a [`command::CommandEnvelope`].
 //! - [`event`]: what the sequencer emits (`BookingHeld`, `BookingRejected`, ...).
-//! - [`status`]: the booking state names stored in PostgreSQL and served by the API.
+//! - [`status`]: the booking and show state names stored in PostgreSQL and served by
+//!   the API.
+//! - [`payment`]: the pay request ingress sends the payment saga, and the validated
+//!   payment method name.
+//! - [`role`]: the roles of users (customer, admin, operator).
 //! - [`partition`]: the stable `show_id -> partition` function (pinned by test vectors:
 //!   changing it moves shows between sequencers).
 //! - [`topology`]: the names of every RabbitMQ exchange and queue, with a per-deployment
 //!   (or per-test) prefix.
 //! - [`trace`]: the W3C `traceparent` that follows one booking through every part.
 //!
-//! It depends on `serde` and `uuid` only, so every part can use it.
+//! It depends on `serde`, `uuid` and `utoipa` (schema derives, no IO) only, so every
+//! part can use it.
 
 pub mod command;
 pub mod event;
 pub mod ids;
 pub mod layout;
 pub mod partition;
+pub mod payment;
+pub mod role;
 pub mod status;
 pub mod topology;
 pub mod trace;
@@ -33,7 +40,9 @@ pub use event::{Event, EventEnvelope, RejectReason};
 pub use ids::{BookingId, EventId, IdempotencyKey, MessageId, SeatId, ShowId, UserId};
 pub use layout::{FocalPoint, LayoutRow, LayoutSeat, Price, ScreenLayout};
 pub use partition::partition_of;
-pub use status::BookingStatus;
+pub use payment::{PayRequest, PaymentMethod};
+pub use role::Role;
+pub use status::{BookingStatus, ShowStatus};
 pub use topology::Topology;
 pub use trace::TraceParent;
 

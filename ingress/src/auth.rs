@@ -10,37 +10,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    Customer,
-    Admin,
-    Operator,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Customer => "customer",
-            Role::Admin => "admin",
-            Role::Operator => "operator",
-        }
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "customer" => Ok(Role::Customer),
-            "admin" => Ok(Role::Admin),
-            "operator" => Ok(Role::Operator),
-            other => Err(format!(
-                "unknown role {other:?} (customer, admin or operator)"
-            )),
-        }
-    }
-}
+/// The role a token carries (the vocabulary lives in `contracts`).
+pub use contracts::Role;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {

@@ -5,9 +5,9 @@
 //!   QR code PNG. The token format is in `TICKETS.md` beside this crate.
 //! - [`mail`]: templates (files in `templates/`, minijinja; HTML + text parts) and
 //!   sending over SMTP with lettre.
-//! - [`consumer`]: the queue consumer, idempotent per event id (`sent_messages`),
-//!   retrying transient SMTP failures and dead-lettering permanent ones. The workers
-//!   process runs it.
+//! - [`consumer`]: the notifier's `platform::amqp::Handler`, idempotent per event id
+//!   (`sent_messages`), retrying transient SMTP failures and dead-lettering permanent
+//!   ones. The workers process runs it.
 //! - [`sink`]: a small local SMTP receiver (binary `smtp-sink`) that stores mail as
 //!   `.eml` files, for the run command and the tests.
 
@@ -16,4 +16,4 @@ pub mod mail;
 pub mod sink;
 pub mod ticket;
 
-pub use consumer::{Notifier, Outcome, run};
+pub use consumer::{Notifier, Outcome, consumer_config};
