@@ -411,6 +411,8 @@ impl Taken {
             .basic_qos(prefetch, BasicQosOptions::default())
             .await?;
         let tag = format!("ops-{}", uuid::Uuid::new_v4().simple());
+        // Not `platform::amqp::consume`: this is no long-running consumer but a
+        // bounded read that holds what it took unacked until the operation decides.
         let mut consumer = self
             .ch
             .basic_consume(

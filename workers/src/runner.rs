@@ -143,6 +143,8 @@ async fn consume(
         .await?;
     let queue = ctx.topology.partition_queue(p);
     let tag = format!("{}-p{p}", ctx.owner);
+    // Its own consumer, not `platform::amqp::consume`: a partition is consumed in
+    // batches, acked at once after one database commit (see the module doc).
     let mut consumer = ch
         .basic_consume(
             queue.clone().into(),
