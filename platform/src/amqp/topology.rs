@@ -10,18 +10,11 @@ fn long(s: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(s.to_owned()))
 }
 
-/// The arguments of a partition queue.
+/// The arguments of a partition queue: a consumer queue (bounded deliveries, then
+/// dead-lettered to the commands DLX) with a single active consumer.
 pub fn partition_queue_args(topo: &Topology, delivery_limit: u32) -> FieldTable {
-    let mut args = FieldTable::default();
-    args.insert("x-queue-type".into(), long("quorum"));
+    let mut args = consumer_queue_args(&topo.commands_dlx(), delivery_limit);
     args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
-    args.insert(
-        "x-delivery-limit".into(),
-        AMQPValue::LongInt(i32::try_from(delivery_limit).unwrap_or(i32::MAX)),
-    );
-    args.insert("x-dead-letter-exchange".into(), long(&topo.commands_dlx()));
-    args.insert("x-dead-letter-strategy".into(), long("at-least-once"));
-    args.insert("x-overflow".into(), long("reject-publish"));
     args
 }
 
@@ -31,144 +24,94 @@ fn quorum_args() -> FieldTable {
     args
 }
 
+/// The arguments of a consumer queue (partition, saga, webhooks, notifier): quorum, at most
+/// `delivery_limit` deliveries, then dead-lettered (at least once) to `dlx`.
+fn consumer_queue_args(dlx: &str, delivery_limit: u32) -> FieldTable {
+    let mut args = quorum_args();
+    args.insert(
+        "x-delivery-limit".into(),
+        AMQPValue::LongInt(i32::try_from(delivery_limit).unwrap_or(i32::MAX)),
+    );
+    args.insert("x-dead-letter-exchange".into(), long(dlx));
+    args.insert("x-dead-letter-strategy".into(), long("at-least-once"));
+    args.insert("x-overflow".into(), long("reject-publish"));
+    args
+}
+
+async fn declare_exchange(
+    ch: &Channel,
+    name: &str,
+    kind: ExchangeKind,
+) -> Result<(), lapin::Error> {
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    ch.exchange_declare(name.into(), kind, durable, FieldTable::default())
+        .await
+}
+
+async fn bind(ch: &Channel, queue: &str, exchange: &str, key: &str) -> Result<(), lapin::Error> {
+    ch.queue_bind(
+        queue.into(),
+        exchange.into(),
+        key.into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+}
+
 /// Declares every exchange and queue of the pipeline (idempotent).
 pub async fn declare_topology(
     ch: &Channel,
     topo: &Topology,
     delivery_limit: u32,
 ) -> Result<(), lapin::Error> {
-    let durable = ExchangeDeclareOptions {
-        durable: true,
-        ..Default::default()
-    };
-    ch.exchange_declare(
-        topo.commands_exchange().into(),
-        ExchangeKind::Direct,
-        durable,
-        FieldTable::default(),
-    )
-    .await?;
-    ch.exchange_declare(
-        topo.commands_dlx().into(),
-        ExchangeKind::Fanout,
-        durable,
-        FieldTable::default(),
-    )
-    .await?;
-    ch.exchange_declare(
-        topo.events_exchange().into(),
-        ExchangeKind::Topic,
-        durable,
-        FieldTable::default(),
-    )
-    .await?;
-    ch.queue_declare(
-        topo.commands_dlq().into(),
-        QueueDeclareOptions::durable(),
-        quorum_args(),
-    )
-    .await?;
-    ch.queue_bind(
-        topo.commands_dlq().into(),
-        topo.commands_dlx().into(),
-        "".into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await?;
-    // The payment saga: its queue takes the booking events it reacts to; what keeps
-    // failing, and refunds that failed for good, go to the payments DLQ.
-    ch.exchange_declare(
-        topo.payments_dlx().into(),
-        ExchangeKind::Fanout,
-        durable,
-        FieldTable::default(),
-    )
-    .await?;
-    ch.queue_declare(
-        topo.payments_dlq().into(),
-        QueueDeclareOptions::durable(),
-        quorum_args(),
-    )
-    .await?;
-    ch.queue_bind(
-        topo.payments_dlq().into(),
-        topo.payments_dlx().into(),
-        "".into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await?;
-    for q in [topo.saga_queue(), topo.webhooks_queue()] {
-        let mut args = quorum_args();
-        args.insert(
-            "x-delivery-limit".into(),
-            AMQPValue::LongInt(i32::try_from(delivery_limit.saturating_mul(2)).unwrap_or(i32::MAX)),
-        );
-        args.insert("x-dead-letter-exchange".into(), long(&topo.payments_dlx()));
-        args.insert("x-dead-letter-strategy".into(), long("at-least-once"));
-        args.insert("x-overflow".into(), long("reject-publish"));
-        ch.queue_declare(q.into(), QueueDeclareOptions::durable(), args)
-            .await?;
-    }
-    for key in contracts::topology::SAGA_EVENT_KEYS {
-        ch.queue_bind(
-            topo.saga_queue().into(),
-            topo.events_exchange().into(),
-            key.into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    }
-    // The notifier: one email per event it is bound to; refused-for-good emails and
-    // events that kept failing go to its own DLQ.
-    ch.exchange_declare(
-        topo.notifier_dlx().into(),
-        ExchangeKind::Fanout,
-        durable,
-        FieldTable::default(),
-    )
-    .await?;
-    ch.queue_declare(
-        topo.notifier_dlq().into(),
-        QueueDeclareOptions::durable(),
-        quorum_args(),
-    )
-    .await?;
-    ch.queue_bind(
-        topo.notifier_dlq().into(),
-        topo.notifier_dlx().into(),
-        "".into(),
-        QueueBindOptions::default(),
-        FieldTable::default(),
-    )
-    .await?;
-    {
-        let mut args = quorum_args();
-        args.insert(
-            "x-delivery-limit".into(),
-            AMQPValue::LongInt(i32::try_from(delivery_limit.saturating_mul(2)).unwrap_or(i32::MAX)),
-        );
-        args.insert("x-dead-letter-exchange".into(), long(&topo.notifier_dlx()));
-        args.insert("x-dead-letter-strategy".into(), long("at-least-once"));
-        args.insert("x-overflow".into(), long("reject-publish"));
+    declare_exchange(ch, &topo.commands_exchange(), ExchangeKind::Direct).await?;
+    declare_exchange(ch, &topo.events_exchange(), ExchangeKind::Topic).await?;
+    // Each dead-letter exchange fans out to its one queue, read by operators.
+    for (dlx, dlq) in [
+        (topo.commands_dlx(), topo.commands_dlq()),
+        (topo.payments_dlx(), topo.payments_dlq()),
+        (topo.notifier_dlx(), topo.notifier_dlq()),
+    ] {
+        declare_exchange(ch, &dlx, ExchangeKind::Fanout).await?;
         ch.queue_declare(
-            topo.notifier_queue().into(),
+            dlq.as_str().into(),
             QueueDeclareOptions::durable(),
-            args,
+            quorum_args(),
         )
         .await?;
+        bind(ch, &dlq, &dlx, "").await?;
     }
-    for key in contracts::topology::NOTIFIER_EVENT_KEYS {
-        ch.queue_bind(
-            topo.notifier_queue().into(),
-            topo.events_exchange().into(),
-            key.into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
+    // The consumers of events: the payment saga (booking events it reacts to, pay
+    // requests from ingress, and the gateway's verified webhooks) and the notifier
+    // (one email per event it is bound to). They wait on slow dependencies, so they
+    // get twice the partitions' delivery limit before the broker dead-letters.
+    let consumers: [(String, String, &[&str]); 3] = [
+        (
+            topo.saga_queue(),
+            topo.payments_dlx(),
+            &contracts::topology::SAGA_EVENT_KEYS,
+        ),
+        (topo.webhooks_queue(), topo.payments_dlx(), &[]),
+        (
+            topo.notifier_queue(),
+            topo.notifier_dlx(),
+            &contracts::topology::NOTIFIER_EVENT_KEYS,
+        ),
+    ];
+    for (queue, dlx, keys) in consumers {
+        ch.queue_declare(
+            queue.as_str().into(),
+            QueueDeclareOptions::durable(),
+            consumer_queue_args(&dlx, delivery_limit.saturating_mul(2)),
         )
         .await?;
+        for key in keys {
+            bind(ch, &queue, &topo.events_exchange(), key).await?;
+        }
     }
     for p in topo.all_partitions() {
         ch.queue_declare(
@@ -186,12 +129,11 @@ pub async fn declare_topology(
                  drain and delete it, or keep the old setting"
             );
         })?;
-        ch.queue_bind(
-            topo.partition_queue(p).into(),
-            topo.commands_exchange().into(),
-            topo.partition_key(p).into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
+        bind(
+            ch,
+            &topo.partition_queue(p),
+            &topo.commands_exchange(),
+            &topo.partition_key(p),
         )
         .await?;
     }
@@ -230,4 +172,29 @@ pub async fn delete_topology(ch: &Channel, topo: &Topology) -> Result<(), lapin:
             .await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partition_queue_has_one_active_consumer_bounded_deliveries_and_a_safe_dlx() {
+        let topo = Topology::new("t.", 4);
+        let args = partition_queue_args(&topo, 20);
+        let get = |k: &str| args.inner().get(k).cloned();
+        assert_eq!(get("x-queue-type"), Some(long("quorum")));
+        assert_eq!(
+            get("x-single-active-consumer"),
+            Some(AMQPValue::Boolean(true))
+        );
+        assert_eq!(get("x-delivery-limit"), Some(AMQPValue::LongInt(20)));
+        assert_eq!(
+            get("x-dead-letter-exchange"),
+            Some(long(&topo.commands_dlx()))
+        );
+        assert_eq!(get("x-dead-letter-strategy"), Some(long("at-least-once")));
+        assert_eq!(get("x-overflow"), Some(long("reject-publish")));
+        assert_eq!(args.inner().len(), 6);
+    }
 }
