@@ -18,27 +18,29 @@
 //!
 //! The queue plumbing (connection, prefetch, concurrency, Retry/Abort settling,
 //! dead-lettering) is `platform::amqp::consume`; commands go out through
-//! `platform::commands::CommandBus`. This file keeps the saga's own steps.
+//! `platform::commands::CommandBus`. This module keeps the saga's own steps;
+//! [`consumer`] decodes its queues' deliveries, [`sweep`] resolves expired pending
+//! payments.
 
-use contracts::topology::PAY_REQUEST_TYPE;
 use contracts::{
     BookingId, BookingStatus, Command, CommandEnvelope, Event, EventEnvelope, MessageId,
     PayRequest, ShowId,
 };
-use lapin::message::Delivery;
 use payment_adapter::{
     CreatePayment, GatewayError, IntentStatus, PaymentGateway, PaymentIntent, RefundStatus,
     WebhookEvent, WebhookKind,
 };
-use platform::amqp::{Backoff, ConsumerConfig, DeadLetterTo, Failure, Handler, Parcel};
+use platform::amqp::{DeadLetterTo, Failure, Parcel};
 use platform::commands::CommandBus;
 use sqlx::PgPool;
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
+
+pub mod consumer;
+pub mod sweep;
+
+pub use consumer::{SagaConsumer, SagaQueue, consumer_config};
+pub use sweep::run_pending_sweep;
 
 fn gateway_error(e: GatewayError) -> Failure {
     if e.is_retryable() {
@@ -476,76 +478,6 @@ impl<G: PaymentGateway> Saga<G> {
     }
 }
 
-/// Which saga handler a queue feeds.
-#[derive(Clone, Copy, Debug)]
-pub enum SagaQueue {
-    Events,
-    Webhooks,
-}
-
-async fn handle<G: PaymentGateway>(
-    saga: &Saga<G>,
-    which: SagaQueue,
-    d: &Delivery,
-) -> Result<(), Failure> {
-    let abort = |e: serde_json::Error| Failure::Abort(format!("unparseable message: {e}"));
-    let header = platform::trace::from_properties(&d.properties);
-    match which {
-        SagaQueue::Webhooks => {
-            let ev = serde_json::from_slice(&d.data).map_err(abort)?;
-            platform::trace::scope(header, saga.on_webhook(&ev)).await
-        }
-        SagaQueue::Events => on_saga_message(saga, d, header).await,
-    }
-}
-
-/// A message of the saga queue: a booking event or a pay request, handled in its
-/// trace (an exported `saga.handle` span under it).
-async fn on_saga_message<G: PaymentGateway>(
-    saga: &Saga<G>,
-    d: &Delivery,
-    header: Option<contracts::TraceParent>,
-) -> Result<(), Failure> {
-    let abort = |e: serde_json::Error| Failure::Abort(format!("unparseable message: {e}"));
-    let is_pay_request = d
-        .properties
-        .kind()
-        .as_ref()
-        .is_some_and(|k| k.as_str() == PAY_REQUEST_TYPE);
-    if is_pay_request {
-        let req = serde_json::from_slice(&d.data).map_err(abort)?;
-        let span = tracing::info_span!("saga.handle", kind = "pay_request");
-        platform::trace::attach(&span, header);
-        platform::trace::scope(header, saga.on_pay_request(&req))
-            .instrument(span)
-            .await
-    } else {
-        let env: EventEnvelope = serde_json::from_slice(&d.data).map_err(abort)?;
-        let trace = env.trace.or(header);
-        let span = tracing::info_span!("saga.handle", kind = env.event.routing_key());
-        platform::trace::attach(&span, trace);
-        platform::trace::scope(trace, saga.on_event(&env))
-            .instrument(span)
-            .await
-    }
-}
-
-/// The saga consuming one of its queues.
-pub struct SagaConsumer<G> {
-    pub saga: Arc<Saga<G>>,
-    pub which: SagaQueue,
-}
-
-impl<G: PaymentGateway + 'static> Handler for SagaConsumer<G> {
-    async fn handle(&self, d: &Delivery) -> Result<(), Failure> {
-        handle(&self.saga, self.which, d).await
-    }
-
-    fn on_retry(&self, _d: &Delivery, _reason: &str) {
-        metrics::counter!("saga_retries_total").increment(1);
-    }
-}
-
 /// Where the saga parks what it gives up on: the payments dead-letter queue,
 /// recording the saga queue it came from (a replay goes back there).
 fn payments_dead_letter(dlx: &str, source_queue: String) -> DeadLetterTo {
@@ -554,84 +486,5 @@ fn payments_dead_letter(dlx: &str, source_queue: String) -> DeadLetterTo {
         routing_key: String::new(),
         source_queue,
         metric_label: ("queue", "payments".into()),
-    }
-}
-
-/// How the saga consumes `which`, from the `payments` settings.
-pub fn consumer_config(s: &platform::Settings, which: SagaQueue) -> ConsumerConfig {
-    let topo = s.topology();
-    let queue = match which {
-        SagaQueue::Events => topo.saga_queue(),
-        SagaQueue::Webhooks => topo.webhooks_queue(),
-    };
-    let p = &s.payments;
-    ConsumerConfig {
-        name: "saga".into(),
-        queue: queue.clone(),
-        prefetch: p.saga_prefetch,
-        // Each handler waits mostly on the gateway and PostgreSQL, not on CPU.
-        concurrency: p.saga_concurrency,
-        requeue_backoff: Backoff {
-            initial: Duration::from_millis(p.saga_requeue_initial_ms),
-            max: Duration::from_millis(p.saga_requeue_max_ms),
-        },
-        dead_letter: payments_dead_letter(&topo.payments_dlx(), queue),
-    }
-}
-
-/// Resolves pending payments whose hold ran out, every `every`.
-pub async fn run_pending_sweep<G: PaymentGateway + 'static>(
-    saga: Arc<Saga<G>>,
-    partitions: Vec<u16>,
-    grace: Duration,
-    every: Duration,
-    shutdown: CancellationToken,
-) {
-    let mut recent: HashMap<Uuid, Instant> = HashMap::new();
-    let mut ticks = platform::every(every, &shutdown);
-    while ticks.tick().await {
-        sweep_pending(&saga, &partitions, grace, &mut recent).await;
-    }
-}
-
-/// One sweep of pending payments whose hold ran out `grace` ago, on `partitions`.
-async fn sweep_pending<G: PaymentGateway>(
-    saga: &Saga<G>,
-    partitions: &[u16],
-    grace: Duration,
-    recent: &mut HashMap<Uuid, Instant>,
-) {
-    /// Most pending payments resolved per sweep.
-    const PENDING_SWEEP_MAX: i64 = 500;
-    /// A booking resolved once is looked at again only after this long.
-    const AGAIN_AFTER: Duration = Duration::from_secs(10);
-    let cutoff = platform::now_millis().0 - i64::try_from(grace.as_millis()).unwrap_or(0);
-    let due: Result<Vec<(Uuid, Uuid)>, _> = sqlx::query_as(
-        "select id, show_id from bookings
-          where status = 'payment_pending' and hold_expires_at <= to_timestamp($1 / 1000.0)
-          order by hold_expires_at limit $2",
-    )
-    .bind(cutoff)
-    .bind(PENDING_SWEEP_MAX)
-    .fetch_all(&saga.pool)
-    .await;
-    let now = Instant::now();
-    recent.retain(|_, t| now.duration_since(*t) < AGAIN_AFTER);
-    match due {
-        Ok(due) => {
-            for (booking, show) in due {
-                let show = ShowId(show);
-                if !partitions.contains(&saga.commands.topology().partition_of(show))
-                    || recent.contains_key(&booking)
-                {
-                    continue;
-                }
-                recent.insert(booking, now);
-                if let Err(e) = saga.resolve_expired(show, BookingId(booking)).await {
-                    tracing::warn!(booking_id = %booking, error = %e, "resolving an expired pending payment failed");
-                }
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "pending payment sweep failed"),
     }
 }
