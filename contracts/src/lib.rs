@@ -14,7 +14,7 @@
 //!   the API.
 //! - [`payment`]: the pay request ingress sends the payment saga, and the validated
 //!   payment method name.
-//! - [`role`]: the roles of users (customer, admin, operator).
+//! - [`role`]: the caller's role, carried in access tokens and stored with users.
 //! - [`partition`]: the stable `show_id -> partition` function (pinned by test vectors:
 //!   changing it moves shows between sequencers).
 //! - [`topology`]: the names of every RabbitMQ exchange and queue, with a per-deployment

@@ -198,7 +198,7 @@ impl Policy {
     /// The user of a valid token (or exempt, by role); else the client IP: the
     /// first `X-Forwarded-For` entry when trusted and well-formed, else the peer.
     pub fn identify(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> Identity {
-        if let Some(caller) = self.tokens.caller(headers) {
+        if let Some(caller) = self.tokens.bearer(headers) {
             return if self.exempt.contains(&caller.role) {
                 Identity::Exempt
             } else {

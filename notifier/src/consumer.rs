@@ -12,7 +12,6 @@
 //! `impl Handler for Notifier`.
 
 use crate::mail::{Mailer, Recipient, SendError, ShowInfo, Template, Templates};
-use crate::ticket::{TicketClaims, TicketKeys};
 use backon::{ExponentialBuilder, Retryable};
 use contracts::topology::DEAD_LETTER_REASON_HEADER;
 use contracts::{EventEnvelope, Topology};
@@ -20,6 +19,7 @@ use lapin::message::Delivery;
 use platform::amqp::{Backoff, ConsumerConfig, DeadLetterTo, Failure, Handler};
 use sqlx::PgPool;
 use std::time::Duration;
+use tickets::{TicketClaims, TicketKeys};
 use uuid::Uuid;
 
 /// Extra lease time beyond the worst-case send, for the database round trips.
@@ -68,7 +68,11 @@ impl Notifier {
             topology: s.topology(),
             mailer: Mailer::from_settings(n)?,
             templates: Templates::new()?,
-            keys: TicketKeys::from_settings(n)?,
+            keys: TicketKeys::from_config(
+                &n.ticket_current_kid,
+                &n.ticket_signing_keys,
+                &n.ticket_public_keys,
+            )?,
             retry: RetryPolicy {
                 attempts_max: n.send_attempts_max.max(1),
                 initial: Duration::from_millis(n.retry_initial_ms),

@@ -23,7 +23,6 @@
 //! which is what makes a partition fast. It shares the one dead-letter function.
 
 use crate::seatmaps::{SeatMapWriter, snapshot};
-use crate::store::{self, Committed, OutboxRow, StoreError};
 use contracts::topology::REQUEST_ID_HEADER;
 use contracts::{CommandEnvelope, ShowId, Topology};
 use futures::{FutureExt, StreamExt};
@@ -34,6 +33,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString};
 use platform::amqp::{ConfirmedPublisher, DeadLetterTo, Parcel};
 use platform::settings::WorkerSettings;
 use sequencer::ShowState;
+use sequencer_store::{self as store, Committed, OutboxRow, StoreError};
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::Arc;
