@@ -12,11 +12,11 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::{Extension, Router};
-use contracts::{CommandEnvelope, Topology, TraceParent};
-use lapin::types::{AMQPValue, FieldTable, LongString};
+use contracts::{Topology, TraceParent};
 use platform::Settings;
-use platform::amqp::{ConfirmedPublisher, PublishError, json_properties};
+use platform::amqp::ConfirmedPublisher;
 use platform::cache::Keys;
+use platform::commands::CommandBus;
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use std::future::Future;
@@ -39,6 +39,8 @@ pub struct AppState {
     pub redis: ConnectionManager,
     pub keys: Keys,
     pub publisher: ConfirmedPublisher,
+    /// Commands into the show partitions, and pay requests to the saga.
+    pub commands: CommandBus,
     pub topology: Topology,
     pub shows: ShowCache,
     pub tokens: TokenKeys,
@@ -54,30 +56,6 @@ pub struct AppState {
 impl FromRef<AppState> for TokenKeys {
     fn from_ref(s: &AppState) -> TokenKeys {
         s.tokens.clone()
-    }
-}
-
-impl AppState {
-    /// Publishes a command to its show's partition and waits for the broker's confirm.
-    pub async fn publish_command(&self, env: &CommandEnvelope) -> Result<(), PublishError> {
-        let payload = serde_json::to_vec(env).unwrap_or_default();
-        let mut headers = FieldTable::default();
-        platform::trace::add_header(&mut headers, env.trace);
-        if let Some(rid) = &env.request_id {
-            headers.insert(
-                contracts::topology::REQUEST_ID_HEADER.into(),
-                AMQPValue::LongString(LongString::from(rid.clone())),
-            );
-        }
-        let partition = self.topology.partition_of(env.show_id);
-        self.publisher
-            .publish(
-                &self.topology.commands_exchange(),
-                &self.topology.partition_key(partition),
-                &payload,
-                json_properties(&env.message_id.to_string(), headers),
-            )
-            .await
     }
 }
 
@@ -153,6 +131,7 @@ impl Application {
             settings: Arc::new(settings),
             db,
             redis,
+            commands: CommandBus::new(publisher.clone(), topology.clone()),
             publisher,
             topology,
         };
@@ -330,27 +309,4 @@ async fn track_http(req: Request, next: Next) -> Response {
     )
     .record(started.elapsed().as_secs_f64());
     res
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        drop(tokio::signal::ctrl_c().await);
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutdown signal received");
 }

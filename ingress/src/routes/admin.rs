@@ -21,7 +21,7 @@ use crate::startup::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use contracts::{Price, ScreenLayout};
+use contracts::{BookingStatus, Price, ScreenLayout, ShowStatus};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use time::OffsetDateTime;
@@ -851,7 +851,7 @@ pub async fn update_show(
     .await?;
     let (screen_id, duration, status) =
         row.ok_or_else(|| ApiError::NotFound(format!("show {id} does not exist")))?;
-    if status == "cancelled" {
+    if platform::db::parse_text::<ShowStatus>(&status)? == ShowStatus::Cancelled {
         return Err(ApiError::Conflict(format!("show {id} is cancelled")));
     }
     let booked: bool =
@@ -925,10 +925,10 @@ pub struct Sales {
 }
 
 impl SeatCounts {
-    fn add(&mut self, state: Option<&str>, blocked: bool) {
+    fn add(&mut self, state: Option<BookingStatus>, blocked: bool) {
         self.capacity += 1;
         match state {
-            Some("confirmed") => self.sold += 1,
+            Some(BookingStatus::Confirmed) => self.sold += 1,
             Some(_) => self.held += 1,
             None if blocked => self.blocked += 1,
             None => self.free += 1,
@@ -950,7 +950,7 @@ pub async fn sales(
     let show = platform::catalog::load_show(&app.db, contracts::ShowId(id))
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("show {id} does not exist")))?;
-    let live: HashMap<String, String> = sqlx::query_as(
+    let live: HashMap<String, BookingStatus> = sqlx::query_as::<_, (String, String)>(
         "select bs.seat_id, b.status from booking_seats bs join bookings b on b.id = bs.booking_id
           where bs.show_id = $1 and bs.released_at is null",
     )
@@ -958,7 +958,8 @@ pub async fn sales(
     .fetch_all(&app.db)
     .await?
     .into_iter()
-    .collect();
+    .map(|(seat, status)| Ok((seat, platform::db::parse_text(&status)?)))
+    .collect::<Result<_, sqlx::Error>>()?;
     let (amount, currency): (Option<i64>, Option<String>) = sqlx::query_as(
         "select sum(amount)::bigint, max(currency) from bookings where show_id = $1 and status = 'confirmed'",
     )
@@ -968,7 +969,7 @@ pub async fn sales(
     let mut all = SeatCounts::default();
     let mut by_type: BTreeMap<String, SeatCounts> = BTreeMap::new();
     for (seat, s) in show.layout.seats() {
-        let state = live.get(seat.as_str()).map(String::as_str);
+        let state = live.get(seat.as_str()).copied();
         all.add(state, s.blocked);
         by_type
             .entry(s.seat_type.clone())
@@ -1027,7 +1028,8 @@ pub async fn cancel_show(
             .await?;
     let (status, starts_at) =
         row.ok_or_else(|| ApiError::NotFound(format!("show {id} does not exist")))?;
-    if status != "cancelled" && starts_at <= OffsetDateTime::now_utc() {
+    let status: ShowStatus = platform::db::parse_text(&status)?;
+    if status != ShowStatus::Cancelled && starts_at <= OffsetDateTime::now_utc() {
         return Err(ApiError::Conflict(format!(
             "show {id} has started: it can no longer be cancelled"
         )));
@@ -1037,17 +1039,17 @@ pub async fn cancel_show(
         .execute(&app.db)
         .await?;
     let show = contracts::ShowId(id);
-    let env = contracts::CommandEnvelope {
-        message_id: contracts::MessageId::for_show(show, "cancel-show"),
-        show_id: show,
-        issued_at: platform::now_millis(),
-        request_id: None,
-        trace: platform::trace::current(),
-        command: contracts::Command::CancelShow {
+    let env = contracts::CommandEnvelope::new(
+        contracts::MessageId::for_show(show, "cancel-show"),
+        show,
+        platform::now_millis(),
+        contracts::Command::CancelShow {
             reason: "show_cancelled".to_owned(),
         },
-    };
-    app.publish_command(&env)
+    )
+    .with_trace(platform::trace::current());
+    app.commands
+        .send(&env)
         .await
         .map_err(|e| ApiError::Unavailable(e.into()))?;
     tracing::warn!(show_id = %id, user_id = %caller.user_id, "show cancelled by an admin");

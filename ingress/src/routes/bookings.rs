@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use contracts::{
     BookingId, BookingStatus, Command, CommandEnvelope, HoldSeats, IdempotencyKey,
-    MAX_SEATS_PER_BOOKING, MessageId, Millis, SeatId, SeatRequest, ShowId, UserId,
+    MAX_SEATS_PER_BOOKING, MessageId, Millis, PaymentMethod, SeatId, SeatRequest, ShowId, UserId,
 };
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
@@ -61,21 +61,15 @@ struct QueuedMarker {
     created_at: Millis,
 }
 
-pub(crate) fn parse_payment_method(pm: Option<String>) -> Result<Option<String>, ApiError> {
-    match pm {
-        None => Ok(None),
-        Some(pm)
-            if (1..=64).contains(&pm.len())
-                && pm
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
-        {
-            Ok(Some(pm))
-        }
-        Some(_) => Err(ApiError::Validation(
-            "payment_method must be 1-64 letters, digits, '_' or '-' (e.g. \"pm_card_ok\")".into(),
-        )),
-    }
+/// The optional payment method of a booking request, checked by
+/// [`contracts::PaymentMethod`]'s rule.
+fn parse_payment_method(pm: Option<String>) -> Result<Option<String>, ApiError> {
+    pm.map(|pm| {
+        PaymentMethod::try_from(pm)
+            .map(PaymentMethod::into_string)
+            .map_err(|rule| ApiError::Validation(rule.into()))
+    })
+    .transpose()
 }
 
 /// Parses the body into a seat request checked against the show's layout.
@@ -261,13 +255,11 @@ pub async fn submit(
 
     // Always publish, even for a retry: the message id is fixed by the booking, so
     // the sequencer's inbox applies it once, and a retry after a lost publish heals.
-    let envelope = CommandEnvelope {
-        message_id: MessageId::for_booking(booking_id, "hold"),
+    let envelope = CommandEnvelope::new(
+        MessageId::for_booking(booking_id, "hold"),
         show_id,
-        issued_at: now,
-        request_id: request_id(&headers),
-        trace: platform::trace::current(),
-        command: Command::HoldSeats(HoldSeats {
+        now,
+        Command::HoldSeats(HoldSeats {
             booking_id,
             user_id: caller.user_id,
             request,
@@ -275,9 +267,12 @@ pub async fn submit(
                 .unwrap_or(i64::MAX),
             payment_method,
         }),
-    };
+    )
+    .with_request_id(request_id(&headers))
+    .with_trace(platform::trace::current());
     let started = std::time::Instant::now();
-    app.publish_command(&envelope)
+    app.commands
+        .send(&envelope)
         .await
         .map_err(|e| ApiError::Unavailable(e.into()))?;
     metrics::histogram!("ingress_publish_confirm_seconds").record(started.elapsed().as_secs_f64());
