@@ -239,6 +239,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(Extension(docs))
+        // The role layers of the admin and ops routers read the keys from here.
+        .layer(Extension(state.tokens.clone()))
         .layer(DefaultBodyLimit::max(body_limit));
     let routes = match state.limiter.clone() {
         Some(limiter) => routes.layer(axum::middleware::from_fn_with_state(
