@@ -87,6 +87,7 @@ TOKEN=$(sed -n 's/^customer token: //p' "$RUN_DIR/seed.txt")
 cat <<MSG
 
 The booking platform is up: $URL
+  web app: $URL/   (the demo city: $URL/?city=Mumbai; pay with the test card "Visa ending 4242")
   health: $URL/healthz   readiness: $URL/readyz   metrics: $URL/metrics
   API docs: $URL/docs   (OpenAPI document: $URL/v1/openapi.json)
   logs:   $RUN_DIR/ingress.log  $RUN_DIR/workers.log  $RUN_DIR/gateway.log

@@ -5,6 +5,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh ensure
+# The browser tests (tests/tests/browser) drive Debian's headless Chromium through
+# chromedriver; install both from Debian's packages when missing (never a browser
+# downloaded by a tool).
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    echo "installing chromium and chromium-driver (Debian packages) for the browser tests..."
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver
+fi
 if [[ -z ${DATABASE_URL:-} ]]; then
     # The whole suite also checks that services.sh changed no role's password.
     (($#)) || scripts/tests/services-keeps-passwords.sh

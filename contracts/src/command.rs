@@ -23,6 +23,38 @@ pub struct CommandEnvelope {
     pub command: Command,
 }
 
+impl CommandEnvelope {
+    /// A command for `show`, with no request id and no trace; add them with
+    /// [`CommandEnvelope::with_request_id`] and [`CommandEnvelope::with_trace`].
+    pub fn new(
+        message_id: MessageId,
+        show_id: ShowId,
+        issued_at: Millis,
+        command: Command,
+    ) -> Self {
+        Self {
+            message_id,
+            show_id,
+            issued_at,
+            request_id: None,
+            trace: None,
+            command,
+        }
+    }
+
+    /// The HTTP request that caused the command.
+    pub fn with_request_id(mut self, request_id: Option<String>) -> Self {
+        self.request_id = request_id;
+        self
+    }
+
+    /// The trace the command continues.
+    pub fn with_trace(mut self, trace: Option<crate::TraceParent>) -> Self {
+        self.trace = trace;
+        self
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Command {

@@ -10,7 +10,10 @@
 //! - [`command`]: what travels on the partition queues (`HoldSeats`, `ExpireHold`,
 //!   `ReleaseHold`, ...), wrapped in a [`command::CommandEnvelope`].
 //! - [`event`]: what the sequencer emits (`BookingHeld`, `BookingRejected`, ...).
-//! - [`status`]: the booking state names stored in PostgreSQL and served by the API.
+//! - [`status`]: the booking and show state names stored in PostgreSQL and served by
+//!   the API.
+//! - [`payment`]: the pay request ingress sends the payment saga, and the validated
+//!   payment method name.
 //! - [`role`]: the caller's role, carried in access tokens and stored with users.
 //! - [`partition`]: the stable `show_id -> partition` function (pinned by test vectors:
 //!   changing it moves shows between sequencers).
@@ -18,13 +21,15 @@
 //!   (or per-test) prefix.
 //! - [`trace`]: the W3C `traceparent` that follows one booking through every part.
 //!
-//! It depends on `serde` and `uuid` only, so every part can use it.
+//! It depends on `serde`, `uuid` and `utoipa` (schema derives, no IO) only, so every
+//! part can use it.
 
 pub mod command;
 pub mod event;
 pub mod ids;
 pub mod layout;
 pub mod partition;
+pub mod payment;
 pub mod role;
 pub mod status;
 pub mod topology;
@@ -35,8 +40,9 @@ pub use event::{Event, EventEnvelope, RejectReason};
 pub use ids::{BookingId, EventId, IdempotencyKey, MessageId, SeatId, ShowId, UserId};
 pub use layout::{FocalPoint, LayoutRow, LayoutSeat, Price, ScreenLayout};
 pub use partition::partition_of;
+pub use payment::{PayRequest, PaymentMethod};
 pub use role::Role;
-pub use status::BookingStatus;
+pub use status::{BookingStatus, ShowStatus};
 pub use topology::Topology;
 pub use trace::TraceParent;
 

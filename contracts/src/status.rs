@@ -1,4 +1,6 @@
-//! Booking states, as stored in `bookings.status` and served by the API.
+//! Booking and show states, as stored in `bookings.status` and `shows.status` and
+//! served by the API. Rows are parsed into these at the row boundary, so a typo in a
+//! state name cannot compile.
 
 use serde::{Deserialize, Serialize};
 
@@ -82,9 +84,62 @@ impl std::str::FromStr for BookingStatus {
     }
 }
 
+/// A show's state: `scheduled` (not selling yet), `on_sale`, or `cancelled` for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ShowStatus {
+    Scheduled,
+    OnSale,
+    Cancelled,
+}
+
+impl ShowStatus {
+    pub const ALL: [ShowStatus; 3] = [
+        ShowStatus::Scheduled,
+        ShowStatus::OnSale,
+        ShowStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShowStatus::Scheduled => "scheduled",
+            ShowStatus::OnSale => "on_sale",
+            ShowStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl std::fmt::Display for ShowStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ShowStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown show status {s:?}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_show_status_round_trips_through_its_name() {
+        for st in ShowStatus::ALL {
+            assert_eq!(st.as_str().parse::<ShowStatus>().unwrap(), st);
+            assert_eq!(
+                serde_json::to_string(&st).unwrap(),
+                format!("\"{}\"", st.as_str())
+            );
+        }
+        assert!("on-sale".parse::<ShowStatus>().is_err());
+    }
 
     #[test]
     fn every_status_round_trips_through_its_name() {

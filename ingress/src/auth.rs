@@ -58,3 +58,43 @@ impl From<Claims> for Caller {
 pub fn caller(keys: &TokenKeys, headers: &HeaderMap) -> Option<Caller> {
     keys.bearer(headers).map(Caller::from)
 }
+
+/// Role checks as one layer per area: the admin and ops routers are wrapped in
+/// `route_layer(from_fn(..))` with these, so every handler in them runs only for a
+/// caller of the right role (`401` without a valid token, `403` with another role),
+/// before its body is read. `router` puts the [`TokenKeys`] in the request's
+/// extensions.
+pub mod layer {
+    use super::{Caller, Role, TokenKeys, caller};
+    use crate::problem::ApiError;
+    use axum::extract::Request;
+    use axum::middleware::Next;
+    use axum::response::{IntoResponse, Response};
+
+    fn check(req: &Request, allowed: &[Role]) -> Result<Caller, ApiError> {
+        let keys = req
+            .extensions()
+            .get::<TokenKeys>()
+            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("token keys not in extensions")))?;
+        let c = caller(keys, req.headers()).ok_or(ApiError::Unauthenticated)?;
+        c.require(allowed)?;
+        Ok(c)
+    }
+
+    async fn only(allowed: &[Role], req: Request, next: Next) -> Response {
+        match check(&req, allowed) {
+            Ok(_) => next.run(req).await,
+            Err(e) => e.into_response(),
+        }
+    }
+
+    /// Theater admins.
+    pub async fn admins(req: Request, next: Next) -> Response {
+        only(&[Role::Admin], req, next).await
+    }
+
+    /// Staff: admins and operators.
+    pub async fn staff(req: Request, next: Next) -> Response {
+        only(&[Role::Admin, Role::Operator], req, next).await
+    }
+}

@@ -13,12 +13,15 @@
 //! - [`ratelimit`]: per-caller budgets shared by every instance (GCRA in Redis),
 //!   applied by a middleware before any handler runs.
 //! - [`memo`]: a short-lived single-flight cache of computed answers (movie lists).
+//! - [`cors`]: CORS for the configured other origins (none by default); the web app
+//!   (crate `web`, merged into the router) is same-origin and needs none.
 //!
 //! Submitting a booking writes nothing to PostgreSQL: it validates, derives the
 //! booking id from (user, Idempotency-Key), marks it queued in Redis, publishes a
 //! `HoldSeats` command with publisher confirms, and only then answers 202.
 
 pub mod auth;
+pub mod cors;
 pub mod extract;
 pub mod memo;
 pub mod openapi;

@@ -6,7 +6,6 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = platform::telemetry::init(&settings.telemetry, "ingress");
     let app = ingress::Application::build(settings).await?;
     println!("ingress listening on http://{}", app.addr());
-    app.run_until_stopped(ingress::startup::shutdown_signal())
-        .await?;
+    app.run_until_stopped(platform::shutdown::signal()).await?;
     Ok(())
 }

@@ -9,7 +9,7 @@
 
 use axum::Extension;
 use axum::http::header;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use utoipa::OpenApi;
@@ -171,20 +171,15 @@ pub fn add_common_responses(doc: &mut Value) {
     }
 }
 
-/// The served document and docs page, rendered once at startup.
+/// The served document, rendered once at startup.
 pub struct ServedDocs {
     json: String,
-    html: String,
 }
 
 impl ServedDocs {
     pub fn new(doc: &Value) -> Self {
-        let html = utoipa_scalar::Scalar::new(doc.clone())
-            .title("Booking platform API")
-            .to_html();
         Self {
             json: serde_json::to_string_pretty(doc).unwrap_or_default(),
-            html,
         }
     }
 }
@@ -204,13 +199,14 @@ pub async fn openapi_json(Extension(docs): Extension<Arc<ServedDocs>>) -> Respon
         .into_response()
 }
 
-/// The API reference page (Scalar), rendered from the OpenAPI document.
+/// The API reference page: Redoc (served from this origin, see the `web` crate)
+/// rendering `/v1/openapi.json`.
 #[utoipa::path(
     get,
     path = "/docs",
     tag = "health",
     responses((status = 200, description = "The docs page", content_type = "text/html", body = String))
 )]
-pub async fn docs_page(Extension(docs): Extension<Arc<ServedDocs>>) -> Html<String> {
-    Html(docs.html.clone())
+pub async fn docs_page() -> Response {
+    web::docs_page()
 }

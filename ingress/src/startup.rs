@@ -12,11 +12,11 @@ use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::{Extension, Router};
-use contracts::{CommandEnvelope, Topology, TraceParent};
-use lapin::types::{AMQPValue, FieldTable, LongString};
+use contracts::{Topology, TraceParent};
 use platform::Settings;
-use platform::amqp::{ConfirmedPublisher, PublishError, json_properties};
+use platform::amqp::ConfirmedPublisher;
 use platform::cache::Keys;
+use platform::commands::CommandBus;
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use std::future::Future;
@@ -39,6 +39,8 @@ pub struct AppState {
     pub redis: ConnectionManager,
     pub keys: Keys,
     pub publisher: ConfirmedPublisher,
+    /// Commands into the show partitions, and pay requests to the saga.
+    pub commands: CommandBus,
     pub topology: Topology,
     pub shows: ShowCache,
     pub tokens: TokenKeys,
@@ -54,30 +56,6 @@ pub struct AppState {
 impl FromRef<AppState> for TokenKeys {
     fn from_ref(s: &AppState) -> TokenKeys {
         s.tokens.clone()
-    }
-}
-
-impl AppState {
-    /// Publishes a command to its show's partition and waits for the broker's confirm.
-    pub async fn publish_command(&self, env: &CommandEnvelope) -> Result<(), PublishError> {
-        let payload = serde_json::to_vec(env).unwrap_or_default();
-        let mut headers = FieldTable::default();
-        platform::trace::add_header(&mut headers, env.trace);
-        if let Some(rid) = &env.request_id {
-            headers.insert(
-                contracts::topology::REQUEST_ID_HEADER.into(),
-                AMQPValue::LongString(LongString::from(rid.clone())),
-            );
-        }
-        let partition = self.topology.partition_of(env.show_id);
-        self.publisher
-            .publish(
-                &self.topology.commands_exchange(),
-                &self.topology.partition_key(partition),
-                &payload,
-                json_properties(&env.message_id.to_string(), headers),
-            )
-            .await
     }
 }
 
@@ -153,6 +131,7 @@ impl Application {
             settings: Arc::new(settings),
             db,
             redis,
+            commands: CommandBus::new(publisher.clone(), topology.clone()),
             publisher,
             topology,
         };
@@ -254,16 +233,24 @@ pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_millis(s.request_timeout_ms);
     let (routes, api) = api_routes().split_for_parts();
     let docs = Arc::new(ServedDocs::new(&document_of(api)));
+    // The web app's pages and assets (same origin as the API: no CORS needed).
     let routes = routes
+        .merge(web::router())
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(Extension(docs))
+        // The role layers of the admin and ops routers read the keys from here.
+        .layer(Extension(state.tokens.clone()))
         .layer(DefaultBodyLimit::max(body_limit));
     let routes = match state.limiter.clone() {
         Some(limiter) => routes.layer(axum::middleware::from_fn_with_state(
             limiter,
             ratelimit::enforce,
         )),
+        None => routes,
+    };
+    let routes = match crate::cors::layer(&state.settings.ingress.cors_origins) {
+        Some(cors) => routes.layer(cors),
         None => routes,
     };
     routes
@@ -324,27 +311,4 @@ async fn track_http(req: Request, next: Next) -> Response {
     )
     .record(started.elapsed().as_secs_f64());
     res
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        drop(tokio::signal::ctrl_c().await);
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
-    tracing::info!("shutdown signal received");
 }

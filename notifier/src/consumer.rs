@@ -5,43 +5,25 @@
 //! failure (4xx, connection, timeout) is retried in-process with backoff, then the
 //! event is requeued (bounded by the queue's delivery limit, past which the broker
 //! dead-letters it); a permanent one (5xx, a bad address) goes to the notifier
-//! dead-letter queue with the reason.
+//! dead-letter queue with the reason and is recorded as failed.
+//!
+//! The queue plumbing (connection, prefetch, concurrency, settling, dead-lettering)
+//! is `platform::amqp::consume`; this file keeps only the notifier's own steps, as
+//! `impl Handler for Notifier`.
 
 use crate::mail::{Mailer, Recipient, SendError, ShowInfo, Template, Templates};
 use backon::{ExponentialBuilder, Retryable};
-use contracts::topology::{DEAD_LETTER_REASON_HEADER, SOURCE_QUEUE_HEADER};
+use contracts::topology::DEAD_LETTER_REASON_HEADER;
 use contracts::{EventEnvelope, Topology};
-use futures::StreamExt;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
-use lapin::types::{AMQPValue, FieldTable, LongString};
-use platform::amqp::{ConfirmedPublisher, json_properties};
+use platform::amqp::{Backoff, ConsumerConfig, DeadLetterTo, Failure, Handler};
 use sqlx::PgPool;
-use std::sync::Arc;
 use std::time::Duration;
 use tickets::{TicketClaims, TicketKeys};
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// Concurrent sends per consumer.
-const NOTIFIER_CONCURRENCY: usize = 8;
 /// Extra lease time beyond the worst-case send, for the database round trips.
 const LEASE_SLACK: Duration = Duration::from_secs(30);
-
-/// What a step asks of its consumer.
-#[derive(Debug, thiserror::Error)]
-pub enum NotifyError {
-    #[error("retry: {0}")]
-    Retry(String),
-    #[error("abort: {0}")]
-    Abort(String),
-}
-
-impl From<sqlx::Error> for NotifyError {
-    fn from(e: sqlx::Error) -> Self {
-        NotifyError::Retry(format!("postgres: {e}"))
-    }
-}
 
 /// What happened to one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +54,6 @@ impl RetryPolicy {
 pub struct Notifier {
     pub pool: PgPool,
     pub topology: Topology,
-    pub publisher: ConfirmedPublisher,
     pub mailer: Mailer,
     pub templates: Templates,
     pub keys: TicketKeys,
@@ -80,16 +61,11 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    pub fn from_settings(
-        s: &platform::Settings,
-        pool: PgPool,
-        publisher: ConfirmedPublisher,
-    ) -> anyhow::Result<Self> {
+    pub fn from_settings(s: &platform::Settings, pool: PgPool) -> anyhow::Result<Self> {
         let n = &s.notifier;
         Ok(Self {
             pool,
             topology: s.topology(),
-            publisher,
             mailer: Mailer::from_settings(n)?,
             templates: Templates::new()?,
             keys: TicketKeys::from_config(
@@ -112,7 +88,7 @@ impl Notifier {
         env: &EventEnvelope,
         template: Template,
         replay: bool,
-    ) -> Result<bool, NotifyError> {
+    ) -> Result<bool, Failure> {
         let lease_ms = i64::try_from(self.retry.lease().as_millis()).unwrap_or(i64::MAX);
         let claimed: Option<i32> = sqlx::query_scalar(
             "insert into sent_messages (event_id, booking_id, template, status, lease_until)
@@ -142,13 +118,13 @@ impl Notifier {
         match status.as_deref() {
             Some("sent") | Some("failed") => Ok(false),
             // Another consumer holds the lease right now: come back later.
-            _ => Err(NotifyError::Retry(
+            _ => Err(Failure::Retry(
                 "another consumer is sending this event".into(),
             )),
         }
     }
 
-    async fn recipient(&self, env: &EventEnvelope) -> Result<Recipient, NotifyError> {
+    async fn recipient(&self, env: &EventEnvelope) -> Result<Recipient, Failure> {
         let row: Option<(String, String)> = sqlx::query_as(
             "select u.email, u.name from bookings b join users u on u.id = b.user_id
               where b.id = $1",
@@ -157,7 +133,7 @@ impl Notifier {
         .fetch_optional(&self.pool)
         .await?;
         let (email, name) = row.ok_or_else(|| {
-            NotifyError::Abort(format!(
+            Failure::Abort(format!(
                 "no user email for booking {} (booking or user missing)",
                 env.booking_id
             ))
@@ -165,7 +141,7 @@ impl Notifier {
         Ok(Recipient { email, name })
     }
 
-    async fn show(&self, env: &EventEnvelope) -> Result<Option<ShowInfo>, NotifyError> {
+    async fn show(&self, env: &EventEnvelope) -> Result<Option<ShowInfo>, Failure> {
         let row: Option<(String, String, String, time::OffsetDateTime)> = sqlx::query_as(
             "select m.title, t.name, t.city, s.starts_at
                from shows s join movies m on m.id = s.movie_id
@@ -194,7 +170,11 @@ impl Notifier {
         event = env.event.routing_key(),
         trace_id = %env.trace.map(|t| t.trace_id_hex()).unwrap_or_default(),
     ))]
-    pub async fn handle(&self, env: &EventEnvelope, replay: bool) -> Result<Outcome, NotifyError> {
+    pub async fn handle_event(
+        &self,
+        env: &EventEnvelope,
+        replay: bool,
+    ) -> Result<Outcome, Failure> {
         platform::trace::attach(&tracing::Span::current(), env.trace);
         let Some(template) = Template::for_event(&env.event) else {
             return Ok(Outcome::Ignored);
@@ -220,7 +200,7 @@ impl Notifier {
                     .increment(1);
                 tracing::info!(template = template.name(), "email sent");
             }
-            Err(NotifyError::Retry(e)) => {
+            Err(Failure::Retry(e)) => {
                 // Give the lease back so the redelivery may claim it at once.
                 drop(
                     sqlx::query(
@@ -235,7 +215,7 @@ impl Notifier {
                 metrics::counter!("notifier_sends_total", "template" => template.name(), "outcome" => "retry")
                     .increment(1);
             }
-            Err(NotifyError::Abort(_)) => {
+            Err(Failure::Abort(_)) => {
                 metrics::counter!("notifier_sends_total", "template" => template.name(), "outcome" => "failed")
                     .increment(1);
             }
@@ -244,7 +224,7 @@ impl Notifier {
     }
 
     /// Renders and sends; returns the recipient address.
-    async fn send(&self, env: &EventEnvelope, template: Template) -> Result<String, NotifyError> {
+    async fn send(&self, env: &EventEnvelope, template: Template) -> Result<String, Failure> {
         let to = self.recipient(env).await?;
         let show = self.show(env).await?;
         let token = match template {
@@ -254,8 +234,8 @@ impl Notifier {
         let rendered = self
             .templates
             .render(env, &to, show.as_ref(), token.as_deref())
-            .map_err(|e| NotifyError::Abort(format!("rendering {}: {e}", template.name())))?
-            .ok_or_else(|| NotifyError::Abort("event renders no email".into()))?;
+            .map_err(|e| Failure::Abort(format!("rendering {}: {e}", template.name())))?
+            .ok_or_else(|| Failure::Abort("event renders no email".into()))?;
         let event_id = env.event_id.to_string();
         let send = || async {
             let msg = self.mailer.message(&event_id, &to, &rendered)?;
@@ -271,8 +251,8 @@ impl Notifier {
         .notify(|e, d| tracing::warn!(error = %e, retry_in = ?d, "smtp send failed; retrying"))
         .await
         .map_err(|e| match e {
-            SendError::Transient(e) => NotifyError::Retry(format!("smtp: {e}")),
-            SendError::Permanent(e) => NotifyError::Abort(format!("smtp: {e}")),
+            SendError::Transient(e) => Failure::Retry(format!("smtp: {e}")),
+            SendError::Permanent(e) => Failure::Abort(format!("smtp: {e}")),
         })?;
         Ok(to.email)
     }
@@ -290,37 +270,6 @@ impl Notifier {
             tracing::warn!(error = %e, "recording a failed send failed");
         }
     }
-
-    /// Parks a message in the notifier dead-letter queue with `reason`.
-    async fn dead_letter(&self, d: &Delivery, reason: &str) -> Result<(), NotifyError> {
-        let mut headers = FieldTable::default();
-        headers.insert(
-            DEAD_LETTER_REASON_HEADER.into(),
-            AMQPValue::LongString(LongString::from(reason.to_owned())),
-        );
-        headers.insert(
-            SOURCE_QUEUE_HEADER.into(),
-            AMQPValue::LongString(LongString::from(self.topology.notifier_queue())),
-        );
-        let id = d
-            .properties
-            .message_id()
-            .as_ref()
-            .map(|m| m.to_string())
-            .unwrap_or_else(|| Uuid::new_v4().to_string());
-        self.publisher
-            .publish(
-                &self.topology.notifier_dlx(),
-                "",
-                &d.data,
-                json_properties(&id, headers),
-            )
-            .await
-            .map_err(|e| NotifyError::Retry(format!("rabbitmq: {e}")))?;
-        metrics::counter!("dead_lettered_total", "queue" => "notifier").increment(1);
-        tracing::error!(reason, message_id = %id, "email dead-lettered for operators");
-        Ok(())
-    }
 }
 
 fn is_replay(d: &Delivery) -> bool {
@@ -330,90 +279,40 @@ fn is_replay(d: &Delivery) -> bool {
         .is_some_and(|h| h.inner().contains_key(DEAD_LETTER_REASON_HEADER))
 }
 
-/// Handles one delivery and acks, requeues or dead-letters it.
-async fn settle(n: &Notifier, d: Delivery) {
-    let parsed: Result<EventEnvelope, _> = serde_json::from_slice(&d.data);
-    let res = match &parsed {
-        Ok(env) => n.handle(env, is_replay(&d)).await,
-        Err(e) => Err(NotifyError::Abort(format!("unparseable event: {e}"))),
-    };
-    match res {
-        Ok(_) => drop(d.ack(BasicAckOptions::default()).await),
-        Err(NotifyError::Abort(reason)) => {
-            if n.dead_letter(&d, &reason).await.is_ok() {
-                if let Ok(env) = &parsed {
-                    n.mark_failed(env.event_id.0, &reason).await;
-                }
-                drop(d.ack(BasicAckOptions::default()).await);
-            } else {
-                drop(
-                    d.nack(BasicNackOptions {
-                        requeue: true,
-                        multiple: false,
-                    })
-                    .await,
-                );
-            }
-        }
-        Err(NotifyError::Retry(e)) => {
-            let attempt = platform::amqp::delivery_count(&d);
-            let wait = Duration::from_millis(100u64 << attempt.min(6));
-            tracing::warn!(error = %e, attempt, retry_in = ?wait, "notification failed; requeueing");
-            tokio::time::sleep(wait).await;
-            drop(
-                d.nack(BasicNackOptions {
-                    requeue: true,
-                    multiple: false,
-                })
-                .await,
-            );
+impl Handler for Notifier {
+    async fn handle(&self, d: &Delivery) -> Result<(), Failure> {
+        let env: EventEnvelope = serde_json::from_slice(&d.data)
+            .map_err(|e| Failure::Abort(format!("unparseable event: {e}")))?;
+        self.handle_event(&env, is_replay(d)).await.map(drop)
+    }
+
+    /// The event went to the dead-letter queue: record the send as failed for good.
+    async fn on_abort(&self, d: &Delivery, reason: &str) {
+        if let Ok(env) = serde_json::from_slice::<EventEnvelope>(&d.data) {
+            self.mark_failed(env.event_id.0, reason).await;
         }
     }
 }
 
-/// Consumes the notifier queue until shutdown, reconnecting after failures.
-pub async fn run(
-    notifier: Arc<Notifier>,
-    amqp_url: String,
-    prefetch: u16,
-    shutdown: CancellationToken,
-) {
-    let queue = notifier.topology.notifier_queue();
-    loop {
-        let res: anyhow::Result<()> = async {
-            let conn = platform::amqp::connect(&amqp_url, &format!("notifier-{queue}")).await?;
-            let ch = conn.create_channel().await?;
-            ch.basic_qos(prefetch, BasicQosOptions::default()).await?;
-            let consumer = ch
-                .basic_consume(
-                    queue.clone().into(),
-                    format!("notifier-{}", Uuid::new_v4().simple()).into(),
-                    BasicConsumeOptions::default(),
-                    FieldTable::default(),
-                )
-                .await?;
-            let n = &notifier;
-            consumer
-                .take_until(shutdown.cancelled())
-                .for_each_concurrent(NOTIFIER_CONCURRENCY, |d| async move {
-                    if let Ok(d) = d {
-                        settle(n, d).await;
-                    }
-                })
-                .await;
-            drop(conn.close(200, "notifier stopping".into()).await);
-            Ok(())
-        }
-        .await;
-        if shutdown.is_cancelled() {
-            return;
-        }
-        if let Err(e) = res {
-            tracing::warn!(queue = %queue, error = %e, "notifier consumer ended; reconnecting");
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-        }
+/// How the notifier queue is consumed (by [`platform::amqp::consume`] with a
+/// [`Notifier`]), from the `notifier` settings.
+pub fn consumer_config(s: &platform::Settings) -> ConsumerConfig {
+    let topo = s.topology();
+    let n = &s.notifier;
+    ConsumerConfig {
+        name: "notifier".into(),
+        queue: topo.notifier_queue(),
+        prefetch: n.prefetch,
+        concurrency: n.concurrency,
+        requeue_backoff: Backoff {
+            initial: Duration::from_millis(n.requeue_initial_ms),
+            max: Duration::from_millis(n.requeue_max_ms),
+        },
+        dead_letter: DeadLetterTo {
+            exchange: topo.notifier_dlx(),
+            routing_key: String::new(),
+            source_queue: topo.notifier_queue(),
+            metric_label: ("queue", "notifier".into()),
+        },
     }
 }

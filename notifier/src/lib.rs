@@ -5,9 +5,9 @@
 //!   crate, shared with ingress, which verifies them.
 //! - [`mail`]: templates (files in `templates/`, minijinja; HTML + text parts) and
 //!   sending over SMTP with lettre.
-//! - [`consumer`]: the queue consumer, idempotent per event id (`sent_messages`),
-//!   retrying transient SMTP failures and dead-lettering permanent ones. The workers
-//!   process runs it.
+//! - [`consumer`]: the notifier's `platform::amqp::Handler`, idempotent per event id
+//!   (`sent_messages`), retrying transient SMTP failures and dead-lettering permanent
+//!   ones. The workers process runs it.
 //!
 //! The local SMTP receiver the run command and the tests send to is its own crate,
 //! `notifier/sink` (`smtp-sink`), so the workers binary does not carry it.
@@ -15,4 +15,4 @@
 pub mod consumer;
 pub mod mail;
 
-pub use consumer::{Notifier, Outcome, run};
+pub use consumer::{Notifier, Outcome, consumer_config};

@@ -34,6 +34,7 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection};
+use platform::amqp::headers::{header_str, table_json, uint, without_deaths};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -51,19 +52,6 @@ const FIRST_DELIVERY_WAIT: Duration = Duration::from_secs(2);
 const IDLE_WAIT: Duration = Duration::from_millis(500);
 /// How long to wait for the broker to confirm one replayed message.
 const CONFIRM_WAIT: Duration = Duration::from_secs(10);
-
-/// Headers that describe a death; a replayed message leaves without them.
-const DEATH_HEADERS: [&str; 8] = [
-    "x-death",
-    "x-first-death-reason",
-    "x-first-death-queue",
-    "x-first-death-exchange",
-    "x-last-death-reason",
-    "x-last-death-queue",
-    "x-last-death-exchange",
-    // Added by a quorum queue on redelivery; it belongs to the dead-letter queue.
-    "x-delivery-count",
-];
 
 /// Where the messages of a dead-letter queue go back to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -423,6 +411,8 @@ impl Taken {
             .basic_qos(prefetch, BasicQosOptions::default())
             .await?;
         let tag = format!("ops-{}", uuid::Uuid::new_v4().simple());
+        // Not `platform::amqp::consume`: this is no long-running consumer but a
+        // bounded read that holds what it took unacked until the operation decides.
         let mut consumer = self
             .ch
             .basic_consume(
@@ -576,13 +566,12 @@ async fn publish_confirmed(ch: &Channel, t: &Target, body: &[u8]) -> Result<(), 
     }
 }
 
-/// The original headers minus the death headers.
+/// The original headers minus the death headers and the dead-letter reason.
 pub fn replay_headers(headers: Option<&FieldTable>) -> FieldTable {
-    let mut map: BTreeMap<ShortString, AMQPValue> =
-        headers.map(|h| h.inner().clone()).unwrap_or_default();
+    let mut map: BTreeMap<ShortString, AMQPValue> = without_deaths(headers).inner().clone();
     map.retain(|k, _| {
         let k = k.as_str();
-        !DEATH_HEADERS.contains(&k) && k != DEAD_LETTER_REASON_HEADER && k != SOURCE_QUEUE_HEADER
+        k != DEAD_LETTER_REASON_HEADER && k != SOURCE_QUEUE_HEADER
     });
     FieldTable::from(map)
 }
@@ -601,7 +590,7 @@ pub fn describe_parts(props: &BasicProperties, body: &[u8], now_secs: u64) -> Dl
     let app_reason = header_str(&headers, DEAD_LETTER_REASON_HEADER);
     let deaths = x_death(&headers);
     let latest = deaths.first();
-    let broker_count: u64 = deaths.iter().map(|t| int(t.inner().get("count"))).sum();
+    let broker_count: u64 = deaths.iter().map(|t| uint(t.inner().get("count"))).sum();
     DlqMessage {
         message_id: props.message_id().as_ref().map(|m| m.to_string()),
         reason: app_reason
@@ -651,76 +640,11 @@ fn x_death(headers: &FieldTable) -> Vec<FieldTable> {
     }
 }
 
-fn header_str(t: &FieldTable, key: &str) -> Option<String> {
-    match t.inner().get(key)? {
-        AMQPValue::LongString(s) => Some(String::from_utf8_lossy(s.as_bytes()).into_owned()),
-        AMQPValue::ShortString(s) => Some(s.as_str().to_owned()),
-        _ => None,
-    }
-}
-
-fn int(v: Option<&AMQPValue>) -> u64 {
-    match v {
-        Some(AMQPValue::ShortShortInt(n)) => u64::try_from(*n).unwrap_or(0),
-        Some(AMQPValue::ShortShortUInt(n)) => u64::from(*n),
-        Some(AMQPValue::ShortInt(n)) => u64::try_from(*n).unwrap_or(0),
-        Some(AMQPValue::ShortUInt(n)) => u64::from(*n),
-        Some(AMQPValue::LongInt(n)) => u64::try_from(*n).unwrap_or(0),
-        Some(AMQPValue::LongUInt(n)) => u64::from(*n),
-        Some(AMQPValue::LongLongInt(n)) => u64::try_from(*n).unwrap_or(0),
-        _ => 0,
-    }
-}
-
-fn table_json(t: &FieldTable) -> serde_json::Value {
-    serde_json::Value::Object(
-        t.inner()
-            .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), value_json(v)))
-            .collect(),
-    )
-}
-
-/// One AMQP field value as JSON (timestamps stay Unix seconds).
-pub fn value_json(v: &AMQPValue) -> serde_json::Value {
-    use serde_json::Value as J;
-    match v {
-        AMQPValue::Boolean(b) => J::Bool(*b),
-        AMQPValue::ShortShortInt(n) => J::from(*n),
-        AMQPValue::ShortShortUInt(n) => J::from(*n),
-        AMQPValue::ShortInt(n) => J::from(*n),
-        AMQPValue::ShortUInt(n) => J::from(*n),
-        AMQPValue::LongInt(n) => J::from(*n),
-        AMQPValue::LongUInt(n) => J::from(*n),
-        AMQPValue::LongLongInt(n) => J::from(*n),
-        AMQPValue::Float(f) => J::from(f64::from(*f)),
-        AMQPValue::Double(f) => J::from(*f),
-        AMQPValue::DecimalValue(d) => J::String(decimal(d.value, d.scale)),
-        AMQPValue::ShortString(s) => J::String(s.as_str().to_owned()),
-        AMQPValue::LongString(s) => J::String(String::from_utf8_lossy(s.as_bytes()).into_owned()),
-        AMQPValue::FieldArray(a) => J::Array(a.as_slice().iter().map(value_json).collect()),
-        AMQPValue::Timestamp(t) => J::from(*t),
-        AMQPValue::FieldTable(t) => table_json(t),
-        AMQPValue::ByteArray(b) => J::String(String::from_utf8_lossy(b.as_slice()).into_owned()),
-        AMQPValue::Void => J::Null,
-    }
-}
-
-fn decimal(value: u32, scale: u8) -> String {
-    let digits = value.to_string();
-    let scale = usize::from(scale);
-    if scale == 0 {
-        return digits;
-    }
-    let padded = format!("{digits:0>width$}", width = scale + 1);
-    let (int, frac) = padded.split_at(padded.len() - scale);
-    format!("{int}.{frac}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use lapin::types::{FieldArray, LongString};
+    use platform::amqp::headers::value_json;
 
     fn long(s: &str) -> AMQPValue {
         AMQPValue::LongString(LongString::from(s.to_owned()))

@@ -26,5 +26,7 @@ pub mod signature;
 
 pub use client::HttpGateway;
 pub use gateway::{CreatePayment, GatewayError, PaymentGateway};
-pub use model::{IntentStatus, PaymentIntent, Refund, RefundStatus, WebhookData, WebhookEvent};
+pub use model::{
+    IntentStatus, PaymentIntent, Refund, RefundStatus, WebhookData, WebhookEvent, WebhookKind,
+};
 pub use signature::{SIGNATURE_HEADER, SignatureError};

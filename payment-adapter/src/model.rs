@@ -18,6 +18,29 @@ pub mod event_type {
     pub const REFUND_FAILED: &str = "refund.failed";
 }
 
+/// What a webhook says happened, read from its `type` ([`WebhookEvent::kind`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookKind {
+    PaymentSucceeded,
+    PaymentFailed,
+    RefundSucceeded,
+    RefundFailed,
+    /// A type this system does not act on.
+    Other,
+}
+
+impl WebhookKind {
+    pub fn parse(kind: &str) -> Self {
+        match kind {
+            event_type::PAYMENT_SUCCEEDED => Self::PaymentSucceeded,
+            event_type::PAYMENT_FAILED => Self::PaymentFailed,
+            event_type::REFUND_SUCCEEDED => Self::RefundSucceeded,
+            event_type::REFUND_FAILED => Self::RefundFailed,
+            _ => Self::Other,
+        }
+    }
+}
+
 /// One payment attempt at the gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentIntent {
@@ -121,6 +144,13 @@ pub struct WebhookEvent {
     pub data: WebhookData,
 }
 
+impl WebhookEvent {
+    /// The event's type as a [`WebhookKind`].
+    pub fn webhook_kind(&self) -> WebhookKind {
+        WebhookKind::parse(&self.kind)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookData {
     /// The `pi_...` concerned (for refund events too).
@@ -156,6 +186,19 @@ pub struct ApiError {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn every_webhook_type_names_its_kind_and_others_are_other() {
+        for (name, kind) in [
+            (event_type::PAYMENT_SUCCEEDED, WebhookKind::PaymentSucceeded),
+            (event_type::PAYMENT_FAILED, WebhookKind::PaymentFailed),
+            (event_type::REFUND_SUCCEEDED, WebhookKind::RefundSucceeded),
+            (event_type::REFUND_FAILED, WebhookKind::RefundFailed),
+            ("charge.disputed", WebhookKind::Other),
+        ] {
+            assert_eq!(WebhookKind::parse(name), kind, "{name}");
+        }
+    }
 
     #[test]
     fn a_webhook_event_has_the_shape_api_md_fixes() {

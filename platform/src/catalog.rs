@@ -1,15 +1,14 @@
 //! Reads of the catalog that more than one process needs (ingress validates a
 //! booking against a show; the sequencer runner loads a show to allocate its seats).
 
-use contracts::{Millis, Price, ScreenLayout, ShowId};
+use contracts::{Millis, Price, ScreenLayout, ShowId, ShowStatus};
 use sqlx::PgPool;
 
 /// A show as booking needs it.
 #[derive(Debug, Clone)]
 pub struct ShowRecord {
     pub show_id: ShowId,
-    /// `scheduled`, `on_sale` or `cancelled`.
-    pub status: String,
+    pub status: ShowStatus,
     pub starts_at: Millis,
     pub layout: ScreenLayout,
     pub prices: Vec<Price>,
@@ -18,12 +17,12 @@ pub struct ShowRecord {
 impl ShowRecord {
     /// On sale at `now`: status `on_sale` and not started yet.
     pub fn on_sale_at(&self, now: Millis) -> bool {
-        on_sale(&self.status, self.starts_at, now)
+        on_sale(self.status, self.starts_at, now)
     }
 }
 
-fn on_sale(status: &str, starts_at: Millis, now: Millis) -> bool {
-    status == "on_sale" && now < starts_at
+fn on_sale(status: ShowStatus, starts_at: Millis, now: Millis) -> bool {
+    status == ShowStatus::OnSale && now < starts_at
 }
 
 /// A show without its screen's layout: what changes (status, prices) apart from
@@ -31,8 +30,7 @@ fn on_sale(status: &str, starts_at: Millis, now: Millis) -> bool {
 #[derive(Debug, Clone)]
 pub struct ShowInfo {
     pub show_id: ShowId,
-    /// `scheduled`, `on_sale` or `cancelled`.
-    pub status: String,
+    pub status: ShowStatus,
     pub starts_at: Millis,
     pub screen_id: uuid::Uuid,
     pub prices: Vec<Price>,
@@ -41,7 +39,7 @@ pub struct ShowInfo {
 impl ShowInfo {
     /// On sale at `now`: status `on_sale` and not started yet.
     pub fn on_sale_at(&self, now: Millis) -> bool {
-        on_sale(&self.status, self.starts_at, now)
+        on_sale(self.status, self.starts_at, now)
     }
 }
 
@@ -75,6 +73,7 @@ pub async fn load_show_info(pool: &PgPool, show: ShowId) -> Result<Option<ShowIn
     let Some((status, starts_at, screen_id)) = row else {
         return Ok(None);
     };
+    let status: ShowStatus = crate::db::parse_text(&status)?;
     let prices: Vec<(String, i64, String)> = sqlx::query_as(
         "select seat_type, amount, currency from show_prices where show_id = $1 order by seat_type",
     )

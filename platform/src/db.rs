@@ -62,3 +62,10 @@ pub async fn wait_ready(pool: &PgPool, max_wait: Duration) -> Result<(), sqlx::E
         .notify(|e, d| tracing::warn!(error = %e, retry_in = ?d, "postgres not ready"))
         .await
 }
+
+/// A text column parsed into a `contracts` state name (`BookingStatus`,
+/// `ShowStatus`, ...) at the row boundary: a value the type does not know is a
+/// decode error, never a string compared further in.
+pub fn parse_text<T: FromStr<Err = String>>(s: &str) -> Result<T, sqlx::Error> {
+    s.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))
+}

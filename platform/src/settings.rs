@@ -34,7 +34,14 @@ pub struct NotifierSettings {
     pub smtp_password: SecretString,
     pub smtp_timeout_ms: u64,
     pub from: String,
+    /// Unacked events per notifier consumer.
     pub prefetch: u16,
+    /// Events handled at once (at most `prefetch`).
+    pub concurrency: usize,
+    /// Delay before a failed event is requeued: this, doubled per redelivery...
+    pub requeue_initial_ms: u64,
+    /// ...up to this.
+    pub requeue_max_ms: u64,
     /// In-process attempts of one send on a transient failure, with backoff.
     pub send_attempts_max: usize,
     pub retry_initial_ms: u64,
@@ -57,7 +64,15 @@ pub struct PaymentSettings {
     pub webhook_secret: SecretString,
     pub webhook_tolerance_secs: i64,
     pub cancellation_fee_permille: u16,
+    /// Unacked messages per saga consumer.
     pub saga_prefetch: u16,
+    /// Saga messages handled at once (at most `saga_prefetch`).
+    pub saga_concurrency: usize,
+    /// Delay before a failed saga message is requeued: this, doubled per
+    /// redelivery...
+    pub saga_requeue_initial_ms: u64,
+    /// ...up to this.
+    pub saga_requeue_max_ms: u64,
     pub pending_grace_secs: u64,
 }
 
@@ -132,6 +147,10 @@ pub struct IngressSettings {
     pub hold_ttl_secs: u64,
     pub show_cache_ttl_secs: u64,
     pub poll_interval_secs: u64,
+    /// Origins (e.g. `https://app.example.com`) whose browser apps may call the API
+    /// (CORS). Empty: no CORS headers; the web app needs none (same origin).
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -177,6 +196,7 @@ impl Settings {
                 .list_separator(",")
                 .with_list_parse_key("workers.partitions")
                 .with_list_parse_key("rate_limit.exempt_roles")
+                .with_list_parse_key("ingress.cors_origins")
                 .try_parsing(true),
         );
         for (plain, key, app) in [

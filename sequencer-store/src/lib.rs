@@ -127,7 +127,7 @@ pub async fn load_show_state(pool: &PgPool, show: ShowId) -> Result<Option<ShowS
     }
     let config = ShowConfig {
         show_id: show,
-        on_sale: rec.status == "on_sale",
+        on_sale: rec.status == contracts::ShowStatus::OnSale,
         layout: rec.layout,
         prices: rec.prices,
     };

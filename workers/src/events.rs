@@ -84,11 +84,8 @@ pub async fn run_relay(
 ) {
     /// Most rows relayed per round.
     const RELAY_BATCH_MAX: i64 = 1000;
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
-        }
+    let mut ticks = platform::every(every, &shutdown);
+    while ticks.tick().await {
         let rows: Result<Vec<RelayRow>, _> = sqlx::query_as(
             "select id, event_id, exchange, routing_key, payload from outbox
                   where created_at < now() - make_interval(secs => $1)

@@ -3,9 +3,8 @@
 //! The message id is fixed per booking, so sweeping twice (or from two processes)
 //! is harmless: the sequencer's inbox applies it once.
 
-use contracts::{BookingId, Command, CommandEnvelope, MessageId, ShowId, Topology};
-use lapin::types::FieldTable;
-use platform::amqp::{ConfirmedPublisher, json_properties};
+use contracts::{BookingId, Command, CommandEnvelope, MessageId, ShowId};
+use platform::commands::CommandBus;
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -20,8 +19,7 @@ const RESEND_AFTER: Duration = Duration::from_secs(30);
 /// One sweep: publishes `ExpireHold` for ran-out holds of `partitions`; returns how many.
 pub async fn sweep_once(
     pool: &PgPool,
-    publisher: &ConfirmedPublisher,
-    topo: &Topology,
+    commands: &CommandBus,
     partitions: &[u16],
     sent: &mut HashMap<Uuid, Instant>,
 ) -> anyhow::Result<usize> {
@@ -37,6 +35,7 @@ pub async fn sweep_once(
     .await?;
     let at = Instant::now();
     sent.retain(|_, t| at.duration_since(*t) < RESEND_AFTER);
+    let topo = commands.topology();
     let mut n = 0;
     for (booking, show) in due {
         let show = ShowId(show);
@@ -45,23 +44,13 @@ pub async fn sweep_once(
             continue;
         }
         let booking_id = BookingId(booking);
-        let env = CommandEnvelope {
-            message_id: MessageId::for_booking(booking_id, "expire"),
-            show_id: show,
-            issued_at: now,
-            request_id: None,
-            trace: None,
-            command: Command::ExpireHold { booking_id },
-        };
-        let body = serde_json::to_vec(&env)?;
-        publisher
-            .publish(
-                &topo.commands_exchange(),
-                &topo.partition_key(p),
-                &body,
-                json_properties(&env.message_id.to_string(), FieldTable::default()),
-            )
-            .await?;
+        let env = CommandEnvelope::new(
+            MessageId::for_booking(booking_id, "expire"),
+            show,
+            now,
+            Command::ExpireHold { booking_id },
+        );
+        commands.send(&env).await?;
         sent.insert(booking, at);
         n += 1;
     }
@@ -75,19 +64,15 @@ pub async fn sweep_once(
 /// Sweeps every `every` until shutdown.
 pub async fn run(
     pool: PgPool,
-    publisher: ConfirmedPublisher,
-    topo: Topology,
+    commands: CommandBus,
     partitions: Vec<u16>,
     every: Duration,
     shutdown: CancellationToken,
 ) {
     let mut sent = HashMap::new();
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
-        }
-        if let Err(e) = sweep_once(&pool, &publisher, &topo, &partitions, &mut sent).await {
+    let mut ticks = platform::every(every, &shutdown);
+    while ticks.tick().await {
+        if let Err(e) = sweep_once(&pool, &commands, &partitions, &mut sent).await {
             tracing::warn!(error = %e, "hold expiry sweep failed");
         }
     }

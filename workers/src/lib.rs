@@ -14,6 +14,9 @@
 //!   the show's partition queue, so expiry is ordered with everything else.
 //! - [`retention`]: keeps the inbox, webhook deduplication and refresh tokens
 //!   bounded.
+//! - [`saga`]: the payment saga, a `platform::amqp::Handler` on the saga and webhook
+//!   queues (gateway calls, the `payments` table, commands back into the partition),
+//!   and the sweep of pending payments whose hold ran out.
 //! - [`startup`]: `Workers::build(settings)` and `run_until_stopped`.
 
 pub mod events;

@@ -1,5 +1,7 @@
-//! The workers binary: sequencer runners, event publisher, outbox relay and hold
-//! expiry, until SIGTERM or Ctrl-C.
+//! The workers binary, until SIGTERM or Ctrl-C: the sequencer runners of its
+//! partitions, the event publisher and outbox relay, the hold-expiry and retention
+//! sweeps, the payment saga (its two consumers and the sweep of pending payments) and
+//! the notifier.
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -9,20 +11,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(addr) = workers.metrics_addr() {
         println!("workers metrics on http://{addr}/metrics");
     }
-    workers.run_until_stopped(shutdown_signal()).await
-}
-
-async fn shutdown_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        () = term => {},
-    }
+    workers
+        .run_until_stopped(platform::shutdown::signal())
+        .await
 }

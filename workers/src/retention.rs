@@ -60,15 +60,16 @@ pub async fn sweep(pool: &PgPool, days: u32) -> sqlx::Result<Swept> {
 
 /// Sweeps every `every` until `stop`.
 pub async fn run(pool: PgPool, days: u32, every: Duration, stop: CancellationToken) {
+    let mut ticks = platform::every(every, &stop);
+    // The first sweep runs at startup, not one period later.
     loop {
         match sweep(&pool, days).await {
             Ok(s) if s != Swept::default() => tracing::info!(?s, "retention sweep"),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "retention sweep failed; next time"),
         }
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(every) => {}
+        if !ticks.tick().await {
+            return;
         }
     }
 }

@@ -3,29 +3,34 @@
 //! ```text
 //! loop:
 //!   take 1..=batch_size_max deliveries (waiting only for the first)
-//!   poison ones (unparseable, wrong partition, broken show) -> dead-letter queue with reason
-//!   on first batch: acquire the partition (bump its epoch), load nothing yet
-//!   drop messages the inbox has seen; load shows on first touch
-//!   apply each command to its show state (pure, in memory)
-//!   commit everything in ONE transaction, fenced by the epoch
-//!   ack the batch (multiple), hand the events to the publisher
+//!   classify: poison ones (unparseable, wrong partition) are set aside with a reason
+//!   apply and commit (database only, no broker IO):
+//!     on first batch: acquire the partition (bump its epoch), load nothing yet
+//!     drop messages the inbox has seen; load shows on first touch (a show that
+//!       cannot be loaded sets its commands aside with a reason)
+//!     apply each command to its show state (pure, in memory)
+//!     commit everything in ONE transaction, fenced by the epoch
+//!   settle: dead-letter what was set aside (with its reason), ack the batch
+//!     (multiple), hand the events to the publisher
 //! ```
 //! A crash before the commit redelivers the batch; after it, the inbox makes the
 //! redelivery a no-op. A transient failure (database down) keeps the deliveries
 //! unacked and retries with bounded backoff: it never dead-letters. A fenced commit
 //! (another runner took the partition) ends the session without acking.
+//!
+//! The runner does not use `platform::amqp::consume` (one delivery at a time): it
+//! takes deliveries in batches and acks a batch at once after ONE database commit,
+//! which is what makes a partition fast. It shares the one dead-letter function.
 
 use crate::seatmaps::{SeatMapWriter, snapshot};
-use contracts::topology::{DEAD_LETTER_REASON_HEADER, REQUEST_ID_HEADER, SOURCE_QUEUE_HEADER};
+use contracts::topology::REQUEST_ID_HEADER;
 use contracts::{CommandEnvelope, ShowId, Topology};
 use futures::{FutureExt, StreamExt};
 use lapin::Channel;
 use lapin::message::Delivery;
-use lapin::options::{
-    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-    ConfirmSelectOptions,
-};
+use lapin::options::{BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
+use platform::amqp::{ConfirmedPublisher, DeadLetterTo, Parcel};
 use platform::settings::WorkerSettings;
 use sequencer::ShowState;
 use sequencer_store::{self as store, Committed, OutboxRow, StoreError};
@@ -67,6 +72,9 @@ pub struct RunnerCtx {
     pub faults: Arc<Faults>,
     /// Live seat maps for browsing clients, written after each commit.
     pub seatmaps: SeatMapWriter,
+    /// Publishes the copies of commands that can never be applied to the commands
+    /// dead-letter exchange.
+    pub dead_letters: ConfirmedPublisher,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -133,10 +141,10 @@ async fn consume(
     let ch = conn.create_channel().await?;
     ch.basic_qos(ctx.settings.prefetch, BasicQosOptions::default())
         .await?;
-    let dlq = conn.create_channel().await?;
-    dlq.confirm_select(ConfirmSelectOptions::default()).await?;
     let queue = ctx.topology.partition_queue(p);
     let tag = format!("{}-p{p}", ctx.owner);
+    // Its own consumer, not `platform::amqp::consume`: a partition is consumed in
+    // batches, acked at once after one database commit (see the module doc).
     let mut consumer = ch
         .basic_consume(
             queue.clone().into(),
@@ -167,7 +175,6 @@ async fn consume(
                 drop(ch.basic_cancel(tag.clone().into(), BasicCancelOptions::default()).await);
                 // Unacked deliveries (none between batches) go back to the queue.
                 drop(ch.close(200, "shutdown".into()).await);
-                drop(dlq.close(200, "shutdown".into()).await);
                 return Err(SessionEnd::Shutdown);
             }
             () = tokio::time::sleep(sweep_every) => continue,
@@ -182,7 +189,7 @@ async fn consume(
                 Some(None) | None => break,
             }
         }
-        process_batch(ctx, &ch, &dlq, &mut part, batch, shutdown).await?;
+        process_batch(ctx, &ch, &mut part, batch, shutdown).await?;
     }
 }
 
@@ -200,29 +207,26 @@ fn poison_reason(d: &Delivery, topo: &Topology, p: u16) -> Result<CommandEnvelop
     Ok(env)
 }
 
-/// Publishes a copy of `d` to the dead-letter exchange with the reason, and waits
-/// for the broker's confirm (the original is acked by the caller afterwards).
-async fn dead_letter(
-    dlq: &Channel,
-    topo: &Topology,
-    p: u16,
-    d: &Delivery,
-    reason: &str,
-) -> anyhow::Result<()> {
-    let headers = d.properties.headers().clone().unwrap_or_default();
-    let message_id = d
-        .properties
-        .message_id()
-        .as_ref()
-        .map(|m| m.to_string())
-        .unwrap_or_default();
-    dead_letter_raw(dlq, topo, p, &d.data, &message_id, headers, reason).await
+/// Where partition `p`'s commands that can never be applied go.
+fn dead_letter_to(topo: &Topology, p: u16) -> DeadLetterTo {
+    DeadLetterTo {
+        exchange: topo.commands_dlx(),
+        routing_key: topo.partition_key(p),
+        source_queue: topo.partition_queue(p),
+        metric_label: ("partition", p.to_string()),
+    }
+}
+
+/// A batch after the apply-and-commit step: what was committed, and the commands
+/// whose show cannot be loaded (with the reason), which the settle step dead-letters.
+struct Applied {
+    committed: Committed,
+    unloadable: Vec<(CommandEnvelope, String)>,
 }
 
 async fn process_batch(
     ctx: &RunnerCtx,
     ch: &Channel,
-    dlq: &Channel,
     part: &mut Partition,
     batch: Vec<Delivery>,
     shutdown: &CancellationToken,
@@ -230,10 +234,11 @@ async fn process_batch(
     let p = part.p;
     let last_tag = batch.iter().map(|d| d.delivery_tag).max().unwrap_or(0);
     let mut commands = Vec::with_capacity(batch.len());
+    let mut poison = Vec::new();
     for d in &batch {
         match poison_reason(d, &ctx.topology, p) {
             Ok(env) => commands.push(env),
-            Err(reason) => dead_letter(dlq, &ctx.topology, p, d, &reason).await?,
+            Err(reason) => poison.push((d, reason)),
         }
     }
     metrics::histogram!("runner_batch_size", "partition" => p.to_string())
@@ -244,11 +249,67 @@ async fn process_batch(
             "injected crash before commit"
         )));
     }
+    let applied = commit_with_retry(ctx, part, &commands, shutdown).await?;
+    if Faults::take(&ctx.faults.crash_after_commit) {
+        return Err(SessionEnd::Failed(anyhow::anyhow!(
+            "injected crash after commit"
+        )));
+    }
+    // Settle. Dead-lettering comes after the commit and before the ack: a failure
+    // here ends the session unacked, and the redelivery finds the committed commands
+    // in the inbox and sets the same ones aside again.
+    let to = dead_letter_to(&ctx.topology, p);
+    for (d, reason) in poison {
+        platform::amqp::dead_letter(&ctx.dead_letters, &to, Parcel::of(d), &reason)
+            .await
+            .map_err(anyhow::Error::from)?;
+    }
+    for (cmd, reason) in &applied.unloadable {
+        let body = serde_json::to_vec(cmd).unwrap_or_default();
+        let mut headers = FieldTable::default();
+        if let Some(rid) = &cmd.request_id {
+            headers.insert(
+                REQUEST_ID_HEADER.into(),
+                AMQPValue::LongString(LongString::from(rid.clone())),
+            );
+        }
+        let parcel = Parcel::new(cmd.message_id.to_string(), &body).with_headers(headers);
+        platform::amqp::dead_letter(&ctx.dead_letters, &to, parcel, reason)
+            .await
+            .map_err(anyhow::Error::from)?;
+    }
+    ch.basic_ack(last_tag, BasicAckOptions { multiple: true })
+        .await?;
+    let Committed { outbox, versions } = applied.committed;
+    ctx.seatmaps.publish(
+        versions
+            .into_iter()
+            .filter_map(|(show, version)| {
+                let (state, _) = part.shows.get(&show)?;
+                Some((show, snapshot(state, version)))
+            })
+            .collect(),
+    );
+    if !outbox.is_empty() && ctx.events.send(outbox).await.is_err() {
+        tracing::warn!("event publisher gone; the outbox relay will publish");
+    }
+    Ok(())
+}
+
+/// Applies and commits `commands`, retrying a transient failure with bounded
+/// backoff until it commits, the partition is fenced, or shutdown.
+async fn commit_with_retry(
+    ctx: &RunnerCtx,
+    part: &mut Partition,
+    commands: &[CommandEnvelope],
+    shutdown: &CancellationToken,
+) -> Result<Applied, SessionEnd> {
+    let p = part.p;
     let mut delay = Duration::from_millis(ctx.settings.retry_initial_ms);
     let max = Duration::from_millis(ctx.settings.retry_max_ms);
-    let committed = loop {
-        match try_commit(ctx, part, &commands, dlq).await {
-            Ok(rows) => break rows,
+    loop {
+        match try_commit(ctx, part, commands).await {
+            Ok(applied) => return Ok(applied),
             Err(StoreError::Fenced { epoch, .. }) => {
                 tracing::warn!(
                     partition = p,
@@ -275,38 +336,17 @@ async fn process_batch(
                 delay = (delay * 2).min(max);
             }
         }
-    };
-    if Faults::take(&ctx.faults.crash_after_commit) {
-        return Err(SessionEnd::Failed(anyhow::anyhow!(
-            "injected crash after commit"
-        )));
     }
-    ch.basic_ack(last_tag, BasicAckOptions { multiple: true })
-        .await?;
-    let Committed { outbox, versions } = committed;
-    ctx.seatmaps.publish(
-        versions
-            .into_iter()
-            .filter_map(|(show, version)| {
-                let (state, _) = part.shows.get(&show)?;
-                Some((show, snapshot(state, version)))
-            })
-            .collect(),
-    );
-    if !outbox.is_empty() && ctx.events.send(outbox).await.is_err() {
-        tracing::warn!("event publisher gone; the outbox relay will publish");
-    }
-    Ok(())
 }
 
 /// Acquires the partition if needed, applies the not-yet-processed commands, and
-/// commits. Commands for a show that cannot be loaded are dead-lettered.
+/// commits: database work only. Commands for a show that cannot be loaded are
+/// returned with the reason, for the caller to dead-letter.
 async fn try_commit(
     ctx: &RunnerCtx,
     part: &mut Partition,
     commands: &[CommandEnvelope],
-    dlq: &Channel,
-) -> Result<Committed, StoreError> {
+) -> Result<Applied, StoreError> {
     let p = part.p;
     let epoch = match part.epoch {
         Some(e) => e,
@@ -333,6 +373,7 @@ async fn try_commit(
     let mut apply_time = Duration::ZERO;
     let mut events = Vec::new();
     let mut applied = Vec::with_capacity(commands.len());
+    let mut unloadable = Vec::new();
     // Message ids met in this batch (a duplicate within one batch applies once).
     let mut seen_now = std::collections::HashSet::with_capacity(commands.len());
     let now = Instant::now();
@@ -347,21 +388,10 @@ async fn try_commit(
                 }
                 Ok(None) | Err(StoreError::BadShow(..)) => {
                     // A show that does not exist (or whose layout is broken) can never
-                    // take this command: dead-letter it with the reason and move on.
+                    // take this command: set it aside with the reason and move on. Not
+                    // recorded in the inbox: a replay after the show is fixed applies it.
                     let reason = format!("show {} cannot be loaded", cmd.show_id);
-                    let body = serde_json::to_vec(cmd).unwrap_or_default();
-                    let mut headers = FieldTable::default();
-                    if let Some(rid) = &cmd.request_id {
-                        headers.insert(
-                            REQUEST_ID_HEADER.into(),
-                            AMQPValue::LongString(LongString::from(rid.clone())),
-                        );
-                    }
-                    let id = cmd.message_id.to_string();
-                    dead_letter_raw(dlq, &ctx.topology, p, &body, &id, headers, &reason)
-                        .await
-                        .map_err(|e| StoreError::Db(sqlx::Error::Protocol(e.to_string())))?;
-                    // Not recorded in the inbox: a replay after the show is fixed applies it.
+                    unloadable.push((cmd.clone(), reason));
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -394,7 +424,7 @@ async fn try_commit(
     metrics::histogram!("sequencer_apply_seconds", "partition" => p.to_string())
         .record(apply_time.as_secs_f64());
     let started = Instant::now();
-    let rows = store::commit_batch(
+    let committed = store::commit_batch(
         &ctx.pool,
         p,
         epoch,
@@ -405,40 +435,8 @@ async fn try_commit(
     .await?;
     metrics::histogram!("runner_commit_seconds", "partition" => p.to_string())
         .record(started.elapsed().as_secs_f64());
-    Ok(rows)
-}
-
-async fn dead_letter_raw(
-    dlq: &Channel,
-    topo: &Topology,
-    p: u16,
-    body: &[u8],
-    message_id: &str,
-    mut headers: FieldTable,
-    reason: &str,
-) -> anyhow::Result<()> {
-    headers.insert(
-        DEAD_LETTER_REASON_HEADER.into(),
-        AMQPValue::LongString(LongString::from(reason.to_owned())),
-    );
-    headers.insert(
-        SOURCE_QUEUE_HEADER.into(),
-        AMQPValue::LongString(LongString::from(topo.partition_queue(p))),
-    );
-    let confirm = dlq
-        .basic_publish(
-            topo.commands_dlx().into(),
-            topo.partition_key(p).into(),
-            BasicPublishOptions::default(),
-            body,
-            platform::amqp::json_properties(message_id, headers),
-        )
-        .await?
-        .await?;
-    if !confirm.is_ack() {
-        anyhow::bail!("dead-letter exchange refused the message");
-    }
-    metrics::counter!("dead_lettered_total", "partition" => p.to_string()).increment(1);
-    tracing::warn!(partition = p, reason, "message dead-lettered");
-    Ok(())
+    Ok(Applied {
+        committed,
+        unloadable,
+    })
 }

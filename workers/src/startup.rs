@@ -4,6 +4,7 @@ use crate::runner::{Faults, RunnerCtx, run_partition};
 use crate::seatmaps::SeatMapWriter;
 use platform::Settings;
 use platform::amqp::ConfirmedPublisher;
+use platform::commands::CommandBus;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -134,6 +135,7 @@ impl Workers {
                 platform::cache::Keys::new(s.redis.key_prefix.clone()),
                 s.redis.seatmap_ttl_secs,
             ),
+            dead_letters: publisher.clone(),
         });
         let mut runners = JoinSet::new();
         for p in &self.partitions {
@@ -159,10 +161,10 @@ impl Workers {
             Duration::from_secs(s.workers.retention_sweep_secs),
             stop.clone(),
         ));
+        let commands = CommandBus::new(publisher.clone(), topo.clone());
         background.spawn(crate::expiry::run(
             pool.clone(),
-            publisher.clone(),
-            topo.clone(),
+            commands.clone(),
             self.partitions.clone(),
             Duration::from_millis(s.workers.expiry_sweep_ms),
             stop.clone(),
@@ -178,18 +180,20 @@ impl Workers {
         let saga = Arc::new(crate::saga::Saga {
             pool: pool.clone(),
             gateway,
-            topology: topo.clone(),
-            publisher: publisher.clone(),
+            commands,
         });
         for which in [
             crate::saga::SagaQueue::Events,
             crate::saga::SagaQueue::Webhooks,
         ] {
-            background.spawn(crate::saga::run(
-                saga.clone(),
+            background.spawn(platform::amqp::consume(
                 s.amqp.url.clone(),
-                which,
-                s.payments.saga_prefetch,
+                crate::saga::consumer_config(s, which),
+                publisher.clone(),
+                Arc::new(crate::saga::SagaConsumer {
+                    saga: saga.clone(),
+                    which,
+                }),
                 stop.clone(),
             ));
         }
@@ -202,11 +206,12 @@ impl Workers {
         ));
         // The notifier: one email per booking event it is bound to.
         if s.notifier.enabled {
-            let n = notifier::Notifier::from_settings(s, pool.clone(), publisher.clone())?;
-            background.spawn(notifier::run(
-                Arc::new(n),
+            let n = notifier::Notifier::from_settings(s, pool.clone())?;
+            background.spawn(platform::amqp::consume(
                 s.amqp.url.clone(),
-                s.notifier.prefetch,
+                notifier::consumer_config(s),
+                publisher.clone(),
+                Arc::new(n),
                 stop.clone(),
             ));
         }

@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use contracts::{
     BookingId, BookingStatus, Command, CommandEnvelope, HoldSeats, IdempotencyKey,
-    MAX_SEATS_PER_BOOKING, MessageId, Millis, SeatId, SeatRequest, ShowId, UserId,
+    MAX_SEATS_PER_BOOKING, MessageId, Millis, PaymentMethod, SeatId, SeatRequest, ShowId, UserId,
 };
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
@@ -61,21 +61,15 @@ struct QueuedMarker {
     created_at: Millis,
 }
 
-pub(crate) fn parse_payment_method(pm: Option<String>) -> Result<Option<String>, ApiError> {
-    match pm {
-        None => Ok(None),
-        Some(pm)
-            if (1..=64).contains(&pm.len())
-                && pm
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') =>
-        {
-            Ok(Some(pm))
-        }
-        Some(_) => Err(ApiError::Validation(
-            "payment_method must be 1-64 letters, digits, '_' or '-' (e.g. \"pm_card_ok\")".into(),
-        )),
-    }
+/// The optional payment method of a booking request, checked by
+/// [`contracts::PaymentMethod`]'s rule.
+fn parse_payment_method(pm: Option<String>) -> Result<Option<String>, ApiError> {
+    pm.map(|pm| {
+        PaymentMethod::try_from(pm)
+            .map(PaymentMethod::into_string)
+            .map_err(|rule| ApiError::Validation(rule.into()))
+    })
+    .transpose()
 }
 
 /// Parses the body into a seat request checked against the show's layout.
@@ -261,13 +255,11 @@ pub async fn submit(
 
     // Always publish, even for a retry: the message id is fixed by the booking, so
     // the sequencer's inbox applies it once, and a retry after a lost publish heals.
-    let envelope = CommandEnvelope {
-        message_id: MessageId::for_booking(booking_id, "hold"),
+    let envelope = CommandEnvelope::new(
+        MessageId::for_booking(booking_id, "hold"),
         show_id,
-        issued_at: now,
-        request_id: request_id(&headers),
-        trace: platform::trace::current(),
-        command: Command::HoldSeats(HoldSeats {
+        now,
+        Command::HoldSeats(HoldSeats {
             booking_id,
             user_id: caller.user_id,
             request,
@@ -275,9 +267,12 @@ pub async fn submit(
                 .unwrap_or(i64::MAX),
             payment_method,
         }),
-    };
+    )
+    .with_request_id(request_id(&headers))
+    .with_trace(platform::trace::current());
     let started = std::time::Instant::now();
-    app.publish_command(&envelope)
+    app.commands
+        .send(&envelope)
         .await
         .map_err(|e| ApiError::Unavailable(e.into()))?;
     metrics::histogram!("ingress_publish_confirm_seconds").record(started.elapsed().as_secs_f64());
@@ -328,6 +323,30 @@ pub struct BookingView {
     pub reason_detail: Option<serde_json::Value>,
     pub created_at: String,
     pub updated_at: String,
+    /// What cancelling would cost, for a confirmed booking (shown to the buyer before
+    /// they cancel); null otherwise.
+    pub cancellation: Option<CancellationTerms>,
+}
+
+/// The cancellation fee the theater keeps and the refund, in minor units.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CancellationTerms {
+    pub fee: i64,
+    pub refund: i64,
+    pub currency: String,
+}
+
+impl CancellationTerms {
+    /// The sequencer's arithmetic: the fee is `fee_permille` of the amount, rounded
+    /// down; the rest is refunded.
+    fn of(amount: i64, currency: &str, fee_permille: u16) -> Self {
+        let fee = amount.saturating_mul(i64::from(fee_permille.min(1000))) / 1000;
+        Self {
+            fee,
+            refund: amount - fee,
+            currency: currency.to_owned(),
+        }
+    }
 }
 
 pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
@@ -410,7 +429,16 @@ pub async fn get(
                 }
                 _ => (None, None),
             };
+            let cancellation = match (&status, &currency) {
+                (BookingStatus::Confirmed, Some(cur)) => Some(CancellationTerms::of(
+                    amount,
+                    cur,
+                    app.settings.payments.cancellation_fee_permille,
+                )),
+                _ => None,
+            };
             BookingView {
+                cancellation,
                 booking_id: BookingId(id),
                 user_id: UserId(user),
                 show_id: ShowId(show),
@@ -440,6 +468,7 @@ pub async fn get(
                 .and_then(|r| serde_json::from_str(&r).ok())
                 .ok_or_else(not_found)?;
             BookingView {
+                cancellation: None,
                 booking_id,
                 user_id: marker.user_id,
                 show_id: marker.show_id,
@@ -476,4 +505,17 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(submit))
         .routes(routes!(get))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cancellation_fee_is_rounded_down_as_the_sequencer_rounds_it() {
+        let t = CancellationTerms::of(70_001, "INR", 100);
+        assert_eq!((t.fee, t.refund), (7_000, 63_001));
+        let all = CancellationTerms::of(500, "INR", 1500);
+        assert_eq!((all.fee, all.refund), (500, 0));
+    }
 }

@@ -688,11 +688,14 @@ pub struct SeatView {
 pub struct SeatRowView {
     pub row: String,
     pub seats: Vec<SeatView>,
+    /// Seat numbers after which an aisle (or gap) runs: a map draws an empty column
+    /// there.
+    pub aisles_after: Vec<u16>,
 }
 
 /// The live seat map of a show.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"show_id": "0193a000-0000-7000-8000-000000000002", "version": 42, "currency": "INR", "rows": [{"row": "A", "seats": [{"id": "A1", "type": "regular", "price": 20000, "status": "available"}, {"id": "A2", "type": "regular", "price": 20000, "status": "sold"}]}]}))]
+#[schema(example = json!({"show_id": "0193a000-0000-7000-8000-000000000002", "version": 42, "currency": "INR", "rows": [{"row": "A", "aisles_after": [], "seats": [{"id": "A1", "type": "regular", "price": 20000, "status": "available"}, {"id": "A2", "type": "regular", "price": 20000, "status": "sold"}]}]}))]
 pub struct SeatMapView {
     pub show_id: ShowId,
     /// Grows with every change of the show's seats; a map with a higher version is
@@ -735,6 +738,7 @@ fn seatmap_view(show: &crate::shows::CachedShow, map: SeatMap) -> SeatMapView {
         .iter()
         .map(|row| SeatRowView {
             row: row.row.clone(),
+            aisles_after: row.aisles_after.clone(),
             seats: row
                 .seats
                 .iter()

@@ -1,5 +1,5 @@
 //! `/v1/ops/...` (API.md, "Operations"): dead-letter queues and partitions, for
-//! roles operator and admin.
+//! roles operator and admin (one route layer checks it for every handler here).
 //!
 //! Ops calls are rare, so each request opens its own short-lived AMQP connection
 //! (closing it also requeues anything a failed call still held) instead of sharing
@@ -69,14 +69,6 @@ impl TryFrom<ReplayRequest> for Selection {
     }
 }
 
-fn staff_only(caller: &Caller) -> Result<(), ApiError> {
-    if caller.is_staff() {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden)
-    }
-}
-
 fn ops_error(e: OpsError) -> ApiError {
     match e {
         OpsError::UnknownQueue { .. } => ApiError::NotFound(e.to_string()),
@@ -100,11 +92,7 @@ async fn close(conn: lapin::Connection) {
 /// Each dead-letter queue with its message count.
 #[utoipa::path(get, path = "/v1/ops/dlq", tag = "ops", security(("bearer" = [])),
     responses((status = 200, description = "`{items: [{queue, source_queue, messages}]}`", body = Object)))]
-pub async fn list_dlqs(
-    State(state): State<AppState>,
-    caller: Caller,
-) -> Result<Json<Items<DlqSummary>>, ApiError> {
-    staff_only(&caller)?;
+pub async fn list_dlqs(State(state): State<AppState>) -> Result<Json<Items<DlqSummary>>, ApiError> {
     let conn = connect(&state).await?;
     let res = ops::dlq::list(&conn, &state.topology).await;
     close(conn).await;
@@ -119,11 +107,9 @@ pub async fn list_dlqs(
     responses((status = 200, description = "`{items: [message]}`", body = Object)))]
 pub async fn dlq_messages(
     State(state): State<AppState>,
-    caller: Caller,
     ApiPath(queue): ApiPath<String>,
     ApiQuery(q): ApiQuery<MessagesQuery>,
 ) -> Result<Json<Items<DlqMessage>>, ApiError> {
-    staff_only(&caller)?;
     let limit = q.limit.unwrap_or(MESSAGES_LIMIT_DEFAULT);
     if !(1..=MESSAGES_LIMIT_MAX).contains(&limit) {
         return Err(ApiError::Validation(format!(
@@ -151,7 +137,6 @@ pub async fn replay_dlq(
     ApiPath(queue): ApiPath<String>,
     ApiJson(body): ApiJson<ReplayRequest>,
 ) -> Result<Json<ReplayOutcome>, ApiError> {
-    staff_only(&caller)?;
     let selection = Selection::try_from(body)?;
     ops::dlq::resolve(&state.topology, &queue).map_err(ops_error)?;
     let conn = connect(&state).await?;
@@ -172,9 +157,7 @@ pub async fn replay_dlq(
     responses((status = 200, description = "`{items: [partition]}`", body = Object)))]
 pub async fn partitions(
     State(state): State<AppState>,
-    caller: Caller,
 ) -> Result<Json<Items<PartitionInfo>>, ApiError> {
-    staff_only(&caller)?;
     let conn = connect(&state).await?;
     let res = ops::partitions::list(&conn, &state.db, &state.topology).await;
     close(conn).await;
@@ -188,9 +171,7 @@ pub async fn partitions(
     responses((status = 200, description = "`{ok, problems: [...]}`", body = Object)))]
 pub async fn reconcile(
     State(state): State<AppState>,
-    caller: Caller,
 ) -> Result<Json<ops::reconcile::Report>, ApiError> {
-    staff_only(&caller)?;
     Ok(Json(ops::reconcile::reconcile(&state.db).await?))
 }
 
@@ -202,6 +183,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(replay_dlq))
         .routes(routes!(partitions))
         .routes(routes!(reconcile))
+        .route_layer(axum::middleware::from_fn(crate::auth::layer::staff))
 }
 
 #[cfg(test)]

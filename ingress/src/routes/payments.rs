@@ -9,9 +9,11 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use contracts::topology::PAY_REQUEST_TYPE;
-use contracts::{BookingId, Command, CommandEnvelope, MessageId, ShowId};
-use lapin::types::{FieldTable, ShortString};
+use contracts::{
+    BookingId, BookingStatus, Command, CommandEnvelope, MessageId, PayRequest, PaymentMethod,
+    ShowId,
+};
+use lapin::types::FieldTable;
 use payment_adapter::{SIGNATURE_HEADER, WebhookEvent, signature};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
@@ -107,7 +109,7 @@ async fn owned_booking(
     app: &AppState,
     caller: &Caller,
     id: Uuid,
-) -> Result<(ShowId, String, time::OffsetDateTime), ApiError> {
+) -> Result<(ShowId, BookingStatus, time::OffsetDateTime), ApiError> {
     let row: Option<(Uuid, Uuid, String, time::OffsetDateTime)> = sqlx::query_as(
         "select b.user_id, b.show_id, b.status, s.starts_at
            from bookings b join shows s on s.id = b.show_id where b.id = $1",
@@ -117,7 +119,7 @@ async fn owned_booking(
     .await?;
     match row {
         Some((user, show, status, starts_at)) if user == caller.user_id.0 || caller.is_staff() => {
-            Ok((ShowId(show), status, starts_at))
+            Ok((ShowId(show), platform::db::parse_text(&status)?, starts_at))
         }
         _ => Err(ApiError::NotFound(format!("booking {id} does not exist"))),
     }
@@ -142,22 +144,21 @@ pub async fn pay(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<PayBody>,
 ) -> Result<Response, ApiError> {
-    let pm = crate::routes::bookings::parse_payment_method(Some(body.payment_method))?
-        .unwrap_or_default();
+    let payment_method = PaymentMethod::try_from(body.payment_method)
+        .map_err(|rule| ApiError::Validation(rule.into()))?;
     let (show, status, _) = owned_booking(&app, &caller, id).await?;
-    if status != "held" {
+    if status != BookingStatus::Held {
         return Err(ApiError::Conflict(format!(
             "booking {id} is {status}: only a held booking can be paid"
         )));
     }
-    let req = workers_pay_request(BookingId(id), show, pm);
-    let props = platform::amqp::json_properties(
-        &MessageId::for_booking(BookingId(id), "pay-request").to_string(),
-        FieldTable::default(),
-    )
-    .with_type(ShortString::from(PAY_REQUEST_TYPE));
-    app.publisher
-        .publish("", &app.topology.saga_queue(), &req, props)
+    let req = PayRequest {
+        booking_id: BookingId(id),
+        show_id: show,
+        payment_method,
+    };
+    app.commands
+        .request_payment(&req)
         .await
         .map_err(|e| ApiError::Unavailable(e.into()))?;
     Ok((
@@ -167,16 +168,6 @@ pub async fn pay(
         ),
     )
         .into_response())
-}
-
-/// The saga's pay request (`workers::saga::PayRequest` on the wire).
-fn workers_pay_request(booking: BookingId, show: ShowId, method: String) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "booking_id": booking,
-        "show_id": show,
-        "payment_method": method,
-    }))
-    .unwrap_or_default()
 }
 
 /// Cancels a `confirmed` booking before the show starts: the seats return to sale
@@ -198,7 +189,7 @@ pub async fn cancel(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
     let (show, status, starts_at) = owned_booking(&app, &caller, id).await?;
-    if status != "confirmed" {
+    if status != BookingStatus::Confirmed {
         return Err(ApiError::Conflict(format!(
             "booking {id} is {status}: only a confirmed booking can be cancelled"
         )));
@@ -209,18 +200,18 @@ pub async fn cancel(
         )));
     }
     let booking = BookingId(id);
-    let env = CommandEnvelope {
-        message_id: MessageId::for_booking(booking, "cancel"),
-        show_id: show,
-        issued_at: platform::now_millis(),
-        request_id: None,
-        trace: platform::trace::current(),
-        command: Command::CancelBooking {
+    let env = CommandEnvelope::new(
+        MessageId::for_booking(booking, "cancel"),
+        show,
+        platform::now_millis(),
+        Command::CancelBooking {
             booking_id: booking,
             fee_permille: app.settings.payments.cancellation_fee_permille,
         },
-    };
-    app.publish_command(&env)
+    )
+    .with_trace(platform::trace::current());
+    app.commands
+        .send(&env)
         .await
         .map_err(|e| ApiError::Unavailable(e.into()))?;
     Ok((

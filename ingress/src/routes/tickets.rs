@@ -23,7 +23,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use contracts::{BookingId, EventEnvelope, ShowId};
+use contracts::{BookingId, BookingStatus, EventEnvelope, ShowId};
 use serde::{Deserialize, Serialize};
 use tickets::{PublicKey, TicketClaims, TicketError, TicketKeys};
 use utoipa::{IntoParams, ToSchema};
@@ -89,7 +89,7 @@ pub async fn ticket(
     if user != caller.user_id.0 && !caller.is_staff() {
         return Err(not_found());
     }
-    if status != "confirmed" {
+    if platform::db::parse_text::<BookingStatus>(&status)? != BookingStatus::Confirmed {
         return Err(ApiError::Conflict(format!(
             "booking {id} is {status}; only a confirmed booking has a ticket"
         )));
@@ -196,8 +196,10 @@ pub async fn verify(
     let reason = match row {
         None => Some("booking_not_found".to_owned()),
         Some((show, _)) if show != claims.sid.0 => Some("show_mismatch".to_owned()),
-        Some((_, status)) if status == "confirmed" => None,
-        Some((_, status)) => Some(format!("booking_{status}")),
+        Some((_, status)) => match platform::db::parse_text::<BookingStatus>(&status)? {
+            BookingStatus::Confirmed => None,
+            other => Some(format!("booking_{other}")),
+        },
     };
     Ok(axum::Json(Verdict {
         valid: reason.is_none(),

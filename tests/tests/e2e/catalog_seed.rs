@@ -100,7 +100,7 @@ async fn a_reduced_catalog_keeps_its_invariants_and_seeding_again_adds_nothing()
         .await
         .unwrap()
         .expect("the show loads");
-    assert_eq!(show.status, "on_sale");
+    assert_eq!(show.status.as_str(), "on_sale");
     assert!(!show.prices.is_empty());
 
     let again = insert(&sys.pool, &catalog).await.expect("seed again");

@@ -1,0 +1,376 @@
+//! Shows: scheduling (overlaps with the cleaning buffer refused), prices, changes while nothing is booked; and cancelling a show.
+
+use super::*;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"movie_id": "0193a000-0000-7000-8000-000000000010", "screen_id": "0193a000-0000-7000-8000-000000000011", "starts_at": "2026-12-01T13:30:00Z", "prices": [{"seat_type": "regular", "amount": 20000, "currency": "INR"}, {"seat_type": "premium", "amount": 35000, "currency": "INR"}]}))]
+pub struct ShowInput {
+    pub movie_id: Uuid,
+    pub screen_id: Uuid,
+    /// RFC 3339, in the future.
+    pub starts_at: String,
+    /// One price per seat type of the screen's layout, all in one currency.
+    pub prices: Vec<Price>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"starts_at": "2026-12-01T16:30:00Z"}))]
+pub struct ShowChange {
+    #[serde(default)]
+    pub starts_at: Option<String>,
+    #[serde(default)]
+    pub prices: Option<Vec<Price>>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ShowListQuery {
+    pub screen_id: Option<Uuid>,
+    pub movie_id: Option<Uuid>,
+}
+
+fn parse_start(raw: &str) -> Result<OffsetDateTime, ApiError> {
+    let t = OffsetDateTime::parse(raw.trim(), &Rfc3339).map_err(|_| {
+        ApiError::Validation("starts_at must be an RFC 3339 time, e.g. 2026-12-01T13:30:00Z".into())
+    })?;
+    let now = OffsetDateTime::now_utc();
+    if t <= now || t > now + time::Duration::days(MAX_DAYS_AHEAD) {
+        return Err(ApiError::Validation(format!(
+            "starts_at must be in the future and at most {MAX_DAYS_AHEAD} days ahead"
+        )));
+    }
+    Ok(t)
+}
+
+/// Prices must name exactly the layout's seat types, in one currency.
+fn check_prices(prices: &[Price], layout: &ScreenLayout) -> Result<(), ApiError> {
+    let types: BTreeSet<&str> = layout.seats().map(|(_, s)| s.seat_type.as_str()).collect();
+    let priced: BTreeSet<&str> = prices.iter().map(|p| p.seat_type.as_str()).collect();
+    if priced.len() != prices.len() {
+        return Err(ApiError::Validation("each seat type is priced once".into()));
+    }
+    if priced != types {
+        return Err(ApiError::Validation(format!(
+            "prices must cover exactly the screen's seat types {types:?}"
+        )));
+    }
+    let currencies: BTreeSet<&str> = prices.iter().map(|p| p.currency.as_str()).collect();
+    let currency_ok = |c: &str| c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase());
+    if currencies.len() != 1 || !currencies.iter().all(|c| currency_ok(c)) {
+        return Err(ApiError::Validation(
+            "prices use one ISO 4217 currency, e.g. INR".into(),
+        ));
+    }
+    if prices.iter().any(|p| !(0..=MAX_PRICE).contains(&p.amount)) {
+        return Err(ApiError::Validation(format!(
+            "amounts are minor units from 0 to {MAX_PRICE}"
+        )));
+    }
+    Ok(())
+}
+
+/// The other live show on `screen` whose busy time overlaps `[start, busy_until)`.
+async fn overlapping(
+    tx: &mut sqlx::PgConnection,
+    screen: Uuid,
+    start: OffsetDateTime,
+    busy_until: OffsetDateTime,
+    except: Uuid,
+) -> Result<Option<(Uuid, OffsetDateTime)>, ApiError> {
+    Ok(sqlx::query_as(
+        "select id, starts_at from shows
+          where screen_id = $1 and status <> 'cancelled' and id <> $4
+            and tstzrange(starts_at, coalesce(busy_until, ends_at)) && tstzrange($2, $3)
+          limit 1",
+    )
+    .bind(screen)
+    .bind(start)
+    .bind(busy_until)
+    .bind(except)
+    .fetch_optional(tx)
+    .await?)
+}
+
+/// The show's schedule: (ends_at, busy_until) for a start and a movie duration.
+fn schedule(
+    app: &AppState,
+    start: OffsetDateTime,
+    duration_min: i32,
+) -> (OffsetDateTime, OffsetDateTime) {
+    let ends = start + time::Duration::minutes(i64::from(duration_min));
+    let busy = ends + time::Duration::minutes(i64::from(app.settings.catalog.cleaning_buffer_min));
+    (ends, busy)
+}
+
+fn overlap_error(other: Uuid, at: OffsetDateTime) -> ApiError {
+    ApiError::Conflict(format!(
+        "the screen is busy then: show {other} starts at {} (the cleaning buffer included)",
+        rfc3339(at)
+    ))
+}
+
+async fn write_prices(
+    tx: &mut sqlx::PgConnection,
+    show: Uuid,
+    prices: &[Price],
+) -> Result<(), ApiError> {
+    sqlx::query("delete from show_prices where show_id = $1")
+        .bind(show)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "insert into show_prices (show_id, seat_type, amount, currency)
+         select $1, * from unnest($2::text[], $3::bigint[], $4::text[])",
+    )
+    .bind(show)
+    .bind(
+        prices
+            .iter()
+            .map(|p| p.seat_type.clone())
+            .collect::<Vec<_>>(),
+    )
+    .bind(prices.iter().map(|p| p.amount).collect::<Vec<_>>())
+    .bind(
+        prices
+            .iter()
+            .map(|p| p.currency.clone())
+            .collect::<Vec<_>>(),
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Schedules a show, on sale at once. Overlapping another live show of the screen,
+/// the cleaning buffer included, is a 409.
+#[utoipa::path(post, path = "/v1/admin/shows", tag = "admin", security(("bearer" = [])),
+    request_body = ShowInput,
+    responses(
+        (status = 201, description = "The show", body = ShowView),
+        (status = 409, description = "The screen is busy then (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn create_show(
+    State(app): State<AppState>,
+    ApiJson(body): ApiJson<ShowInput>,
+) -> Result<Response, ApiError> {
+    let start = parse_start(&body.starts_at)?;
+    let movie = movie_view(&app, body.movie_id).await?;
+    let screen = screen(&app, body.screen_id).await?;
+    check_prices(&body.prices, &screen.layout)?;
+    let (ends, busy) = schedule(&app, start, movie.duration_min);
+    let id = Uuid::now_v7();
+    let mut tx = app.db.begin().await?;
+    if let Some((other, at)) = overlapping(&mut tx, screen.id, start, busy, id).await? {
+        return Err(overlap_error(other, at));
+    }
+    sqlx::query(
+        "insert into shows (id, movie_id, screen_id, starts_at, ends_at, busy_until, status)
+         values ($1, $2, $3, $4, $5, $6, 'on_sale')",
+    )
+    .bind(id)
+    .bind(movie.id)
+    .bind(screen.id)
+    .bind(start)
+    .bind(ends)
+    .bind(busy)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| db_conflict(e, "the show"))?;
+    write_prices(&mut tx, id, &body.prices).await?;
+    tx.commit().await?;
+    Ok((StatusCode::CREATED, axum::Json(show_view(&app, id).await?)).into_response())
+}
+
+/// Shows by start time, optionally of one screen or movie.
+#[utoipa::path(get, path = "/v1/admin/shows", tag = "admin", security(("bearer" = [])),
+    params(ShowListQuery, PageParams),
+    responses((status = 200, description = "A page of show ids with their start", body = Page<ShowListItem>)))]
+pub async fn list_shows(
+    State(app): State<AppState>,
+    ApiQuery(q): ApiQuery<ShowListQuery>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<axum::Json<Page<ShowListItem>>, ApiError> {
+    let limit = page.limit()?;
+    let after = page
+        .cursor::<StartCursor>()?
+        .map(|StartCursor(us, id)| crate::pagination::from_unix_micros(us).map(|t| (t, id)))
+        .transpose()?;
+    let rows: Vec<(Uuid, Uuid, Uuid, OffsetDateTime, String)> = sqlx::query_as(
+        "select id, movie_id, screen_id, starts_at, status from shows
+          where ($1::uuid is null or screen_id = $1) and ($2::uuid is null or movie_id = $2)
+            and ($3::timestamptz is null or (starts_at, id) > ($3, $4))
+          order by starts_at, id limit $5",
+    )
+    .bind(q.screen_id)
+    .bind(q.movie_id)
+    .bind(after.map(|(t, _)| t))
+    .bind(after.map(|(_, id)| id).unwrap_or_default())
+    .bind(i64::from(limit) + 1)
+    .fetch_all(&app.db)
+    .await?;
+    let page = Page::from_rows(rows, limit, |r| {
+        StartCursor(crate::pagination::unix_micros(r.3), r.0)
+    });
+    Ok(axum::Json(page.map(
+        |(id, movie_id, screen_id, starts, status)| ShowListItem {
+            id,
+            movie_id,
+            screen_id,
+            starts_at: rfc3339(starts),
+            status,
+        },
+    )))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct StartCursor(i64, Uuid);
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShowListItem {
+    pub id: Uuid,
+    pub movie_id: Uuid,
+    pub screen_id: Uuid,
+    pub starts_at: String,
+    pub status: String,
+}
+
+/// One show.
+#[utoipa::path(get, path = "/v1/admin/shows/{show_id}", tag = "admin", security(("bearer" = [])),
+    params(("show_id" = Uuid, Path, description = "The show id")),
+    responses((status = 200, description = "The show", body = ShowView)))]
+pub async fn get_show(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<axum::Json<ShowView>, ApiError> {
+    show_view(&app, id).await.map(axum::Json)
+}
+
+/// Moves a show or changes its prices: only before it has any booking.
+#[utoipa::path(patch, path = "/v1/admin/shows/{show_id}", tag = "admin", security(("bearer" = [])),
+    params(("show_id" = Uuid, Path, description = "The show id")),
+    request_body = ShowChange,
+    responses(
+        (status = 200, description = "The show", body = ShowView),
+        (status = 409, description = "The show has bookings, or the new time overlaps (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn update_show(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<ShowChange>,
+) -> Result<axum::Json<ShowView>, ApiError> {
+    let start = body.starts_at.as_deref().map(parse_start).transpose()?;
+    let mut tx = app.db.begin().await?;
+    let row: Option<(Uuid, i32, String)> = sqlx::query_as(
+        "select s.screen_id, m.duration_min, s.status from shows s join movies m on m.id = s.movie_id
+          where s.id = $1 for update of s",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let (screen_id, duration, status) =
+        row.ok_or_else(|| ApiError::NotFound(format!("show {id} does not exist")))?;
+    if platform::db::parse_text::<ShowStatus>(&status)? == ShowStatus::Cancelled {
+        return Err(ApiError::Conflict(format!("show {id} is cancelled")));
+    }
+    let booked: bool =
+        sqlx::query_scalar("select exists (select 1 from bookings where show_id = $1)")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+    if booked {
+        return Err(ApiError::Conflict(format!(
+            "show {id} has bookings: its time and prices can no longer change (cancel it instead)"
+        )));
+    }
+    if let Some(prices) = &body.prices {
+        check_prices(prices, &screen(&app, screen_id).await?.layout)?;
+        write_prices(&mut tx, id, prices).await?;
+    }
+    if let Some(start) = start {
+        let (ends, busy) = schedule(&app, start, duration);
+        if let Some((other, at)) = overlapping(&mut tx, screen_id, start, busy, id).await? {
+            return Err(overlap_error(other, at));
+        }
+        sqlx::query("update shows set starts_at = $2, ends_at = $3, busy_until = $4 where id = $1")
+            .bind(id)
+            .bind(start)
+            .bind(ends)
+            .bind(busy)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| db_conflict(e, "the show"))?;
+    }
+    tx.commit().await?;
+    show_view(&app, id).await.map(axum::Json)
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ShowCancelled {
+    pub show_id: Uuid,
+    /// `cancelled`: no more sales; its bookings are being released and refunded.
+    pub status: &'static str,
+}
+
+/// Cancels a show before it starts: it stops selling at once, held bookings are
+/// released, and every paid booking is cancelled and refunded in full (the refunds
+/// run through the payment saga; each booking's status shows its progress).
+/// Repeating it is harmless.
+///
+/// The show's row is marked first, then the command goes through the show's
+/// partition queue, so the sequencer ends every booking decided before it and
+/// refuses every hold after it; a sequencer that reloads the show finds it
+/// cancelled. If publishing fails the answer is 503 and a retry finishes the job.
+#[utoipa::path(post, path = "/v1/admin/shows/{show_id}/cancel", tag = "admin", security(("bearer" = [])),
+    params(("show_id" = Uuid, Path, description = "The show id")),
+    responses(
+        (status = 202, description = "Cancelled; refunds are under way", body = ShowCancelled),
+        (status = 409, description = "The show has started (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn cancel_show(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Response, ApiError> {
+    let row: Option<(String, OffsetDateTime)> =
+        sqlx::query_as("select status, starts_at from shows where id = $1")
+            .bind(id)
+            .fetch_optional(&app.db)
+            .await?;
+    let (status, starts_at) =
+        row.ok_or_else(|| ApiError::NotFound(format!("show {id} does not exist")))?;
+    let status: ShowStatus = platform::db::parse_text(&status)?;
+    if status != ShowStatus::Cancelled && starts_at <= OffsetDateTime::now_utc() {
+        return Err(ApiError::Conflict(format!(
+            "show {id} has started: it can no longer be cancelled"
+        )));
+    }
+    sqlx::query("update shows set status = 'cancelled' where id = $1")
+        .bind(id)
+        .execute(&app.db)
+        .await?;
+    let show = contracts::ShowId(id);
+    let env = contracts::CommandEnvelope::new(
+        contracts::MessageId::for_show(show, "cancel-show"),
+        show,
+        platform::now_millis(),
+        contracts::Command::CancelShow {
+            reason: "show_cancelled".to_owned(),
+        },
+    )
+    .with_trace(platform::trace::current());
+    app.commands
+        .send(&env)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.into()))?;
+    tracing::warn!(show_id = %id, user_id = %caller.user_id, "show cancelled by an admin");
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(ShowCancelled {
+            show_id: id,
+            status: "cancelled",
+        }),
+    )
+        .into_response())
+}

@@ -1,0 +1,135 @@
+//! Theaters: create, list, read, rename or move.
+
+use super::*;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "PVR Phoenix", "city": "Mumbai", "address": "Lower Parel"}))]
+pub struct TheaterInput {
+    pub name: String,
+    pub city: String,
+    #[serde(default)]
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"address": "High Street Phoenix, Lower Parel"}))]
+pub struct TheaterChange {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub city: Option<String>,
+    #[serde(default)]
+    pub address: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+pub struct Theater {
+    pub id: Uuid,
+    pub name: String,
+    pub city: String,
+    pub address: String,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TheaterQuery {
+    /// Only theaters in this city (any case).
+    pub city: Option<String>,
+}
+
+pub(super) async fn theater(app: &AppState, id: Uuid) -> Result<Theater, ApiError> {
+    sqlx::query_as("select id, name, city, address from theaters where id = $1")
+        .bind(id)
+        .fetch_optional(&app.db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("theater {id} does not exist")))
+}
+
+/// Adds a theater.
+#[utoipa::path(post, path = "/v1/admin/theaters", tag = "admin", security(("bearer" = [])),
+    request_body = TheaterInput,
+    responses((status = 201, description = "The theater", body = Theater)))]
+pub async fn create_theater(
+    State(app): State<AppState>,
+    ApiJson(body): ApiJson<TheaterInput>,
+) -> Result<Response, ApiError> {
+    let t = Theater {
+        id: Uuid::now_v7(),
+        name: text("name", &body.name, MAX_NAME_CHARS)?,
+        city: text("city", &body.city, MAX_NAME_CHARS)?,
+        address: optional_text("address", body.address.as_deref(), MAX_ADDRESS_CHARS)?
+            .unwrap_or_default(),
+    };
+    sqlx::query("insert into theaters (id, name, city, address) values ($1, $2, $3, $4)")
+        .bind(t.id)
+        .bind(&t.name)
+        .bind(&t.city)
+        .bind(&t.address)
+        .execute(&app.db)
+        .await?;
+    Ok((StatusCode::CREATED, axum::Json(t)).into_response())
+}
+
+/// Theaters, oldest first, optionally of one city.
+#[utoipa::path(get, path = "/v1/admin/theaters", tag = "admin", security(("bearer" = [])),
+    params(TheaterQuery, PageParams),
+    responses((status = 200, description = "A page of theaters", body = Page<Theater>)))]
+pub async fn list_theaters(
+    State(app): State<AppState>,
+    ApiQuery(q): ApiQuery<TheaterQuery>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<axum::Json<Page<Theater>>, ApiError> {
+    let limit = page.limit()?;
+    let after = page.cursor::<IdCursor>()?.map(|c| c.0);
+    let city = optional_text("city", q.city.as_deref(), MAX_NAME_CHARS)?;
+    let rows: Vec<Theater> = sqlx::query_as(
+        "select id, name, city, address from theaters
+          where ($1::uuid is null or id > $1) and ($2::text is null or lower(city) = lower($2))
+          order by id limit $3",
+    )
+    .bind(after)
+    .bind(city)
+    .bind(i64::from(limit) + 1)
+    .fetch_all(&app.db)
+    .await?;
+    Ok(axum::Json(Page::from_rows(rows, limit, |t| IdCursor(t.id))))
+}
+
+/// One theater.
+#[utoipa::path(get, path = "/v1/admin/theaters/{theater_id}", tag = "admin", security(("bearer" = [])),
+    params(("theater_id" = Uuid, Path, description = "The theater id")),
+    responses((status = 200, description = "The theater", body = Theater)))]
+pub async fn get_theater(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<axum::Json<Theater>, ApiError> {
+    theater(&app, id).await.map(axum::Json)
+}
+
+/// Changes a theater's name, city or address.
+#[utoipa::path(patch, path = "/v1/admin/theaters/{theater_id}", tag = "admin", security(("bearer" = [])),
+    params(("theater_id" = Uuid, Path, description = "The theater id")),
+    request_body = TheaterChange,
+    responses((status = 200, description = "The theater", body = Theater)))]
+pub async fn update_theater(
+    State(app): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+    ApiJson(body): ApiJson<TheaterChange>,
+) -> Result<axum::Json<Theater>, ApiError> {
+    let name = optional_text("name", body.name.as_deref(), MAX_NAME_CHARS)?;
+    let city = optional_text("city", body.city.as_deref(), MAX_NAME_CHARS)?;
+    let address = optional_text("address", body.address.as_deref(), MAX_ADDRESS_CHARS)?;
+    sqlx::query(
+        "update theaters set name = coalesce($2, name), city = coalesce($3, city),
+                address = coalesce($4, address) where id = $1",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(city)
+    .bind(address)
+    .execute(&app.db)
+    .await?;
+    theater(&app, id).await.map(axum::Json)
+}

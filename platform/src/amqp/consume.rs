@@ -1,0 +1,203 @@
+//! The one consumer runtime: every queue consumer (the payment saga, the notifier,
+//! any later one) is a [`Handler`] run by [`consume()`], which owns the connection,
+//! the prefetch, the concurrency and the one settle policy:
+//!
+//! | the handler returns | the delivery is |
+//! |---|---|
+//! | `Ok(())` | acked |
+//! | [`Failure::Retry`] | requeued (nack) after a backoff that grows with the broker's delivery count; the queue's `x-delivery-limit` bounds the tries, past it the broker dead-letters it |
+//! | [`Failure::Abort`] | copied to the dead-letter exchange with the reason, source queue and AMQP type ([`dead_letter()`]), then [`Handler::on_abort`] runs, then acked; requeued if the dead-letter publish failed |
+//!
+//! The sequencer runner does not run on this: it takes deliveries in batches and
+//! acks a batch at once after one database commit (see `workers/src/runner.rs`).
+
+use super::dead_letter::{DeadLetterTo, Parcel, dead_letter};
+use super::headers::delivery_count;
+use super::publish::{ConfirmedPublisher, PublishError};
+use futures::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// How long a consumer waits before reconnecting after its connection ended.
+const RECONNECT_DELAY: Duration = Duration::from_secs(1);
+
+/// Why a delivery was not handled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Failure {
+    /// Try again later (a dependency is down or busy).
+    #[error("retry: {0}")]
+    Retry(String),
+    /// Never going to work: dead-letter with this reason.
+    #[error("abort: {0}")]
+    Abort(String),
+}
+
+impl From<sqlx::Error> for Failure {
+    fn from(e: sqlx::Error) -> Self {
+        Failure::Retry(format!("postgres: {e}"))
+    }
+}
+
+impl From<PublishError> for Failure {
+    fn from(e: PublishError) -> Self {
+        Failure::Retry(format!("rabbitmq: {e}"))
+    }
+}
+
+/// One consumer's own steps: decode a delivery and handle it.
+pub trait Handler: Send + Sync + 'static {
+    fn handle(&self, d: &Delivery) -> impl Future<Output = Result<(), Failure>> + Send;
+
+    /// Runs after an aborted delivery went to the dead-letter queue, before the ack
+    /// (e.g. to record the permanent failure).
+    fn on_abort(&self, _d: &Delivery, _reason: &str) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
+    /// Runs before a failed delivery is requeued (e.g. to count retries).
+    fn on_retry(&self, _d: &Delivery, _reason: &str) {}
+}
+
+/// The requeue delay: `initial` doubled per earlier delivery, at most `max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Backoff {
+    /// The wait before requeueing a delivery the broker delivered `attempt` times before.
+    pub fn after(&self, attempt: u32) -> Duration {
+        self.initial
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.max)
+    }
+}
+
+/// What [`consume()`] consumes and how.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// Names the connection (`{name}-{queue}`), the consumer tags and the logs.
+    pub name: String,
+    pub queue: String,
+    /// Unacked deliveries the broker may hand this consumer.
+    pub prefetch: u16,
+    /// Deliveries handled at once (at most `prefetch` are ever unacked).
+    pub concurrency: usize,
+    pub requeue_backoff: Backoff,
+    pub dead_letter: DeadLetterTo,
+}
+
+/// Consumes `cfg.queue` with `handler` until `stop`, reconnecting after failures.
+/// Deliveries in progress when `stop` fires are finished and settled.
+pub async fn consume<H: Handler>(
+    amqp_url: String,
+    cfg: ConsumerConfig,
+    publisher: ConfirmedPublisher,
+    handler: Arc<H>,
+    stop: CancellationToken,
+) {
+    loop {
+        let res = session(&amqp_url, &cfg, &publisher, &*handler, &stop).await;
+        if stop.is_cancelled() {
+            return;
+        }
+        if let Err(e) = res {
+            tracing::warn!(consumer = %cfg.name, queue = %cfg.queue, error = %e, "consumer ended; reconnecting");
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(RECONNECT_DELAY) => {}
+        }
+    }
+}
+
+async fn session<H: Handler>(
+    amqp_url: &str,
+    cfg: &ConsumerConfig,
+    publisher: &ConfirmedPublisher,
+    handler: &H,
+    stop: &CancellationToken,
+) -> Result<(), lapin::Error> {
+    let conn = super::connect(amqp_url, &format!("{}-{}", cfg.name, cfg.queue)).await?;
+    let ch = conn.create_channel().await?;
+    ch.basic_qos(cfg.prefetch, BasicQosOptions::default())
+        .await?;
+    let consumer = ch
+        .basic_consume(
+            cfg.queue.as_str().into(),
+            format!("{}-{}", cfg.name, uuid::Uuid::new_v4().simple()).into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    consumer
+        .take_until(stop.cancelled())
+        .for_each_concurrent(cfg.concurrency.max(1), |d| async move {
+            if let Ok(d) = d {
+                settle(cfg, publisher, handler, d).await;
+            }
+        })
+        .await;
+    drop(conn.close(200, "consumer stopping".into()).await);
+    Ok(())
+}
+
+/// Handles one delivery and acks, requeues or dead-letters it.
+async fn settle<H: Handler>(
+    cfg: &ConsumerConfig,
+    publisher: &ConfirmedPublisher,
+    handler: &H,
+    d: Delivery,
+) {
+    let requeue = BasicNackOptions {
+        requeue: true,
+        multiple: false,
+    };
+    match handler.handle(&d).await {
+        Ok(()) => drop(d.ack(BasicAckOptions::default()).await),
+        Err(Failure::Abort(reason)) => {
+            match dead_letter(publisher, &cfg.dead_letter, Parcel::of(&d), &reason).await {
+                Ok(()) => {
+                    handler.on_abort(&d, &reason).await;
+                    drop(d.ack(BasicAckOptions::default()).await);
+                }
+                Err(e) => {
+                    tracing::warn!(consumer = %cfg.name, error = %e, reason, "dead-lettering failed; requeueing");
+                    drop(d.nack(requeue).await);
+                }
+            }
+        }
+        Err(Failure::Retry(reason)) => {
+            let attempt = delivery_count(&d);
+            let wait = cfg.requeue_backoff.after(attempt);
+            tracing::warn!(consumer = %cfg.name, error = %reason, attempt, retry_in = ?wait, "handling failed; requeueing");
+            handler.on_retry(&d, &reason);
+            tokio::time::sleep(wait).await;
+            drop(d.nack(requeue).await);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_requeue_delay_doubles_per_delivery_up_to_its_cap() {
+        let b = Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(6400),
+        };
+        assert_eq!(b.after(0), Duration::from_millis(100));
+        assert_eq!(b.after(1), Duration::from_millis(200));
+        assert_eq!(b.after(6), Duration::from_millis(6400));
+        assert_eq!(b.after(7), Duration::from_millis(6400));
+        assert_eq!(b.after(u32::MAX), Duration::from_millis(6400));
+    }
+}

@@ -1,0 +1,102 @@
+//! Browser tests of the web app: headless Chromium (Debian's `chromium`, driven
+//! through `chromedriver` over WebDriver) against the real platform from
+//! `spawn_system` on port 0. Each test starts its own chromedriver and saves its
+//! screenshots under `<target>/screenshots/` (a current set is committed in
+//! `docs/screenshots/`).
+//!
+//! - [`buyer`]: the whole journey to a ticket that verifies, a declined card, and
+//!   two browsers racing for one seat.
+//! - [`access`]: keyboard only, axe-core on every buyer page, a 375 px wide seat
+//!   page, and no request to any other host (the pages and `/docs`).
+
+mod access;
+mod buyer;
+mod driver;
+
+use contracts::{LayoutRow, LayoutSeat, Price, ScreenLayout, ShowId};
+use tests::TestSystem;
+
+/// A movie with one show on a screen drawn like a real one: rows A-H front to back,
+/// 14 seats each with aisles after seats 3 and 11, rows G and H premium, seat C7
+/// blocked.
+pub struct Cinema {
+    pub movie: uuid::Uuid,
+    pub show: ShowId,
+}
+
+pub const REGULAR_PRICE: i64 = 25_000;
+pub const PREMIUM_PRICE: i64 = 40_000;
+
+pub async fn cinema(sys: &TestSystem, title: &str, city: &str) -> Cinema {
+    let movie = sys
+        .movie(
+            title,
+            &["sci-fi", "drama"],
+            &["Matthew McConaughey", "Anne Hathaway"],
+        )
+        .await;
+    let rows = ["A", "B", "C", "D", "E", "F", "G", "H"]
+        .into_iter()
+        .map(|row| LayoutRow {
+            row: row.into(),
+            seats: (1..=14)
+                .map(|number| LayoutSeat {
+                    number,
+                    seat_type: if row >= "G" { "premium" } else { "regular" }.into(),
+                    blocked: row == "C" && number == 7,
+                })
+                .collect(),
+            aisles_after: vec![3, 11],
+        })
+        .collect();
+    let show = ShowId::new_v7();
+    seed::create_show(
+        &sys.pool,
+        &seed::NewShow {
+            show_id: show,
+            layout: ScreenLayout {
+                rows,
+                focal_point: None,
+            },
+            prices: vec![
+                Price {
+                    seat_type: "regular".into(),
+                    amount: REGULAR_PRICE,
+                    currency: "INR".into(),
+                },
+                Price {
+                    seat_type: "premium".into(),
+                    amount: PREMIUM_PRICE,
+                    currency: "INR".into(),
+                },
+            ],
+            starts_at: time::OffsetDateTime::now_utc() + time::Duration::days(1),
+            city: city.into(),
+            theater: format!("Galaxy {city}"),
+            movie: format!("stand-in {}", uuid::Uuid::now_v7()),
+        },
+    )
+    .await
+    .expect("create show");
+    // The seed makes one movie per show: move the show to `movie`, drop the stand-in.
+    let stand_in: uuid::Uuid = sqlx::query_scalar(
+        "update shows s set movie_id = $2 from shows old
+          where s.id = $1 and old.id = s.id returning old.movie_id",
+    )
+    .bind(show.0)
+    .bind(movie)
+    .fetch_one(&sys.pool)
+    .await
+    .expect("move show");
+    sqlx::query("delete from movies where id = $1")
+        .bind(stand_in)
+        .execute(&sys.pool)
+        .await
+        .expect("drop stand-in movie");
+    Cinema { movie, show }
+}
+
+/// A fresh email for a buyer who registers in the browser.
+pub fn new_email(who: &str) -> String {
+    format!("{who}-{}@example.com", uuid::Uuid::now_v7().simple())
+}

@@ -1,0 +1,60 @@
+// A booking: its status while it is decided, then the e-ticket (a QR code large
+// enough to scan, the show, theater, screen, seats and time), printable.
+
+import { h, replace, errorBox, every } from '../dom.js';
+import { api, session } from '../api.js';
+import { money, whenText, statusWord } from '../format.js';
+
+const POLL_MS = 1000;
+const MOVING = new Set(['queued', 'held', 'payment_pending']);
+
+export async function render(main, [id]) {
+  document.title = 'Your booking — Marquee';
+  if (!session.signedIn()) {
+    replace(main, h('h1', {}, 'Your booking'), h('p', {}, 'Sign in to see this booking. ', h('a', { href: `/signin?next=/bookings/${id}` }, 'Sign in')));
+    return;
+  }
+  let b = await api(`/v1/bookings/${encodeURIComponent(id)}`);
+  const show = await api(`/v1/shows/${b.show_id}`).catch(() => null);
+  const draw = async () => {
+    const ticket = b.status === 'confirmed' ? await api(`/v1/bookings/${b.booking_id}/ticket`).catch((e) => e) : null;
+    const title = show?.movie?.title ?? show?.event?.title ?? 'Your booking';
+    document.title = `${b.status === 'confirmed' ? 'Ticket' : 'Booking'}: ${title} — Marquee`;
+    replace(main,
+      h('nav', { class: 'crumbs noprint', 'aria-label': 'Breadcrumb' }, h('a', { href: '/account/bookings' }, 'My bookings'), ' › ', title),
+      h('article', { class: `ticket ${b.status}` },
+        h('header', {},
+          h('p', { class: `status-pill ${b.status}`, id: 'booking-status' }, statusWord(b.status)),
+          h('h1', {}, title),
+          show ? h('p', { class: 'when' }, whenText(show)) : null),
+        h('div', { class: 'ticket-body' },
+          ticketQr(ticket),
+          h('dl', { class: 'facts' },
+            show ? [h('dt', {}, 'Theater'), h('dd', {}, `${show.theater.name}, ${show.theater.city}`)] : null,
+            show ? [h('dt', {}, 'Screen'), h('dd', {}, show.screen.name)] : null,
+            h('dt', {}, b.seats.length === 1 ? 'Seat' : 'Seats'), h('dd', { class: 'seats', id: 'ticket-seats' }, b.seats.join(', ')),
+            h('dt', {}, 'Amount'), h('dd', {}, money(b.amount, b.currency)),
+            h('dt', {}, 'Booking'), h('dd', { class: 'mono' }, b.booking_id))),
+        b.status === 'confirmed'
+          ? h('p', { class: 'noprint actions' },
+            h('button', { class: 'btn', type: 'button', on: { click: () => window.print() } }, 'Print ticket'),
+            ' ', h('a', { class: 'btn secondary', href: '/account/bookings' }, 'All my bookings'))
+          : null));
+  };
+  await draw();
+  if (!MOVING.has(b.status)) return undefined;
+  const stop = every(POLL_MS, async () => {
+    const next = await api(`/v1/bookings/${b.booking_id}`);
+    if (next.status !== b.status) { b = next; await draw(); }
+    if (!MOVING.has(b.status)) stop();
+  });
+  return stop;
+}
+
+function ticketQr(ticket) {
+  if (!ticket) return null;
+  if (ticket instanceof Error) return errorBox(ticket, 'The e-ticket is not available yet: ');
+  return h('figure', { class: 'qr' },
+    h('img', { id: 'ticket-qr', src: `data:image/png;base64,${ticket.qr_png_base64}`, alt: 'Ticket QR code: show it at the door', width: 280, height: 280 }),
+    h('figcaption', { class: 'muted small' }, 'Show this code at the door. It works offline.'));
+}
