@@ -2,7 +2,11 @@
 # The README's two commands on a clean Debian 12 machine, for real (not part of CI:
 # it downloads a Debian root and builds the workspace twice, 30-60 minutes).
 #
-#   sudo scripts/fresh-machine.sh [--keep] [--no-second-run] [-- TEST_ARGS...]
+#   sudo scripts/fresh-machine.sh [--keep] [--reuse] [--no-second-run] [-- TEST_ARGS...]
+#
+# --reuse runs on a root kept by an earlier --keep run (no debootstrap, no new clone:
+# its services are installed and its target/ is built, so the run phase is the run
+# command's second run on that root).
 #
 # Phases (each prints its time; the disk used is printed after the heavy ones):
 #   root      debootstrap a Debian 12 (bookworm) minbase root in $FRESH_DIR/root, plus
@@ -48,19 +52,25 @@ RUN_READY_MAX_S=5400  # the cold release build alone takes 15-30 minutes on 2 co
 CONFIRM_MAX_S=60
 STOP_MAX_S=30
 KEEP=0
+REUSE=0
 SECOND_RUN=1
 TEST_ARGS=()
 while (($#)); do
     case $1 in
         --keep) KEEP=1 ;;
+        --reuse) REUSE=1 ;;
         --no-second-run) SECOND_RUN=0 ;;
         --) shift; TEST_ARGS=("$@"); break ;;
-        *) echo "usage: $0 [--keep] [--no-second-run] [-- TEST_ARGS...]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--keep] [--reuse] [--no-second-run] [-- TEST_ARGS...]" >&2; exit 2 ;;
     esac
     shift
 done
 [[ $(id -u) -eq 0 ]] || { echo "fresh-machine.sh: run as root (debootstrap, mount, ip netns)" >&2; exit 1; }
-[[ ! -e $R ]] || { echo "fresh-machine.sh: $R exists (a kept root?); remove it first" >&2; exit 1; }
+if ((REUSE)); then
+    [[ -x $R/root/booking/scripts/run.sh ]] || { echo "fresh-machine.sh: --reuse: no kept root in $R" >&2; exit 1; }
+else
+    [[ ! -e $R ]] || { echo "fresh-machine.sh: $R exists (a kept root? --reuse, or remove it)" >&2; exit 1; }
+fi
 
 mkdir -p "$LOGS"
 START=$SECONDS
@@ -141,6 +151,7 @@ in_root() {
 }
 
 # --- root ---------------------------------------------------------------------
+if ((REUSE == 0)); then
 phase root "debootstrap $SUITE (minbase + gcc libc6-dev curl ca-certificates)"
 if ! command -v debootstrap >/dev/null; then
     echo "   installing debootstrap on the host (apt-get install debootstrap)"
@@ -165,6 +176,7 @@ cp /etc/apt/sources.list.d/*.sources "$R/etc/apt/sources.list.d/" 2>/dev/null ||
 grep -l '^Acquire::' /etc/apt/apt.conf.d/* 2>/dev/null | grep -v docker | xargs -r cp -t "$R/etc/apt/apt.conf.d/"
 printf '127.0.0.1 localhost\n::1 localhost\n' >"$R/etc/hosts"
 disk
+fi
 
 # --- network ------------------------------------------------------------------
 phase network "namespace $NS, veth $VETH_HOST ($HOST_IP) <-> $VETH_NS ($NS_IP), HTTP proxy on $HOST_IP:$PROXY_PORT"
@@ -206,17 +218,23 @@ for d in .rustup .cargo/bin; do
     mount --bind "$HOME/$d" "$R/root/$d"
     mount -o remount,bind,ro "$R/root/$d"
 done
-for d in cache index; do
-    [[ ! -d $HOME/.cargo/registry/$d ]] || cp -a "$HOME/.cargo/registry/$d" "$R/root/.cargo/registry/"
-done
-git clone -q "$REPO_ROOT" "$R/root/booking"
+if ((REUSE == 0)); then
+    for d in cache index; do
+        [[ ! -d $HOME/.cargo/registry/$d ]] || cp -a "$HOME/.cargo/registry/$d" "$R/root/.cargo/registry/"
+    done
+    git clone -q "$REPO_ROOT" "$R/root/booking"
+fi
 echo "   project: $(git -C "$R/root/booking" log --oneline -1)"
 in_root 'cargo --version && rustc --version && cc --version | head -1' | sed 's/^/   /'
 
 # --- run ----------------------------------------------------------------------
+SIGINT_DEFAULT='import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])'
 # start_run LOG: the README's run command, in the background (its pid in RUN_PID).
 start_run() {
-    ip netns exec "$NS" nice -n 19 chroot "$R" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
+    # A background job of a script starts with SIGINT ignored, and bash cannot trap
+    # a signal ignored on entry: python resets it to the default, so that the run
+    # command gets SIGINT as it does from a terminal's Ctrl-C.
+    ip netns exec "$NS" python3 -c "$SIGINT_DEFAULT" nice -n 19 chroot "$R" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
         PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
         CARGO_HTTP_PROXY="http://$HOST_IP:$PROXY_PORT" \
         /bin/bash -c 'cd /root/booking && exec scripts/run.sh' >"$1" 2>&1 &
