@@ -151,16 +151,16 @@ in_root() {
 }
 
 # --- root ---------------------------------------------------------------------
+# The host's Debian mirror (deb822 or one-line sources).
+MIRROR=$(sed -n 's/^URIs: *\([^ ]*\/debian\)$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)
+[[ -n $MIRROR ]] || MIRROR=$(awk '$1 == "deb" && $2 ~ /\/debian\/?$/ { print $2; exit }' /etc/apt/sources.list 2>/dev/null)
+MIRROR=${MIRROR:-http://deb.debian.org/debian}
 if ((REUSE == 0)); then
 phase root "debootstrap $SUITE (minbase + gcc libc6-dev curl ca-certificates)"
 if ! command -v debootstrap >/dev/null; then
     echo "   installing debootstrap on the host (apt-get install debootstrap)"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >"$LOGS/host-apt.log" 2>&1
 fi
-# The host's Debian mirror (deb822 or one-line sources).
-MIRROR=$(sed -n 's/^URIs: *\([^ ]*\/debian\)$/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | head -1)
-[[ -n $MIRROR ]] || MIRROR=$(awk '$1 == "deb" && $2 ~ /\/debian\/?$/ { print $2; exit }' /etc/apt/sources.list 2>/dev/null)
-MIRROR=${MIRROR:-http://deb.debian.org/debian}
 echo "   mirror: $MIRROR"
 mkdir -p "$R"
 if [[ -n ${FRESH_TMPFS:-} ]]; then
