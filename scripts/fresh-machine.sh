@@ -223,6 +223,9 @@ if ((REUSE == 0)); then
         [[ ! -d $HOME/.cargo/registry/$d ]] || cp -a "$HOME/.cargo/registry/$d" "$R/root/.cargo/registry/"
     done
     git clone -q "$REPO_ROOT" "$R/root/booking"
+else
+    # The kept clone brought up to this repository's HEAD.
+    git -C "$R/root/booking" pull -q --ff-only "$REPO_ROOT" HEAD
 fi
 echo "   project: $(git -C "$R/root/booking" log --oneline -1)"
 in_root 'cargo --version && rustc --version && cc --version | head -1' | sed 's/^/   /'
@@ -273,6 +276,7 @@ book() {
         body=$(in_root "${get//<booking_id>/$id}")
         state=$(grep -o '"status":"[^"]*"' <<<"$body" | head -1 | cut -d'"' -f4)
         [[ $state == confirmed ]] && break
+        [[ $state != rejected ]] || fail "booking $id is rejected: $body"
         ((SECONDS < deadline)) || fail "booking $id is $state after ${CONFIRM_MAX_S}s: $body"
         sleep 0.5
     done

@@ -96,14 +96,14 @@ The booking platform is up: $URL
 $(grep '^login:' "$RUN_DIR/seed.txt" | sed 's/^/  /')
 $(grep '^catalog' "$RUN_DIR/seed.txt" | sed 's/^/  /')
 
-Book and pay two seats of the demo show (then poll the status URL it returns;
+Book and pay the two best seats still free in the demo show (then poll the status URL it returns;
 it goes queued -> held -> payment_pending -> confirmed in a moment):
 
 curl -s -X POST $URL/v1/bookings \\
   -H 'Authorization: Bearer $TOKEN' \\
   -H "Idempotency-Key: \$(date +%s%N)" \\
   -H 'Content-Type: application/json' \\
-  -d '{"show_id":"$SHOW","seats":["F10","F11"],"payment_method":"pm_card_ok"}'
+  -d '{"show_id":"$SHOW","quantity":2,"payment_method":"pm_card_ok"}'
 
 curl -s $URL/v1/bookings/<booking_id> -H 'Authorization: Bearer $TOKEN'
 
