@@ -85,7 +85,9 @@ phase() {
     [[ -z $PHASE ]] || printf '== %-8s %s\n' "$PHASE" "$2"
 }
 disk() {
-    echo "   disk: root $(du -sh "$R" 2>/dev/null | cut -f1) (of it target/ $(du -sh "$R/root/booking/target" 2>/dev/null | cut -f1 || echo -)), free on $(df -h --output=target "$FRESH_DIR" | tail -1): $(df -h --output=avail "$FRESH_DIR" | tail -1 | tr -d ' ')"
+    # Without the mounts: the toolchain is the host's, /proc and /dev are not files.
+    local skip=(--exclude="$R/root/.rustup" --exclude="$R/root/.cargo/bin" --exclude="$R/proc" --exclude="$R/dev" --exclude="$R/run")
+    echo "   disk: root $(du -shx "${skip[@]}" "$R" 2>/dev/null | cut -f1) (of it target/ $(du -sh "$R/root/booking/target" 2>/dev/null | cut -f1 || echo -)), free on $(df -h --output=target "$R" | tail -1): $(df -h --output=avail "$R" | tail -1 | tr -d ' ')"
 }
 fail() {
     echo "FAIL ($PHASE): $*" >&2
