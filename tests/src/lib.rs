@@ -154,7 +154,7 @@ async fn require_services(s: &Settings) {
 
 /// The settings of a new test: its own database, queue prefix and key prefix.
 pub async fn test_settings(opts: &SystemOptions) -> (Settings, String) {
-    let mut s = Settings::load().expect("settings load");
+    let mut s = Settings::load_for(platform::settings::AppEnv::Development).expect("settings load");
     require_services(&s).await;
     let id = uuid::Uuid::new_v4().simple().to_string();
     let db_name = format!("test_{}", &id[..16]);

@@ -199,7 +199,7 @@ async fn a_forged_or_stale_webhook_is_refused_and_changes_nothing() {
     let now = platform::now_millis().0 / 1000;
     let cases = [
         payment_adapter::signature::sign(b"not-the-secret", now, body.as_bytes()),
-        payment_adapter::signature::sign(b"whsec_local_dev", now - 600, body.as_bytes()),
+        payment_adapter::signature::sign(b"whsec_local_development", now - 600, body.as_bytes()),
         "t=1,v1=deadbeef".to_owned(),
     ];
     for sig in cases {
