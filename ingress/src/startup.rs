@@ -289,7 +289,29 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(trace_context))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::from_fn(drop_invalid_request_id))
         .with_state(state)
+}
+
+/// Removes an `x-request-id` that is not 1-128 visible ASCII characters, so that
+/// [`SetRequestIdLayer`] makes a fresh one: the id is copied into every log line and
+/// into the AMQP headers of the commands the request causes, and must stay small.
+async fn drop_invalid_request_id(mut req: Request, next: Next) -> Response {
+    let headers = req.headers_mut();
+    let valid = headers
+        .get_all(contracts::topology::REQUEST_ID_HEADER)
+        .iter()
+        .all(|v| contracts::topology::is_valid_request_id(v.as_bytes()));
+    if !valid
+        || headers
+            .get_all(contracts::topology::REQUEST_ID_HEADER)
+            .iter()
+            .count()
+            > 1
+    {
+        headers.remove(contracts::topology::REQUEST_ID_HEADER);
+    }
+    next.run(req).await
 }
 
 /// Continues the caller's W3C trace (a valid `traceparent` header) or starts one, and
