@@ -1,6 +1,8 @@
 //! The public HTTP API (axum).
 //!
 //! - [`startup`]: `build(settings)` binds the port and wires state; `run_until_stopped`.
+//! - [`serve`]: the HTTP/1.1 server loop with header-read timeout, head size cap and
+//!   connection cap.
 //! - [`auth`]: JWT bearer tokens (HS256) and the `Caller` extractor.
 //! - [`problem`]: RFC 9457 problem+json errors; one exhaustive mapping.
 //! - [`extract`]: JSON and path extractors whose rejections are problem+json too.
@@ -27,6 +29,7 @@ pub mod passwords;
 pub mod problem;
 pub mod ratelimit;
 pub mod routes;
+pub mod serve;
 pub mod shows;
 pub mod startup;
 

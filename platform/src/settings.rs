@@ -71,7 +71,10 @@ pub enum SettingsError {
     AppEnv(String),
     /// Every secret problem found, one per line, each naming its setting.
     #[error("refusing to start ({APP_ENV_VAR}={env}):\n  - {}", .problems.join("\n  - "))]
-    Secrets { env: &'static str, problems: Vec<String> },
+    Secrets {
+        env: &'static str,
+        problems: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -200,6 +203,13 @@ pub struct IngressSettings {
     pub listen: String,
     pub body_limit_bytes: usize,
     pub request_timeout_ms: u64,
+    /// A connection must send a complete request head within this long of opening
+    /// and of its previous response (so also the idle keep-alive timeout).
+    pub header_read_timeout_ms: u64,
+    /// Largest request head (request line and headers); larger ones get `431`.
+    pub header_bytes_max: usize,
+    /// Most open connections; at the cap, new ones wait in the accept backlog.
+    pub connections_max: usize,
     pub hold_ttl_secs: u64,
     pub show_cache_ttl_secs: u64,
     pub poll_interval_secs: u64,
@@ -311,7 +321,10 @@ mod tests {
     fn the_compiled_in_defaults_parse() {
         let s: Settings = config::Config::builder()
             .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
-            .add_source(config::File::from_str(DEVELOPMENT, config::FileFormat::Toml))
+            .add_source(config::File::from_str(
+                DEVELOPMENT,
+                config::FileFormat::Toml,
+            ))
             .build()
             .unwrap()
             .try_deserialize()
