@@ -196,6 +196,9 @@ pub struct RateLimitSettings {
     /// Longest wait for Redis's verdict; past it the request is served unlimited
     /// (fail open: a slow or absent Redis must not take the API down with it).
     pub timeout_ms: u64,
+    /// Wrong passwords one account takes per hour, from any number of IPs (a burst
+    /// of this many, refilled evenly); past it, logins to it answer `429`.
+    pub failed_logins_per_hour: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
