@@ -12,12 +12,15 @@
 //!   and a relay for whatever a crash left behind).
 //! - [`expiry`]: the sweep that turns ran-out holds into `ExpireHold` commands on
 //!   the show's partition queue, so expiry is ordered with everything else.
+//! - [`payment_match`]: whether a payment the gateway returned is the booking's
+//!   (id, metadata, amount, currency); the saga acts only on one that is.
 //! - [`retention`]: keeps the inbox, webhook deduplication and refresh tokens
 //!   bounded.
 //! - [`startup`]: `Workers::build(settings)` and `run_until_stopped`.
 
 pub mod events;
 pub mod expiry;
+pub mod payment_match;
 pub mod retention;
 pub mod runner;
 pub mod saga;

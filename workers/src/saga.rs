@@ -305,6 +305,26 @@ impl<G: PaymentGateway> Saga<G> {
         pi: &PaymentIntent,
         failure: Option<&str>,
     ) -> Result<(), SagaError> {
+        if pi.status == IntentStatus::Processing {
+            return Ok(());
+        }
+        // Only the booking's own payment decides it (a signed webhook may name another).
+        let (payment_id, amount, currency): (Option<String>, i64, String) = sqlx::query_as(
+            "select payment_id, amount, currency from payments where booking_id = $1",
+        )
+        .bind(booking.0)
+        .fetch_one(&self.pool)
+        .await?;
+        let recorded = crate::payment_match::Recorded {
+            payment_id,
+            amount,
+            currency,
+        };
+        if let Err(why) = crate::payment_match::check(booking, &recorded, pi) {
+            metrics::counter!("saga_payment_mismatches_total").increment(1);
+            tracing::error!(booking_id = %booking, payment_id = %pi.id, why, "payment does not belong to the booking; ignored");
+            return Ok(());
+        }
         let (status, command, step) = match pi.status {
             IntentStatus::Processing => return Ok(()),
             IntentStatus::Succeeded => (

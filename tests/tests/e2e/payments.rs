@@ -552,3 +552,86 @@ async fn an_unhandleable_webhook_is_parked_with_its_id_and_source_queue() {
     }
     sys.shutdown().await;
 }
+
+/// The value of the counter `name` on the workers' `/metrics` (0 when absent).
+async fn workers_counter(sys: &TestSystem, name: &str) -> f64 {
+    let addr = sys.workers[0].metrics_addr.expect("workers serve /metrics");
+    let text = sys
+        .http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_signed_webhook_naming_another_bookings_payment_does_not_confirm_the_booking() {
+    let sys = spawn_system(SystemOptions::default()).await;
+    let show = sys.show(1, 4).await;
+    let (_, token) = sys.customer(1).await;
+    // X: two seats, declined. Y: one seat, paid.
+    let x = book_and_wait(
+        &sys,
+        &token,
+        "x",
+        show,
+        &["A1", "A2"],
+        Some("pm_card_declined"),
+        &["failed"],
+    )
+    .await;
+    let y = book_and_wait(
+        &sys,
+        &token,
+        "y",
+        show,
+        &["A3"],
+        Some("pm_card_ok"),
+        &["confirmed"],
+    )
+    .await;
+    let x_id = x["booking_id"].as_str().unwrap().to_owned();
+    let y_payment = y["payment"]["payment_id"].as_str().unwrap();
+    let events_before = events_of(&sys, &x_id).await;
+
+    // Someone with the webhook secret says X was paid, with Y's (real, succeeded)
+    // payment and its amount.
+    let mismatches = "saga_payment_mismatches_total";
+    let seen = workers_counter(&sys, mismatches).await;
+    let body = json!({"id": "evt_cross_booking", "type": "payment.succeeded", "created": 0,
+        "data": {"payment_id": y_payment, "booking_id": x_id, "amount": 25000, "currency": "INR"}})
+    .to_string();
+    let now = platform::now_millis().0 / 1000;
+    let secret = secrecy::ExposeSecret::expose_secret(&sys.settings.payments.webhook_secret);
+    let res = sys
+        .http
+        .post(sys.url("/v1/payments/webhook"))
+        .header(
+            "Gateway-Signature",
+            payment_adapter::signature::sign(secret.as_bytes(), now, body.as_bytes()),
+        )
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "a well-signed webhook is accepted");
+    sys.eventually(
+        Duration::from_secs(10),
+        "the saga refuses the other booking's payment",
+        || async { workers_counter(&sys, mismatches).await > seen },
+    )
+    .await;
+    let (_, x_now) = sys.booking(&token, &x_id).await;
+    assert_eq!(x_now["status"], "failed", "{x_now}");
+    assert_eq!(events_of(&sys, &x_id).await, events_before);
+    // The seats X wanted stay free.
+    book_and_wait(&sys, &token, "z", show, &["A1", "A2"], None, &["held"]).await;
+    sys.shutdown().await;
+}
