@@ -133,6 +133,11 @@ pub struct PaymentSettings {
     pub cancellation_fee_permille: u16,
     pub saga_prefetch: u16,
     pub pending_grace_secs: u64,
+    /// A pending payment is asked about at the gateway this long after its start
+    /// (whether or not its webhook came), then on a doubling backoff up to
+    /// `poll_max_interval_ms`.
+    pub poll_first_ms: u64,
+    pub poll_max_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -14,6 +14,8 @@
 //!   the show's partition queue, so expiry is ordered with everything else.
 //! - [`payment_match`]: whether a payment the gateway returned is the booking's
 //!   (id, metadata, amount, currency); the saga acts only on one that is.
+//! - [`payment_poll`]: asks the gateway about pending payments on a short backoff
+//!   (a lost webhook is not the only channel).
 //! - [`retention`]: keeps the inbox, webhook deduplication and refresh tokens
 //!   bounded.
 //! - [`startup`]: `Workers::build(settings)` and `run_until_stopped`.
@@ -21,6 +23,7 @@
 pub mod events;
 pub mod expiry;
 pub mod payment_match;
+pub mod payment_poll;
 pub mod retention;
 pub mod runner;
 pub mod saga;

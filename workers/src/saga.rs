@@ -298,7 +298,7 @@ impl<G: PaymentGateway> Saga<G> {
     }
 
     /// Turns a payment's authoritative status into the sequencer's command.
-    async fn resolve(
+    pub(crate) async fn resolve(
         &self,
         show: ShowId,
         booking: BookingId,

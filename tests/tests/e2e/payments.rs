@@ -635,3 +635,34 @@ async fn a_signed_webhook_naming_another_bookings_payment_does_not_confirm_the_b
     book_and_wait(&sys, &token, "z", show, &["A1", "A2"], None, &["held"]).await;
     sys.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_paid_booking_whose_webhook_is_lost_is_confirmed_within_seconds() {
+    let sys = spawn_system(SystemOptions {
+        deliver_webhooks: false,
+        ..SystemOptions::default()
+    })
+    .await;
+    let show = sys.show(1, 3).await;
+    let (_, token) = sys.customer(1).await;
+    // The hold lasts 8 minutes: only the saga's own poll can confirm this in time.
+    let started = std::time::Instant::now();
+    let b = book_and_wait(
+        &sys,
+        &token,
+        "k",
+        show,
+        &["A1"],
+        Some("pm_card_ok"),
+        &["confirmed"],
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(b["payment"]["status"], "succeeded");
+    let n: i64 = sqlx::query_scalar("select count(*) from payment_webhooks")
+        .fetch_one(&sys.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "no webhook arrived");
+    sys.shutdown().await;
+}
