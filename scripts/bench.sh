@@ -67,7 +67,7 @@ scripts/services.sh ensure
 
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
     log "building release binaries into $CARGO_TARGET_DIR"
-    cargo build --release -p loadgen -p ingress -p workers -p bookctl -p payment-adapter
+    cargo build --release -p loadgen -p ingress -p workers -p bookctl -p local-gateway
 fi
 
 # Many sockets: one per in-flight request on each side, plus the stores.

@@ -9,11 +9,11 @@
 use contracts::{CommandEnvelope, Event, EventEnvelope, RejectReason, SeatId, ShowId};
 use ops::dlq::DlqMessage;
 use sequencer::ShowState;
+use sequencer_store::{self as store, StoreError};
 use serde::Serialize;
 use sqlx::PgPool;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
-use workers::store::{self, StoreError};
 
 /// What replaying one message would do.
 #[derive(Debug, Clone, Serialize)]

@@ -1,8 +1,8 @@
 //! Accounts: create one, mint its bearer token.
 
 use anyhow::Context;
+use auth::{Role, TokenKeys};
 use contracts::UserId;
-use ingress::auth::{Role, TokenKeys};
 use sqlx::PgPool;
 
 /// Creates a user, or returns the existing one with that email (its password and
@@ -30,7 +30,7 @@ pub async fn create_user(
     {
         return Ok(UserId(id));
     }
-    let hash = ingress::passwords::hash(password.to_owned()).await?;
+    let hash = auth::passwords::hash(password.to_owned()).await?;
     let id = UserId::new_v7();
     let inserted: uuid::Uuid = sqlx::query_scalar(
         "insert into users (id, email, password_hash, name, role) values ($1, $2, $3, $4, $5)

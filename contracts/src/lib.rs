@@ -11,6 +11,7 @@
 //!   `ReleaseHold`, ...), wrapped in a [`command::CommandEnvelope`].
 //! - [`event`]: what the sequencer emits (`BookingHeld`, `BookingRejected`, ...).
 //! - [`status`]: the booking state names stored in PostgreSQL and served by the API.
+//! - [`role`]: the caller's role, carried in access tokens and stored with users.
 //! - [`partition`]: the stable `show_id -> partition` function (pinned by test vectors:
 //!   changing it moves shows between sequencers).
 //! - [`topology`]: the names of every RabbitMQ exchange and queue, with a per-deployment
@@ -24,6 +25,7 @@ pub mod event;
 pub mod ids;
 pub mod layout;
 pub mod partition;
+pub mod role;
 pub mod status;
 pub mod topology;
 pub mod trace;
@@ -33,6 +35,7 @@ pub use event::{Event, EventEnvelope, RejectReason};
 pub use ids::{BookingId, EventId, IdempotencyKey, MessageId, SeatId, ShowId, UserId};
 pub use layout::{FocalPoint, LayoutRow, LayoutSeat, Price, ScreenLayout};
 pub use partition::partition_of;
+pub use role::Role;
 pub use status::BookingStatus;
 pub use topology::Topology;
 pub use trace::TraceParent;

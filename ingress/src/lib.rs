@@ -3,7 +3,7 @@
 //! - [`startup`]: `build(settings)` binds the port and wires state; `run_until_stopped`.
 //! - [`serve`]: the HTTP/1.1 server loop with header-read timeout, head size cap and
 //!   connection cap.
-//! - [`auth`]: JWT bearer tokens (HS256) and the `Caller` extractor.
+//! - [`auth`]: the `Caller` extractor over the `auth` crate's bearer tokens.
 //! - [`problem`]: RFC 9457 problem+json errors; one exhaustive mapping.
 //! - [`extract`]: JSON and path extractors whose rejections are problem+json too.
 //! - [`shows`]: the cached view of a show (status, layout, prices) used to validate
@@ -25,7 +25,6 @@ pub mod extract;
 pub mod memo;
 pub mod openapi;
 pub mod pagination;
-pub mod passwords;
 pub mod problem;
 pub mod ratelimit;
 pub mod routes;

@@ -218,7 +218,7 @@ impl Policy {
         peer: Option<SocketAddr>,
     ) -> Identity {
         if class != RouteClass::Auth
-            && let Some(caller) = self.tokens.caller(headers)
+            && let Some(caller) = self.tokens.bearer(headers)
         {
             return if self.exempt.contains(&caller.role) {
                 Identity::Exempt

@@ -1,10 +1,10 @@
 //! Setup before the clock starts: customer accounts with their tokens, and fresh shows.
 
 use anyhow::Context;
-use bookctl::seed::{NewShow, create_show, inr_prices, theater_layout};
+use auth::{Role, TokenKeys};
 use contracts::{ShowId, UserId};
 use futures::{StreamExt, TryStreamExt};
-use ingress::auth::{Role, TokenKeys};
+use seed::{NewShow, create_show, inr_prices, theater_layout};
 use sqlx::PgPool;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -28,7 +28,7 @@ pub async fn users(
     n: usize,
     role: Role,
 ) -> anyhow::Result<Vec<String>> {
-    let hash = ingress::passwords::hash("loadgen-password".to_owned()).await?;
+    let hash = auth::passwords::hash("loadgen-password".to_owned()).await?;
     let ids: Vec<Uuid> = (0..n).map(|_| UserId::new_v7().0).collect();
     let emails: Vec<String> = (0..n)
         .map(|i| format!("loadgen-{run}-{i}@bench.local"))

@@ -8,7 +8,6 @@
 //! dead-letter queue with the reason.
 
 use crate::mail::{Mailer, Recipient, SendError, ShowInfo, Template, Templates};
-use crate::ticket::{TicketClaims, TicketKeys};
 use backon::{ExponentialBuilder, Retryable};
 use contracts::topology::{DEAD_LETTER_REASON_HEADER, SOURCE_QUEUE_HEADER};
 use contracts::{EventEnvelope, Topology};
@@ -20,6 +19,7 @@ use platform::amqp::{ConfirmedPublisher, json_properties};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
+use tickets::{TicketClaims, TicketKeys};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -92,7 +92,11 @@ impl Notifier {
             publisher,
             mailer: Mailer::from_settings(n)?,
             templates: Templates::new()?,
-            keys: TicketKeys::from_settings(n)?,
+            keys: TicketKeys::from_config(
+                &n.ticket_current_kid,
+                &n.ticket_signing_keys,
+                &n.ticket_public_keys,
+            )?,
             retry: RetryPolicy {
                 attempts_max: n.send_attempts_max.max(1),
                 initial: Duration::from_millis(n.retry_initial_ms),

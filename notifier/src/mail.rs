@@ -1,7 +1,6 @@
 //! Emails: templates (files under `notifier/templates/`, rendered with minijinja into
 //! an HTML and a plain-text part) and sending them over SMTP with lettre.
 
-use crate::ticket;
 use contracts::{Event, EventEnvelope};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
@@ -234,7 +233,7 @@ impl Templates {
             .get_template(&format!("{}.txt", template.name()))?
             .render(&ctx)?;
         let ticket = match (template, ticket) {
-            (Template::Confirmed, Some(t)) => Some((t.to_owned(), ticket::qr_png(t)?)),
+            (Template::Confirmed, Some(t)) => Some((t.to_owned(), tickets::qr_png(t)?)),
             _ => None,
         };
         Ok(Some(Rendered {

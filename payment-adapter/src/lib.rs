@@ -11,22 +11,20 @@
 //!   gateway error body, and the [`model::WebhookEvent`] body API.md fixes.
 //! - [`signature`]: the `Gateway-Signature` header (`t=<unix>,v1=<hex hmac-sha256>`):
 //!   [`signature::sign`] for the sender, [`signature::verify`] for the receiver.
-//! - [`local`]: [`LocalGateway`], a real HTTP server standing in for the provider:
-//!   card test tokens with scripted outcomes (`pm_card_ok`, `pm_card_declined`,
-//!   `pm_card_slow`, `pm_card_error`, `pm_card_timeout`, `pm_card_refund_fail`) and
-//!   signed webhooks that can be made hostile (retried, duplicated, reordered). Its
-//!   module docs list the API and every behaviour. The `gateway` binary runs it.
+//!
+//! The local gateway that stands in for a real provider (card test tokens with
+//! scripted outcomes, signed and optionally hostile webhooks; binary `gateway`) is
+//! its own crate, `local-gateway` in `payment-adapter/local/`, so that the services
+//! linking this crate never carry a test double.
 //!
 //! The crate depends on `contracts` only among the workspace crates.
 
 pub mod client;
 pub mod gateway;
-pub mod local;
 pub mod model;
 pub mod signature;
 
 pub use client::HttpGateway;
 pub use gateway::{CreatePayment, GatewayError, PaymentGateway};
-pub use local::{LocalGateway, LocalGatewayConfig};
 pub use model::{IntentStatus, PaymentIntent, Refund, RefundStatus, WebhookData, WebhookEvent};
 pub use signature::{SIGNATURE_HEADER, SignatureError};

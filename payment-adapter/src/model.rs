@@ -1,5 +1,5 @@
 //! The Stripe-shaped wire types spoken between [`crate::client::HttpGateway`] and
-//! the gateway (the bundled [`crate::local::LocalGateway`] or a real one), and the
+//! the gateway (the bundled `local-gateway` crate or a real one), and the
 //! webhook body whose shape API.md fixes.
 
 use serde::{Deserialize, Serialize};

@@ -9,8 +9,8 @@
 pub mod openapi;
 pub mod proxy;
 
+use auth::{Role, TokenKeys};
 use contracts::{ShowId, UserId};
-use ingress::auth::{Role, TokenKeys};
 use platform::Settings;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -41,7 +41,7 @@ pub struct SystemOptions {
     pub workers_redis_port: Option<u16>,
     /// The bundled local payment gateway the system talks to (a real HTTP server
     /// sending signed webhooks to ingress).
-    pub gateway: payment_adapter::LocalGatewayConfig,
+    pub gateway: local_gateway::LocalGatewayConfig,
     /// The local SMTP sink every test gets: refuse this many transactions with 451
     /// first, and reject recipients containing this text with 550.
     pub smtp_refuse_first: u32,
@@ -61,7 +61,7 @@ impl Default for SystemOptions {
             expiry_sweep_ms: 500,
             workers_db_port: None,
             workers_redis_port: None,
-            gateway: payment_adapter::LocalGatewayConfig {
+            gateway: local_gateway::LocalGatewayConfig {
                 ok_delay_ms: 10,
                 slow_delay_ms: 300,
                 hang_ms: 1500,
@@ -96,7 +96,7 @@ pub struct TestSystem {
     pub gateway_url: String,
     /// The folder the test's SMTP sink stores mail in, and what the sink did.
     pub mail_dir: std::path::PathBuf,
-    pub smtp: Arc<notifier::sink::SinkStats>,
+    pub smtp: Arc<smtp_sink::SinkStats>,
     /// The Redis URL workers get (see [`SystemOptions::workers_redis_port`]).
     pub workers_redis_url: String,
     ingress_stop: CancellationToken,
@@ -209,7 +209,7 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
         secrecy::ExposeSecret::expose_secret(&settings.payments.webhook_secret).to_owned();
     gw.api_key =
         secrecy::ExposeSecret::expose_secret(&settings.payments.gateway_api_key).to_owned();
-    let gateway = payment_adapter::LocalGateway::build(gw)
+    let gateway = local_gateway::LocalGateway::build(gw)
         .await
         .expect("build local gateway");
     let gateway_url = gateway.base_url();
@@ -295,9 +295,9 @@ impl TestSystem {
 
     /// Like [`TestSystem::show`], with the id chosen by the test.
     pub async fn show_with_id(&self, show: ShowId, rows: usize, per_row: u16) -> ShowId {
-        bookctl::seed::create_show(
+        seed::create_show(
             &self.pool,
-            &bookctl::seed::NewShow {
+            &seed::NewShow {
                 show_id: show,
                 layout: contracts::ScreenLayout::grid(rows, per_row, "regular"),
                 prices: vec![contracts::Price {
@@ -342,9 +342,9 @@ impl TestSystem {
         starts_at: time::OffsetDateTime,
     ) -> ShowId {
         let show = ShowId::new_v7();
-        bookctl::seed::create_show(
+        seed::create_show(
             &self.pool,
-            &bookctl::seed::NewShow {
+            &seed::NewShow {
                 show_id: show,
                 layout: contracts::ScreenLayout::grid(3, 4, "regular"),
                 prices: vec![contracts::Price {
@@ -529,12 +529,12 @@ async fn start_smtp_sink(
     opts: &SystemOptions,
     settings: &mut Settings,
     stop: &CancellationToken,
-) -> (std::path::PathBuf, Arc<notifier::sink::SinkStats>) {
+) -> (std::path::PathBuf, Arc<smtp_sink::SinkStats>) {
     let dir = std::env::temp_dir().join(format!(
         "smtp-sink-{}",
         settings.amqp.prefix.trim_end_matches('.')
     ));
-    let sink = notifier::sink::SmtpSink::bind(notifier::sink::SinkConfig {
+    let sink = smtp_sink::SmtpSink::bind(smtp_sink::SinkConfig {
         listen: "127.0.0.1:0".into(),
         dir: dir.clone(),
         refuse_first: opts.smtp_refuse_first,
@@ -555,12 +555,12 @@ async fn start_smtp_sink(
 
 impl TestSystem {
     /// The emails the test's SMTP sink received so far.
-    pub fn emails(&self) -> Vec<notifier::sink::StoredMessage> {
-        notifier::sink::read_messages(&self.mail_dir).unwrap_or_default()
+    pub fn emails(&self) -> Vec<smtp_sink::StoredMessage> {
+        smtp_sink::read_messages(&self.mail_dir).unwrap_or_default()
     }
 
     /// Waits until the sink holds at least `n` emails, and returns them.
-    pub async fn wait_emails(&self, n: usize, max: Duration) -> Vec<notifier::sink::StoredMessage> {
+    pub async fn wait_emails(&self, n: usize, max: Duration) -> Vec<smtp_sink::StoredMessage> {
         let deadline = Instant::now() + max;
         loop {
             let got = self.emails();

@@ -11,8 +11,8 @@
 //! The seed is printed; `FUZZ_SEED=<n>` replays a run, `FUZZ_CASES=<n>` sets the
 //! requests per operation (default 100).
 
+use auth::Role;
 use futures::StreamExt;
-use ingress::auth::Role;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};

@@ -2,9 +2,9 @@
 //! [`EventPublisher`] task; whatever a crash left unpublished, the relay picks up.
 //! Consumers dedupe by event id: delivery is at least once.
 
-use crate::store::OutboxRow;
 use lapin::types::FieldTable;
 use platform::amqp::{ConfirmedPublisher, json_properties};
+use sequencer_store::OutboxRow;
 use sqlx::PgPool;
 use std::time::Duration;
 use tokio::sync::mpsc;

@@ -4,8 +4,8 @@
 //!   deliveries, applies each command to the in-memory show state with the pure
 //!   `sequencer` crate, commits all outcomes in ONE PostgreSQL transaction fenced by
 //!   the partition epoch, acks the batch, then hands the events to the publisher.
-//! - [`store`]: the SQL of the runner: loading a show's state, taking a partition
-//!   (bumping its epoch), and the batch commit (multi-row `UNNEST` statements).
+//!   Its SQL (loading a show's state, taking a partition by bumping its epoch, the
+//!   batch commit as multi-row `UNNEST` statements) is the `sequencer-store` crate.
 //! - [`seatmaps`]: the live seat map of each show a batch changed, written to Redis
 //!   after the commit (versioned; best effort).
 //! - [`events`]: publishing committed events from the outbox (right after the commit,
@@ -29,6 +29,5 @@ pub mod runner;
 pub mod saga;
 pub mod seatmaps;
 pub mod startup;
-pub mod store;
 
 pub use startup::Workers;

@@ -16,7 +16,6 @@
 //! (another runner took the partition) ends the session without acking.
 
 use crate::seatmaps::{SeatMapWriter, snapshot};
-use crate::store::{self, Committed, OutboxRow, StoreError};
 use contracts::topology::{DEAD_LETTER_REASON_HEADER, REQUEST_ID_HEADER, SOURCE_QUEUE_HEADER};
 use contracts::{CommandEnvelope, ShowId, Topology};
 use futures::{FutureExt, StreamExt};
@@ -29,6 +28,7 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use platform::settings::WorkerSettings;
 use sequencer::ShowState;
+use sequencer_store::{self as store, Committed, OutboxRow, StoreError};
 use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::Arc;

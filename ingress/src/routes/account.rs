@@ -12,10 +12,10 @@
 use crate::auth::{Caller, Role};
 use crate::extract::{ApiJson, ApiQuery};
 use crate::pagination::{Page, PageParams, from_unix_micros, unix_micros};
-use crate::passwords;
 use crate::problem::ApiError;
 use crate::routes::bookings::rfc3339;
 use crate::startup::AppState;
+use ::auth::passwords;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

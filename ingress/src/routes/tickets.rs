@@ -9,7 +9,7 @@
 //!   gate scanner has one shape to read; `valid: true` needs a good signature AND the
 //!   booking still confirmed.
 //! - `GET /v1/tickets/keys` (public): the Ed25519 public keys by key id, for
-//!   scanners that verify offline (format in `notifier/TICKETS.md`).
+//!   scanners that verify offline (format in `tickets/TICKETS.md`).
 //!
 //! The token of a booking is derived from its `booking.confirmed` event alone
 //! (Ed25519 signatures are deterministic), so this endpoint and the email give the
@@ -24,8 +24,8 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use contracts::{BookingId, EventEnvelope, ShowId};
-use notifier::ticket::{PublicKey, TicketClaims, TicketError, TicketKeys};
 use serde::{Deserialize, Serialize};
+use tickets::{PublicKey, TicketClaims, TicketError, TicketKeys};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -34,8 +34,12 @@ use uuid::Uuid;
 /// The configured keys. Built per request: deriving two Ed25519 keys costs
 /// microseconds, and it keeps the keys out of the shared application state.
 fn keys(app: &AppState) -> Result<TicketKeys, ApiError> {
-    TicketKeys::from_settings(&app.settings.notifier)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("ticket keys: {e}")))
+    TicketKeys::from_config(
+        &app.settings.notifier.ticket_current_kid,
+        &app.settings.notifier.ticket_signing_keys,
+        &app.settings.notifier.ticket_public_keys,
+    )
+    .map_err(|e| ApiError::Internal(anyhow::anyhow!("ticket keys: {e}")))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -107,7 +111,7 @@ pub async fn ticket(
             ))
         })?;
     let token = keys(&app)?.sign(&claims);
-    let png = notifier::ticket::qr_png(&token).map_err(ApiError::Internal)?;
+    let png = tickets::qr_png(&token).map_err(ApiError::Internal)?;
     if wants_png(&headers) {
         let mut res = png.into_response();
         res.headers_mut()
@@ -211,7 +215,7 @@ pub struct KeySet {
     /// `{kid, alg: "Ed25519", public_key: base64url}` per key.
     #[schema(value_type = Vec<Object>)]
     pub keys: Vec<PublicKey>,
-    /// A reminder of the format (details in `notifier/TICKETS.md`).
+    /// A reminder of the format (details in `tickets/TICKETS.md`).
     pub token_format: &'static str,
 }
 

@@ -10,9 +10,9 @@
 //! limit (which exempts operators) does not turn the benchmark into a 429 count.
 
 use anyhow::Context;
+use auth::{Role, TokenKeys};
 use clap::Parser;
 use hdrhistogram::Histogram;
-use ingress::auth::{Role, TokenKeys};
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};

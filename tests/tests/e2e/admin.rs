@@ -1,7 +1,7 @@
 //! The admin API: theaters, screens, movies, shows and sales (API.md, "Admin").
 
+use auth::Role;
 use contracts::BookingStatus;
-use ingress::auth::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::collections::HashSet;

@@ -2,8 +2,8 @@
 //! valid layouts, a price for every seat type of every show, schedules without
 //! overlaps, and seeding again adds nothing.
 
-use bookctl::catalog::{Inserted, Options, Scale, generate, insert};
 use contracts::{ScreenLayout, ShowId};
+use seed::catalog::{Inserted, Options, Scale, generate, insert};
 use sqlx::PgPool;
 use tests::{SystemOptions, TestSystem, spawn_system};
 

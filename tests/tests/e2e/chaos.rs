@@ -14,7 +14,7 @@ async fn a_thousand_hostile_bookings_end_final_and_reconciled() {
         // Holds short enough that expiry races slow payments.
         hold_ttl_secs: 2,
         expiry_sweep_ms: 100,
-        gateway: payment_adapter::LocalGatewayConfig {
+        gateway: local_gateway::LocalGatewayConfig {
             duplicate_webhooks: 0.3,
             reorder_webhooks_ms: 150,
             slow_delay_ms: 2000,

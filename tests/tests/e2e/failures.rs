@@ -5,13 +5,13 @@ use contracts::{BookingId, Event, EventEnvelope, EventId, MessageId, Millis, Sho
 use futures::StreamExt;
 use lapin::options::{BasicGetOptions, BasicPublishOptions};
 use lapin::types::AMQPValue;
+use sequencer_store::{StoreError, commit_batch};
 use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tests::proxy::TcpProxy;
 use tests::{SystemOptions, TestSystem, spawn_system};
 use workers::runner::Faults;
-use workers::store::{StoreError, commit_batch};
 
 async fn submit_many(sys: &TestSystem, show: ShowId, n: usize, prefix: &str) -> Vec<uuid::Uuid> {
     let (_, token) = sys.customer(0).await;

@@ -2,8 +2,8 @@
 //! SMTP sink; the e-ticket in the confirmation email (QR and text) is the one the
 //! ticket endpoint serves, and verifies.
 
+use auth::Role;
 use base64::Engine;
-use ingress::auth::Role;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tests::{SystemOptions, TestSystem, spawn_system};

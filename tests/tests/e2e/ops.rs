@@ -2,11 +2,11 @@
 //! dry run that changes nothing, a replay that applies once however often it is
 //! repeated, a purge that removes only what it names, and the partitions view.
 
+use auth::Role;
 use contracts::topology::{DEAD_LETTER_REASON_HEADER, SOURCE_QUEUE_HEADER};
 use contracts::{
     BookingId, Command, CommandEnvelope, HoldSeats, MessageId, SeatId, SeatRequest, ShowId, UserId,
 };
-use ingress::auth::Role;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use serde_json::{Value, json};

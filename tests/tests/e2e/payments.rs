@@ -235,7 +235,7 @@ async fn a_forged_or_stale_webhook_is_refused_and_changes_nothing() {
 async fn duplicated_and_reordered_webhooks_are_harmless() {
     let base = SystemOptions::default();
     let sys = spawn_system(SystemOptions {
-        gateway: payment_adapter::LocalGatewayConfig {
+        gateway: local_gateway::LocalGatewayConfig {
             duplicate_webhooks: 1.0,
             reorder_webhooks_ms: 200,
             seed: Some(7),
@@ -294,7 +294,7 @@ async fn a_slow_payment_outliving_its_hold_is_cancelled_and_the_booking_fails() 
     let sys = spawn_system(SystemOptions {
         hold_ttl_secs: 1,
         expiry_sweep_ms: 100,
-        gateway: payment_adapter::LocalGatewayConfig {
+        gateway: local_gateway::LocalGatewayConfig {
             slow_delay_ms: 2500,
             ..base.gateway.clone()
         },

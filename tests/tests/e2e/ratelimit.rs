@@ -217,7 +217,7 @@ async fn an_exempt_operator_health_checks_and_the_payment_webhook_are_never_limi
     let n = 3 * BUDGET as usize;
     let operator = sys
         .tokens
-        .mint(contracts::UserId::new_v7(), ingress::auth::Role::Operator)
+        .mint(contracts::UserId::new_v7(), auth::Role::Operator)
         .unwrap();
     let op = statuses(n, || read_booking(&sys, &sys.base_url, Some(&operator))).await;
     assert_eq!(count(&op, 404), n, "{op:?}");

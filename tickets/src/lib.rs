@@ -1,6 +1,6 @@
 //! E-tickets: compact tokens signed with Ed25519, and their QR code as a PNG.
 //!
-//! # The token (what a scanner app implements; see `notifier/TICKETS.md`)
+//! # The token (what a scanner app implements; see `tickets/TICKETS.md`)
 //!
 //! `token = base64url(payload) "." base64url(signature)`, base64url without padding;
 //! `payload` is UTF-8 JSON `{"kid","bid","sid","seats","iat"}` (key id, booking id,
@@ -155,17 +155,20 @@ impl TicketKeys {
         })
     }
 
-    /// The keys of the notifier settings.
-    pub fn from_settings(s: &platform::settings::NotifierSettings) -> Result<Self, KeyError> {
+    /// The keys as configuration holds them (`notifier.ticket_*` settings): secret
+    /// seeds and public keys by key id, and the id of the key that signs.
+    pub fn from_config(
+        current_kid: &str,
+        signing_seeds: &BTreeMap<String, secrecy::SecretString>,
+        public_keys: &BTreeMap<String, String>,
+    ) -> Result<Self, KeyError> {
         use secrecy::ExposeSecret;
         Self::new(
-            &s.ticket_current_kid,
-            s.ticket_signing_keys
+            current_kid,
+            signing_seeds
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.expose_secret())),
-            s.ticket_public_keys
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str())),
+            public_keys.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         )
     }
 

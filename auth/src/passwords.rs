@@ -2,7 +2,7 @@
 //! memory, 2 passes, 1 lane), stored as PHC strings that carry their parameters, so
 //! raising them later still verifies older hashes. Hashing costs tens of
 //! milliseconds of CPU on purpose: it runs on the blocking pool, never on the async
-//! threads. `bookctl user create` uses the same functions.
+//! threads. `bookctl user create`, ingress and the tests use the same functions.
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 

@@ -12,11 +12,12 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use contracts::BookingId;
+use local_gateway::{LocalGateway, LocalGatewayConfig};
 use payment_adapter::model::event_type;
 use payment_adapter::signature::{self, SIGNATURE_HEADER};
 use payment_adapter::{
-    CreatePayment, GatewayError, HttpGateway, IntentStatus, LocalGateway, LocalGatewayConfig,
-    PaymentGateway, PaymentIntent, Refund, RefundStatus, WebhookEvent,
+    CreatePayment, GatewayError, HttpGateway, IntentStatus, PaymentGateway, PaymentIntent, Refund,
+    RefundStatus, WebhookEvent,
 };
 use tokio::sync::oneshot;
 use uuid::Uuid;

@@ -1,5 +1,5 @@
-//! Catalog seeding: the demo theater of the run command, and shows for tests and
-//! benchmarks.
+//! One show at a time: the demo theater of the run command, and shows of a given
+//! size for tests and benchmarks.
 
 use contracts::{LayoutRow, LayoutSeat, Price, ScreenLayout, ShowId, layout::row_label};
 use sqlx::PgPool;

@@ -1,7 +1,7 @@
 //! `smtp-sink`: the bundled local SMTP receiver; stores each message as a `.eml` file.
 
 use clap::Parser;
-use notifier::sink::{SinkConfig, SmtpSink};
+use smtp_sink::{SinkConfig, SmtpSink};
 use std::path::PathBuf;
 
 #[derive(Parser)]

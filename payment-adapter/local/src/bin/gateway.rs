@@ -1,7 +1,7 @@
 //! The local payment gateway as a process: `gateway --help`.
 
 use clap::Parser;
-use payment_adapter::{LocalGateway, LocalGatewayConfig};
+use local_gateway::{LocalGateway, LocalGatewayConfig};
 use tracing_subscriber::EnvFilter;
 
 /// A local stand-in for a card payment provider: Stripe-shaped API, signed webhooks.

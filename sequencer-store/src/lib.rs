@@ -1,5 +1,6 @@
-//! The runner's SQL. Every batch is a handful of multi-row statements in one
-//! transaction; nothing loops over rows.
+//! The sequencer's persistence (the runner's SQL), shared by the workers' runner and
+//! the operator CLI's dry run. Every batch is a handful of multi-row statements in
+//! one transaction; nothing loops over rows.
 
 use contracts::{BookingId, BookingStatus, Event, EventEnvelope, Millis, SeatId, ShowId, UserId};
 use sequencer::{ClosedBooking, LiveBooking, ShowConfig, ShowState};

@@ -1,5 +1,5 @@
 //! The bundled local gateway: a small HTTP server that speaks the Stripe-shaped API
-//! [`crate::client::HttpGateway`] calls and sends real signed webhooks, so the
+//! [`payment_adapter::HttpGateway`] calls and sends real signed webhooks, so the
 //! platform and its tests exercise the same network paths (timeouts, retries,
 //! duplicate and late webhooks) a real provider would put them through.
 //!
@@ -49,7 +49,7 @@
 //! # Webhooks
 //!
 //! Each event is POSTed as JSON to `webhook_url` with
-//! [`crate::signature::SIGNATURE_HEADER`] signed at send time, by its own task.
+//! [`payment_adapter::SIGNATURE_HEADER`] signed at send time, by its own task.
 //! Each attempt has 5 s; a non-2xx answer or a transport error is retried after 100 ms, doubling to 5 s,
 //! up to `webhook_max_attempts` attempts. `duplicate_webhooks` is the probability
 //! that an event is delivered twice (same event id); `reorder_webhooks_ms` delays
@@ -82,13 +82,13 @@ use tokio_util::task::TaskTracker;
 use tracing::Instrument as _;
 use uuid::Uuid;
 
-use crate::client::IDEMPOTENCY_HEADER;
-use crate::model::{
+use payment_adapter::client::IDEMPOTENCY_HEADER;
+use payment_adapter::model::{
     ApiError, ApiErrorBody, CreateIntentRequest, CreateRefundRequest, IntentStatus,
     OBJECT_PAYMENT_INTENT, OBJECT_REFUND, PaymentError, PaymentIntent, Refund, RefundStatus,
     WebhookData, WebhookEvent, event_type,
 };
-use crate::signature;
+use payment_adapter::signature;
 
 /// The card test tokens the local gateway understands.
 pub mod methods {
@@ -119,7 +119,7 @@ pub struct LocalGatewayConfig {
     pub api_key: String,
     /// Where events are POSTed; `None` sends none.
     pub webhook_url: Option<String>,
-    /// The HMAC key of [`crate::signature::sign`].
+    /// The HMAC key of [`payment_adapter::signature::sign`].
     pub webhook_secret: String,
     /// Delay before an ordinary payment or refund settles.
     pub ok_delay_ms: u64,
@@ -231,7 +231,7 @@ impl LocalGateway {
         self.addr
     }
 
-    /// `http://<addr>`, the base URL for [`crate::client::HttpGateway::new`].
+    /// `http://<addr>`, the base URL for [`payment_adapter::HttpGateway::new`].
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
     }

@@ -1,0 +1,96 @@
+//! `bookctl partitions` and `bookctl reconcile`.
+
+use super::table::table;
+use platform::Settings;
+use serde_json::json;
+use std::io::Write;
+
+/// Every partition queue: depth, consumers, owner, epoch and last batch.
+pub(super) async fn partitions(
+    settings: &Settings,
+    pool: &sqlx::PgPool,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let conn = platform::amqp::connect(&settings.amqp.url, "bookctl").await?;
+    let res = ops::partitions::list(&conn, pool, &settings.topology()).await;
+    drop(conn.close(200, "bookctl done".into()).await);
+    let items = res?;
+    if json {
+        writeln!(out, "{}", json!({ "items": items }))?;
+    } else {
+        let rows = items
+            .iter()
+            .map(|p| {
+                vec![
+                    p.partition.to_string(),
+                    p.queue.clone(),
+                    p.messages.to_string(),
+                    p.consumers.to_string(),
+                    p.owner.clone().unwrap_or_else(|| "-".into()),
+                    p.epoch.map_or("-".into(), |e| e.to_string()),
+                    p.last_batch_at.clone().unwrap_or_else(|| "-".into()),
+                    p.last_batch_size.map_or("-".into(), |n| n.to_string()),
+                ]
+            })
+            .collect();
+        table(
+            out,
+            &[
+                "PARTITION",
+                "QUEUE",
+                "MESSAGES",
+                "CONSUMERS",
+                "OWNER",
+                "EPOCH",
+                "LAST BATCH AT",
+                "LAST BATCH SIZE",
+            ],
+            rows,
+        )?;
+    }
+    Ok(())
+}
+
+/// Money and seats agree across the database; an error when they do not.
+pub(super) async fn reconcile(
+    pool: &sqlx::PgPool,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let report = ops::reconcile::reconcile(pool).await?;
+    if json {
+        writeln!(out, "{}", json!(report))?;
+    } else {
+        writeln!(
+            out,
+            "{} bookings checked: {}",
+            report.bookings,
+            if report.ok {
+                "money and seats agree"
+            } else {
+                "PROBLEMS FOUND"
+            }
+        )?;
+        let rows = report
+            .problems
+            .iter()
+            .map(|p| {
+                vec![
+                    p.kind.to_owned(),
+                    p.booking_id.map_or("-".into(), |b| b.to_string()),
+                    p.detail.clone(),
+                ]
+            })
+            .collect();
+        if !report.ok {
+            table(out, &["PROBLEM", "BOOKING", "DETAIL"], rows)?;
+        }
+    }
+    anyhow::ensure!(
+        report.ok,
+        "{} reconciliation problem(s)",
+        report.problems.len()
+    );
+    Ok(())
+}

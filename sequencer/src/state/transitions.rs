@@ -1,0 +1,468 @@
+//! One function per command: what it does to the show's state and the event it
+//! causes. [`ShowState::apply`] dispatches here; nothing in this module reads a
+//! clock or does IO (time arrives as `issued_at`).
+
+use super::{ClosedBooking, LiveBooking, SeatStatus, ShowState};
+use contracts::{
+    BookingId, BookingStatus, Command, Event, HoldSeats, MAX_SEATS_PER_BOOKING, Millis,
+    RejectReason, SeatId, SeatRequest, UserId,
+};
+
+impl ShowState {
+    /// The show is cancelled: no more sales; every live booking ends, in booking id
+    /// order (deterministic). Confirmed ones are cancelled with a full refund; held
+    /// and payment-pending ones are released (a payment that succeeds later finds
+    /// the show off sale and is refunded).
+    pub(super) fn cancel_show(&mut self, reason: &str) -> Vec<(BookingId, Event)> {
+        self.on_sale = false;
+        let live: Vec<(BookingId, BookingStatus)> = self
+            .live
+            .values()
+            .map(|b| (b.booking_id, b.status))
+            .collect();
+        live.into_iter()
+            .map(|(id, status)| {
+                if status == BookingStatus::Confirmed {
+                    let seats = self.close(id, BookingStatus::Cancelled);
+                    let closed = self.closed.get_mut(&id).expect("closed just above");
+                    closed.refund_pending = true;
+                    let event = Event::BookingCancelled {
+                        seats,
+                        payment_id: closed.payment_id.clone().unwrap_or_default(),
+                        refund_amount: closed.amount,
+                        currency: closed.currency.clone(),
+                    };
+                    (id, event)
+                } else {
+                    let seats = self.close(id, BookingStatus::Failed);
+                    let reason = reason.to_owned();
+                    (id, Event::HoldReleased { seats, reason })
+                }
+            })
+            .collect()
+    }
+
+    /// A command about one booking: its event, if it changes anything.
+    pub(super) fn apply_to_one(
+        &mut self,
+        command: &Command,
+        issued_at: Millis,
+    ) -> Option<(BookingId, Event)> {
+        match command {
+            Command::CancelShow { .. } => None,
+            Command::HoldSeats(hold) => self.on_hold(hold, issued_at),
+            Command::ExpireHold { booking_id } => self.on_expire(*booking_id, issued_at),
+            Command::ReleaseHold { booking_id, reason } => self.on_release(*booking_id, reason),
+            Command::PaymentStarted {
+                booking_id,
+                payment_id,
+            } => self.on_payment_started(*booking_id, payment_id),
+            Command::PaymentSucceeded {
+                booking_id,
+                payment_id,
+                amount,
+            } => self
+                .payment_succeeded(*booking_id, payment_id, *amount)
+                .map(|e| (*booking_id, e)),
+            Command::PaymentFailed {
+                booking_id,
+                payment_id,
+                reason,
+            } => self.on_payment_failed(*booking_id, payment_id, reason),
+            Command::CancelBooking {
+                booking_id,
+                fee_permille,
+            } => self.on_cancel_booking(*booking_id, *fee_permille),
+            Command::RefundCompleted {
+                booking_id,
+                refund_id,
+                amount,
+            } => self.on_refund_completed(*booking_id, refund_id, *amount),
+        }
+    }
+
+    /// A new hold: decided once per booking id (a retry of a decided booking is
+    /// ignored, the first decision stands).
+    fn on_hold(&mut self, hold: &HoldSeats, issued_at: Millis) -> Option<(BookingId, Event)> {
+        if !self.known.insert(hold.booking_id) {
+            return None;
+        }
+        let event = match self.decide(&hold.request) {
+            Ok(seats) => {
+                let hold_expires_at = issued_at.plus_ms(hold.hold_ttl_ms);
+                let booking = self.occupy(hold.booking_id, hold.user_id, &seats, hold_expires_at);
+                Event::BookingHeld {
+                    user_id: hold.user_id,
+                    seats: booking.seats.clone(),
+                    amount: booking.amount,
+                    currency: booking.currency.clone(),
+                    hold_expires_at,
+                    payment_method: hold.payment_method.clone(),
+                }
+            }
+            Err(reason) => Event::BookingRejected {
+                user_id: hold.user_id,
+                reason,
+            },
+        };
+        Some((hold.booking_id, event))
+    }
+
+    /// A hold that has run out (and is still only held) expires; its seats return.
+    fn on_expire(
+        &mut self,
+        booking_id: BookingId,
+        issued_at: Millis,
+    ) -> Option<(BookingId, Event)> {
+        let due = self
+            .live
+            .get(&booking_id)
+            .is_some_and(|b| b.status == BookingStatus::Held && issued_at >= b.hold_expires_at);
+        due.then(|| {
+            let seats = self.close(booking_id, BookingStatus::Expired);
+            (booking_id, Event::BookingExpired { seats })
+        })
+    }
+
+    /// A held or payment-pending booking is released; its seats return.
+    fn on_release(&mut self, booking_id: BookingId, reason: &str) -> Option<(BookingId, Event)> {
+        let releasable = self.live.get(&booking_id).is_some_and(|b| {
+            matches!(
+                b.status,
+                BookingStatus::Held | BookingStatus::PaymentPending
+            )
+        });
+        releasable.then(|| {
+            let seats = self.close(booking_id, BookingStatus::Failed);
+            let reason = reason.to_owned();
+            (booking_id, Event::HoldReleased { seats, reason })
+        })
+    }
+
+    /// The saga created a payment: a held booking becomes payment-pending (its
+    /// seats stay taken past the hold's expiry while the payment is in flight).
+    fn on_payment_started(
+        &mut self,
+        booking_id: BookingId,
+        payment_id: &str,
+    ) -> Option<(BookingId, Event)> {
+        match self.live.get_mut(&booking_id) {
+            Some(b) if b.status == BookingStatus::Held => {
+                b.status = BookingStatus::PaymentPending;
+                b.payment_id = Some(payment_id.to_owned());
+                Some((
+                    booking_id,
+                    Event::PaymentPending {
+                        payment_id: payment_id.to_owned(),
+                    },
+                ))
+            }
+            // Already pending or confirmed, or no longer live: a late success is
+            // decided when it arrives.
+            _ => None,
+        }
+    }
+
+    /// The payment failed: an open booking fails and its seats return.
+    fn on_payment_failed(
+        &mut self,
+        booking_id: BookingId,
+        payment_id: &str,
+        reason: &str,
+    ) -> Option<(BookingId, Event)> {
+        let open = self.live.get(&booking_id).is_some_and(|b| {
+            matches!(
+                b.status,
+                BookingStatus::Held | BookingStatus::PaymentPending
+            )
+        });
+        open.then(|| {
+            let seats = self.close(booking_id, BookingStatus::Failed);
+            (
+                booking_id,
+                Event::PaymentFailed {
+                    seats,
+                    payment_id: payment_id.to_owned(),
+                    reason: reason.to_owned(),
+                },
+            )
+        })
+    }
+
+    /// The buyer cancels a confirmed booking: its seats return and the payment is
+    /// refunded less the fee (per mille of the amount, at most all of it).
+    fn on_cancel_booking(
+        &mut self,
+        booking_id: BookingId,
+        fee_permille: u16,
+    ) -> Option<(BookingId, Event)> {
+        let confirmed = self
+            .live
+            .get(&booking_id)
+            .is_some_and(|b| b.status == BookingStatus::Confirmed);
+        confirmed.then(|| {
+            let seats = self.close(booking_id, BookingStatus::Cancelled);
+            let closed = self.closed.get_mut(&booking_id).expect("closed just above");
+            closed.refund_pending = true;
+            let fee = closed
+                .amount
+                .saturating_mul(i64::from(fee_permille.min(1000)))
+                / 1000;
+            (
+                booking_id,
+                Event::BookingCancelled {
+                    seats,
+                    payment_id: closed.payment_id.clone().unwrap_or_default(),
+                    refund_amount: closed.amount - fee,
+                    currency: closed.currency.clone(),
+                },
+            )
+        })
+    }
+
+    /// A refund the booking was waiting for has completed: the booking is done.
+    fn on_refund_completed(
+        &mut self,
+        booking_id: BookingId,
+        refund_id: &str,
+        amount: i64,
+    ) -> Option<(BookingId, Event)> {
+        let pending = self
+            .closed
+            .get(&booking_id)
+            .is_some_and(|b| b.refund_pending);
+        pending.then(|| {
+            self.closed.remove(&booking_id);
+            (
+                booking_id,
+                Event::BookingRefunded {
+                    refund_id: refund_id.to_owned(),
+                    amount,
+                },
+            )
+        })
+    }
+
+    /// Decides a hold request: the seat indices to take (sorted), or why not.
+    fn decide(&self, request: &SeatRequest) -> Result<Vec<usize>, RejectReason> {
+        if !self.on_sale {
+            return Err(RejectReason::NotOnSale);
+        }
+        let invalid = |detail: String| Err(RejectReason::InvalidRequest { detail });
+        let count = request.seat_count();
+        if count == 0 || count > MAX_SEATS_PER_BOOKING {
+            return invalid(format!(
+                "a booking takes 1 to {MAX_SEATS_PER_BOOKING} seats, not {count}"
+            ));
+        }
+        match request {
+            SeatRequest::Chosen { seats } => {
+                let mut chosen = Vec::with_capacity(seats.len());
+                for seat in seats {
+                    match self.index.get(seat) {
+                        Some(&i) => chosen.push(i),
+                        None => return invalid(format!("seat {seat} is not in the layout")),
+                    }
+                }
+                chosen.sort_unstable();
+                if let Some(w) = chosen.windows(2).find(|w| w[0] == w[1]) {
+                    return invalid(format!("seat {} is chosen twice", self.seats[w[0]].id));
+                }
+                let unavailable: Vec<SeatId> = chosen
+                    .iter()
+                    .filter(|&&i| self.seats[i].status() != SeatStatus::Available)
+                    .map(|&i| self.seats[i].id.clone())
+                    .collect();
+                if unavailable.is_empty() {
+                    Ok(chosen)
+                } else {
+                    Err(RejectReason::SeatUnavailable { seats: unavailable })
+                }
+            }
+            SeatRequest::BestAvailable { seat_type, .. } => {
+                let kind = match seat_type {
+                    None => None,
+                    Some(t) => match self.seat_types.binary_search(t) {
+                        Ok(k) => Some(k),
+                        Err(_) => return invalid(format!("unknown seat type {t:?}")),
+                    },
+                };
+                let free: Vec<bool> = self
+                    .seats
+                    .iter()
+                    .map(|s| s.status() == SeatStatus::Available)
+                    .collect();
+                let wanted: Vec<bool> = self
+                    .seats
+                    .iter()
+                    .zip(&free)
+                    .map(|(s, f)| *f && kind.is_none_or(|k| s.kind == k))
+                    .collect();
+                self.floor
+                    .best_available(&free, &wanted, count)
+                    .map_err(|available| RejectReason::NotEnoughSeats {
+                        available: u32::try_from(available).unwrap_or(u32::MAX),
+                    })
+            }
+        }
+    }
+
+    /// Puts a new `Held` booking on `seats` (sorted indices, all Available).
+    fn occupy(
+        &mut self,
+        booking_id: BookingId,
+        user_id: UserId,
+        seats: &[usize],
+        hold_expires_at: Millis,
+    ) -> &LiveBooking {
+        let mut amount: i64 = 0;
+        for &i in seats {
+            debug_assert_eq!(self.seats[i].status(), SeatStatus::Available);
+            self.seats[i].occupant = Some((booking_id, SeatStatus::Held));
+            amount = amount.saturating_add(self.type_prices[self.seats[i].kind]);
+        }
+        let booking = LiveBooking {
+            booking_id,
+            user_id,
+            status: BookingStatus::Held,
+            seats: seats.iter().map(|&i| self.seats[i].id.clone()).collect(),
+            hold_expires_at,
+            amount,
+            currency: self.currency.clone(),
+            payment_id: None,
+        };
+        self.live.entry(booking_id).or_insert(booking)
+    }
+
+    /// A payment succeeded for `booking_id`:
+    /// - live and held or pending: confirmed, its seats sold;
+    /// - live and confirmed: nothing (a repeat);
+    /// - closed (expired or failed) and every one of its seats still available:
+    ///   the same seats are taken again, confirmed (`retaken`);
+    /// - closed otherwise: the money must go back (`LatePaymentRefused`), once.
+    fn payment_succeeded(
+        &mut self,
+        booking_id: BookingId,
+        payment_id: &str,
+        paid: i64,
+    ) -> Option<Event> {
+        if let Some(b) = self.live.get_mut(&booking_id) {
+            if b.status == BookingStatus::Confirmed {
+                return None;
+            }
+            b.status = BookingStatus::Confirmed;
+            b.payment_id = Some(payment_id.to_owned());
+            let b = b.clone();
+            for seat in &b.seats {
+                if let Some(&i) = self.index.get(seat) {
+                    self.seats[i].occupant = Some((booking_id, SeatStatus::Sold));
+                }
+            }
+            return Some(Event::BookingConfirmed {
+                user_id: b.user_id,
+                seats: b.seats,
+                amount: b.amount,
+                currency: b.currency,
+                payment_id: payment_id.to_owned(),
+                retaken: false,
+            });
+        }
+        let closed = self.closed.get(&booking_id)?;
+        if closed.refund_pending || closed.status == BookingStatus::Cancelled {
+            return None;
+        }
+        let seats: Option<Vec<usize>> = closed
+            .seats
+            .iter()
+            .map(|s| {
+                self.index
+                    .get(s)
+                    .copied()
+                    .filter(|&i| self.seats[i].status() == SeatStatus::Available)
+            })
+            .collect();
+        match seats {
+            // A show off sale (cancelled) never sells again: the money goes back.
+            Some(seats) if !seats.is_empty() && self.on_sale => {
+                let closed = self.closed.remove(&booking_id).expect("checked above");
+                for &i in &seats {
+                    self.seats[i].occupant = Some((booking_id, SeatStatus::Sold));
+                }
+                self.live.insert(
+                    booking_id,
+                    LiveBooking {
+                        booking_id,
+                        user_id: closed.user_id,
+                        status: BookingStatus::Confirmed,
+                        seats: closed.seats.clone(),
+                        hold_expires_at: Millis(i64::MAX),
+                        amount: closed.amount,
+                        currency: closed.currency.clone(),
+                        payment_id: Some(payment_id.to_owned()),
+                    },
+                );
+                Some(Event::BookingConfirmed {
+                    user_id: closed.user_id,
+                    seats: closed.seats,
+                    amount: closed.amount,
+                    currency: closed.currency,
+                    payment_id: payment_id.to_owned(),
+                    retaken: true,
+                })
+            }
+            _ => {
+                let closed = self.closed.get_mut(&booking_id).expect("checked above");
+                closed.refund_pending = true;
+                closed.payment_id = Some(payment_id.to_owned());
+                Some(Event::LatePaymentRefused {
+                    payment_id: payment_id.to_owned(),
+                    amount: paid,
+                    currency: closed.currency.clone(),
+                    reason: if self.on_sale {
+                        "seats_resold"
+                    } else {
+                        "not_on_sale"
+                    }
+                    .to_owned(),
+                })
+            }
+        }
+    }
+
+    /// Frees live booking `booking_id`'s seats and remembers it as closed with
+    /// `status`; returns the seats.
+    fn close(&mut self, booking_id: BookingId, status: BookingStatus) -> Vec<SeatId> {
+        let Some(b) = self.live.get(&booking_id).cloned() else {
+            return Vec::new();
+        };
+        let seats = self.vacate(booking_id);
+        self.closed.insert(
+            booking_id,
+            ClosedBooking {
+                booking_id,
+                user_id: b.user_id,
+                status,
+                seats: seats.clone(),
+                amount: b.amount,
+                currency: b.currency,
+                payment_id: b.payment_id,
+                refund_pending: false,
+            },
+        );
+        seats
+    }
+
+    /// Removes live booking `booking_id` and frees its seats, which it returns.
+    fn vacate(&mut self, booking_id: BookingId) -> Vec<SeatId> {
+        let Some(booking) = self.live.remove(&booking_id) else {
+            return Vec::new();
+        };
+        for seat in &booking.seats {
+            if let Some(&i) = self.index.get(seat) {
+                debug_assert_eq!(self.seats[i].occupant.map(|o| o.0), Some(booking_id));
+                self.seats[i].occupant = None;
+            }
+        }
+        booking.seats
+    }
+}
