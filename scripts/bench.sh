@@ -41,6 +41,8 @@ SCENARIOS=${SCENARIOS:-"hot many paid"}
 PACED_RATE=${PACED_RATE:-3000}
 
 PG_ADMIN_URL=${BENCH_PG_ADMIN_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
+# The shipped development secrets (config/development.toml): a local benchmark only.
+export APP_ENV=development
 export APP__DATABASE__URL=${BENCH_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/booking_bench}
 export APP__AMQP__PREFIX=bench.
 export APP__REDIS__KEY_PREFIX=bench:
