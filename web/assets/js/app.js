@@ -12,6 +12,7 @@ import * as show from './pages/show.js';
 import * as booking from './pages/booking.js';
 import * as account from './pages/account.js';
 import * as door from './pages/door.js';
+import * as ops from './pages/ops.js';
 
 const ROUTES = [
   [/^\/$/, home.render],
@@ -24,7 +25,7 @@ const ROUTES = [
   [/^\/signin$/, account.renderSignIn],
   [/^\/door$/, door.render],
   [/^\/admin$/, (m) => soon(m, 'Theater admin', 'Theaters, screens and shows are managed through the API (/v1/admin) for now.')],
-  [/^\/ops$/, (m) => soon(m, 'Operations', 'Dead letters, partitions and reconciliation are available through the API (/v1/ops) and bookctl for now.')],
+  [/^\/ops$/, ops.render],
 ];
 
 const CITIES = ['Mumbai', 'Delhi', 'Bengaluru', 'Hyderabad', 'Chennai', 'Kolkata', 'Pune', 'Ahmedabad', 'Jaipur', 'Lucknow'];
@@ -82,6 +83,7 @@ async function updateAccountLink() {
   const me = await profile();
   a.textContent = me ? (me.name?.split(' ')[0] || 'Account') : 'Sign in';
   a.setAttribute('aria-label', me ? `Account of ${me.name}` : 'Sign in');
+  document.getElementById('nav-ops').hidden = !['admin', 'operator'].includes(me?.role);
 }
 
 function setupCity() {
