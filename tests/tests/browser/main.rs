@@ -9,8 +9,10 @@
 //! - [`access`]: keyboard only, axe-core on every buyer page, a 375 px wide seat
 //!   page, and no request to any other host (the pages and `/docs`).
 //! - [`ops`]: an operator dry-runs and replays a dead letter on `/ops`.
+//! - [`admin`]: an admin reads a show's sales and cancels it after confirming.
 
 mod access;
+mod admin;
 mod buyer;
 mod driver;
 mod ops;

@@ -71,9 +71,9 @@ async fn booking_status(sys: &TestSystem, booking: BookingId) -> Option<String> 
         .unwrap()
 }
 
-/// An operator account with a password, made through the public API and promoted.
-async fn operator(sys: &TestSystem) -> (String, String) {
-    let email = new_email("operator");
+/// An account of `role` with a password, made through the public API and promoted.
+pub async fn staff_account(sys: &TestSystem, role: &str) -> (String, String) {
+    let email = new_email(role);
     let password = "correct horse battery".to_owned();
     let res = sys
         .http
@@ -83,8 +83,9 @@ async fn operator(sys: &TestSystem) -> (String, String) {
         .await
         .unwrap();
     assert_eq!(res.status().as_u16(), 201, "{}", res.text().await.unwrap());
-    sqlx::query("update users set role = 'operator' where email = $1")
+    sqlx::query("update users set role = $2 where email = $1")
         .bind(&email)
+        .bind(role)
         .execute(&sys.pool)
         .await
         .unwrap();
@@ -135,7 +136,7 @@ async fn an_operator_sees_a_poison_message_dry_runs_and_replays_it() {
     wait_dlq(&sys, 2).await;
     // The show is fixed (created) afterwards, so the hold can now be applied.
     sys.show_with_id(show, 2, 4).await;
-    let (email, password) = operator(&sys).await;
+    let (email, password) = staff_account(&sys, "operator").await;
 
     let driver = Chromedriver::start().await;
     let b = driver.browser(&sys.base_url, 1280, 1000).await;

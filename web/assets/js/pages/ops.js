@@ -52,10 +52,11 @@ export function age(secs) {
   return `${Math.floor(secs / 86400)} d`;
 }
 
-function table(caption, head, rows) {
+/** A table; header cells named in `numeric` are right-aligned like their numbers. */
+function table(caption, head, rows, numeric = []) {
   return h('div', { class: 'table-wrap' }, h('table', { class: 'grid' },
     h('caption', { class: 'visually-hidden' }, caption),
-    h('thead', {}, h('tr', {}, head.map((c) => h('th', { scope: 'col' }, c)))),
+    h('thead', {}, h('tr', {}, head.map((c) => h('th', { scope: 'col', class: numeric.includes(c) ? 'num' : null }, c)))),
     h('tbody', {}, rows)));
 }
 
@@ -76,7 +77,7 @@ async function drawQueues(box, open) {
       h('td', {}, h('button', {
         type: 'button', class: 'btn secondary small', disabled: q.messages === 0,
         'aria-label': `Show the messages of ${q.queue}`, on: { click: () => open(q.queue) },
-      }, 'Messages'))))));
+      }, 'Messages')))), ['Messages']));
 }
 
 async function showMessages(box, queue, outcome, reload) {
@@ -170,7 +171,7 @@ async function drawPartitions(box) {
     h('td', { class: 'num' }, p.epoch ?? '—'),
     h('td', { class: 'num' }, String(p.messages)),
     h('td', { class: 'num' }, String(p.consumers)),
-    h('td', {}, p.last_batch_at ? `${when(p.last_batch_at)} (${p.last_batch_size ?? '?'} messages)` : '—')))));
+    h('td', {}, p.last_batch_at ? `${when(p.last_batch_at)} (${p.last_batch_size ?? '?'} messages)` : '—'))), ['Epoch', 'Depth', 'Consumers']));
 }
 
 async function drawReconcile(box) {
