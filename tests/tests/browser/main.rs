@@ -8,10 +8,14 @@
 //!   two browsers racing for one seat.
 //! - [`access`]: keyboard only, axe-core on every buyer page, a 375 px wide seat
 //!   page, and no request to any other host (the pages and `/docs`).
+//! - [`ops`]: an operator dry-runs and replays a dead letter on `/ops`.
+//! - [`admin`]: an admin reads a show's sales and cancels it after confirming.
 
 mod access;
+mod admin;
 mod buyer;
 mod driver;
+mod ops;
 
 use contracts::{LayoutRow, LayoutSeat, Price, ScreenLayout, ShowId};
 use tests::TestSystem;
