@@ -40,10 +40,8 @@ SHOWS=${SHOWS:-1000}
 SCENARIOS=${SCENARIOS:-"hot many paid"}
 PACED_RATE=${PACED_RATE:-3000}
 
-PG_ADMIN_URL=${BENCH_PG_ADMIN_URL:-postgres://postgres:postgres@127.0.0.1:5432/postgres}
 # The shipped development secrets (config/development.toml): a local benchmark only.
 export APP_ENV=development
-export APP__DATABASE__URL=${BENCH_DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/booking_bench}
 export APP__AMQP__PREFIX=bench.
 export APP__REDIS__KEY_PREFIX=bench:
 export APP__TELEMETRY__FILTER=${APP__TELEMETRY__FILTER:-warn}
@@ -64,6 +62,11 @@ log() { echo "bench.sh: $*" >&2; }
 # --- stores and binaries -------------------------------------------------------
 
 scripts/services.sh ensure
+# The login scripts/services.sh chose for the run and test commands, when there is one
+# (services.sh writes it unless DATABASE_URL is set).
+PG_BASE=$(cat "$REPO_ROOT/.run/database-url" 2>/dev/null || echo postgres://postgres:postgres@127.0.0.1:5432)
+PG_ADMIN_URL=${BENCH_PG_ADMIN_URL:-$PG_BASE/postgres}
+export APP__DATABASE__URL=${BENCH_DATABASE_URL:-$PG_BASE/booking_bench}
 
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
     log "building release binaries into $CARGO_TARGET_DIR"

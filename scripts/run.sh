@@ -3,11 +3,16 @@
 # schema migrated, broker topology declared, demo data and a small catalog seeded,
 # workers and ingress started, URL and a ready-to-paste curl printed. Runs in the
 # foreground; Ctrl-C stops every process it started. Logs go to .run/*.log.
+# The services it started (none if they were running) stay running after Ctrl-C;
+# `scripts/run.sh --stop-services` stops them, and only them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 RUN_DIR="$ROOT/.run"
 mkdir -p "$RUN_DIR"
+if [[ ${1:-} == --stop-services ]]; then
+    exec scripts/services.sh stop-started
+fi
 
 scripts/services.sh ensure
 
@@ -18,7 +23,8 @@ BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 # A developer machine: the shipped development secrets (config/development.toml) are
 # used and accepted. Never run a deployment with APP_ENV=development.
 export APP_ENV=development
-export APP__DATABASE__URL="${APP__DATABASE__URL:-${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/booking}}"
+# services.sh wrote the login to use (see there) unless DATABASE_URL is set.
+export APP__DATABASE__URL="${APP__DATABASE__URL:-${DATABASE_URL:-$(<"$RUN_DIR/database-url")/booking}}"
 export APP__INGRESS__LISTEN="${APP__INGRESS__LISTEN:-127.0.0.1:8080}"
 LISTEN="$APP__INGRESS__LISTEN"
 URL="http://${LISTEN/0.0.0.0/127.0.0.1}"
@@ -41,6 +47,9 @@ cleanup() {
         echo "stopping..."
         kill -TERM "${PIDS[@]}" 2>/dev/null || true
         wait "${PIDS[@]}" 2>/dev/null || true
+        if [[ -s $RUN_DIR/services-started ]]; then
+            echo "left running (started by this command): $(paste -sd' ' "$RUN_DIR/services-started"); scripts/run.sh --stop-services stops them"
+        fi
     fi
 }
 trap 'cleanup; exit 0' INT TERM
@@ -90,14 +99,14 @@ The booking platform is up: $URL
 $(grep '^login:' "$RUN_DIR/seed.txt" | sed 's/^/  /')
 $(grep '^catalog' "$RUN_DIR/seed.txt" | sed 's/^/  /')
 
-Book and pay two seats of the demo show (then poll the status URL it returns;
+Book and pay the two best seats still free in the demo show (then poll the status URL it returns;
 it goes queued -> held -> payment_pending -> confirmed in a moment):
 
 curl -s -X POST $URL/v1/bookings \\
   -H 'Authorization: Bearer $TOKEN' \\
   -H "Idempotency-Key: \$(date +%s%N)" \\
   -H 'Content-Type: application/json' \\
-  -d '{"show_id":"$SHOW","seats":["F10","F11"],"payment_method":"pm_card_ok"}'
+  -d '{"show_id":"$SHOW","quantity":2,"payment_method":"pm_card_ok"}'
 
 curl -s $URL/v1/bookings/<booking_id> -H 'Authorization: Bearer $TOKEN'
 

@@ -1,15 +1,28 @@
 #!/usr/bin/env bash
 # Make PostgreSQL (15+), RabbitMQ and Redis answer for the app and the tests.
 #
-#   scripts/services.sh ensure
+#   scripts/services.sh ensure         # probe, start, install what is missing
+#   scripts/services.sh stop-started   # stop what `ensure` started (nothing else)
 #
 # For each service: already answering -> leave it; installed but stopped -> start it;
 # not installed -> apt-get install it (or, without apt-get, `docker compose up -d` it
-# when a container engine runs), then wait a bounded time until it answers.
+# when a container engine runs), then wait a bounded time until it answers. It says
+# which packages it installs before installing them, and at the end which services
+# it started and leaves running (recorded in .run/services-started, which
+# `stop-started`, i.e. `scripts/run.sh --stop-services`, reads).
 #
 # Defaults: 127.0.0.1:5432 (PostgreSQL), :5672 (RabbitMQ), :6379 (Redis).
 # DATABASE_URL, AMQP_URL and REDIS_URL override the address; one that points to a
 # host other than 127.0.0.1/localhost/::1 is only probed, never started or installed.
+#
+# The PostgreSQL login (only when DATABASE_URL is unset; an explicit one is used as
+# given): it never changes the password of a role it did not create. It writes the
+# URL to use (without the database) to .run/database-url, which run.sh and test.sh
+# read: the one already there if it still logs in; else postgres/postgres if that
+# logs in as the server is set up (trust, or that really is its password; skipped
+# with BOOKING_PG_OWN_ROLE=1); else a role of the platform's own (`booking`, LOGIN
+# CREATEDB, a generated password), created through the local socket as the
+# postgres OS user or, where the server trusts it, over TCP as postgres.
 #
 # systemd does not run in the CI containers, so services are started with their own
 # commands (pg_ctlcluster, redis-server, rabbitmq-server), and `service X start` only
@@ -17,16 +30,26 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 ensure" >&2
+    echo "usage: $0 ensure|stop-started" >&2
     exit 2
 }
 
-[[ $# -eq 1 && $1 == ensure ]] || usage
+[[ $# -eq 1 && ($1 == ensure || $1 == stop-started) ]] || usage
+COMMAND=$1
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_WAIT=${PG_WAIT:-60}
 REDIS_WAIT=${REDIS_WAIT:-60}
 RABBIT_WAIT=${RABBIT_WAIT:-120}
+# Where the login URL and the list of started services live (git-ignored).
+STATE_DIR=${SERVICES_STATE_DIR:-$REPO_ROOT/.run}
+URL_FILE="$STATE_DIR/database-url"
+STARTED_FILE="$STATE_DIR/services-started"
+# The platform's own PostgreSQL role, and the comment that marks it as ours: the
+# only role whose password this script ever sets is one carrying that comment.
+PG_ROLE=${SERVICES_PG_ROLE:-booking}
+ROLE_MARK="created by scripts/services.sh for the booking platform"
+[[ $PG_ROLE =~ ^[a-z_][a-z0-9_]*$ ]] || { echo "services.sh: bad SERVICES_PG_ROLE: $PG_ROLE" >&2; exit 2; }
 
 SUDO=()
 if [[ $(id -u) -ne 0 ]] && command -v sudo >/dev/null 2>&1; then
@@ -204,7 +227,8 @@ install_missing() {
     ((${#pkgs[@]} > 0)) || return 0
 
     if have apt-get && { [[ $(id -u) -eq 0 ]] || ((${#SUDO[@]} > 0)); }; then
-        echo "services.sh: installing ${pkgs[*]} with apt-get" >&2
+        echo "services.sh: not installed: ${svcs[*]}; installing them from Debian's packages: apt-get install ${pkgs[*]}" >&2
+        echo "services.sh:   (a few hundred MB with their dependencies; they stay installed, and this script starts them; remove them with: apt-get purge ${pkgs[*]} && apt-get autoremove --purge)" >&2
         apt_install "${pkgs[@]}"
         local s
         for s in "${svcs[@]}"; do
@@ -241,42 +265,149 @@ how() {
     fi
 }
 
+# --- what this script started -----------------------------------------------
+
+# record_started NAME: remember that this script started NAME (postgres, rabbitmq,
+# redis, compose:SERVICE) so that stop-started stops it, and only it.
+record_started() {
+    mkdir -p "$STATE_DIR"
+    grep -qxF "$1" "$STARTED_FILE" 2>/dev/null || echo "$1" >>"$STARTED_FILE"
+}
+
+pg_cluster_version() {
+    { ls /etc/postgresql 2>/dev/null || true; } | sort -V | tail -1
+}
+
+stop_started() {
+    if [[ ! -s $STARTED_FILE ]]; then
+        echo "services.sh: nothing to stop: this script started no service (it leaves alone the ones it found running)"
+        return 0
+    fi
+    local name ver rc=0
+    # fd 3: the stop commands (su, rabbitmqctl) would read the rest of the list.
+    while read -r name <&3; do
+        case $name in
+            postgres)
+                ver=$(pg_cluster_version)
+                if have pg_ctlcluster && [[ -n $ver ]]; then
+                    as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main stop
+                else
+                    as_root service postgresql stop
+                fi
+                ;;
+            rabbitmq)
+                if have rabbitmqctl; then as_root rabbitmqctl -q stop; else as_root service rabbitmq-server stop; fi
+                ;;
+            redis)
+                if have redis-cli; then redis-cli -h "$REDIS_HOST" -p "$REDIS_PORT" shutdown >/dev/null; else as_root service redis-server stop; fi
+                ;;
+            compose:*)
+                (cd "$REPO_ROOT" && docker compose stop "${name#compose:}")
+                ;;
+            *) echo "services.sh: unknown entry in $STARTED_FILE: $name" >&2 ;;
+        esac && echo "services.sh: stopped $name" || { rc=1; echo "services.sh: could not stop $name" >&2; }
+    done 3<"$STARTED_FILE"
+    ((rc)) || rm -f "$STARTED_FILE"
+    return "$rc"
+}
+
 # --- PostgreSQL ------------------------------------------------------------
 
-run_as_postgres_psql() {
-    # psql over the local socket as the postgres OS user.
+# psql as a superuser without any password, SQL on stdin, tuples only. The local
+# socket as the postgres OS user (peer, Debian's default) or, where the server
+# trusts it, TCP as postgres. Never prompts.
+pg_admin() {
+    local opts=(-qXtA -v ON_ERROR_STOP=1 -p "$PG_PORT" -d postgres)
+    if [[ -z ${PG_ADMIN_HOW:-} ]]; then
+        if pg_admin_socket "${opts[@]}" -c 'select 1' >/dev/null 2>&1; then
+            PG_ADMIN_HOW=socket
+        elif PGCONNECT_TIMEOUT=5 psql -w -h 127.0.0.1 -U postgres "${opts[@]}" -c 'select 1' >/dev/null 2>&1; then
+            PG_ADMIN_HOW=tcp
+        else
+            PG_ADMIN_HOW=none
+        fi
+    fi
+    case $PG_ADMIN_HOW in
+        socket) pg_admin_socket "${opts[@]}" ;;
+        tcp) PGCONNECT_TIMEOUT=5 psql -w -h 127.0.0.1 -U postgres "${opts[@]}" ;;
+        *) return 1 ;;
+    esac
+}
+
+pg_admin_socket() {
     if [[ $(id -u) -eq 0 ]]; then
-        (cd / && su postgres -s /bin/sh -c "psql -p $PG_PORT -qXc \"$1\"")
-    elif ((${#SUDO[@]} > 0)); then
-        (cd / && sudo -u postgres psql -p "$PG_PORT" -qXc "$1")
+        # su would read psql's options as its own: pass them quoted in the command.
+        (cd / && su postgres -s /bin/bash -c "exec psql $(printf '%q ' "$@")")
     elif [[ $(id -un) == postgres ]]; then
-        psql -p "$PG_PORT" -qXc "$1"
+        psql "$@"
+    elif ((${#SUDO[@]} > 0)); then
+        (cd / && sudo -n -u postgres psql "$@")
     else
         return 1
     fi
 }
 
-pg_tcp_login() {
-    have psql || return 1
-    PGCONNECT_TIMEOUT=5 psql "postgres://postgres:postgres@127.0.0.1:$PG_PORT/postgres" \
-        -qXtAc 'select 1' >/dev/null 2>&1
+# pg_can_login BASE_URL: a login with that URL (no database) works, without a prompt.
+pg_can_login() {
+    PGCONNECT_TIMEOUT=5 psql "$1/postgres" -wqXtAc 'select 1' >/dev/null 2>&1
 }
 
-pg_password() {
-    local log="$LOG_DIR/pg-password.log"
-    have psql || { echo "services.sh: psql missing; cannot check the postgres password" >&2; return 0; }
-    pg_tcp_login && return 0
-    run_as_postgres_psql "alter user postgres password 'postgres'" >"$log" 2>&1 || true
-    pg_tcp_login && return 0
-    show_log "$log"
-    die "postgres: cannot log in as postgres/postgres on 127.0.0.1:$PG_PORT (check pg_hba.conf)"
+save_url() {
+    mkdir -p "$STATE_DIR"
+    (umask 077 && printf '%s\n' "$1" >"$URL_FILE.tmp") && mv "$URL_FILE.tmp" "$URL_FILE"
+}
+
+# The role of the platform's own: created if missing; an existing one of ours (the
+# comment) gets a new password only because its old one is lost; anyone else's is
+# never touched.
+pg_own_role() {
+    local mark url pw
+    mark=$(pg_admin <<<"select coalesce(shobj_description(oid, 'pg_authid'), '') from pg_roles where rolname = '$PG_ROLE'") || {
+        die "postgres: no superuser access without a password (neither the local socket as the postgres OS user nor trust over TCP) to create the role $PG_ROLE; create one yourself and set DATABASE_URL=postgres://USER:PASSWORD@127.0.0.1:$PG_PORT/booking"
+    }
+    pw=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+    url="postgres://$PG_ROLE:$pw@127.0.0.1:$PG_PORT"
+    if [[ -z $(pg_admin <<<"select 1 from pg_roles where rolname = '$PG_ROLE'") ]]; then
+        echo "services.sh: postgres: creating the role $PG_ROLE (login, createdb) for the platform; its password goes to $URL_FILE" >&2
+        pg_admin <<<"create role $PG_ROLE login createdb password '$pw'; comment on role $PG_ROLE is '$ROLE_MARK';" >/dev/null
+    elif [[ $mark == "$ROLE_MARK" ]]; then
+        echo "services.sh: postgres: the role $PG_ROLE (created by this script earlier) gets a new password: $URL_FILE was missing or stale" >&2
+        pg_admin <<<"alter role $PG_ROLE password '$pw'" >/dev/null
+    else
+        die "postgres: a role named $PG_ROLE exists that this script did not create; its password is left alone. Set DATABASE_URL=postgres://$PG_ROLE:PASSWORD@127.0.0.1:$PG_PORT/booking, or SERVICES_PG_ROLE=another_name"
+    fi
+    pg_can_login "$url" || die "postgres: cannot log in as $PG_ROLE with its password on 127.0.0.1:$PG_PORT (check pg_hba.conf: a 'host ... 127.0.0.1/32 scram-sha-256' line)"
+    save_url "$url"
+}
+
+# Which login run.sh and test.sh use (see the header); writes $URL_FILE.
+pg_login() {
+    if [[ -n ${DATABASE_URL:-} ]]; then
+        return 0
+    fi
+    have psql || die "postgres: psql is missing (Debian: apt-get install postgresql-client)"
+    local url
+    if [[ -s $URL_FILE ]]; then
+        url=$(<"$URL_FILE")
+        PG_LOGIN=${url#postgres://}
+        PG_LOGIN=${PG_LOGIN%%:*}
+        if [[ ${BOOKING_PG_OWN_ROLE:-0} != 1 || $PG_LOGIN == "$PG_ROLE" ]] && pg_can_login "$url"; then
+            return 0
+        fi
+    fi
+    url="postgres://postgres:postgres@127.0.0.1:$PG_PORT"
+    if [[ ${BOOKING_PG_OWN_ROLE:-0} != 1 ]] && pg_can_login "$url"; then
+        save_url "$url"
+        PG_LOGIN=postgres
+        return 0
+    fi
+    pg_own_role
+    PG_LOGIN=$PG_ROLE
 }
 
 pg_start() {
     local log="$LOG_DIR/postgres-start.log" ver=""
-    if [[ -d /etc/postgresql ]]; then
-        ver=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)
-    fi
+    ver=$(pg_cluster_version)
     if [[ -z $ver || ! -d /etc/postgresql/$ver/main ]] && have pg_createcluster; then
         # Installed without a cluster: create the default one.
         ver=$(ls /usr/lib/postgresql | sort -V | tail -1)
@@ -303,7 +434,10 @@ ensure_postgres() {
     fi
     if probe_postgres; then
         what="running"
-        if ((PG_INSTALLED_NOW)); then what="installed, running"; fi
+        if ((PG_INSTALLED_NOW)); then
+            what="installed, running"
+            record_started postgres
+        fi
     else
         if ((PG_VIA_COMPOSE == 0)); then
             pg_installed || die "postgres: not installed"
@@ -314,9 +448,11 @@ ensure_postgres() {
             die "postgres: did not answer on $addr within ${PG_WAIT}s"
         }
         what=$(how "$PG_INSTALLED_NOW" "$PG_VIA_COMPOSE")
+        if (($PG_VIA_COMPOSE)); then record_started compose:postgres; else record_started postgres; fi
     fi
-    ((PG_VIA_COMPOSE)) || pg_password
-    echo "postgres: $what on $addr"
+    PG_LOGIN=""
+    pg_login
+    echo "postgres: $what on $addr${PG_LOGIN:+ (login: $PG_LOGIN, URL in ${URL_FILE#"$REPO_ROOT"/})}"
 }
 
 # --- RabbitMQ --------------------------------------------------------------
@@ -355,7 +491,10 @@ ensure_rabbitmq() {
     fi
     if probe_rabbitmq; then
         what="running"
-        if ((RABBIT_INSTALLED_NOW)); then what="installed, running"; fi
+        if ((RABBIT_INSTALLED_NOW)); then
+            what="installed, running"
+            record_started rabbitmq
+        fi
     else
         if ((RABBIT_VIA_COMPOSE == 0)); then
             rabbitmq_installed || die "rabbitmq: not installed"
@@ -367,6 +506,7 @@ ensure_rabbitmq() {
             die "rabbitmq: did not answer on $addr within ${RABBIT_WAIT}s"
         }
         what=$(how "$RABBIT_INSTALLED_NOW" "$RABBIT_VIA_COMPOSE")
+        if (($RABBIT_VIA_COMPOSE)); then record_started compose:rabbitmq; else record_started rabbitmq; fi
     fi
     echo "rabbitmq: $what on $addr"
 }
@@ -396,7 +536,10 @@ ensure_redis() {
     fi
     if probe_redis; then
         what="running"
-        if ((REDIS_INSTALLED_NOW)); then what="installed, running"; fi
+        if ((REDIS_INSTALLED_NOW)); then
+            what="installed, running"
+            record_started redis
+        fi
     else
         if ((REDIS_VIA_COMPOSE == 0)); then
             redis_installed || die "redis: not installed"
@@ -408,13 +551,21 @@ ensure_redis() {
             die "redis: did not answer on $addr within ${REDIS_WAIT}s"
         }
         what=$(how "$REDIS_INSTALLED_NOW" "$REDIS_VIA_COMPOSE")
+        if (($REDIS_VIA_COMPOSE)); then record_started compose:redis; else record_started redis; fi
     fi
     echo "redis: $what on $addr"
 }
 
 # --- main ------------------------------------------------------------------
 
+if [[ $COMMAND == stop-started ]]; then
+    stop_started
+    exit
+fi
 install_missing
 ensure_postgres
 ensure_rabbitmq
 ensure_redis
+if [[ -s $STARTED_FILE ]]; then
+    echo "services.sh: started by this script and left running when the platform stops: $(paste -sd' ' "$STARTED_FILE"); stop them with scripts/run.sh --stop-services"
+fi

@@ -15,7 +15,13 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver
 fi
-export DATABASE_URL="${DATABASE_URL:-postgres://postgres:postgres@127.0.0.1:5432/booking_test}"
+if [[ -z ${DATABASE_URL:-} ]]; then
+    # The whole suite also checks that services.sh changed no role's password.
+    (($#)) || scripts/tests/services-keeps-passwords.sh
+    # The login services.sh chose (see there); each test makes its own database.
+    DATABASE_URL="$(<.run/database-url)/booking_test"
+fi
+export DATABASE_URL
 export AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 export APP__TELEMETRY__FILTER="${APP__TELEMETRY__FILTER:-warn}"
