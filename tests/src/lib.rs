@@ -342,8 +342,8 @@ impl TestSystem {
         starts_at: time::OffsetDateTime,
     ) -> ShowId {
         let show = ShowId::new_v7();
-        seed::create_show(
-            &self.pool,
+        self.show_of_movie(
+            movie,
             &seed::NewShow {
                 show_id: show,
                 layout: contracts::ScreenLayout::grid(3, 4, "regular"),
@@ -359,7 +359,13 @@ impl TestSystem {
             },
         )
         .await
-        .expect("create show");
+    }
+
+    /// Creates `new` (its own theater and screen) as a show of the existing `movie`.
+    pub async fn show_of_movie(&self, movie: uuid::Uuid, new: &seed::NewShow) -> ShowId {
+        let show = seed::create_show(&self.pool, new)
+            .await
+            .expect("create show");
         // The seed makes one movie per show: move the show to `movie`, drop the stand-in.
         let placeholder: uuid::Uuid = sqlx::query_scalar(
             "update shows s set movie_id = $2 from shows old
@@ -376,6 +382,40 @@ impl TestSystem {
             .await
             .expect("drop placeholder movie");
         show
+    }
+
+    /// Publishes one raw message with a publisher confirm (a poison or hand-made
+    /// command, a dead letter), straight to `exchange` with routing key `key`.
+    pub async fn publish_raw(
+        &self,
+        exchange: &str,
+        key: &str,
+        body: &[u8],
+        id: &str,
+        headers: lapin::types::FieldTable,
+    ) {
+        use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+        let conn = platform::amqp::connect(&self.settings.amqp.url, "test")
+            .await
+            .expect("connect");
+        let ch = conn.create_channel().await.expect("channel");
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .expect("confirm select");
+        let confirm = ch
+            .basic_publish(
+                exchange.into(),
+                key.into(),
+                BasicPublishOptions::default(),
+                body,
+                platform::amqp::json_properties(id, headers),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("confirm");
+        assert!(confirm.is_ack(), "the broker refused the message");
+        drop(conn.close(200, "done".into()).await);
     }
 
     /// An unauthenticated GET of `path`; returns (status, json body or null).

@@ -8,7 +8,6 @@ use crate::new_email;
 use contracts::{
     BookingId, Command, CommandEnvelope, HoldSeats, MessageId, SeatId, SeatRequest, ShowId, UserId,
 };
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
 use serde_json::json;
 use std::time::Duration;
@@ -17,29 +16,11 @@ use tests::{SystemOptions, TestSystem, spawn_system};
 /// Longest wait for the broker or the sequencer in these tests.
 const BROKER_WAIT: Duration = Duration::from_secs(30);
 
-/// Publishes one message with a publisher confirm (as tests/e2e/ops.rs does).
+/// Publishes one message to the commands exchange with a publisher confirm.
 async fn publish(sys: &TestSystem, key: &str, body: &[u8], id: &str) {
-    let conn = platform::amqp::connect(&sys.settings.amqp.url, "test")
-        .await
-        .unwrap();
-    let ch = conn.create_channel().await.unwrap();
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
-    let confirm = ch
-        .basic_publish(
-            sys.settings.topology().commands_exchange().as_str().into(),
-            key.into(),
-            BasicPublishOptions::default(),
-            body,
-            platform::amqp::json_properties(id, FieldTable::default()),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
-    assert!(confirm.is_ack());
-    drop(conn.close(200, "done".into()).await);
+    let exchange = sys.settings.topology().commands_exchange();
+    sys.publish_raw(exchange.as_str(), key, body, id, FieldTable::default())
+        .await;
 }
 
 async fn dlq_depth(sys: &TestSystem) -> u32 {
