@@ -40,6 +40,8 @@ SHOWS=${SHOWS:-1000}
 SCENARIOS=${SCENARIOS:-"hot many paid"}
 PACED_RATE=${PACED_RATE:-3000}
 
+# The shipped development secrets (config/development.toml): a local benchmark only.
+export APP_ENV=development
 export APP__AMQP__PREFIX=bench.
 export APP__REDIS__KEY_PREFIX=bench:
 export APP__TELEMETRY__FILTER=${APP__TELEMETRY__FILTER:-warn}

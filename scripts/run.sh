@@ -20,6 +20,9 @@ echo "building (release; the first build takes several minutes)..."
 cargo build --release --locked --bin ingress --bin workers --bin bookctl --bin gateway --bin smtp-sink
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 
+# A developer machine: the shipped development secrets (config/development.toml) are
+# used and accepted. Never run a deployment with APP_ENV=development.
+export APP_ENV=development
 # services.sh wrote the login to use (see there) unless DATABASE_URL is set.
 export APP__DATABASE__URL="${APP__DATABASE__URL:-${DATABASE_URL:-$(<"$RUN_DIR/database-url")/booking}}"
 export APP__INGRESS__LISTEN="${APP__INGRESS__LISTEN:-127.0.0.1:8080}"

@@ -25,4 +25,6 @@ export DATABASE_URL
 export AMQP_URL="${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379}"
 export APP__TELEMETRY__FILTER="${APP__TELEMETRY__FILTER:-warn}"
+# The development secrets (config/development.toml); production refuses them.
+export APP_ENV="${APP_ENV:-development}"
 exec cargo test --workspace --locked "$@"

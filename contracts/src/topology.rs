@@ -144,3 +144,30 @@ pub const PAY_REQUEST_TYPE: &str = "pay_request";
 
 /// Header that carries the HTTP request id through AMQP.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Longest request id accepted from a client; a longer one is replaced.
+pub const REQUEST_ID_MAX_CHARS: usize = 128;
+
+/// A request id a client may choose: 1 to [`REQUEST_ID_MAX_CHARS`] visible ASCII
+/// characters (no spaces or controls). It is copied into every log line and into
+/// the AMQP headers, so anything else is replaced by a fresh one.
+pub fn is_valid_request_id(id: &[u8]) -> bool {
+    (1..=REQUEST_ID_MAX_CHARS).contains(&id.len()) && id.iter().all(u8::is_ascii_graphic)
+}
+
+#[cfg(test)]
+mod request_id_tests {
+    use super::*;
+
+    #[test]
+    fn a_request_id_is_1_to_128_visible_ascii_characters() {
+        assert!(is_valid_request_id(b"a"));
+        assert!(is_valid_request_id(b"0193-abc_DEF.~!"));
+        assert!(is_valid_request_id("x".repeat(128).as_bytes()));
+        assert!(!is_valid_request_id(b""));
+        assert!(!is_valid_request_id("x".repeat(129).as_bytes()));
+        assert!(!is_valid_request_id(b"has space"));
+        assert!(!is_valid_request_id(b"tab\there"));
+        assert!(!is_valid_request_id("caf\u{e9}".as_bytes()));
+    }
+}

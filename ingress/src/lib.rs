@@ -1,6 +1,8 @@
 //! The public HTTP API (axum).
 //!
 //! - [`startup`]: `build(settings)` binds the port and wires state; `run_until_stopped`.
+//! - [`serve`]: the HTTP/1.1 server loop with header-read timeout, head size cap and
+//!   connection cap.
 //! - [`auth`]: the `Caller` extractor over the `auth` crate's bearer tokens.
 //! - [`problem`]: RFC 9457 problem+json errors; one exhaustive mapping.
 //! - [`extract`]: JSON and path extractors whose rejections are problem+json too.
@@ -29,6 +31,7 @@ pub mod pagination;
 pub mod problem;
 pub mod ratelimit;
 pub mod routes;
+pub mod serve;
 pub mod shows;
 pub mod startup;
 

@@ -11,6 +11,9 @@
 //! The caller is the user of a valid bearer token, else the client IP (an invalid
 //! token counts as anonymous: forging tokens buys no fresh budget). Callers whose
 //! role is exempt (the load generator, operators' tools) are never limited.
+//! `/v1/auth/*` is always limited by client IP, token or not: N accounts' tokens must
+//! not buy N budgets of login guesses or registrations. Failed logins are also
+//! limited per target account ([`login`]), whatever the IP.
 //!
 //! Redis slow or down: the request is served (fail open), a warning is logged at
 //! most every few seconds and `rate_limit_errors_total` counts it; for a second
@@ -32,6 +35,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+pub mod login;
 
 /// The route classes, each with its own budget (`rate_limit.per_minute.<class>`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -124,9 +129,17 @@ pub struct Budget {
 
 impl Budget {
     fn new(per_minute: u32) -> Self {
+        Self::per_window(per_minute, Duration::from_secs(60))
+    }
+
+    /// `n` requests per `window` (at least 1), as one every `window / n`, with a
+    /// burst of `n`. (`per_minute` then holds `n`.)
+    pub fn per_window(n: u32, window: Duration) -> Self {
+        let n = n.max(1);
         Self {
-            per_minute,
-            interval_us: (60_000_000 / u64::from(per_minute)).max(1),
+            per_minute: n,
+            interval_us: (u64::try_from(window.as_micros()).unwrap_or(u64::MAX) / u64::from(n))
+                .max(1),
         }
     }
 }
@@ -197,8 +210,16 @@ impl Policy {
 
     /// The user of a valid token (or exempt, by role); else the client IP: the
     /// first `X-Forwarded-For` entry when trusted and well-formed, else the peer.
-    pub fn identify(&self, headers: &HeaderMap, peer: Option<SocketAddr>) -> Identity {
-        if let Some(caller) = self.tokens.bearer(headers) {
+    /// [`RouteClass::Auth`] is always the client IP: tokens do not count there.
+    pub fn identify(
+        &self,
+        class: RouteClass,
+        headers: &HeaderMap,
+        peer: Option<SocketAddr>,
+    ) -> Identity {
+        if class != RouteClass::Auth
+            && let Some(caller) = self.tokens.bearer(headers)
+        {
             return if self.exempt.contains(&caller.role) {
                 Identity::Exempt
             } else {
@@ -315,6 +336,8 @@ pub struct RateLimiter {
     last_warning_ms: AtomicU64,
     /// Milliseconds after `started` of the last failure (0: none yet).
     last_failure_ms: AtomicU64,
+    /// Wrong passwords an account takes per hour ([`login`]).
+    failed_logins_per_hour: u32,
 }
 
 impl RateLimiter {
@@ -333,6 +356,7 @@ impl RateLimiter {
             started: Instant::now(),
             last_warning_ms: AtomicU64::new(0),
             last_failure_ms: AtomicU64::new(0),
+            failed_logins_per_hour: settings.failed_logins_per_hour,
         })
     }
 
@@ -340,7 +364,19 @@ impl RateLimiter {
     /// loaded by itself when Redis does not know it yet).
     pub async fn check(&self, class: RouteClass, subject: &Subject) -> anyhow::Result<Decision> {
         let budget = self.policy.budget(class);
-        let key = self.keys.rate_limit(class.as_str(), &subject.to_string());
+        self.spend(class.as_str(), &subject.to_string(), budget)
+            .await
+    }
+
+    /// Spends one request of `subject`'s `budget` named `name` (a route class, or
+    /// another budget such as [`login`]'s).
+    pub async fn spend(
+        &self,
+        name: &str,
+        subject: &str,
+        budget: Budget,
+    ) -> anyhow::Result<Decision> {
+        let key = self.keys.rate_limit(name, subject);
         let mut conn = self.redis.clone();
         let mut call = self.script.key(key);
         call.arg(budget.interval_us).arg(budget.per_minute);
@@ -396,7 +432,7 @@ pub async fn enforce(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let Identity::Limited(subject) = limiter.policy.identify(req.headers(), peer) else {
+    let Identity::Limited(subject) = limiter.policy.identify(class, req.headers(), peer) else {
         return next.run(req).await;
     };
     if limiter.skipping() {
@@ -423,170 +459,4 @@ pub async fn enforce(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::auth::Role;
-    use contracts::UserId;
-    use secrecy::SecretString;
-
-    fn settings() -> RateLimitSettings {
-        RateLimitSettings {
-            enabled: true,
-            per_minute: [("default", 100), ("auth", 20), ("bookings", 30)]
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
-            exempt_roles: vec!["operator".into()],
-            trust_forwarded_for: false,
-            timeout_ms: 250,
-        }
-    }
-
-    fn keys() -> TokenKeys {
-        TokenKeys::new(&SecretString::from("k".repeat(32)), 60)
-    }
-
-    fn bearer(token: &str) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        h.insert(
-            "authorization",
-            HeaderValue::from_str(&format!("Bearer {token}")).unwrap(),
-        );
-        h
-    }
-
-    const PEER: &str = "198.51.100.4:5555";
-
-    #[test]
-    fn routes_fall_into_their_classes() {
-        let cases = [
-            (Method::POST, "/v1/auth/login", Some(RouteClass::Auth)),
-            (Method::POST, "/v1/auth/register", Some(RouteClass::Auth)),
-            (Method::POST, "/v1/bookings", Some(RouteClass::Bookings)),
-            (
-                Method::POST,
-                "/v1/bookings/x/cancel",
-                Some(RouteClass::Bookings),
-            ),
-            (Method::GET, "/v1/bookings/x", Some(RouteClass::Default)),
-            (Method::GET, "/v1/movies", Some(RouteClass::Search)),
-            (Method::GET, "/v1/movies/x/shows", Some(RouteClass::Search)),
-            (Method::GET, "/v1/shows/x/seats", Some(RouteClass::Search)),
-            (Method::HEAD, "/v1/shows/x", Some(RouteClass::Search)),
-            (Method::POST, "/v1/shows", Some(RouteClass::Default)),
-            (Method::GET, "/v1/showsx", Some(RouteClass::Default)),
-            (Method::GET, "/v1/me", Some(RouteClass::Default)),
-            (Method::GET, "/v1/nope", Some(RouteClass::Default)),
-            (Method::GET, "/healthz", None),
-            (Method::GET, "/readyz", None),
-            (Method::GET, "/metrics", None),
-            (Method::GET, "/docs", None),
-            (Method::GET, "/v1/openapi.json", None),
-            (Method::POST, "/v1/payments/webhook", None),
-            (Method::GET, "/v1x", None),
-        ];
-        for (method, path, class) in cases {
-            assert_eq!(classify(&method, path), class, "{method} {path}");
-        }
-    }
-
-    #[test]
-    fn a_valid_token_names_the_user_and_an_exempt_role_is_not_limited() {
-        let p = Policy::new(&settings(), keys()).unwrap();
-        let peer = Some(PEER.parse().unwrap());
-        let user = UserId(uuid::Uuid::from_u128(42));
-        let customer = keys().mint(user, Role::Customer).unwrap();
-        assert_eq!(
-            p.identify(&bearer(&customer), peer),
-            Identity::Limited(Subject::User(user))
-        );
-        let operator = keys().mint(user, Role::Operator).unwrap();
-        assert_eq!(p.identify(&bearer(&operator), peer), Identity::Exempt);
-        let admin = keys().mint(user, Role::Admin).unwrap();
-        assert_eq!(
-            p.identify(&bearer(&admin), peer),
-            Identity::Limited(Subject::User(user))
-        );
-    }
-
-    #[test]
-    fn an_invalid_token_counts_as_anonymous_by_peer_address() {
-        let p = Policy::new(&settings(), keys()).unwrap();
-        let peer: SocketAddr = PEER.parse().unwrap();
-        let forged = TokenKeys::new(&SecretString::from("f".repeat(32)), 60)
-            .mint(UserId(uuid::Uuid::from_u128(1)), Role::Operator)
-            .unwrap();
-        let ip = Identity::Limited(Subject::Ip(peer.ip()));
-        assert_eq!(p.identify(&bearer(&forged), Some(peer)), ip);
-        assert_eq!(p.identify(&HeaderMap::new(), Some(peer)), ip);
-        assert_eq!(
-            p.identify(&HeaderMap::new(), None),
-            Identity::Limited(Subject::Unknown)
-        );
-    }
-
-    #[test]
-    fn forwarded_for_is_used_only_when_trusted_and_well_formed() {
-        let peer: SocketAddr = PEER.parse().unwrap();
-        let mut h = HeaderMap::new();
-        h.insert(
-            "x-forwarded-for",
-            HeaderValue::from_static("203.0.113.9, 10.0.0.1"),
-        );
-        let untrusted = Policy::new(&settings(), keys()).unwrap();
-        assert_eq!(
-            untrusted.identify(&h, Some(peer)),
-            Identity::Limited(Subject::Ip(peer.ip()))
-        );
-        let mut s = settings();
-        s.trust_forwarded_for = true;
-        let trusted = Policy::new(&s, keys()).unwrap();
-        assert_eq!(
-            trusted.identify(&h, Some(peer)),
-            Identity::Limited(Subject::Ip("203.0.113.9".parse().unwrap()))
-        );
-        h.insert("x-forwarded-for", HeaderValue::from_static("garbage"));
-        assert_eq!(
-            trusted.identify(&h, Some(peer)),
-            Identity::Limited(Subject::Ip(peer.ip()))
-        );
-    }
-
-    #[test]
-    fn each_class_has_its_budget_and_a_missing_one_uses_default() {
-        let p = Policy::new(&settings(), keys()).unwrap();
-        assert_eq!(p.budget(RouteClass::Auth).per_minute, 20);
-        assert_eq!(p.budget(RouteClass::Bookings).per_minute, 30);
-        assert_eq!(p.budget(RouteClass::Search).per_minute, 100);
-        assert_eq!(p.budget(RouteClass::Auth).interval_us, 3_000_000);
-    }
-
-    #[test]
-    fn bad_settings_are_refused() {
-        let mut s = settings();
-        s.per_minute.insert("serach".into(), 5);
-        assert!(Policy::new(&s, keys()).is_err());
-        let mut s = settings();
-        s.per_minute.insert("auth".into(), 0);
-        assert!(Policy::new(&s, keys()).is_err());
-        let mut s = settings();
-        s.exempt_roles = vec!["root".into()];
-        assert!(Policy::new(&s, keys()).is_err());
-        let mut s = settings();
-        s.per_minute.remove("default");
-        assert!(Policy::new(&s, keys()).is_err());
-    }
-
-    #[test]
-    fn headers_round_seconds_up() {
-        let d = Decision::from_reply(10, (0, 0, 500_000, 59_500_001));
-        assert!(!d.allowed);
-        assert_eq!(ceil_secs(d.retry_after), 1);
-        let mut h = HeaderMap::new();
-        d.write_headers(&mut h);
-        assert_eq!(h["ratelimit-limit"], "10");
-        assert_eq!(h["ratelimit-remaining"], "0");
-        assert_eq!(h["ratelimit-reset"], "60");
-        assert_eq!(h["ratelimit-policy"], "10;w=60");
-    }
-}
+mod tests;

@@ -6,6 +6,7 @@ use crate::openapi::{self, ApiDoc, ServedDocs};
 use crate::problem;
 use crate::ratelimit::{self, RateLimiter};
 use crate::routes::{account, admin, bookings, catalog, health, ops, payments, tickets};
+use crate::serve::ServeLimits;
 use crate::shows::ShowCache;
 use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request};
 use axum::http::StatusCode;
@@ -63,6 +64,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     addr: SocketAddr,
+    limits: ServeLimits,
 }
 
 /// Most memoised movie lists (each a page of at most 100 small items).
@@ -137,11 +139,18 @@ impl Application {
         };
         let listener = bind(&state.settings.ingress.listen).await?;
         let addr = listener.local_addr()?;
+        let s = &state.settings.ingress;
+        let limits = ServeLimits {
+            header_read_timeout: Duration::from_millis(s.header_read_timeout_ms),
+            header_bytes_max: s.header_bytes_max,
+            connections_max: s.connections_max,
+        };
         let router = router(state);
         Ok(Self {
             listener,
             router,
             addr,
+            limits,
         })
     }
 
@@ -154,20 +163,13 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting and drains in-flight
-    /// requests. Each request carries its peer address (`ConnectInfo`): the rate
-    /// limiter keys anonymous callers by it.
+    /// requests, with the connection limits of [`crate::serve`].
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(addr = %self.addr, "ingress listening");
-        axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await
+        crate::serve::serve(self.listener, self.router, self.limits, shutdown).await
     }
 }
 
@@ -276,7 +278,29 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(trace_context))
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(axum::middleware::from_fn(drop_invalid_request_id))
         .with_state(state)
+}
+
+/// Removes an `x-request-id` that is not 1-128 visible ASCII characters, so that
+/// [`SetRequestIdLayer`] makes a fresh one: the id is copied into every log line and
+/// into the AMQP headers of the commands the request causes, and must stay small.
+async fn drop_invalid_request_id(mut req: Request, next: Next) -> Response {
+    let headers = req.headers_mut();
+    let valid = headers
+        .get_all(contracts::topology::REQUEST_ID_HEADER)
+        .iter()
+        .all(|v| contracts::topology::is_valid_request_id(v.as_bytes()));
+    if !valid
+        || headers
+            .get_all(contracts::topology::REQUEST_ID_HEADER)
+            .iter()
+            .count()
+            > 1
+    {
+        headers.remove(contracts::topology::REQUEST_ID_HEADER);
+    }
+    next.run(req).await
 }
 
 /// Continues the caller's W3C trace (a valid `traceparent` header) or starts one, and

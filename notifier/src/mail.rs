@@ -439,7 +439,9 @@ mod tests {
     // The pooled transport spawns its pool task: it needs a runtime.
     #[tokio::test]
     async fn the_mime_message_is_multipart_with_an_inline_png() {
-        let s = platform::Settings::load().unwrap().notifier;
+        let s = platform::Settings::load_for(platform::settings::AppEnv::Development)
+            .unwrap()
+            .notifier;
         let mailer = Mailer::from_settings(&s).unwrap();
         let env = envelope(Event::BookingConfirmed {
             user_id: UserId(uuid::Uuid::new_v4()),

@@ -1,14 +1,87 @@
-//! Typed settings: defaults compiled in from `config/default.toml`, then the file
-//! named by `APP_CONFIG`, then `APP__SECTION__KEY` environment variables, then the
-//! conventional `DATABASE_URL` / `AMQP_URL` / `REDIS_URL` where the `APP__` form is unset.
+//! Typed settings: defaults compiled in from `config/default.toml`, then (only with
+//! `APP_ENV=development`) the development secrets of `config/development.toml`, then
+//! the file named by `APP_CONFIG`, then `APP__SECTION__KEY` environment variables,
+//! then the conventional `DATABASE_URL` / `AMQP_URL` / `REDIS_URL` where the `APP__`
+//! form is unset. [`Settings::load`] then checks the secrets ([`secrets`]): a process
+//! never starts with a missing, weak or (in production) publicly known one.
+
+pub mod secrets;
 
 use secrecy::SecretString;
 use serde::Deserialize;
 
 const DEFAULTS: &str = include_str!("../../config/default.toml");
+/// The well-known development secrets (see [`secrets::shipped`]).
+const DEVELOPMENT: &str = include_str!("../../config/development.toml");
+
+/// The environment variable that names the [`AppEnv`].
+pub const APP_ENV_VAR: &str = "APP_ENV";
+
+/// What kind of deployment a process belongs to (`APP_ENV`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppEnv {
+    /// A developer's machine, the tests, the compose trial stack: the shipped
+    /// development secrets are layered in and accepted.
+    Development,
+    /// Anything else, and the default: every secret must be set, and none may be a
+    /// value shipped in the repository.
+    #[default]
+    Production,
+}
+
+impl AppEnv {
+    /// `APP_ENV` from the environment (unset: production).
+    pub fn from_env() -> Result<Self, SettingsError> {
+        match std::env::var(APP_ENV_VAR) {
+            Err(std::env::VarError::NotPresent) => Ok(Self::Production),
+            Ok(v) => v.parse(),
+            Err(e) => Err(SettingsError::AppEnv(format!("{e}"))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppEnv::Development => "development",
+            AppEnv::Production => "production",
+        }
+    }
+}
+
+impl std::str::FromStr for AppEnv {
+    type Err = SettingsError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "development" => Ok(Self::Development),
+            "production" => Ok(Self::Production),
+            other => Err(SettingsError::AppEnv(format!(
+                "{other:?} is neither \"development\" nor \"production\""
+            ))),
+        }
+    }
+}
+
+/// Why a process cannot start with these settings.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error("{APP_ENV_VAR}: {0}")]
+    AppEnv(String),
+    /// Every secret problem found, one per line, each naming its setting.
+    #[error("refusing to start ({APP_ENV_VAR}={env}):\n  - {}", .problems.join("\n  - "))]
+    Secrets {
+        env: &'static str,
+        problems: Vec<String>,
+    },
+}
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
+    /// Set from `APP_ENV` by [`Settings::load`], never from a file.
+    #[serde(skip)]
+    pub app_env: AppEnv,
     pub database: DatabaseSettings,
     pub amqp: AmqpSettings,
     pub redis: RedisSettings,
@@ -49,6 +122,7 @@ pub struct NotifierSettings {
     /// Key id of the key that signs new e-tickets.
     pub ticket_current_kid: String,
     /// 32-byte Ed25519 secret seeds (base64) by key id.
+    #[serde(default)]
     pub ticket_signing_keys: std::collections::BTreeMap<String, SecretString>,
     /// Retired public keys (base64) by key id: old tickets still verify.
     #[serde(default)]
@@ -74,6 +148,11 @@ pub struct PaymentSettings {
     /// ...up to this.
     pub saga_requeue_max_ms: u64,
     pub pending_grace_secs: u64,
+    /// A pending payment is asked about at the gateway this long after its start
+    /// (whether or not its webhook came), then on a doubling backoff up to
+    /// `poll_max_interval_ms`.
+    pub poll_first_ms: u64,
+    pub poll_max_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -137,6 +216,9 @@ pub struct RateLimitSettings {
     /// Longest wait for Redis's verdict; past it the request is served unlimited
     /// (fail open: a slow or absent Redis must not take the API down with it).
     pub timeout_ms: u64,
+    /// Wrong passwords one account takes per hour, from any number of IPs (a burst
+    /// of this many, refilled evenly); past it, logins to it answer `429`.
+    pub failed_logins_per_hour: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -144,6 +226,13 @@ pub struct IngressSettings {
     pub listen: String,
     pub body_limit_bytes: usize,
     pub request_timeout_ms: u64,
+    /// A connection must send a complete request head within this long of opening
+    /// and of its previous response (so also the idle keep-alive timeout).
+    pub header_read_timeout_ms: u64,
+    /// Largest request head (request line and headers); larger ones get `431`.
+    pub header_bytes_max: usize,
+    /// Most open connections; at the cap, new ones wait in the accept backlog.
+    pub connections_max: usize,
     pub hold_ttl_secs: u64,
     pub show_cache_ttl_secs: u64,
     pub poll_interval_secs: u64,
@@ -182,10 +271,43 @@ pub struct TelemetrySettings {
 }
 
 impl Settings {
-    /// Loads the layered settings of a process.
-    pub fn load() -> Result<Self, config::ConfigError> {
+    /// Loads the layered settings of a process in the environment `APP_ENV` names
+    /// and checks its secrets: what every process calls at startup.
+    pub fn load() -> Result<Self, SettingsError> {
+        Self::load_for(AppEnv::from_env()?)
+    }
+
+    /// Like [`Settings::load`], in `env` whatever `APP_ENV` says (the test harness
+    /// runs in development).
+    pub fn load_for(env: AppEnv) -> Result<Self, SettingsError> {
+        let mut s = Self::layered(env)?;
+        s.app_env = env;
+        s.check_secrets()?;
+        Ok(s)
+    }
+
+    /// Every secret problem of these settings in their [`AppEnv`], all at once.
+    pub fn check_secrets(&self) -> Result<(), SettingsError> {
+        let problems = secrets::problems(self);
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(SettingsError::Secrets {
+                env: self.app_env.as_str(),
+                problems,
+            })
+        }
+    }
+
+    fn layered(env: AppEnv) -> Result<Self, config::ConfigError> {
         let mut b = config::Config::builder()
             .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if env == AppEnv::Development {
+            b = b.add_source(config::File::from_str(
+                DEVELOPMENT,
+                config::FileFormat::Toml,
+            ));
+        }
         if let Ok(path) = std::env::var("APP_CONFIG") {
             b = b.add_source(config::File::with_name(&path));
         }
@@ -227,6 +349,10 @@ mod tests {
     fn the_compiled_in_defaults_parse() {
         let s: Settings = config::Config::builder()
             .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml))
+            .add_source(config::File::from_str(
+                DEVELOPMENT,
+                config::FileFormat::Toml,
+            ))
             .build()
             .unwrap()
             .try_deserialize()

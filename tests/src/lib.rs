@@ -49,6 +49,8 @@ pub struct SystemOptions {
     /// Requests per minute per caller in every route class (see
     /// [`TEST_RATE_LIMIT_PER_MINUTE`]).
     pub rate_limit_per_minute: u32,
+    /// Whether the gateway sends its webhooks to ingress (off: every one is lost).
+    pub deliver_webhooks: bool,
 }
 
 impl Default for SystemOptions {
@@ -68,6 +70,7 @@ impl Default for SystemOptions {
             smtp_refuse_first: 0,
             smtp_reject_pattern: None,
             rate_limit_per_minute: TEST_RATE_LIMIT_PER_MINUTE,
+            deliver_webhooks: true,
         }
     }
 }
@@ -154,7 +157,7 @@ async fn require_services(s: &Settings) {
 
 /// The settings of a new test: its own database, queue prefix and key prefix.
 pub async fn test_settings(opts: &SystemOptions) -> (Settings, String) {
-    let mut s = Settings::load().expect("settings load");
+    let mut s = Settings::load_for(platform::settings::AppEnv::Development).expect("settings load");
     require_services(&s).await;
     let id = uuid::Uuid::new_v4().simple().to_string();
     let db_name = format!("test_{}", &id[..16]);
@@ -199,7 +202,9 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
     let ingress_stop = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(ingress_stop.clone().cancelled_owned()));
     let mut gw = opts.gateway.clone();
-    gw.webhook_url = Some(format!("{base_url}/v1/payments/webhook"));
+    gw.webhook_url = opts
+        .deliver_webhooks
+        .then(|| format!("{base_url}/v1/payments/webhook"));
     gw.webhook_secret =
         secrecy::ExposeSecret::expose_secret(&settings.payments.webhook_secret).to_owned();
     gw.api_key =
@@ -337,8 +342,8 @@ impl TestSystem {
         starts_at: time::OffsetDateTime,
     ) -> ShowId {
         let show = ShowId::new_v7();
-        seed::create_show(
-            &self.pool,
+        self.show_of_movie(
+            movie,
             &seed::NewShow {
                 show_id: show,
                 layout: contracts::ScreenLayout::grid(3, 4, "regular"),
@@ -354,7 +359,13 @@ impl TestSystem {
             },
         )
         .await
-        .expect("create show");
+    }
+
+    /// Creates `new` (its own theater and screen) as a show of the existing `movie`.
+    pub async fn show_of_movie(&self, movie: uuid::Uuid, new: &seed::NewShow) -> ShowId {
+        let show = seed::create_show(&self.pool, new)
+            .await
+            .expect("create show");
         // The seed makes one movie per show: move the show to `movie`, drop the stand-in.
         let placeholder: uuid::Uuid = sqlx::query_scalar(
             "update shows s set movie_id = $2 from shows old
@@ -371,6 +382,40 @@ impl TestSystem {
             .await
             .expect("drop placeholder movie");
         show
+    }
+
+    /// Publishes one raw message with a publisher confirm (a poison or hand-made
+    /// command, a dead letter), straight to `exchange` with routing key `key`.
+    pub async fn publish_raw(
+        &self,
+        exchange: &str,
+        key: &str,
+        body: &[u8],
+        id: &str,
+        headers: lapin::types::FieldTable,
+    ) {
+        use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+        let conn = platform::amqp::connect(&self.settings.amqp.url, "test")
+            .await
+            .expect("connect");
+        let ch = conn.create_channel().await.expect("channel");
+        ch.confirm_select(ConfirmSelectOptions::default())
+            .await
+            .expect("confirm select");
+        let confirm = ch
+            .basic_publish(
+                exchange.into(),
+                key.into(),
+                BasicPublishOptions::default(),
+                body,
+                platform::amqp::json_properties(id, headers),
+            )
+            .await
+            .expect("publish")
+            .await
+            .expect("confirm");
+        assert!(confirm.is_ack(), "the broker refused the message");
+        drop(conn.close(200, "done".into()).await);
     }
 
     /// An unauthenticated GET of `path`; returns (status, json body or null).

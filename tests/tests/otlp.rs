@@ -66,7 +66,9 @@ fn spans(exports: &[Value]) -> Vec<(String, String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_of_one_booking_are_exported_under_the_clients_trace() {
     let (url, received) = collector().await;
-    let mut telemetry = platform::Settings::load().unwrap().telemetry;
+    let mut telemetry = platform::Settings::load_for(platform::settings::AppEnv::Development)
+        .unwrap()
+        .telemetry;
     telemetry.otlp_endpoint = url;
     telemetry.filter = "info,lapin=warn,sqlx=warn".into();
     let guard = platform::telemetry::init(&telemetry, "booking-test");

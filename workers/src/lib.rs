@@ -16,7 +16,9 @@
 //!   bounded.
 //! - [`saga`]: the payment saga, a `platform::amqp::Handler` on the saga and webhook
 //!   queues (gateway calls, the `payments` table, commands back into the partition),
-//!   and the sweep of pending payments whose hold ran out.
+//!   the sweep of pending payments whose hold ran out, the poll of pending payments
+//!   (a lost webhook is not the only channel) and the check that a payment is the
+//!   booking's own.
 //! - [`startup`]: `Workers::build(settings)` and `run_until_stopped`.
 
 pub mod events;

@@ -197,6 +197,16 @@ impl Workers {
                 stop.clone(),
             ));
         }
+        background.spawn(crate::saga::poll::run(
+            saga.clone(),
+            self.partitions.clone(),
+            crate::saga::poll::PollSettings {
+                every: Duration::from_millis(s.workers.expiry_sweep_ms),
+                first: Duration::from_millis(s.payments.poll_first_ms),
+                max_interval: Duration::from_millis(s.payments.poll_max_interval_ms),
+            },
+            stop.clone(),
+        ));
         background.spawn(crate::saga::run_pending_sweep(
             saga,
             self.partitions.clone(),

@@ -59,7 +59,8 @@ fn pid_of(owner: &str) -> Option<u32> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_to_the_active_runner_mid_load_hands_over_without_loss() {
-    let mut settings = platform::Settings::load().unwrap();
+    let mut settings =
+        platform::Settings::load_for(platform::settings::AppEnv::Development).unwrap();
     let id = uuid::Uuid::new_v4().simple().to_string();
     let db = format!("test_sig_{}", &id[..12]);
     let base = settings.database.url.rsplit_once('/').unwrap().0.to_owned();
@@ -129,6 +130,8 @@ async fn sigterm_to_the_active_runner_mid_load_hands_over_without_loss() {
         .unwrap();
 
     let env: Vec<(String, String)> = vec![
+        // The shipped development secrets (a production binary refuses them).
+        ("APP_ENV".into(), "development".into()),
         ("APP__DATABASE__URL".into(), settings.database.url.clone()),
         ("APP__AMQP__URL".into(), settings.amqp.url.clone()),
         ("APP__AMQP__PREFIX".into(), settings.amqp.prefix.clone()),

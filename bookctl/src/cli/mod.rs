@@ -328,7 +328,7 @@ mod tests {
 
     #[tokio::test]
     async fn purge_without_yes_and_without_a_terminal_is_refused_before_connecting() {
-        let mut s = Settings::load().unwrap();
+        let mut s = Settings::load_for(platform::settings::AppEnv::Development).unwrap();
         // Nothing listens here: had it tried to connect, the error would say so.
         s.amqp.url = "amqp://guest:guest@127.0.0.1:1/%2f".into();
         let q = s.topology().commands_dlq();
@@ -340,7 +340,7 @@ mod tests {
 
     #[tokio::test]
     async fn purge_answered_no_removes_nothing() {
-        let mut s = Settings::load().unwrap();
+        let mut s = Settings::load_for(platform::settings::AppEnv::Development).unwrap();
         s.amqp.url = "amqp://guest:guest@127.0.0.1:1/%2f".into();
         let q = s.topology().commands_dlq();
         let cli = parse_from(["bookctl", "dlq", "purge", &q, "--id", "a"]).unwrap();
@@ -352,7 +352,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_queue_outside_the_registry_is_refused() {
-        let s = Settings::load().unwrap();
+        let s = Settings::load_for(platform::settings::AppEnv::Development).unwrap();
         let q = s.topology().partition_queue(0);
         let cli = parse_from(["bookctl", "dlq", "show", &q]).unwrap();
         let err = run(&s, cli, &mut Vec::new(), None).await.unwrap_err();

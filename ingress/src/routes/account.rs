@@ -363,6 +363,7 @@ pub async fn register(
     responses(
         (status = 200, description = "Tokens", body = TokenPair),
         (status = 401, description = "Wrong email or password (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed logins to this account, or too many requests from this client (problem+json, `Retry-After`)", body = crate::problem::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn login(
@@ -372,6 +373,11 @@ pub async fn login(
     // Anything that is not a well-formed account can only fail, but through the same
     // password work, so the answer's timing does not tell which emails exist.
     let email = normalize_email(&body.email).ok();
+    // Counted per target account before any password work (429 once spent).
+    let attempt = match (&app.limiter, &email) {
+        (Some(limiter), Some(e)) => limiter.login_attempt(e).await?,
+        _ => None,
+    };
     let row: Option<(Uuid, String, String)> = match &email {
         Some(e) if body.password.chars().count() <= MAX_PASSWORD_CHARS => {
             sqlx::query_as("select id, password_hash, role from users where email = $1")
@@ -392,6 +398,9 @@ pub async fn login(
         .map_err(ApiError::Internal)?
     {
         return Err(ApiError::InvalidCredentials);
+    }
+    if let Some(attempt) = attempt {
+        attempt.succeeded().await;
     }
     let mut tx = app.db.begin().await?;
     let tokens = issue(&app, &mut tx, UserId(id), parse_role(&role)?, None).await?;

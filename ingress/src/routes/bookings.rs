@@ -160,9 +160,12 @@ fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, ApiError> {
     IdempotencyKey::try_from(raw).map_err(|e| ApiError::BadRequest(e.into()))
 }
 
+/// The request id (made valid by the router's request id layers; checked again
+/// here because it travels in the AMQP headers).
 fn request_id(headers: &HeaderMap) -> Option<String> {
     headers
-        .get("x-request-id")
+        .get(contracts::topology::REQUEST_ID_HEADER)
+        .filter(|v| contracts::topology::is_valid_request_id(v.as_bytes()))
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
 }

@@ -143,7 +143,7 @@ impl Default for LocalGatewayConfig {
             listen: "127.0.0.1:0".into(),
             api_key: "sk_test_local".into(),
             webhook_url: None,
-            webhook_secret: "whsec_local_dev".into(),
+            webhook_secret: "whsec_local_development".into(),
             ok_delay_ms: 20,
             slow_delay_ms: 3000,
             hang_ms: 5000,

@@ -2,7 +2,7 @@
 
 use super::connect;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::{FieldTable, ShortString};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,6 +18,43 @@ pub enum PublishError {
     Nacked,
     #[error("no publisher confirm within {0:?}")]
     Timeout(Duration),
+    /// Refused before sending: headers this large would exceed the broker's frame
+    /// size, and the broker answers that by closing the whole connection (every
+    /// channel of every other publish with it).
+    #[error("message headers of about {0} bytes exceed {HEADERS_MAX_BYTES}")]
+    HeadersTooLarge(usize),
+}
+
+/// Largest encoded size of a message's headers the publisher sends (RabbitMQ's
+/// default frame is 128 KiB, and the whole content header must fit in one frame).
+pub const HEADERS_MAX_BYTES: usize = 16 * 1024;
+
+/// About the encoded size of `table` in bytes (an upper bound for the value kinds
+/// we send: strings, numbers, nested tables and arrays).
+fn table_size(table: &FieldTable) -> usize {
+    table
+        .inner()
+        .iter()
+        .map(|(k, v)| 1 + k.as_str().len() + 1 + value_size(v))
+        .sum::<usize>()
+        + 4
+}
+
+fn value_size(v: &AMQPValue) -> usize {
+    match v {
+        AMQPValue::LongString(s) => 4 + s.as_bytes().len(),
+        AMQPValue::ShortString(s) => 1 + s.as_str().len(),
+        AMQPValue::FieldTable(t) => table_size(t),
+        AMQPValue::FieldArray(a) => {
+            4 + a
+                .as_slice()
+                .iter()
+                .map(|v| 1 + value_size(v))
+                .sum::<usize>()
+        }
+        AMQPValue::ByteArray(b) => 4 + b.as_slice().len(),
+        _ => 9,
+    }
 }
 
 /// Properties of a persistent JSON message. Published while traced work is in
@@ -107,6 +144,10 @@ impl ConfirmedPublisher {
         payload: &[u8],
         props: BasicProperties,
     ) -> Result<(), PublishError> {
+        let headers = props.headers().as_ref().map_or(0, table_size);
+        if headers > HEADERS_MAX_BYTES {
+            return Err(PublishError::HeadersTooLarge(headers));
+        }
         let link = self.link().await?;
         let i = self.next.fetch_add(1, Ordering::Relaxed) % link.channels.len();
         let ch = &link.channels[i];
@@ -139,5 +180,37 @@ impl ConfirmedPublisher {
 
     async fn reset(&self) {
         *self.link.write().await = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lapin::types::LongString;
+
+    #[tokio::test]
+    async fn oversized_headers_are_refused_before_anything_is_sent() {
+        // Nothing listens on port 1: reaching the broker would fail differently.
+        let publisher =
+            ConfirmedPublisher::new("amqp://127.0.0.1:1/%2f", "t", 1, Duration::from_secs(1));
+        let mut headers = FieldTable::default();
+        headers.insert(
+            contracts::topology::REQUEST_ID_HEADER.into(),
+            AMQPValue::LongString(LongString::from("x".repeat(200_000))),
+        );
+        let err = publisher
+            .publish("ex", "rk", b"{}", json_properties("m1", headers))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, PublishError::HeadersTooLarge(n) if n > 200_000),
+            "{err}"
+        );
+        let mut small = FieldTable::default();
+        small.insert(
+            contracts::topology::REQUEST_ID_HEADER.into(),
+            AMQPValue::LongString(LongString::from("x".repeat(128))),
+        );
+        assert!(table_size(&small) < HEADERS_MAX_BYTES);
     }
 }

@@ -15,7 +15,7 @@ const AXE: &str = include_str!("../../assets/axe.min.js");
 const MAX_TABS: usize = 40;
 
 /// Runs axe-core on the current page; returns its serious and critical violations.
-async fn serious_violations(b: &Browser) -> Vec<String> {
+pub async fn serious_violations(b: &Browser) -> Vec<String> {
     b.js(&format!("{AXE}\n;return true;"), vec![]).await;
     let v = b
         .client
@@ -36,7 +36,7 @@ async fn serious_violations(b: &Browser) -> Vec<String> {
         .collect()
 }
 
-async fn assert_accessible(b: &Browser, page: &str) {
+pub async fn assert_accessible(b: &Browser, page: &str) {
     let found = serious_violations(b).await;
     assert!(
         found.is_empty(),

@@ -8,10 +8,14 @@
 //!   two browsers racing for one seat.
 //! - [`access`]: keyboard only, axe-core on every buyer page, a 375 px wide seat
 //!   page, and no request to any other host (the pages and `/docs`).
+//! - [`ops`]: an operator dry-runs and replays a dead letter on `/ops`.
+//! - [`admin`]: an admin reads a show's sales and cancels it after confirming.
 
 mod access;
+mod admin;
 mod buyer;
 mod driver;
+mod ops;
 
 use contracts::{LayoutRow, LayoutSeat, Price, ScreenLayout, ShowId};
 use tests::TestSystem;
@@ -49,50 +53,35 @@ pub async fn cinema(sys: &TestSystem, title: &str, city: &str) -> Cinema {
             aisles_after: vec![3, 11],
         })
         .collect();
-    let show = ShowId::new_v7();
-    seed::create_show(
-        &sys.pool,
-        &seed::NewShow {
-            show_id: show,
-            layout: ScreenLayout {
-                rows,
-                focal_point: None,
+    let show_id = ShowId::new_v7();
+    let show = sys
+        .show_of_movie(
+            movie,
+            &seed::NewShow {
+                show_id,
+                layout: ScreenLayout {
+                    rows,
+                    focal_point: None,
+                },
+                prices: vec![
+                    Price {
+                        seat_type: "regular".into(),
+                        amount: REGULAR_PRICE,
+                        currency: "INR".into(),
+                    },
+                    Price {
+                        seat_type: "premium".into(),
+                        amount: PREMIUM_PRICE,
+                        currency: "INR".into(),
+                    },
+                ],
+                starts_at: time::OffsetDateTime::now_utc() + time::Duration::days(1),
+                city: city.into(),
+                theater: format!("Galaxy {city}"),
+                movie: format!("stand-in {}", uuid::Uuid::now_v7()),
             },
-            prices: vec![
-                Price {
-                    seat_type: "regular".into(),
-                    amount: REGULAR_PRICE,
-                    currency: "INR".into(),
-                },
-                Price {
-                    seat_type: "premium".into(),
-                    amount: PREMIUM_PRICE,
-                    currency: "INR".into(),
-                },
-            ],
-            starts_at: time::OffsetDateTime::now_utc() + time::Duration::days(1),
-            city: city.into(),
-            theater: format!("Galaxy {city}"),
-            movie: format!("stand-in {}", uuid::Uuid::now_v7()),
-        },
-    )
-    .await
-    .expect("create show");
-    // The seed makes one movie per show: move the show to `movie`, drop the stand-in.
-    let stand_in: uuid::Uuid = sqlx::query_scalar(
-        "update shows s set movie_id = $2 from shows old
-          where s.id = $1 and old.id = s.id returning old.movie_id",
-    )
-    .bind(show.0)
-    .bind(movie)
-    .fetch_one(&sys.pool)
-    .await
-    .expect("move show");
-    sqlx::query("delete from movies where id = $1")
-        .bind(stand_in)
-        .execute(&sys.pool)
-        .await
-        .expect("drop stand-in movie");
+        )
+        .await;
     Cinema { movie, show }
 }
 

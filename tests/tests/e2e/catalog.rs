@@ -412,7 +412,10 @@ async fn the_seat_map_follows_a_booking_from_held_to_sold_and_is_rebuilt_when_re
 
 #[tokio::test]
 async fn a_seat_map_write_that_fails_while_redis_is_away_is_retried_when_it_returns() {
-    let url = platform::Settings::load().unwrap().redis.url;
+    let url = platform::Settings::load_for(platform::settings::AppEnv::Development)
+        .unwrap()
+        .redis
+        .url;
     let target = url
         .trim_start_matches("redis://")
         .trim_end_matches('/')

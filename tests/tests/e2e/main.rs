@@ -7,6 +7,7 @@ mod api;
 mod catalog;
 mod catalog_seed;
 mod chaos;
+mod connections;
 mod failures;
 mod notifier;
 mod ops;

@@ -7,7 +7,6 @@ use contracts::topology::{DEAD_LETTER_REASON_HEADER, SOURCE_QUEUE_HEADER};
 use contracts::{
     BookingId, Command, CommandEnvelope, HoldSeats, MessageId, SeatId, SeatRequest, ShowId, UserId,
 };
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -60,43 +59,10 @@ async fn post(sys: &TestSystem, token: Option<&str>, path: &str, body: Value) ->
     )
 }
 
-/// Publishes one message with a publisher confirm.
-async fn publish(
-    sys: &TestSystem,
-    exchange: &str,
-    key: &str,
-    body: &[u8],
-    id: &str,
-    h: FieldTable,
-) {
-    let conn = platform::amqp::connect(&sys.settings.amqp.url, "test")
-        .await
-        .unwrap();
-    let ch = conn.create_channel().await.unwrap();
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
-    let confirm = ch
-        .basic_publish(
-            exchange.into(),
-            key.into(),
-            BasicPublishOptions::default(),
-            body,
-            platform::amqp::json_properties(id, h),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
-    assert!(confirm.is_ack());
-    drop(conn.close(200, "done".into()).await);
-}
-
 /// Publishes a malformed command to partition 0: the runner dead-letters it.
 async fn publish_poison(sys: &TestSystem, id: &str) {
     let topo = sys.settings.topology();
-    publish(
-        sys,
+    sys.publish_raw(
         &topo.commands_exchange(),
         &topo.partition_key(0),
         b"{\"this is\": \"not a command\"}",
@@ -272,8 +238,7 @@ async fn a_dead_lettered_hold_is_dry_run_then_replayed_once_however_often_it_is_
     let booking = cmd.command.booking_id();
     let id = cmd.message_id.to_string();
     let body = serde_json::to_vec(&cmd).unwrap();
-    publish(
-        &sys,
+    sys.publish_raw(
         &topo.commands_exchange(),
         &topo.partition_key(topo.partition_of(show)),
         &body,
@@ -337,7 +302,8 @@ async fn a_dead_lettered_hold_is_dry_run_then_replayed_once_however_often_it_is_
             topo.partition_queue(topo.partition_of(show)),
         )),
     );
-    publish(&sys, &topo.commands_dlx(), "", &body, &id, h).await;
+    sys.publish_raw(&topo.commands_dlx(), "", &body, &id, h)
+        .await;
     wait_dlq(&sys, 1).await;
     let dry = bookctl(&sys, &["dlq", "replay", &dlq, "--all", "--dry-run"]).await;
     assert!(dry.contains("already applied"), "{dry}");
@@ -357,8 +323,7 @@ async fn a_dead_lettered_hold_is_dry_run_then_replayed_once_however_often_it_is_
     // A booking published after the replay, on the same show (so the same
     // partition queue), is decided after the replayed message.
     let marker = hold(show, &["B1"]);
-    publish(
-        &sys,
+    sys.publish_raw(
         &topo.commands_exchange(),
         &topo.partition_key(topo.partition_of(show)),
         &serde_json::to_vec(&marker).unwrap(),

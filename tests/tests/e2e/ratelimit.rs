@@ -358,3 +358,119 @@ async fn without_redis_requests_are_served_unlimited_until_it_is_back() {
     stop.cancel();
     sys.shutdown().await;
 }
+
+/// `POST /v1/auth/login` at `base` for `email` with a wrong password, with the
+/// bearer `token` if any and `X-Forwarded-For: forwarded` if any.
+fn wrong_login(
+    sys: &TestSystem,
+    base: &str,
+    email: &str,
+    token: Option<&str>,
+    forwarded: Option<String>,
+) -> RequestBuilder {
+    let mut req = sys
+        .http
+        .post(format!("{base}/v1/auth/login"))
+        .json(&json!({"email": email, "password": "not the password"}));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(ip) = forwarded {
+        req = req.header("x-forwarded-for", ip);
+    }
+    req
+}
+
+#[tokio::test]
+async fn tokens_of_many_accounts_do_not_multiply_login_guesses_from_one_ip() {
+    let sys = limited_system(BUDGET).await;
+    let budget = BUDGET as usize;
+    let mut tokens = Vec::new();
+    for n in 0..3 {
+        tokens.push(sys.customer(n).await.1);
+    }
+    // Each guess with another account's token, at another target email (so the
+    // per-account failed-login budget plays no part).
+    let mut got = Vec::new();
+    for i in 0..3 * budget {
+        let token = &tokens[i % tokens.len()];
+        let email = format!("victim{i}@example.com");
+        let req = wrong_login(&sys, &sys.base_url, &email, Some(token), None);
+        got.push(send(req).await.status().as_u16());
+    }
+    assert_eq!(count(&got, 401), budget, "{got:?}");
+    assert_eq!(count(&got, 429), 2 * budget, "{got:?}");
+    // The users' own budgets elsewhere are untouched.
+    let res = send(read_booking(&sys, &sys.base_url, Some(&tokens[0]))).await;
+    assert_eq!(res.status(), 404);
+    sys.shutdown().await;
+}
+
+#[tokio::test]
+async fn failed_logins_to_one_account_are_limited_whatever_the_ip_and_a_success_does_not_count() {
+    let sys = limited_system(BUDGET).await;
+    let mut settings = sys.settings.clone();
+    settings.rate_limit.trust_forwarded_for = true;
+    settings.rate_limit.failed_logins_per_hour = 3;
+    let (base, stop) = another_ingress(settings).await;
+    let email = "target@example.com";
+    let password = "the right password";
+    let res = send(
+        sys.http
+            .post(format!("{base}/v1/auth/register"))
+            .json(&json!({"email": email, "password": password, "name": "T"})),
+    )
+    .await;
+    assert_eq!(res.status(), 201);
+    // Every guess from a fresh IP: only the account's budget can stop them.
+    let mut ip = 0u8;
+    let mut next_ip = || {
+        ip += 1;
+        Some(format!("203.0.113.{ip}"))
+    };
+    let right = |forwarded: Option<String>| {
+        sys.http
+            .post(format!("{base}/v1/auth/login"))
+            .header("x-forwarded-for", forwarded.unwrap())
+            .json(&json!({"email": email, "password": password}))
+    };
+    let mut got = Vec::new();
+    for _ in 0..2 {
+        got.push(
+            send(wrong_login(&sys, &base, email, None, next_ip()))
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    got.push(send(right(next_ip())).await.status().as_u16());
+    for _ in 0..3 {
+        got.push(
+            send(wrong_login(&sys, &base, email, None, next_ip()))
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(
+        got,
+        [401, 401, 200, 401, 429, 429],
+        "the success gave its attempt back"
+    );
+    // Spent: even the right password waits (no password work is done at all).
+    let res = send(right(next_ip())).await;
+    assert_eq!(res.status(), 429);
+    assert!(header(&res, "retry-after").is_some_and(|s| s >= 1));
+    // Another account is not affected.
+    let other = send(wrong_login(
+        &sys,
+        &base,
+        "other@example.com",
+        None,
+        next_ip(),
+    ))
+    .await;
+    assert_eq!(other.status(), 401);
+    stop.cancel();
+    sys.shutdown().await;
+}

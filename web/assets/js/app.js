@@ -12,6 +12,8 @@ import * as show from './pages/show.js';
 import * as booking from './pages/booking.js';
 import * as account from './pages/account.js';
 import * as door from './pages/door.js';
+import * as ops from './pages/ops.js';
+import * as admin from './pages/admin.js';
 
 const ROUTES = [
   [/^\/$/, home.render],
@@ -23,8 +25,8 @@ const ROUTES = [
   [/^\/account\/bookings$/, account.renderBookings],
   [/^\/signin$/, account.renderSignIn],
   [/^\/door$/, door.render],
-  [/^\/admin$/, (m) => soon(m, 'Theater admin', 'Theaters, screens and shows are managed through the API (/v1/admin) for now.')],
-  [/^\/ops$/, (m) => soon(m, 'Operations', 'Dead letters, partitions and reconciliation are available through the API (/v1/ops) and bookctl for now.')],
+  [/^\/admin$/, admin.render],
+  [/^\/ops$/, ops.render],
 ];
 
 const CITIES = ['Mumbai', 'Delhi', 'Bengaluru', 'Hyderabad', 'Chennai', 'Kolkata', 'Pune', 'Ahmedabad', 'Jaipur', 'Lucknow'];
@@ -72,16 +74,13 @@ function markNav(path) {
   }
 }
 
-function soon(main, title, text) {
-  document.title = `${title} — Marquee`;
-  replace(main, h('h1', {}, title), h('p', { class: 'muted' }, text));
-}
-
 async function updateAccountLink() {
   const a = document.getElementById('nav-account');
   const me = await profile();
   a.textContent = me ? (me.name?.split(' ')[0] || 'Account') : 'Sign in';
   a.setAttribute('aria-label', me ? `Account of ${me.name}` : 'Sign in');
+  document.getElementById('nav-ops').hidden = !['admin', 'operator'].includes(me?.role);
+  document.getElementById('nav-admin').hidden = me?.role !== 'admin';
 }
 
 function setupCity() {

@@ -20,7 +20,9 @@
 //! dead-lettering) is `platform::amqp::consume`; commands go out through
 //! `platform::commands::CommandBus`. This module keeps the saga's own steps;
 //! [`consumer`] decodes its queues' deliveries, [`sweep`] resolves expired pending
-//! payments.
+//! payments, [`poll`] asks the gateway about pending payments on a short backoff
+//! (webhooks are a hint, not the only channel), and [`payment_match`] decides
+//! whether a payment the gateway returned is the booking's own.
 
 use contracts::{
     BookingId, BookingStatus, Command, CommandEnvelope, Event, EventEnvelope, MessageId,
@@ -37,6 +39,8 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 pub mod consumer;
+pub mod payment_match;
+pub mod poll;
 pub mod sweep;
 
 pub use consumer::{SagaConsumer, SagaQueue, consumer_config};
@@ -227,13 +231,33 @@ impl<G: PaymentGateway> Saga<G> {
     }
 
     /// Turns a payment's authoritative status into the sequencer's command.
-    async fn resolve(
+    pub(crate) async fn resolve(
         &self,
         show: ShowId,
         booking: BookingId,
         pi: &PaymentIntent,
         failure: Option<&str>,
     ) -> Result<(), Failure> {
+        if pi.status == IntentStatus::Processing {
+            return Ok(());
+        }
+        // Only the booking's own payment decides it (a signed webhook may name another).
+        let (payment_id, amount, currency): (Option<String>, i64, String) = sqlx::query_as(
+            "select payment_id, amount, currency from payments where booking_id = $1",
+        )
+        .bind(booking.0)
+        .fetch_one(&self.pool)
+        .await?;
+        let recorded = payment_match::Recorded {
+            payment_id,
+            amount,
+            currency,
+        };
+        if let Err(why) = payment_match::check(booking, &recorded, pi) {
+            metrics::counter!("saga_payment_mismatches_total").increment(1);
+            tracing::error!(booking_id = %booking, payment_id = %pi.id, why, "payment does not belong to the booking; ignored");
+            return Ok(());
+        }
         let (status, command, step) = match pi.status {
             IntentStatus::Processing => return Ok(()),
             IntentStatus::Succeeded => (

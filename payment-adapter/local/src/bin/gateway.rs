@@ -30,7 +30,7 @@ struct Args {
     #[arg(
         long,
         env = "GATEWAY_WEBHOOK_SECRET",
-        default_value = "whsec_local_dev",
+        default_value = "whsec_local_development",
         hide_env_values = true
     )]
     webhook_secret: String,
