@@ -295,7 +295,9 @@ async fn a_slow_payment_outliving_its_hold_is_cancelled_and_the_booking_fails() 
         hold_ttl_secs: 1,
         expiry_sweep_ms: 100,
         gateway: local_gateway::LocalGatewayConfig {
-            slow_delay_ms: 2500,
+            // Settles well after the 1 s hold: the sweep must win even on a busy
+            // machine (2.5 s was once too close under a load average of 8).
+            slow_delay_ms: 6000,
             ..base.gateway.clone()
         },
         ..base
