@@ -1,6 +1,10 @@
 //! The public HTTP API (axum).
 //!
 //! - [`startup`]: `build(settings)` binds the port and wires state; `run_until_stopped`.
+//! - [`state`]: [`AppState`], what every handler shares.
+//! - [`catalog`]: the catalog read model (lists, searches, shows, seat maps) the
+//!   catalog and admin routes answer from.
+//! - [`timefmt`]: times as the API answers them (RFC 3339).
 //! - [`serve`]: the HTTP/1.1 server loop with header-read timeout, head size cap and
 //!   connection cap.
 //! - [`auth`]: the `Caller` extractor over the `auth` crate's bearer tokens.
@@ -23,6 +27,7 @@
 //! `HoldSeats` command with publisher confirms, and only then answers 202.
 
 pub mod auth;
+pub mod catalog;
 pub mod cors;
 pub mod extract;
 pub mod memo;
@@ -34,5 +39,8 @@ pub mod routes;
 pub mod serve;
 pub mod shows;
 pub mod startup;
+pub mod state;
+pub mod timefmt;
 
-pub use startup::{AppState, Application};
+pub use startup::Application;
+pub use state::AppState;

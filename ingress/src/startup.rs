@@ -2,24 +2,24 @@
 //! pass port 0 and read the real one back.
 
 use crate::auth::TokenKeys;
+use crate::catalog::Catalog;
 use crate::openapi::{self, ApiDoc, ServedDocs};
 use crate::problem;
 use crate::ratelimit::{self, RateLimiter};
 use crate::routes::{account, admin, bookings, catalog, health, ops, payments, tickets};
 use crate::serve::ServeLimits;
 use crate::shows::ShowCache;
-use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request};
+use crate::state::AppState;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::{Extension, Router};
-use contracts::{Topology, TraceParent};
+use contracts::TraceParent;
 use platform::Settings;
 use platform::amqp::ConfirmedPublisher;
 use platform::cache::Keys;
 use platform::commands::CommandBus;
-use redis::aio::ConnectionManager;
-use sqlx::PgPool;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,43 +32,12 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub db: PgPool,
-    pub redis: ConnectionManager,
-    pub keys: Keys,
-    pub publisher: ConfirmedPublisher,
-    /// Commands into the show partitions, and pay requests to the saga.
-    pub commands: CommandBus,
-    pub topology: Topology,
-    pub shows: ShowCache,
-    pub tokens: TokenKeys,
-    /// The shared rate limiter; `None` when `rate_limit.enabled` is off.
-    pub limiter: Option<Arc<RateLimiter>>,
-    /// Movie lists and searches, memoised for `catalog.list_cache_ttl_ms`.
-    pub movie_lists: catalog::MovieLists,
-    /// Movies with upcoming on-sale shows, per city and day, memoised for
-    /// `catalog.availability_ttl_ms`.
-    pub availability: catalog::Availability,
-}
-
-impl FromRef<AppState> for TokenKeys {
-    fn from_ref(s: &AppState) -> TokenKeys {
-        s.tokens.clone()
-    }
-}
-
 pub struct Application {
     listener: TcpListener,
     router: Router,
     addr: SocketAddr,
     limits: ServeLimits,
 }
-
-/// Most memoised movie lists (each a page of at most 100 small items).
-const MOVIE_LISTS_MAX: usize = 10_000;
 
 /// Number of AMQP channels ingress publishes over.
 const PUBLISH_CHANNELS: usize = 4;
@@ -122,14 +91,7 @@ impl Application {
             ),
             tokens,
             limiter,
-            availability: catalog::Availability::new(
-                Duration::from_millis(settings.catalog.availability_ttl_ms),
-                MOVIE_LISTS_MAX,
-            ),
-            movie_lists: catalog::MovieLists::new(
-                Duration::from_millis(settings.catalog.list_cache_ttl_ms),
-                MOVIE_LISTS_MAX,
-            ),
+            catalog: Catalog::new(db.clone(), &settings.catalog),
             settings: Arc::new(settings),
             db,
             redis,

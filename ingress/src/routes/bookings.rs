@@ -3,7 +3,8 @@
 use crate::auth::Caller;
 use crate::extract::{ApiJson, ApiPath};
 use crate::problem::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::timefmt::rfc3339;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -15,7 +16,6 @@ use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -350,10 +350,6 @@ impl CancellationTerms {
             currency: currency.to_owned(),
         }
     }
-}
-
-pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
 }
 
 fn millis_rfc3339(m: Millis) -> String {

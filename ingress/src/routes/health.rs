@@ -1,6 +1,6 @@
 //! `/healthz`, `/readyz`, `/metrics` (outside `/v1`, no auth).
 
-use crate::startup::AppState;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

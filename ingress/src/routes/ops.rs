@@ -9,7 +9,7 @@
 use crate::auth::Caller;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::problem::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use ops::OpsError;

@@ -4,7 +4,7 @@
 use crate::auth::Caller;
 use crate::extract::{ApiJson, ApiPath};
 use crate::problem::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};

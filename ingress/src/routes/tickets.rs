@@ -18,7 +18,7 @@
 use crate::auth::Caller;
 use crate::extract::{ApiPath, ApiQuery};
 use crate::problem::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};

@@ -25,12 +25,12 @@ use shows::*;
 use theaters::*;
 
 use crate::auth::Caller;
+use crate::catalog::{MovieView, ShowView};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::pagination::{Page, PageParams};
 use crate::problem::ApiError;
-use crate::routes::bookings::rfc3339;
-use crate::routes::catalog::{MovieView, ShowView, movie_view, show_view};
-use crate::startup::AppState;
+use crate::state::AppState;
+use crate::timefmt::rfc3339;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};

@@ -74,7 +74,11 @@ pub async fn create_movie(
     .bind(optional_text("synopsis", body.synopsis.as_deref(), MAX_SYNOPSIS_CHARS)?.unwrap_or_default())
     .execute(&app.db)
     .await?;
-    Ok((StatusCode::CREATED, axum::Json(movie_view(&app, id).await?)).into_response())
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(app.catalog.movie(id).await?),
+    )
+        .into_response())
 }
 
 /// Movies, oldest first.
@@ -106,7 +110,7 @@ pub async fn get_movie(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<MovieView>, ApiError> {
-    movie_view(&app, id).await.map(axum::Json)
+    app.catalog.movie(id).await.map(axum::Json)
 }
 
 /// Changes a movie. Its duration is frozen once it has live shows (their end times
@@ -123,7 +127,7 @@ pub async fn update_movie(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<MovieChange>,
 ) -> Result<axum::Json<MovieView>, ApiError> {
-    movie_view(&app, id).await?;
+    app.catalog.movie(id).await?;
     let duration = body.duration_min.map(check_duration).transpose()?;
     if duration.is_some() {
         let shows: Option<Uuid> = sqlx::query_scalar(
@@ -155,5 +159,5 @@ pub async fn update_movie(
     .bind(optional_text("synopsis", body.synopsis.as_deref(), MAX_SYNOPSIS_CHARS)?)
     .execute(&app.db)
     .await?;
-    movie_view(&app, id).await.map(axum::Json)
+    app.catalog.movie(id).await.map(axum::Json)
 }

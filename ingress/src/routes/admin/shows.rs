@@ -156,7 +156,7 @@ pub async fn create_show(
     ApiJson(body): ApiJson<ShowInput>,
 ) -> Result<Response, ApiError> {
     let start = parse_start(&body.starts_at)?;
-    let movie = movie_view(&app, body.movie_id).await?;
+    let movie = app.catalog.movie(body.movie_id).await?;
     let screen = screen(&app, body.screen_id).await?;
     check_prices(&body.prices, &screen.layout)?;
     let (ends, busy) = schedule(&app, start, movie.duration_min);
@@ -180,7 +180,7 @@ pub async fn create_show(
     .map_err(|e| db_conflict(e, "the show"))?;
     write_prices(&mut tx, id, &body.prices).await?;
     tx.commit().await?;
-    Ok((StatusCode::CREATED, axum::Json(show_view(&app, id).await?)).into_response())
+    Ok((StatusCode::CREATED, axum::Json(app.catalog.show(id).await?)).into_response())
 }
 
 /// Shows by start time, optionally of one screen or movie.
@@ -244,7 +244,7 @@ pub async fn get_show(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<ShowView>, ApiError> {
-    show_view(&app, id).await.map(axum::Json)
+    app.catalog.show(id).await.map(axum::Json)
 }
 
 /// Moves a show or changes its prices: only before it has any booking.
@@ -303,7 +303,7 @@ pub async fn update_show(
             .map_err(|e| db_conflict(e, "the show"))?;
     }
     tx.commit().await?;
-    show_view(&app, id).await.map(axum::Json)
+    app.catalog.show(id).await.map(axum::Json)
 }
 
 #[derive(Debug, Serialize, ToSchema)]

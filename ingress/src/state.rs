@@ -1,0 +1,40 @@
+//! What every handler shares, built once by [`crate::startup::Application::build`].
+
+use crate::auth::TokenKeys;
+use crate::catalog::Catalog;
+use crate::ratelimit::RateLimiter;
+use crate::shows::ShowCache;
+use axum::extract::FromRef;
+use contracts::Topology;
+use platform::Settings;
+use platform::amqp::ConfirmedPublisher;
+use platform::cache::Keys;
+use platform::commands::CommandBus;
+use redis::aio::ConnectionManager;
+use sqlx::PgPool;
+use std::sync::Arc;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: PgPool,
+    pub redis: ConnectionManager,
+    pub keys: Keys,
+    pub publisher: ConfirmedPublisher,
+    /// Commands into the show partitions, and pay requests to the saga.
+    pub commands: CommandBus,
+    pub topology: Topology,
+    pub shows: ShowCache,
+    pub tokens: TokenKeys,
+    /// The shared rate limiter; `None` when `rate_limit.enabled` is off.
+    pub limiter: Option<Arc<RateLimiter>>,
+    /// The catalog's reads, with their memoised lists.
+    pub catalog: Catalog,
+}
+
+impl FromRef<AppState> for TokenKeys {
+    fn from_ref(s: &AppState) -> TokenKeys {
+        s.tokens.clone()
+    }
+}
