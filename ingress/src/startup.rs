@@ -9,7 +9,7 @@ use crate::ratelimit::{self, RateLimiter};
 use crate::routes::{account, admin, bookings, catalog, health, ops, payments, tickets};
 use crate::serve::ServeLimits;
 use crate::shows::ShowCache;
-use crate::state::AppState;
+use crate::state::{AppState, Draining};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::StatusCode;
 use axum::middleware::Next;
@@ -37,6 +37,8 @@ pub struct Application {
     router: Router,
     addr: SocketAddr,
     limits: ServeLimits,
+    draining: Draining,
+    drain_delay: Duration,
 }
 
 /// Number of AMQP channels ingress publishes over.
@@ -98,6 +100,7 @@ impl Application {
             commands: CommandBus::new(publisher.clone(), topology.clone()),
             publisher,
             topology,
+            draining: Draining::default(),
         };
         let listener = bind(&state.settings.ingress.listen).await?;
         let addr = listener.local_addr()?;
@@ -107,12 +110,16 @@ impl Application {
             header_bytes_max: s.header_bytes_max,
             connections_max: s.connections_max,
         };
+        let drain_delay = Duration::from_millis(s.drain_delay_ms);
+        let draining = state.draining.clone();
         let router = router(state);
         Ok(Self {
             listener,
             router,
             addr,
             limits,
+            draining,
+            drain_delay,
         })
     }
 
@@ -124,14 +131,28 @@ impl Application {
         self.addr.port()
     }
 
-    /// Serves until `shutdown` resolves, then stops accepting and drains in-flight
-    /// requests, with the connection limits of [`crate::serve`].
+    /// Serves until `shutdown` resolves; then `/readyz` answers 503 for
+    /// `ingress.drain_delay_ms` while requests are still served (so load balancers
+    /// stop sending new ones), and only then the listener closes and in-flight
+    /// requests drain, with the connection limits of [`crate::serve`].
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         tracing::info!(addr = %self.addr, "ingress listening");
-        crate::serve::serve(self.listener, self.router, self.limits, shutdown).await
+        let (draining, delay) = (self.draining, self.drain_delay);
+        let stop = async move {
+            shutdown.await;
+            draining.start();
+            if !delay.is_zero() {
+                tracing::info!(
+                    delay_ms = delay.as_millis(),
+                    "draining: not ready, still serving"
+                );
+                tokio::time::sleep(delay).await;
+            }
+        };
+        crate::serve::serve(self.listener, self.router, self.limits, stop).await
     }
 }
 

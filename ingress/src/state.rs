@@ -13,6 +13,7 @@ use platform::commands::CommandBus;
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// What every handler shares.
 #[derive(Clone)]
@@ -31,6 +32,22 @@ pub struct AppState {
     pub limiter: Option<Arc<RateLimiter>>,
     /// The catalog's reads, with their memoised lists.
     pub catalog: Catalog,
+    /// Set once shutdown has begun: `/readyz` answers 503 from then on.
+    pub draining: Draining,
+}
+
+/// Whether this instance is shutting down (see `ingress.drain_delay_ms`).
+#[derive(Clone, Default)]
+pub struct Draining(Arc<AtomicBool>);
+
+impl Draining {
+    pub fn start(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 impl FromRef<AppState> for TokenKeys {

@@ -240,6 +240,10 @@ pub struct IngressSettings {
     /// (CORS). Empty: no CORS headers; the web app needs none (same origin).
     #[serde(default)]
     pub cors_origins: Vec<String>,
+    /// After SIGTERM: how long `/readyz` answers 503 (`draining`) while requests are
+    /// still served, before the listener closes and in-flight requests drain, so a
+    /// load balancer or Kubernetes stops routing here first.
+    pub drain_delay_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -234,10 +234,14 @@ impl Workers {
         if let Some(listener) = self.metrics {
             let stop = stop.clone();
             background.spawn(async move {
-                let app = axum::Router::new().route(
-                    "/metrics",
-                    axum::routing::get(|| async { platform::telemetry::prometheus().render() }),
-                );
+                // `/healthz` answers while the process runs: the liveness probe of
+                // the Kubernetes manifests (readiness has no meaning for a consumer).
+                let app = axum::Router::new()
+                    .route(
+                        "/metrics",
+                        axum::routing::get(|| async { platform::telemetry::prometheus().render() }),
+                    )
+                    .route("/healthz", axum::routing::get(|| async { "ok" }));
                 drop(
                     axum::serve(listener, app)
                         .with_graceful_shutdown(stop.cancelled_owned())

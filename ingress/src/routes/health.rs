@@ -15,13 +15,18 @@ pub async fn healthz() -> Response {
     axum::Json(json!({"status": "ok"})).into_response()
 }
 
-/// Ready: PostgreSQL, RabbitMQ and Redis all answer.
+/// Ready: PostgreSQL, RabbitMQ and Redis all answer, and the instance is not
+/// shutting down.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Every dependency answers", body = Object),
-        (status = 503, description = "A dependency does not answer", body = Object),
+        (status = 503, description = "A dependency does not answer, or the instance is draining after SIGTERM", body = Object),
     ))]
 pub async fn readyz(State(app): State<AppState>) -> Response {
+    if app.draining.is_draining() {
+        let body = json!({"status": "draining"});
+        return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+    }
     let timeout = std::time::Duration::from_secs(2);
     let pg = tokio::time::timeout(timeout, sqlx::query("select 1").execute(&app.db))
         .await

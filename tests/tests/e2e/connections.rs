@@ -214,3 +214,49 @@ async fn past_the_connection_cap_a_new_connection_waits_until_one_closes() {
     stop.cancel();
     sys.shutdown().await;
 }
+
+#[tokio::test]
+async fn after_sigterm_readyz_turns_503_while_requests_are_still_served_then_the_port_closes() {
+    let sys = spawn_system(SystemOptions::default()).await;
+    let (addr, stop) = another_ingress(&sys, |s| {
+        s.drain_delay_ms = 4000;
+    })
+    .await;
+    let url = |path: &str| format!("http://{addr}{path}");
+    let ready = sys.http.get(url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    // A keep-alive client connected before the signal.
+    let mut kept = TcpStream::connect(addr).await.unwrap();
+    stop.cancel();
+    let started = Instant::now();
+    sys.eventually(Duration::from_secs(2), "readyz says draining", || async {
+        let res = sys.http.get(url("/readyz")).send().await.unwrap();
+        let status = res.status();
+        let body: serde_json::Value = res.json().await.unwrap();
+        status == 503 && body == json!({"status": "draining"})
+    })
+    .await;
+    // Draining is not stopped: new connections and the old one are still served.
+    let res = sys.http.get(url("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(2), kept.read(&mut buf))
+        .await
+        .expect("answered while draining")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    assert!(
+        started.elapsed() < Duration::from_millis(4000),
+        "the checks above ran after the drain delay; the machine is too slow for this test"
+    );
+    // After the delay the listener closes.
+    sys.eventually(Duration::from_secs(5), "the port closes", || async {
+        TcpStream::connect(addr).await.is_err()
+    })
+    .await;
+    assert!(started.elapsed() >= Duration::from_millis(3900));
+    sys.shutdown().await;
+}
