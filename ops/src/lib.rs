@@ -3,15 +3,17 @@
 //! - [`dlq`]: the registry of dead-letter queues of a [`contracts::Topology`], and
 //!   list / show / replay / purge over them. Reading never loses a message: it
 //!   consumes with manual acks and requeues whatever it did not mean to take.
+//!   [`dlq::dry_run`] says what replaying messages would do, with the pure
+//!   sequencer over the shows' current state (read only), for `bookctl dlq replay
+//!   --dry-run` and `POST /v1/ops/dlq/{queue}/replay {dry_run: true}` alike.
 //! - [`partitions`]: per partition, its queue depth and consumers (from the broker)
 //!   and its owner, epoch and last batch (from PostgreSQL).
-//!
-//! The dry run of a replay lives in `bookctl`, because it needs the pure sequencer
-//! and the runner's SQL, which the HTTP API must not depend on.
 
 pub mod dlq;
 pub mod partitions;
 pub mod reconcile;
+
+pub use sequencer_store::StoreError;
 
 /// Why an operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -32,4 +34,7 @@ pub enum OpsError {
         replayed: usize,
         detail: String,
     },
+    /// A dry run could not load what it needs from PostgreSQL.
+    #[error("{0}")]
+    Store(#[from] sequencer_store::StoreError),
 }

@@ -3,8 +3,8 @@
 
 use super::DlqCmd;
 use super::table::{age, table};
-use crate::dry_run::{self, DryRunMessage};
 use anyhow::Context;
+use ops::dlq::dry_run::{self, DryRunMessage};
 use ops::dlq::{DlqMessage, Selection};
 use platform::Settings;
 use serde_json::json;

@@ -12,8 +12,10 @@ use crate::problem::ApiError;
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use ops::OpsError;
-use ops::dlq::{DlqMessage, DlqSummary, ReplayOutcome, Selection};
+use ops::dlq::dry_run::DryRunMessage;
+use ops::dlq::{DlqMessage, DlqSummary, PurgeOutcome, Selection};
 use ops::partitions::PartitionInfo;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -37,15 +39,38 @@ pub struct MessagesQuery {
     pub limit: Option<u16>,
 }
 
-/// The body of `POST /v1/ops/dlq/{queue}/replay`: exactly one of the two.
+/// The body of `POST /v1/ops/dlq/{queue}/replay`: exactly one of `message_ids` and
+/// `all`; with `dry_run: true`, nothing is published or removed and the answer says
+/// what the replay would do.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"all": true}))]
+#[schema(example = json!({"all": true, "dry_run": true}))]
 pub struct ReplayRequest {
     #[serde(default)]
     pub message_ids: Option<Vec<String>>,
     #[serde(default)]
     pub all: Option<bool>,
+    #[serde(default)]
+    pub dry_run: Option<bool>,
+}
+
+/// What a replay would do (`dry_run: true`): per message, in order, the sequencer's
+/// outcome over the shows' current state.
+#[derive(Debug, Serialize)]
+pub struct DryRunAnswer {
+    pub dry_run: bool,
+    pub queue: String,
+    pub messages: Vec<DryRunMessage>,
+    /// Asked ids no message had.
+    pub not_found: Vec<String>,
+}
+
+/// The body of `POST /v1/ops/dlq/{queue}/purge`: the messages to delete for good.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"message_ids": ["0193a000-0000-7000-8000-000000000009"]}))]
+pub struct PurgeRequest {
+    pub message_ids: Vec<String>,
 }
 
 impl TryFrom<ReplayRequest> for Selection {
@@ -55,18 +80,28 @@ impl TryFrom<ReplayRequest> for Selection {
         match (r.message_ids, r.all) {
             (None, Some(true)) => Ok(Selection::All),
             (Some(ids), None | Some(false)) if !ids.is_empty() => {
-                if ids.iter().any(|i| i.is_empty() || i.len() > 255) {
-                    return Err(ApiError::Validation(
-                        "each message id must be 1-255 characters".into(),
-                    ));
-                }
-                Ok(Selection::Ids(ids))
+                Ok(Selection::Ids(checked_ids(ids)?))
             }
             _ => Err(ApiError::Validation(
                 "send exactly one of message_ids (a non-empty list) or all: true".into(),
             )),
         }
     }
+}
+
+/// Message ids as an operator names them: at least one, each 1-255 characters.
+fn checked_ids(ids: Vec<String>) -> Result<Vec<String>, ApiError> {
+    if ids.is_empty() {
+        return Err(ApiError::Validation(
+            "message_ids must name at least one message".into(),
+        ));
+    }
+    if ids.iter().any(|i| i.is_empty() || i.len() > 255) {
+        return Err(ApiError::Validation(
+            "each message id must be 1-255 characters".into(),
+        ));
+    }
+    Ok(ids)
 }
 
 fn ops_error(e: OpsError) -> ApiError {
@@ -76,6 +111,8 @@ fn ops_error(e: OpsError) -> ApiError {
         OpsError::Db(db) => db.into(),
         // The message stays in the dead-letter queue; retrying is safe.
         OpsError::Replay { .. } => ApiError::Unavailable(e.into()),
+        OpsError::Store(ops::StoreError::Db(db)) => db.into(),
+        OpsError::Store(_) => ApiError::Internal(e.into()),
     }
 }
 
@@ -126,19 +163,27 @@ pub async fn dlq_messages(
 }
 
 /// Moves dead letters back to their source queue (safe to repeat: applied messages
-/// are no-ops).
+/// are no-ops). With `dry_run: true`, moves nothing and answers what the sequencer
+/// would do with each selected message now (`{dry_run, queue, messages: [{message_id,
+/// command, show_id, booking_id, outcome, changes}], not_found}`).
 #[utoipa::path(post, path = "/v1/ops/dlq/{queue}/replay", tag = "ops", security(("bearer" = [])),
     params(("queue" = String, Path, description = "A dead-letter queue of `GET /v1/ops/dlq`")),
     request_body = ReplayRequest,
-    responses((status = 200, description = "How many were replayed", body = Object)))]
+    responses((status = 200, description = "How many were replayed, or the dry run", body = Object)))]
 pub async fn replay_dlq(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(queue): ApiPath<String>,
     ApiJson(body): ApiJson<ReplayRequest>,
-) -> Result<Json<ReplayOutcome>, ApiError> {
+) -> Result<Response, ApiError> {
+    let dry_run = body.dry_run.unwrap_or(false);
     let selection = Selection::try_from(body)?;
     ops::dlq::resolve(&state.topology, &queue).map_err(ops_error)?;
+    if dry_run {
+        return dry_run_replay(&state, queue, &selection)
+            .await
+            .map(|a| Json(a).into_response());
+    }
     let conn = connect(&state).await?;
     let res = ops::dlq::replay(&conn, &state.topology, &queue, &selection).await;
     close(conn).await;
@@ -148,6 +193,53 @@ pub async fn replay_dlq(
         queue = %queue,
         replayed = outcome.replayed,
         "dead-letter replay"
+    );
+    Ok(Json(outcome).into_response())
+}
+
+async fn dry_run_replay(
+    state: &AppState,
+    queue: String,
+    selection: &Selection,
+) -> Result<DryRunAnswer, ApiError> {
+    let conn = connect(state).await?;
+    let peeked = ops::dlq::peek(&conn, &state.topology, &queue, selection).await;
+    close(conn).await;
+    let peeked = peeked.map_err(ops_error)?;
+    let messages = ops::dlq::dry_run::simulate(&state.db, &peeked.messages)
+        .await
+        .map_err(ops_error)?;
+    Ok(DryRunAnswer {
+        dry_run: true,
+        queue,
+        messages,
+        not_found: peeked.not_found,
+    })
+}
+
+/// Deletes the named dead letters for good (every other message stays). There is no
+/// "all": a purge is chosen message by message, after reading them.
+#[utoipa::path(post, path = "/v1/ops/dlq/{queue}/purge", tag = "ops", security(("bearer" = [])),
+    params(("queue" = String, Path, description = "A dead-letter queue of `GET /v1/ops/dlq`")),
+    request_body = PurgeRequest,
+    responses((status = 200, description = "`{removed, not_found}`", body = Object)))]
+pub async fn purge_dlq(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(queue): ApiPath<String>,
+    ApiJson(body): ApiJson<PurgeRequest>,
+) -> Result<Json<PurgeOutcome>, ApiError> {
+    let ids = checked_ids(body.message_ids)?;
+    ops::dlq::resolve(&state.topology, &queue).map_err(ops_error)?;
+    let conn = connect(&state).await?;
+    let res = ops::dlq::purge(&conn, &state.topology, &queue, &ids).await;
+    close(conn).await;
+    let outcome = res.map_err(ops_error)?;
+    tracing::warn!(
+        user_id = %caller.user_id,
+        queue = %queue,
+        removed = outcome.removed,
+        "dead-letter purge"
     );
     Ok(Json(outcome))
 }
@@ -181,6 +273,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_dlqs))
         .routes(routes!(dlq_messages))
         .routes(routes!(replay_dlq))
+        .routes(routes!(purge_dlq))
         .routes(routes!(partitions))
         .routes(routes!(reconcile))
         .route_layer(axum::middleware::from_fn(crate::auth::layer::staff))
@@ -194,6 +287,7 @@ mod tests {
         ReplayRequest {
             message_ids: ids.map(|v| v.into_iter().map(String::from).collect()),
             all,
+            dry_run: None,
         }
     }
 

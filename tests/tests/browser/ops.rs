@@ -1,6 +1,7 @@
 //! The operator console: an operator signs in on `/ops`, sees the dead letters,
-//! dry-runs a replay (nothing moves), confirms it in a dialog and the sequencer
-//! applies the message; axe-core finds nothing serious on the page.
+//! dry-runs a replay (the sequencer's simulation; nothing moves), confirms it in a
+//! dialog and the sequencer applies the message, then purges the poison message;
+//! axe-core finds nothing serious on the page.
 
 use crate::access::assert_accessible;
 use crate::driver::Chromedriver;
@@ -157,6 +158,11 @@ async fn an_operator_sees_a_poison_message_dry_runs_and_replays_it() {
         )),
         "{diff}"
     );
+    // The sequencer's own dry run says what the hold would do.
+    assert!(
+        diff.contains(&format!("booking {booking} held A1")),
+        "{diff}"
+    );
     assert!(diff.contains("poison-web stays"), "{diff}");
     assert!(diff.contains("Replay 1"), "{diff}");
     wait_dlq(&sys, 2).await;
@@ -179,6 +185,14 @@ async fn an_operator_sees_a_poison_message_dry_runs_and_replays_it() {
     b.click("#ops-refresh").await;
     b.text_contains("#dlq-total", "1 dead-lettered message waiting")
         .await;
+
+    // The poison message is purged for good, after a confirmation.
+    b.click(&format!("tr[data-queue='{dlq}'] button")).await;
+    b.click("li[data-id='poison-web'] button.purge").await;
+    b.find("dialog[open] #purge-go").await;
+    b.click("#purge-go").await;
+    b.text_contains("#replay-outcome", "Purged 1.").await;
+    wait_dlq(&sys, 0).await;
     b.close().await;
     sys.shutdown().await;
 }

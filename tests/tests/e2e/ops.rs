@@ -267,6 +267,20 @@ async fn a_dead_lettered_hold_is_dry_run_then_replayed_once_however_often_it_is_
     assert_eq!(change["event"], "booking.held", "{dry_json}");
     assert_eq!(change["seats_taken"], json!(["A1", "A2"]), "{dry_json}");
     wait_dlq(&sys, 1).await;
+    // The same dry run over HTTP (what the /ops page shows before a replay).
+    let op = token(&sys, Role::Operator);
+    let (status, http_dry) = post(
+        &sys,
+        Some(&op),
+        &format!("/v1/ops/dlq/{dlq}/replay"),
+        json!({"message_ids": [id, "not-there"], "dry_run": true}),
+    )
+    .await;
+    assert_eq!(status, 200, "{http_dry}");
+    assert_eq!(http_dry["dry_run"], true, "{http_dry}");
+    assert_eq!(http_dry["messages"], dry_json["messages"], "{http_dry}");
+    assert_eq!(http_dry["not_found"], json!(["not-there"]), "{http_dry}");
+    wait_dlq(&sys, 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
         booking_row(&sys, booking).await,
@@ -310,7 +324,6 @@ async fn a_dead_lettered_hold_is_dry_run_then_replayed_once_however_often_it_is_
     wait_dlq(&sys, 1).await;
 
     // Replaying it again (over HTTP this time) changes nothing.
-    let op = token(&sys, Role::Operator);
     let (status, res) = post(
         &sys,
         Some(&op),
@@ -365,6 +378,23 @@ async fn purge_removes_only_the_named_message() {
     let out = bookctl_json(&sys, &["dlq", "purge", &dlq, "--id", "poison-a", "--yes"]).await;
     assert_eq!(out, json!({"removed": 0, "not_found": ["poison-a"]}));
     wait_dlq(&sys, 1).await;
+
+    // Over HTTP: an empty list is refused, a named message is removed.
+    let op = token(&sys, Role::Operator);
+    let purge = format!("/v1/ops/dlq/{dlq}/purge");
+    let (status, res) = post(&sys, Some(&op), &purge, json!({"message_ids": []})).await;
+    assert_eq!(status, 422, "{res}");
+    wait_dlq(&sys, 1).await;
+    let (status, res) = post(
+        &sys,
+        Some(&op),
+        &purge,
+        json!({"message_ids": ["poison-b"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{res}");
+    assert_eq!(res, json!({"removed": 1, "not_found": []}));
+    wait_dlq(&sys, 0).await;
     sys.shutdown().await;
 }
 

@@ -2,11 +2,11 @@
 // messages and a replay that is previewed first, partitions, reconciliation. Every
 // number comes from `/v1/ops/...`; nothing here is cached.
 //
-// The replay preview ("dry run") is computed in the page from the messages just read:
-// which messages leave which dead-letter queue for which source queue, and which a
-// replay would skip (a body that is not a command). The HTTP API has no dry run of
-// its own yet: the sequencer's simulation (`bookctl dlq replay --dry-run`) needs the
-// pure sequencer, which ingress does not link.
+// The replay preview is the API's dry run (`POST .../replay {dry_run: true}`): the
+// sequencer's own simulation over the shows' current state says, per message, which
+// seats it would take or free, or that it was already applied, would be dead-lettered
+// again, or is no command (a replay skips it). Nothing moves until the operator
+// confirms. A message can also be purged (deleted for good), after a confirmation.
 
 import { h, replace, errorBox, toast } from '../dom.js';
 import { api, profile } from '../api.js';
@@ -88,22 +88,36 @@ async function showMessages(box, queue, outcome, reload) {
     return;
   }
   const preview = h('div', { id: 'replay-preview', 'aria-live': 'polite' });
-  const dryRun = (selected) => replace(preview, previewOf(queue, items, selected, async () => {
+  const dryRun = async (selected) => {
+    replace(preview, h('p', { class: 'muted' }, 'Dry run…'));
+    let run;
+    try {
+      run = await api(`/v1/ops/dlq/${encodeURIComponent(queue)}/replay`, {
+        method: 'POST', body: { message_ids: selected.map((m) => m.message_id).filter(Boolean), dry_run: true },
+      });
+    } catch (e) { replace(preview, errorBox(e, 'The dry run failed; nothing has moved. ')); return; }
+    replace(preview, previewOf(queue, items, selected, run, async () => {
+      replace(preview);
+      await replay(queue, selected, outcome);
+      await reload();
+    }));
+  };
+  const purge = (m) => confirmPurge(queue, m, async () => {
     replace(preview);
-    await replay(queue, selected, outcome);
+    await purgeOne(queue, m, outcome);
     await reload();
-  }));
+  });
   replace(box, h('h2', { id: 'ops-messages', tabindex: '-1' }, `Messages in ${queue}`),
     items.length === 0 ? h('p', { class: 'muted' }, 'This queue is empty now.') : [
       h('p', {}, h('button', { type: 'button', class: 'btn secondary', id: 'dry-run-all', on: { click: () => dryRun(items) } },
         `Dry run: replay all ${items.length}`)),
-      h('ol', { class: 'dead-letters' }, items.map((m, i) => message(m, i, () => dryRun([m])))),
+      h('ol', { class: 'dead-letters' }, items.map((m, i) => message(m, i, () => dryRun([m]), () => purge(m)))),
     ],
     preview);
   box.querySelector('h2').focus({ preventScroll: false });
 }
 
-function message(m, i, dryRun) {
+function message(m, i, dryRun, purge) {
   const id = m.message_id ?? `(no id, #${i + 1})`;
   return h('li', { class: 'dead-letter', dataset: { id: m.message_id ?? '' } },
     h('h3', { class: 'mono' }, id),
@@ -113,21 +127,32 @@ function message(m, i, dryRun) {
       h('dt', {}, 'Age'), h('dd', {}, age(m.age_secs)),
       h('dt', {}, 'Dead-lettered'), h('dd', {}, `${m.death_count} time${m.death_count === 1 ? '' : 's'}`)),
     h('details', {}, h('summary', {}, 'Body'), h('pre', { class: 'body mono' }, JSON.stringify(m.body, null, 2))),
-    h('button', { type: 'button', class: 'btn secondary small dry-run', 'aria-label': `Dry run: replay ${id}`, on: { click: dryRun } }, 'Dry run replay'));
+    h('p', { class: 'actions' },
+      h('button', { type: 'button', class: 'btn secondary small dry-run', 'aria-label': `Dry run: replay ${id}`, on: { click: dryRun } }, 'Dry run replay'),
+      ' ',
+      h('button', { type: 'button', class: 'btn secondary small purge', disabled: !m.message_id, 'aria-label': `Purge ${id}`, on: { click: purge } }, 'Purge…')));
 }
 
-/** Whether the sequencer can route `body` back (a replay skips anything else). */
-function isCommand(body) {
-  return Boolean(body && typeof body === 'object' && body.message_id && body.show_id && body.command?.type);
+/** What the sequencer would do with one message, in words. */
+function outcomeOf(d) {
+  switch (d.outcome.kind) {
+    case 'would_apply':
+      return d.changes.length ? d.changes.map((c) => c.summary).join('; ') : 'no change (already decided, or it does not apply now)';
+    case 'already_applied': return 'already applied: a no-op';
+    case 'show_not_loadable': return `would be dead-lettered again: ${d.outcome.detail}`;
+    default: return `not a command, a replay skips it (${d.outcome.detail})`;
+  }
 }
 
-function previewOf(queue, items, selected, confirmed) {
-  const routable = selected.filter((m) => isCommand(m.body));
-  const skipped = selected.filter((m) => !isCommand(m.body));
+function previewOf(queue, items, selected, run, confirmed) {
+  const source = new Map(items.map((m) => [m.message_id, m.source_queue]));
+  const routable = run.messages.filter((d) => d.outcome.kind !== 'not_a_command');
+  const skipped = run.messages.filter((d) => d.outcome.kind === 'not_a_command');
   const lines = [
-    ...routable.map((m) => h('li', { class: 'del' }, `− ${queue}: ${m.message_id}`)),
-    ...routable.map((m) => h('li', { class: 'add' }, `+ ${m.source_queue ?? 'its source queue'}: ${m.message_id} (${m.body.command.type.replaceAll('_', ' ')}, show ${m.body.show_id})`)),
-    ...skipped.map((m) => h('li', { class: 'same' }, `= ${queue}: ${m.message_id ?? 'a message without id'} stays (not a command, a replay skips it)`)),
+    ...routable.map((d) => h('li', { class: 'del' }, `− ${queue}: ${d.message_id}`)),
+    ...routable.map((d) => h('li', { class: 'add' }, `+ ${source.get(d.message_id) ?? 'its source queue'}: ${d.message_id} (${d.command.replaceAll('_', ' ')}, show ${d.show_id}) → ${outcomeOf(d)}`)),
+    ...skipped.map((d) => h('li', { class: 'same' }, `= ${queue}: ${d.message_id ?? 'a message without id'} stays (not a command, a replay skips it)`)),
+    ...run.not_found.map((id) => h('li', { class: 'same' }, `? ${id}: no longer in the queue`)),
   ];
   const dialog = h('dialog', { id: 'replay-confirm', 'aria-labelledby': 'replay-confirm-title' },
     h('h2', { id: 'replay-confirm-title' }, 'Replay for real?'),
@@ -157,6 +182,30 @@ async function replay(queue, selected, outcome) {
     toast(said[0]);
   } catch (e) {
     replace(outcome, errorBox(e, 'The replay failed; the messages stay in the queue. '));
+  }
+}
+
+/** A confirmation dialog before a message is deleted for good. */
+function confirmPurge(queue, m, confirmed) {
+  const dialog = h('dialog', { id: 'purge-confirm', 'aria-labelledby': 'purge-confirm-title' },
+    h('h2', { id: 'purge-confirm-title' }, 'Purge for good?'),
+    h('p', {}, `${m.message_id} will be deleted from ${queue}. It cannot be replayed afterwards.`),
+    h('form', { method: 'dialog', class: 'dialog-actions' },
+      h('button', { class: 'btn secondary', value: 'cancel', autofocus: true }, 'Cancel'),
+      h('button', { class: 'btn danger', value: 'purge', id: 'purge-go' }, 'Purge')));
+  dialog.addEventListener('close', () => { if (dialog.returnValue === 'purge') confirmed(); dialog.remove(); });
+  document.body.append(dialog);
+  dialog.showModal();
+}
+
+async function purgeOne(queue, m, outcome) {
+  try {
+    const r = await api(`/v1/ops/dlq/${encodeURIComponent(queue)}/purge`, { method: 'POST', body: { message_ids: [m.message_id] } });
+    const said = r.removed ? `Purged ${r.removed}.` : `${m.message_id} was no longer in the queue.`;
+    replace(outcome, h('p', { class: 'notice' }, said));
+    toast(said);
+  } catch (e) {
+    replace(outcome, errorBox(e, 'The purge failed; the message stays in the queue. '));
   }
 }
 

@@ -6,8 +6,9 @@
 //! applied with the pure sequencer to the show's current state (loaded from
 //! PostgreSQL like the runner does, then carried from one message to the next).
 
+use super::DlqMessage;
+use crate::OpsError;
 use contracts::{CommandEnvelope, Event, EventEnvelope, RejectReason, SeatId, ShowId};
-use ops::dlq::DlqMessage;
 use sequencer::ShowState;
 use sequencer_store::{self as store, StoreError};
 use serde::Serialize;
@@ -86,7 +87,7 @@ impl DryRunMessage {
 pub async fn simulate(
     pool: &PgPool,
     messages: &[DlqMessage],
-) -> anyhow::Result<Vec<DryRunMessage>> {
+) -> Result<Vec<DryRunMessage>, OpsError> {
     let parsed: Vec<Result<CommandEnvelope, String>> = messages
         .iter()
         .map(|m| serde_json::from_slice(&m.raw).map_err(|e| e.to_string()))
