@@ -21,6 +21,7 @@ use backon::Retryable;
 use lapin::options::QueueDeclareOptions;
 use lapin::types::{FieldTable, LongString};
 use lapin::{Channel, Connection, ConnectionProperties};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 pub mod consume;
@@ -35,13 +36,59 @@ pub use headers::delivery_count;
 pub use publish::{ConfirmedPublisher, PublishError, json_properties};
 pub use topology::{declare_topology, delete_topology, partition_queue_args};
 
-/// Connects once.
-pub async fn connect(url: &str, name: &str) -> Result<Connection, lapin::Error> {
-    Connection::connect(
-        url,
-        ConnectionProperties::default().with_connection_name(LongString::from(name.to_owned())),
-    )
-    .await
+/// Longest wait for one broker node to accept a connection before the next is tried
+/// (a node that is down but not refusing, e.g. behind a dropped route, would otherwise
+/// hold the client for the kernel's TCP timeout).
+const NODE_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the next connection starts in a list of nodes: rotating, so the clients of
+/// one process spread over a cluster's nodes.
+static NEXT_NODE: AtomicUsize = AtomicUsize::new(0);
+
+/// Connects once, to one node of `urls`: one broker URL or a comma-separated list of
+/// a cluster's nodes (`amqp.url`; a comma inside a URL must be written `%2C`). The
+/// nodes are tried in turn from a rotating start, so a client that lost its node and
+/// calls this again connects to another one. Every AMQP client of the project
+/// connects through here.
+pub async fn connect(urls: &str, name: &str) -> Result<Connection, lapin::Error> {
+    let nodes = nodes(urls);
+    let props =
+        || ConnectionProperties::default().with_connection_name(LongString::from(name.to_owned()));
+    if nodes.len() <= 1 {
+        return Connection::connect(nodes.first().copied().unwrap_or(urls), props()).await;
+    }
+    let start = NEXT_NODE.fetch_add(1, Ordering::Relaxed);
+    let mut last = None;
+    for i in 0..nodes.len() {
+        let url = nodes[(start + i) % nodes.len()];
+        let attempt = tokio::time::timeout(NODE_CONNECT_TIMEOUT, Connection::connect(url, props()));
+        let err = match attempt.await {
+            Ok(Ok(conn)) => return Ok(conn),
+            Ok(Err(e)) => e,
+            Err(_) => lapin::Error::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no answer within {NODE_CONNECT_TIMEOUT:?}"),
+            )),
+        };
+        tracing::warn!(node = node_address(url), error = %err, "rabbitmq node unreachable; trying the next");
+        last = Some(err);
+    }
+    Err(last.expect("at least two nodes were tried"))
+}
+
+/// The node URLs of `urls` (comma-separated, blanks ignored).
+fn nodes(urls: &str) -> Vec<&str> {
+    urls.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect()
+}
+
+/// `host:port` of a node URL, without its credentials (for logs).
+fn node_address(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
+    rest.split('/').next().unwrap_or(rest)
 }
 
 /// Connects, retrying with bounded backoff for at most `max_wait`.
@@ -69,4 +116,21 @@ pub async fn queue_counts(ch: &Channel, queue: &str) -> Result<(u32, u32), lapin
         )
         .await?;
     Ok((q.message_count(), q.consumer_count()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_of_nodes_splits_on_commas_and_logs_no_credentials() {
+        let urls = " amqp://u:p@a:5672/%2f, ,amqps://u:s3cr%2Ct@b:5671/vh ";
+        assert_eq!(
+            nodes(urls),
+            ["amqp://u:p@a:5672/%2f", "amqps://u:s3cr%2Ct@b:5671/vh"]
+        );
+        assert_eq!(node_address("amqp://u:p@a:5672/%2f"), "a:5672");
+        assert_eq!(node_address("amqps://u:p@w@b:5671"), "b:5671");
+        assert_eq!(node_address("amqp://c:5672/%2f"), "c:5672");
+    }
 }
