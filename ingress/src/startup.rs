@@ -52,6 +52,8 @@ pub struct AppState {
     /// Movies with upcoming on-sale shows, per city and day, memoised for
     /// `catalog.availability_ttl_ms`.
     pub availability: catalog::Availability,
+    /// Theater scopes of admins and staff, trusted for `door.scope_cache_ttl_ms`.
+    pub scopes: crate::scope::ScopeCache,
 }
 
 impl FromRef<AppState> for TokenKeys {
@@ -129,6 +131,10 @@ impl Application {
             movie_lists: catalog::MovieLists::new(
                 Duration::from_millis(settings.catalog.list_cache_ttl_ms),
                 MOVIE_LISTS_MAX,
+            ),
+            scopes: crate::scope::ScopeCache::new(
+                Duration::from_millis(settings.door.scope_cache_ttl_ms),
+                crate::scope::SCOPE_CACHE_MAX,
             ),
             settings: Arc::new(settings),
             db,

@@ -14,3 +14,5 @@ mod ops;
 mod payments;
 mod pipeline;
 mod ratelimit;
+mod scopes;
+mod venues;

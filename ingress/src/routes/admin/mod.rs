@@ -2,6 +2,11 @@
 //! route layer checks it for every handler here): theaters, their screens (seat
 //! layouts), movies, shows, and a show's sales, one file each.
 //!
+//! Every handler takes an [`Access`] and checks the theater scope of what it touches
+//! (`403` for another theater's theater, screen or show; lists filtered to the scope);
+//! theaters and movies are created and edited only by platform admins, because they
+//! belong to no one theater (see [`crate::scope`]).
+//!
 //! What a booking depends on is frozen once the show has one: a show's start and
 //! prices, and its screen's layout, can change only while none of the screen's (or
 //! the show's) live shows has a booking of any status. The sequencer loads a show's
@@ -24,12 +29,12 @@ use screens::*;
 use shows::*;
 use theaters::*;
 
-use crate::auth::Caller;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::pagination::{Page, PageParams};
 use crate::problem::ApiError;
 use crate::routes::bookings::rfc3339;
 use crate::routes::catalog::{MovieView, ShowView, movie_view, show_view};
+use crate::scope::Access;
 use crate::startup::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -153,8 +153,10 @@ async fn write_prices(
     ))]
 pub async fn create_show(
     State(app): State<AppState>,
+    access: Access,
     ApiJson(body): ApiJson<ShowInput>,
 ) -> Result<Response, ApiError> {
+    access.screen(&app, body.screen_id).await?;
     let start = parse_start(&body.starts_at)?;
     let movie = movie_view(&app, body.movie_id).await?;
     let screen = screen(&app, body.screen_id).await?;
@@ -189,6 +191,7 @@ pub async fn create_show(
     responses((status = 200, description = "A page of show ids with their start", body = Page<ShowListItem>)))]
 pub async fn list_shows(
     State(app): State<AppState>,
+    access: Access,
     ApiQuery(q): ApiQuery<ShowListQuery>,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<axum::Json<Page<ShowListItem>>, ApiError> {
@@ -201,6 +204,8 @@ pub async fn list_shows(
         "select id, movie_id, screen_id, starts_at, status from shows
           where ($1::uuid is null or screen_id = $1) and ($2::uuid is null or movie_id = $2)
             and ($3::timestamptz is null or (starts_at, id) > ($3, $4))
+            and ($6::uuid[] is null
+                 or screen_id in (select id from screens where theater_id = any($6)))
           order by starts_at, id limit $5",
     )
     .bind(q.screen_id)
@@ -208,6 +213,7 @@ pub async fn list_shows(
     .bind(after.map(|(t, _)| t))
     .bind(after.map(|(_, id)| id).unwrap_or_default())
     .bind(i64::from(limit) + 1)
+    .bind(access.scope.theaters())
     .fetch_all(&app.db)
     .await?;
     let page = Page::from_rows(rows, limit, |r| {
@@ -242,8 +248,10 @@ pub struct ShowListItem {
     responses((status = 200, description = "The show", body = ShowView)))]
 pub async fn get_show(
     State(app): State<AppState>,
+    access: Access,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<ShowView>, ApiError> {
+    access.show(&app, id).await?;
     show_view(&app, id).await.map(axum::Json)
 }
 
@@ -257,9 +265,11 @@ pub async fn get_show(
     ))]
 pub async fn update_show(
     State(app): State<AppState>,
+    access: Access,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<ShowChange>,
 ) -> Result<axum::Json<ShowView>, ApiError> {
+    access.show(&app, id).await?;
     let start = body.starts_at.as_deref().map(parse_start).transpose()?;
     let mut tx = app.db.begin().await?;
     let row: Option<(Uuid, i32, String)> = sqlx::query_as(
@@ -330,9 +340,11 @@ pub struct ShowCancelled {
     ))]
 pub async fn cancel_show(
     State(app): State<AppState>,
-    caller: Caller,
+    access: Access,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
+    access.show(&app, id).await?;
+    let caller = access.caller;
     let row: Option<(String, OffsetDateTime)> =
         sqlx::query_as("select status, starts_at from shows where id = $1")
             .bind(id)
