@@ -5,7 +5,7 @@ use crate::auth::TokenKeys;
 use crate::openapi::{self, ApiDoc, ServedDocs};
 use crate::problem;
 use crate::ratelimit::{self, RateLimiter};
-use crate::routes::{account, admin, bookings, catalog, health, ops, payments, tickets};
+use crate::routes::{account, admin, bookings, catalog, door, health, ops, payments, tickets};
 use crate::serve::ServeLimits;
 use crate::shows::ShowCache;
 use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request};
@@ -216,6 +216,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(bookings::router())
         .merge(payments::router())
         .merge(tickets::router())
+        .merge(door::router())
         .merge(ops::router())
         .merge(catalog::router())
 }

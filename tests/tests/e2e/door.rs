@@ -13,8 +13,12 @@ use serde_json::{Value, json};
 use tests::{SystemOptions, TestSystem, spawn_system};
 
 async fn check_in(sys: &TestSystem, staff: &str, token: &str, gate: Option<&str>) -> (u16, Value) {
-    sys.post(staff, "/v1/checkins", Some(json!({"token": token, "gate": gate})))
-        .await
+    sys.post(
+        staff,
+        "/v1/checkins",
+        Some(json!({"token": token, "gate": gate})),
+    )
+    .await
 }
 
 async fn setup() -> (TestSystem, Venues) {
@@ -41,10 +45,18 @@ async fn a_ticket_checks_in_once_then_answers_409_with_the_first_scan() {
     assert_eq!(again["gate"], "North 2");
     // The list counts it: one of one booking, two of two seats.
     let (status, list) = sys
-        .call(Method::GET, &format!("/v1/admin/shows/{}/checkins", v.a.show), Some(&staff), None)
+        .call(
+            Method::GET,
+            &format!("/v1/admin/shows/{}/checkins", v.a.show),
+            Some(&staff),
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{list}");
-    assert_eq!((list["checked_in"].as_i64(), list["total"].as_i64()), (Some(1), Some(1)));
+    assert_eq!(
+        (list["checked_in"].as_i64(), list["total"].as_i64()),
+        (Some(1), Some(1))
+    );
     assert_eq!(list["checked_in_seats"], 2);
     assert_eq!(list["items"][0]["booking_id"], booking.as_str());
     assert_eq!(list["items"][0]["source"], "online");
@@ -61,7 +73,11 @@ async fn of_many_concurrent_scans_of_one_ticket_exactly_one_checks_in() {
         async move { check_in(sys, op, token, Some(&format!("gate {i}"))).await }
     });
     let answers = futures::future::join_all(scans).await;
-    let created: Vec<&Value> = answers.iter().filter(|(s, _)| *s == 201).map(|(_, b)| b).collect();
+    let created: Vec<&Value> = answers
+        .iter()
+        .filter(|(s, _)| *s == 201)
+        .map(|(_, b)| b)
+        .collect();
     assert_eq!(created.len(), 1, "{answers:?}");
     let winner_gate = created[0]["gate"].clone();
     for (status, body) in answers.iter().filter(|(s, _)| *s != 201) {
@@ -90,20 +106,30 @@ async fn a_cancelled_ticket_and_a_forged_one_are_refused_at_the_door() {
     let (status, res) = check_in(&sys, &staff, &token, None).await;
     assert_eq!(status, 422, "{res}");
     assert_eq!(res["code"], "ticket_not_valid");
-    assert!(res["reason"] == "booking_cancelled" || res["reason"] == "booking_refunded", "{res}");
+    assert!(
+        res["reason"] == "booking_cancelled" || res["reason"] == "booking_refunded",
+        "{res}"
+    );
 
     // A forged ticket: the claims of a real one with other seats, the signature kept.
     let (_, _, good) = ticket(&sys, &v.a.show, &["C2"]).await;
     let (payload, sig) = good.split_once('.').unwrap();
-    let mut claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let mut claims: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
     claims["seats"] = json!(["C2", "C3", "C4"]);
-    let forged = format!("{}.{sig}", URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap()));
+    let forged = format!(
+        "{}.{sig}",
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap())
+    );
     for bad in [forged.as_str(), "not-a-ticket"] {
         let (status, res) = check_in(&sys, &staff, bad, None).await;
         assert_eq!(status, 422, "{res}");
         assert_eq!(res["code"], "ticket_not_valid");
     }
-    let n: i64 = sqlx::query_scalar("select count(*) from checkins").fetch_one(&sys.pool).await.unwrap();
+    let n: i64 = sqlx::query_scalar("select count(*) from checkins")
+        .fetch_one(&sys.pool)
+        .await
+        .unwrap();
     assert_eq!(n, 0, "nothing refused was recorded");
     sys.shutdown().await;
 }

@@ -40,11 +40,17 @@ async fn the_manifest_lists_valid_bookings_and_public_keys_that_verify_tickets_o
     let v = venues(&sys).await;
     let (b1, _, t1) = ticket(&sys, &v.a.show, &["A1"]).await;
     let (b2, customer, _) = ticket(&sys, &v.a.show, &["A2"]).await;
-    sys.post(&customer, &format!("/v1/bookings/{b2}/cancel"), None).await;
+    sys.post(&customer, &format!("/v1/bookings/{b2}/cancel"), None)
+        .await;
     wait_status(&sys, &customer, &b2, "refunded").await;
     let (_, staff) = scoped(&sys, Role::Staff, &v.a.theater).await;
     let (status, m) = sys
-        .call(Method::GET, &format!("/v1/scanner/shows/{}/manifest", v.a.show), Some(&staff), None)
+        .call(
+            Method::GET,
+            &format!("/v1/scanner/shows/{}/manifest", v.a.show),
+            Some(&staff),
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{m}");
     assert_eq!(m["bookings"].as_array().unwrap().len(), 1, "{m}");
@@ -76,7 +82,12 @@ async fn the_manifest_lists_valid_bookings_and_public_keys_that_verify_tickets_o
     // Another theater's scanner gets nothing.
     let (_, staff_b) = scoped(&sys, Role::Staff, &v.b.theater).await;
     let (status, _) = sys
-        .call(Method::GET, &format!("/v1/scanner/shows/{}/manifest", v.a.show), Some(&staff_b), None)
+        .call(
+            Method::GET,
+            &format!("/v1/scanner/shows/{}/manifest", v.a.show),
+            Some(&staff_b),
+            None,
+        )
         .await;
     assert_eq!(status, 403);
     sys.shutdown().await;
@@ -89,7 +100,8 @@ async fn an_offline_batch_resolves_duplicates_first_scan_wins_and_is_idempotent(
     let (b1, _, t1) = ticket(&sys, &v.a.show, &["B1"]).await;
     let (b2, _, t2) = ticket(&sys, &v.a.show, &["B2", "B3"]).await;
     let (b3, customer, t3) = ticket(&sys, &v.a.show, &["B4"]).await;
-    sys.post(&customer, &format!("/v1/bookings/{b3}/cancel"), None).await;
+    sys.post(&customer, &format!("/v1/bookings/{b3}/cancel"), None)
+        .await;
     wait_status(&sys, &customer, &b3, "refunded").await;
     let (_, staff) = scoped(&sys, Role::Staff, &v.a.theater).await;
     let (t1_late, t1_early, t2_at) = (ago(300), ago(600), ago(400));
@@ -101,20 +113,35 @@ async fn an_offline_batch_resolves_duplicates_first_scan_wins_and_is_idempotent(
         {"token": "forged.ticket", "gate": "East", "scanned_at": ago(340)},
         {"token": t2, "gate": "East", "scanned_at": ago(-3600)},
     ]});
-    let (status, first) = sys.post(&staff, "/v1/checkins/batch", Some(batch.clone())).await;
+    let (status, first) = sys
+        .post(&staff, "/v1/checkins/batch", Some(batch.clone()))
+        .await;
     assert_eq!(status, 200, "{first}");
     assert_eq!(
         statuses(&first),
-        ["duplicate", "accepted", "accepted", "invalid", "invalid", "invalid"]
+        [
+            "duplicate",
+            "accepted",
+            "accepted",
+            "invalid",
+            "invalid",
+            "invalid"
+        ]
     );
     let r = &first["results"];
     // The earlier scan of t1 won although it came second in the batch.
     assert_eq!(r[0]["booking_id"], b1.as_str());
     assert_eq!(r[0]["first_scan"]["gate"], "West");
-    assert!(same_instant(&r[0]["first_scan"]["scanned_at"], &t1_early), "{r}");
+    assert!(
+        same_instant(&r[0]["first_scan"]["scanned_at"], &t1_early),
+        "{r}"
+    );
     assert_eq!(r[1]["first_scan"], r[0]["first_scan"]);
     assert_eq!(r[2]["booking_id"], b2.as_str());
-    assert!(r[3]["reason"] == "booking_cancelled" || r[3]["reason"] == "booking_refunded", "{r}");
+    assert!(
+        r[3]["reason"] == "booking_cancelled" || r[3]["reason"] == "booking_refunded",
+        "{r}"
+    );
     assert_eq!(r[4]["reason"], "malformed");
     assert_eq!(r[5]["reason"], "scanned_in_future");
 
@@ -129,13 +156,17 @@ async fn an_offline_batch_resolves_duplicates_first_scan_wins_and_is_idempotent(
     };
     let before = rows().await;
     assert_eq!(before.len(), 2);
-    let (status, again) = sys.post(&staff, "/v1/checkins/batch", Some(batch.clone())).await;
+    let (status, again) = sys
+        .post(&staff, "/v1/checkins/batch", Some(batch.clone()))
+        .await;
     assert_eq!(status, 200);
     assert_eq!(again, first);
     assert_eq!(rows().await, before);
 
     // Online, t1 is already in: at the batch's first scan.
-    let (status, res) = sys.post(&staff, "/v1/checkins", Some(json!({"token": t1}))).await;
+    let (status, res) = sys
+        .post(&staff, "/v1/checkins", Some(json!({"token": t1})))
+        .await;
     assert_eq!(status, 409, "{res}");
     assert_eq!(res["gate"], "West");
 
@@ -148,7 +179,12 @@ async fn an_offline_batch_resolves_duplicates_first_scan_wins_and_is_idempotent(
     assert_eq!(res["results"][2]["status"], "duplicate");
     assert_eq!(res["results"][2]["first_scan"]["gate"], "North");
     let (_, list) = sys
-        .call(Method::GET, &format!("/v1/admin/shows/{}/checkins", v.a.show), Some(&staff), None)
+        .call(
+            Method::GET,
+            &format!("/v1/admin/shows/{}/checkins", v.a.show),
+            Some(&staff),
+            None,
+        )
         .await;
     assert_eq!(list["checked_in"], 2, "{list}");
     assert_eq!(list["items"][0]["booking_id"], b1.as_str(), "oldest first");
@@ -167,7 +203,9 @@ async fn a_batch_over_the_limit_is_refused_whole() {
     let scans: Vec<Value> = (0..=sys.settings.door.batch_items_max)
         .map(|_| json!({"token": "x.y", "scanned_at": ago(1)}))
         .collect();
-    let (status, res) = sys.post(&op, "/v1/checkins/batch", Some(json!({"checkins": scans}))).await;
+    let (status, res) = sys
+        .post(&op, "/v1/checkins/batch", Some(json!({"checkins": scans})))
+        .await;
     assert_eq!(status, 422, "{res}");
     sys.shutdown().await;
 }

@@ -77,6 +77,18 @@ fn routes_on(v: &Venues, b: &crate::venues::Venue) -> Vec<(&'static str, Call)> 
             "/v1/admin/shows/{show_id}/sales",
             (Method::GET, format!("/v1/admin/shows/{sh}/sales"), None),
         ),
+        (
+            "/v1/admin/shows/{show_id}/checkins",
+            (Method::GET, format!("/v1/admin/shows/{sh}/checkins"), None),
+        ),
+        (
+            "/v1/scanner/shows/{show_id}/manifest",
+            (
+                Method::GET,
+                format!("/v1/scanner/shows/{sh}/manifest"),
+                None,
+            ),
+        ),
         // Last: it cancels the show.
         (
             "/v1/admin/shows/{show_id}/cancel",
@@ -91,6 +103,8 @@ const UNSCOPED_OR_FILTERED: &[&str] = &[
     "/v1/admin/theaters",
     "/v1/admin/movies",
     "/v1/admin/movies/{movie_id}",
+    "/v1/admin/bookings",
+    "/v1/admin/reports/sales",
 ];
 
 async fn call(sys: &TestSystem, token: &str, (m, path, body): &Call) -> (u16, Value) {

@@ -125,22 +125,34 @@ pub async fn scoped(sys: &TestSystem, role: Role, theater: &str) -> (String, Str
 /// booking id, the customer's token and the ticket token.
 pub async fn ticket(sys: &TestSystem, show: &str, seats: &[&str]) -> (String, String, String) {
     let (_, customer) = sys.customer(1).await;
+    let (booking, token) = ticket_as(sys, &customer, show, seats).await;
+    (booking, customer, token)
+}
+
+/// Like [`ticket`], booked by the customer of `customer` (a token).
+pub async fn ticket_as(
+    sys: &TestSystem,
+    customer: &str,
+    show: &str,
+    seats: &[&str],
+) -> (String, String) {
     let body = json!({"show_id": show, "seats": seats, "payment_method": "pm_card_ok"});
-    let (status, accepted) = sys.submit(&customer, "door-key", body).await;
+    let key = format!("door-{show}-{}", seats.join("-"));
+    let (status, accepted) = sys.submit(customer, &key, body).await;
     assert_eq!(status, 202, "{accepted}");
     let booking = accepted["booking_id"].as_str().unwrap().to_owned();
-    wait_status(sys, &customer, &booking, "confirmed").await;
+    wait_status(sys, customer, &booking, "confirmed").await;
     let (status, t) = sys
         .call(
             Method::GET,
             &format!("/v1/bookings/{booking}/ticket"),
-            Some(&customer),
+            Some(customer),
             None,
         )
         .await;
     assert_eq!(status, 200, "{t}");
     let token = t["token"].as_str().unwrap().to_owned();
-    (booking, customer, token)
+    (booking, token)
 }
 
 pub async fn wait_status(sys: &TestSystem, token: &str, booking: &str, want: &str) -> Value {
