@@ -17,5 +17,6 @@ mod ops;
 mod payments;
 mod pipeline;
 mod ratelimit;
+mod reports;
 mod scopes;
 mod venues;

@@ -1,6 +1,6 @@
 //! Theater admins schedule the catalog (API.md, "Admin"), role `admin` only (one
 //! route layer checks it for every handler here): theaters, their screens (seat
-//! layouts), movies, shows, and a show's sales, one file each.
+//! layouts), movies, shows, a show's sales, and sales reports, one file each.
 //!
 //! Every handler takes an [`Access`] and checks the theater scope of what it touches
 //! (`403` for another theater's theater, screen or show; lists filtered to the scope);
@@ -18,12 +18,14 @@
 //! refuses what two concurrent requests might both have checked.
 
 mod movies;
+mod reports;
 mod sales;
 mod screens;
 mod shows;
 mod theaters;
 
 use movies::*;
+use reports::*;
 use sales::*;
 use screens::*;
 use shows::*;
@@ -112,5 +114,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_show, update_show))
         .routes(routes!(sales))
         .routes(routes!(cancel_show))
+        .routes(routes!(sales_report))
         .route_layer(axum::middleware::from_fn(crate::auth::layer::admins))
 }
