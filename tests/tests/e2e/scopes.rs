@@ -203,7 +203,7 @@ async fn a_theater_admin_lists_only_its_theater_and_cannot_add_theaters_or_edit_
         .call(Method::GET, "/v1/admin/theaters", Some(&admin_a), None)
         .await;
     assert_eq!(status, 200);
-    assert_eq!(ids(&theaters), [v.a.theater.clone()]);
+    assert_eq!(ids(&theaters), vec![v.a.theater.clone()]);
     let (_, all) = sys
         .call(Method::GET, "/v1/admin/theaters", Some(&v.platform), None)
         .await;
@@ -212,7 +212,7 @@ async fn a_theater_admin_lists_only_its_theater_and_cannot_add_theaters_or_edit_
         .call(Method::GET, "/v1/admin/shows", Some(&admin_a), None)
         .await;
     assert_eq!(status, 200);
-    assert_eq!(ids(&shows), [v.a.show.clone()]);
+    assert_eq!(ids(&shows), vec![v.a.show.clone()]);
     for c in [
         (
             Method::POST,

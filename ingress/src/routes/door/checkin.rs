@@ -148,6 +148,9 @@ pub struct CheckinList {
 #[derive(Debug, Serialize, Deserialize)]
 struct AtCursor(i64, Uuid);
 
+/// booking, seats, checked_in_at, gate, source.
+type CheckinRow = (Uuid, Vec<String>, OffsetDateTime, Option<String>, String);
+
 /// A show's check-ins with counts: how many of its bookings (and seats) are in.
 #[utoipa::path(get, path = "/v1/admin/shows/{show_id}/checkins", tag = "door", security(("bearer" = [])),
     params(("show_id" = Uuid, Path, description = "The show id"), PageParams),
@@ -174,7 +177,7 @@ pub async fn list(
     .bind(id)
     .fetch_one(&app.db)
     .await?;
-    let rows: Vec<(Uuid, Vec<String>, OffsetDateTime, Option<String>, String)> = sqlx::query_as(
+    let rows: Vec<CheckinRow> = sqlx::query_as(
         "select booking_id, seats, checked_in_at, gate, source from checkins
           where show_id = $1 and ($2::timestamptz is null or (checked_in_at, booking_id) > ($2, $3))
           order by checked_in_at, booking_id limit $4",

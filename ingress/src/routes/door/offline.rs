@@ -68,6 +68,15 @@ pub struct Manifest {
     pub revoked: Vec<BookingId>,
 }
 
+/// booking, status, seats, checked_in_at, gate.
+type ManifestRow = (
+    Uuid,
+    String,
+    Vec<String>,
+    Option<OffsetDateTime>,
+    Option<String>,
+);
+
 /// What an offline scanner needs to check this show's tickets with no network.
 #[utoipa::path(get, path = "/v1/scanner/shows/{show_id}/manifest", tag = "door", security(("bearer" = [])),
     params(("show_id" = Uuid, Path, description = "The show id")),
@@ -80,13 +89,7 @@ pub async fn manifest(
     access.show(&app, id).await?;
     let keys = crate::routes::tickets::keys(&app)?;
     let generated_at = OffsetDateTime::now_utc();
-    let rows: Vec<(
-        Uuid,
-        String,
-        Vec<String>,
-        Option<OffsetDateTime>,
-        Option<String>,
-    )> = sqlx::query_as(
+    let rows: Vec<ManifestRow> = sqlx::query_as(
         "select b.id, b.status, b.seats, c.checked_in_at, c.gate
                from bookings b left join checkins c on c.booking_id = b.id
               where b.show_id = $1 and b.status in ('confirmed', 'cancelled', 'refunded')
