@@ -60,3 +60,130 @@ pub async fn mint_token(pool: &PgPool, keys: &TokenKeys, email: &str) -> anyhow:
     let role: Role = role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
     Ok(keys.mint(UserId(id), role)?)
 }
+
+/// One theater an account manages.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Grant {
+    pub theater_id: uuid::Uuid,
+    pub theater: String,
+    pub city: String,
+}
+
+/// The account of `email`: its id and role.
+async fn account(pool: &PgPool, email: &str) -> anyhow::Result<(uuid::Uuid, Role)> {
+    let email = email.trim().to_lowercase();
+    let (id, role): (uuid::Uuid, String) =
+        sqlx::query_as("select id, role from users where email = $1")
+            .bind(&email)
+            .fetch_optional(pool)
+            .await?
+            .with_context(|| format!("no user with email {email}"))?;
+    Ok((id, role.parse().map_err(|e: String| anyhow::anyhow!(e))?))
+}
+
+/// Makes the account of `email` an admin or staff member of `theater` (its role
+/// becomes `role`; it is scoped from now on). Operators are platform-wide by nature
+/// and are refused, as is a role other than admin or staff. Granting twice is
+/// harmless. A token minted before keeps its old role until it expires; the scope
+/// applies at once (ingress looks scopes up, see `ingress::scope`).
+pub async fn grant(
+    pool: &PgPool,
+    email: &str,
+    role: Role,
+    theater: uuid::Uuid,
+) -> anyhow::Result<Vec<Grant>> {
+    anyhow::ensure!(
+        matches!(role, Role::Admin | Role::Staff),
+        "only admin and staff are scoped to theaters"
+    );
+    let (id, current) = account(pool, email).await?;
+    anyhow::ensure!(
+        current != Role::Operator,
+        "{email} is an operator: operators work across every theater"
+    );
+    let mut tx = pool.begin().await?;
+    let exists: bool = sqlx::query_scalar("select exists (select 1 from theaters where id = $1)")
+        .bind(theater)
+        .fetch_one(&mut *tx)
+        .await?;
+    anyhow::ensure!(exists, "no theater {theater}");
+    sqlx::query("update users set role = $2, theater_scoped = true where id = $1")
+        .bind(id)
+        .bind(role.as_str())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "insert into theater_grants (user_id, theater_id) values ($1, $2) on conflict do nothing",
+    )
+    .bind(id)
+    .bind(theater)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    grants(pool, email).await
+}
+
+/// Removes `theater` from the account's scope. The account stays scoped: without
+/// grants left it manages nothing (it never becomes a platform admin this way).
+pub async fn revoke(pool: &PgPool, email: &str, theater: uuid::Uuid) -> anyhow::Result<Vec<Grant>> {
+    let (id, _) = account(pool, email).await?;
+    sqlx::query("delete from theater_grants where user_id = $1 and theater_id = $2")
+        .bind(id)
+        .bind(theater)
+        .execute(pool)
+        .await?;
+    grants(pool, email).await
+}
+
+/// Makes a scoped admin a platform admin again: its grants are dropped and it
+/// manages every theater. Staff cannot be unscoped.
+pub async fn unscope(pool: &PgPool, email: &str) -> anyhow::Result<()> {
+    let (id, role) = account(pool, email).await?;
+    anyhow::ensure!(
+        role == Role::Admin,
+        "{email} is {}: only an admin can manage every theater",
+        role.as_str()
+    );
+    let mut tx = pool.begin().await?;
+    sqlx::query("delete from theater_grants where user_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("update users set theater_scoped = false where id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The theaters the account of `email` manages (empty for a platform admin, see
+/// [`is_scoped`]).
+pub async fn grants(pool: &PgPool, email: &str) -> anyhow::Result<Vec<Grant>> {
+    let (id, _) = account(pool, email).await?;
+    let rows: Vec<(uuid::Uuid, String, String)> = sqlx::query_as(
+        "select t.id, t.name, t.city from theater_grants g join theaters t on t.id = g.theater_id
+          where g.user_id = $1 order by t.city, t.name, t.id",
+    )
+    .bind(id)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(theater_id, theater, city)| Grant {
+            theater_id,
+            theater,
+            city,
+        })
+        .collect())
+}
+
+/// Whether the account of `email` is limited to its grants (staff always are).
+pub async fn is_scoped(pool: &PgPool, email: &str) -> anyhow::Result<bool> {
+    let (id, role) = account(pool, email).await?;
+    let scoped: bool = sqlx::query_scalar("select theater_scoped from users where id = $1")
+        .bind(id)
+        .fetch_one(pool)
+        .await?;
+    Ok(scoped || role == Role::Staff)
+}

@@ -9,6 +9,9 @@ pub enum Role {
     Customer,
     Admin,
     Operator,
+    /// Door staff: check tickets in and look bookings up, always within the theaters
+    /// granted to them (`theater_grants`).
+    Staff,
 }
 
 impl Role {
@@ -17,6 +20,7 @@ impl Role {
             Role::Customer => "customer",
             Role::Admin => "admin",
             Role::Operator => "operator",
+            Role::Staff => "staff",
         }
     }
 }
@@ -28,8 +32,9 @@ impl std::str::FromStr for Role {
             "customer" => Ok(Role::Customer),
             "admin" => Ok(Role::Admin),
             "operator" => Ok(Role::Operator),
+            "staff" => Ok(Role::Staff),
             other => Err(format!(
-                "unknown role {other:?} (customer, admin or operator)"
+                "unknown role {other:?} (customer, admin, operator or staff)"
             )),
         }
     }
@@ -41,7 +46,7 @@ mod tests {
 
     #[test]
     fn every_role_parses_back_from_its_name() {
-        for role in [Role::Customer, Role::Admin, Role::Operator] {
+        for role in [Role::Customer, Role::Admin, Role::Operator, Role::Staff] {
             assert_eq!(role.as_str().parse::<Role>(), Ok(role));
         }
         assert!("root".parse::<Role>().is_err());

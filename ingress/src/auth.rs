@@ -93,8 +93,14 @@ pub mod layer {
         only(&[Role::Admin], req, next).await
     }
 
-    /// Staff: admins and operators.
+    /// Staff of the platform: admins and operators.
     pub async fn staff(req: Request, next: Next) -> Response {
         only(&[Role::Admin, Role::Operator], req, next).await
+    }
+
+    /// At the door: door staff, admins and operators (handlers then check the
+    /// theater scope, [`crate::scope::Access`]).
+    pub async fn door(req: Request, next: Next) -> Response {
+        only(&[Role::Admin, Role::Staff, Role::Operator], req, next).await
     }
 }

@@ -19,6 +19,7 @@
 //! - [`ratelimit`]: per-caller budgets shared by every instance (GCRA in Redis),
 //!   applied by a middleware before any handler runs.
 //! - [`memo`]: a short-lived single-flight cache of computed answers (movie lists).
+//! - [`scope`]: theater scopes of admins and staff, the [`scope::Access`] extractor.
 //! - [`cors`]: CORS for the configured other origins (none by default); the web app
 //!   (crate `web`, merged into the router) is same-origin and needs none.
 //!
@@ -36,6 +37,7 @@ pub mod pagination;
 pub mod problem;
 pub mod ratelimit;
 pub mod routes;
+pub mod scope;
 pub mod serve;
 pub mod shows;
 pub mod startup;

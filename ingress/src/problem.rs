@@ -39,6 +39,17 @@ pub enum ApiError {
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
     Internal(#[source] anyhow::Error),
+    /// A ticket that does not admit anyone: forged, malformed, of a booking that is
+    /// not (or no longer) confirmed. `reason` is a machine word (API "Door").
+    #[error("the ticket is not valid: {reason}")]
+    TicketNotValid { reason: String },
+    /// The booking was checked in before; the answer carries when and where.
+    #[error("booking {booking_id} was checked in at {checked_in_at}{}", gate.as_deref().map(|g| format!(" at gate {g}")).unwrap_or_default())]
+    AlreadyCheckedIn {
+        booking_id: uuid::Uuid,
+        checked_in_at: String,
+        gate: Option<String>,
+    },
 }
 
 /// An RFC 9457 problem: every 4xx and 5xx answer has this body, with content type
@@ -128,12 +139,55 @@ impl ApiError {
                 "internal",
                 "Internal server error",
             ),
+            ApiError::TicketNotValid { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "ticket_not_valid",
+                "Ticket not valid",
+            ),
+            ApiError::AlreadyCheckedIn { .. } => (
+                StatusCode::CONFLICT,
+                "already_checked_in",
+                "Already checked in",
+            ),
         }
+    }
+
+    /// Extension members of the problem body (RFC 9457 section 3.2), beside the
+    /// standard ones: what a client needs to act without parsing `detail`.
+    fn extensions(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut m = serde_json::Map::new();
+        match self {
+            ApiError::TicketNotValid { reason } => {
+                m.insert("reason".into(), reason.clone().into());
+            }
+            ApiError::AlreadyCheckedIn {
+                booking_id,
+                checked_in_at,
+                gate,
+            } => {
+                m.insert("booking_id".into(), booking_id.to_string().into());
+                m.insert("checked_in_at".into(), checked_in_at.clone().into());
+                m.insert("gate".into(), gate.clone().into());
+            }
+            _ => {}
+        }
+        m
     }
 }
 
 /// Builds a problem+json response.
 pub fn problem_response(status: StatusCode, code: &str, title: &str, detail: String) -> Response {
+    problem_response_with(status, code, title, detail, serde_json::Map::new())
+}
+
+/// Builds a problem+json response with extension members beside the standard ones.
+pub fn problem_response_with(
+    status: StatusCode,
+    code: &str,
+    title: &str,
+    detail: String,
+    extensions: serde_json::Map<String, serde_json::Value>,
+) -> Response {
     let body = Problem {
         kind: format!("https://docs.booking.local/problems/{code}"),
         title,
@@ -141,6 +195,12 @@ pub fn problem_response(status: StatusCode, code: &str, title: &str, detail: Str
         detail,
         code,
     };
+    let mut body = serde_json::to_value(body).unwrap_or_default();
+    if let Some(obj) = body.as_object_mut() {
+        for (k, v) in extensions {
+            obj.entry(k).or_insert(v);
+        }
+    }
     let mut res = (status, axum::Json(body)).into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -164,7 +224,7 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let mut res = problem_response(status, code, title, detail);
+        let mut res = problem_response_with(status, code, title, detail, self.extensions());
         if status == StatusCode::SERVICE_UNAVAILABLE {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -6,7 +6,7 @@ use crate::catalog::Catalog;
 use crate::openapi::{self, ApiDoc, ServedDocs};
 use crate::problem;
 use crate::ratelimit::{self, RateLimiter};
-use crate::routes::{account, admin, bookings, catalog, health, ops, payments, tickets};
+use crate::routes::{account, admin, bookings, catalog, door, health, ops, payments, tickets};
 use crate::serve::ServeLimits;
 use crate::shows::ShowCache;
 use crate::state::{AppState, Draining};
@@ -94,6 +94,10 @@ impl Application {
             tokens,
             limiter,
             catalog: Catalog::new(db.clone(), &settings.catalog),
+            scopes: crate::scope::ScopeCache::new(
+                Duration::from_millis(settings.door.scope_cache_ttl_ms),
+                crate::scope::SCOPE_CACHE_MAX,
+            ),
             settings: Arc::new(settings),
             db,
             redis,
@@ -193,6 +197,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(bookings::router())
         .merge(payments::router())
         .merge(tickets::router())
+        .merge(door::router())
         .merge(ops::router())
         .merge(catalog::router())
 }

@@ -34,6 +34,8 @@ pub struct AppState {
     pub catalog: Catalog,
     /// Set once shutdown has begun: `/readyz` answers 503 from then on.
     pub draining: Draining,
+    /// Theater scopes of admins and staff, trusted for `door.scope_cache_ttl_ms`.
+    pub scopes: crate::scope::ScopeCache,
 }
 
 /// Whether this instance is shutting down (see `ingress.drain_delay_ms`).

@@ -93,6 +93,20 @@ pub struct Settings {
     pub notifier: NotifierSettings,
     pub catalog: CatalogSettings,
     pub rate_limit: RateLimitSettings,
+    pub door: DoorSettings,
+}
+
+/// Theater scopes and check-in at the door.
+#[derive(Debug, Clone, Deserialize)]
+pub struct DoorSettings {
+    /// How long ingress trusts a looked-up theater scope of an account (0 = never):
+    /// a revoked grant stops working at most this late.
+    pub scope_cache_ttl_ms: u64,
+    /// Most check-ins in one `POST /v1/checkins/batch`.
+    pub batch_items_max: usize,
+    /// An offline scan may claim a `scanned_at` at most this far past the server's
+    /// clock (a scanner's clock runs a little fast); later ones are `invalid`.
+    pub scan_clock_skew_max_secs: u64,
 }
 
 /// The notifier: SMTP server, sender, e-ticket keys and send retries.

@@ -257,6 +257,8 @@ async fn no_input_makes_a_server_error_and_answers_match_the_document() {
     let (_, customer) = sys.customer(1).await;
     let (_, admin) = sys.user_with_role(Role::Admin).await;
     let (_, operator) = sys.user_with_role(Role::Operator).await;
+    // Door staff with no theater: every scoped route must refuse them cleanly.
+    let (_, staff) = sys.user_with_role(Role::Staff).await;
     let (status, booked) = sys
         .submit(
             &customer,
@@ -294,6 +296,7 @@ async fn no_input_makes_a_server_error_and_answers_match_the_document() {
             ("customer", customer.clone()),
             ("admin", admin),
             ("operator", operator),
+            ("staff", staff),
         ],
     };
     let mut rng = StdRng::seed_from_u64(seed);

@@ -102,6 +102,35 @@ pub enum UserCmd {
         #[arg(long, default_value = "")]
         name: String,
     },
+    /// Scope an admin or staff member to a theater (repeat for more theaters). The
+    /// account's role becomes --role; from now on it manages only its theaters.
+    Grant {
+        #[arg(long)]
+        email: String,
+        /// `admin` or `staff`.
+        #[arg(long)]
+        role: String,
+        /// The theater id.
+        #[arg(long)]
+        theater: uuid::Uuid,
+    },
+    /// Take a theater out of an account's scope (with none left it manages nothing).
+    Revoke {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        theater: uuid::Uuid,
+    },
+    /// The theaters an account manages.
+    Grants {
+        #[arg(long)]
+        email: String,
+    },
+    /// Make a scoped admin a platform admin again (every theater).
+    Unscope {
+        #[arg(long)]
+        email: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -264,6 +293,7 @@ pub async fn run(
                 writeln!(out, "{id}")?;
             }
         }
+        Cmd::User { command } => users(&pool()?, command, json, out).await?,
         Cmd::MintToken { email } => {
             let keys = TokenKeys::new(
                 &settings.auth.jwt_secret,
@@ -279,6 +309,58 @@ pub async fn run(
         Cmd::Dlq { command } => dlq::run(settings, command, json, out, input).await?,
         Cmd::Partitions => status::partitions(settings, &pool()?, json, out).await?,
         Cmd::Reconcile => status::reconcile(&pool()?, json, out).await?,
+    }
+    Ok(())
+}
+
+/// The scope commands of `bookctl user` (create is handled above).
+async fn users(
+    pool: &sqlx::PgPool,
+    command: UserCmd,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    use crate::users as u;
+    let email = match &command {
+        UserCmd::Create { email, .. }
+        | UserCmd::Grant { email, .. }
+        | UserCmd::Revoke { email, .. }
+        | UserCmd::Grants { email }
+        | UserCmd::Unscope { email } => email.clone(),
+    };
+    match command {
+        UserCmd::Create { .. } => anyhow::bail!("handled by run"),
+        UserCmd::Grant { role, theater, .. } => {
+            let role: Role = role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            u::grant(pool, &email, role, theater).await?;
+        }
+        UserCmd::Revoke { theater, .. } => {
+            u::revoke(pool, &email, theater).await?;
+        }
+        UserCmd::Unscope { .. } => u::unscope(pool, &email).await?,
+        UserCmd::Grants { .. } => {}
+    }
+    let scoped = u::is_scoped(pool, &email).await?;
+    let grants = u::grants(pool, &email).await?;
+    if json {
+        writeln!(
+            out,
+            "{}",
+            json!({"email": email, "scoped": scoped, "theaters": grants})
+        )?;
+    } else if !scoped {
+        writeln!(out, "{email}: every theater (not scoped)")?;
+    } else if grants.is_empty() {
+        writeln!(out, "{email}: scoped to no theater (manages nothing)")?;
+    } else {
+        table::table(
+            out,
+            &["THEATER", "NAME", "CITY"],
+            grants
+                .into_iter()
+                .map(|g| vec![g.theater_id.to_string(), g.theater, g.city])
+                .collect(),
+        )?;
     }
     Ok(())
 }

@@ -33,7 +33,7 @@ use uuid::Uuid;
 
 /// The configured keys. Built per request: deriving two Ed25519 keys costs
 /// microseconds, and it keeps the keys out of the shared application state.
-fn keys(app: &AppState) -> Result<TicketKeys, ApiError> {
+pub(crate) fn keys(app: &AppState) -> Result<TicketKeys, ApiError> {
     TicketKeys::from_config(
         &app.settings.notifier.ticket_current_kid,
         &app.settings.notifier.ticket_signing_keys,

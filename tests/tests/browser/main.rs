@@ -10,10 +10,12 @@
 //!   page, and no request to any other host (the pages and `/docs`).
 //! - [`ops`]: an operator dry-runs and replays a dead letter on `/ops`.
 //! - [`admin`]: an admin reads a show's sales and cancels it after confirming.
+//! - [`door`]: door staff check a ticket in; a second scan says when and where.
 
 mod access;
 mod admin;
 mod buyer;
+mod door;
 mod driver;
 mod ops;
 

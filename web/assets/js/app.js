@@ -81,6 +81,7 @@ async function updateAccountLink() {
   a.setAttribute('aria-label', me ? `Account of ${me.name}` : 'Sign in');
   document.getElementById('nav-ops').hidden = !['admin', 'operator'].includes(me?.role);
   document.getElementById('nav-admin').hidden = me?.role !== 'admin';
+  document.getElementById('nav-door').hidden = !['admin', 'operator', 'staff'].includes(me?.role);
 }
 
 function setupCity() {

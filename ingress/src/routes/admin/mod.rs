@@ -1,6 +1,11 @@
 //! Theater admins schedule the catalog (API.md, "Admin"), role `admin` only (one
 //! route layer checks it for every handler here): theaters, their screens (seat
-//! layouts), movies, shows, and a show's sales, one file each.
+//! layouts), movies, shows, a show's sales, and sales reports, one file each.
+//!
+//! Every handler takes an [`Access`] and checks the theater scope of what it touches
+//! (`403` for another theater's theater, screen or show; lists filtered to the scope);
+//! theaters and movies are created and edited only by platform admins, because they
+//! belong to no one theater (see [`crate::scope`]).
 //!
 //! What a booking depends on is frozen once the show has one: a show's start and
 //! prices, and its screen's layout, can change only while none of the screen's (or
@@ -13,22 +18,24 @@
 //! refuses what two concurrent requests might both have checked.
 
 mod movies;
+mod reports;
 mod sales;
 mod screens;
 mod shows;
 mod theaters;
 
 use movies::*;
+use reports::*;
 use sales::*;
 use screens::*;
 use shows::*;
 use theaters::*;
 
-use crate::auth::Caller;
 use crate::catalog::{MovieView, ShowView};
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::pagination::{Page, PageParams};
 use crate::problem::ApiError;
+use crate::scope::Access;
 use crate::state::AppState;
 use crate::timefmt::rfc3339;
 use axum::extract::State;
@@ -107,5 +114,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_show, update_show))
         .routes(routes!(sales))
         .routes(routes!(cancel_show))
+        .routes(routes!(sales_report))
         .route_layer(axum::middleware::from_fn(crate::auth::layer::admins))
 }

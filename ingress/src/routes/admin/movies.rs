@@ -57,8 +57,12 @@ fn check_duration(d: i32) -> Result<i32, ApiError> {
     responses((status = 201, description = "The movie", body = MovieView)))]
 pub async fn create_movie(
     State(app): State<AppState>,
+    access: Access,
     ApiJson(body): ApiJson<MovieInput>,
 ) -> Result<Response, ApiError> {
+    // The catalog of movies is shared by every theater: a theater's admin reads it
+    // (to schedule shows) but does not change what other theaters show.
+    access.platform()?;
     let id = Uuid::now_v7();
     sqlx::query(
         "insert into movies (id, title, genres, cast_members, duration_min, rating, language, synopsis)
@@ -124,9 +128,11 @@ pub async fn get_movie(
     ))]
 pub async fn update_movie(
     State(app): State<AppState>,
+    access: Access,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<MovieChange>,
 ) -> Result<axum::Json<MovieView>, ApiError> {
+    access.platform()?;
     app.catalog.movie(id).await?;
     let duration = body.duration_min.map(check_duration).transpose()?;
     if duration.is_some() {

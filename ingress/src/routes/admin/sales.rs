@@ -56,8 +56,10 @@ impl SeatCounts {
     responses((status = 200, description = "The sales", body = Sales)))]
 pub async fn sales(
     State(app): State<AppState>,
+    access: Access,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<Sales>, ApiError> {
+    access.show(&app, id).await?;
     let show = platform::catalog::load_show(&app.db, contracts::ShowId(id))
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("show {id} does not exist")))?;

@@ -71,9 +71,11 @@ fn checked_layout(layout: &ScreenLayout) -> Result<i32, ApiError> {
     ))]
 pub async fn create_screen(
     State(app): State<AppState>,
+    access: Access,
     ApiPath(theater_id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<ScreenInput>,
 ) -> Result<Response, ApiError> {
+    access.theater(theater_id)?;
     let name = text("name", &body.name, MAX_NAME_CHARS)?;
     let seat_count = checked_layout(&body.layout)?;
     theater(&app, theater_id).await?;
@@ -98,8 +100,10 @@ pub async fn create_screen(
     responses((status = 200, description = "The screens", body = Vec<Screen>)))]
 pub async fn list_screens(
     State(app): State<AppState>,
+    access: Access,
     ApiPath(theater_id): ApiPath<Uuid>,
 ) -> Result<axum::Json<Vec<Screen>>, ApiError> {
+    access.theater(theater_id)?;
     theater(&app, theater_id).await?;
     let rows: Vec<ScreenRow> = sqlx::query_as(
         "select id, theater_id, name, seat_count, layout from screens
@@ -117,8 +121,10 @@ pub async fn list_screens(
     responses((status = 200, description = "The screen", body = Screen)))]
 pub async fn get_screen(
     State(app): State<AppState>,
+    access: Access,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<Screen>, ApiError> {
+    access.screen(&app, id).await?;
     screen(&app, id).await.map(axum::Json)
 }
 
@@ -133,9 +139,11 @@ pub async fn get_screen(
     ))]
 pub async fn replace_layout(
     State(app): State<AppState>,
+    access: Access,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<LayoutChange>,
 ) -> Result<axum::Json<Screen>, ApiError> {
+    access.screen(&app, id).await?;
     let seat_count = checked_layout(&body.layout)?;
     let mut tx = app.db.begin().await?;
     // Locks the screen: a show cannot be scheduled on it meanwhile.

@@ -53,8 +53,11 @@ pub(super) async fn theater(app: &AppState, id: Uuid) -> Result<Theater, ApiErro
     responses((status = 201, description = "The theater", body = Theater)))]
 pub async fn create_theater(
     State(app): State<AppState>,
+    access: Access,
     ApiJson(body): ApiJson<TheaterInput>,
 ) -> Result<Response, ApiError> {
+    // A new theater is in no one's scope yet: only a platform admin adds one.
+    access.platform()?;
     let t = Theater {
         id: Uuid::now_v7(),
         name: text("name", &body.name, MAX_NAME_CHARS)?,
@@ -78,6 +81,7 @@ pub async fn create_theater(
     responses((status = 200, description = "A page of theaters", body = Page<Theater>)))]
 pub async fn list_theaters(
     State(app): State<AppState>,
+    access: Access,
     ApiQuery(q): ApiQuery<TheaterQuery>,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<axum::Json<Page<Theater>>, ApiError> {
@@ -87,11 +91,13 @@ pub async fn list_theaters(
     let rows: Vec<Theater> = sqlx::query_as(
         "select id, name, city, address from theaters
           where ($1::uuid is null or id > $1) and ($2::text is null or lower(city) = lower($2))
+            and ($4::uuid[] is null or id = any($4))
           order by id limit $3",
     )
     .bind(after)
     .bind(city)
     .bind(i64::from(limit) + 1)
+    .bind(access.scope.theaters())
     .fetch_all(&app.db)
     .await?;
     Ok(axum::Json(Page::from_rows(rows, limit, |t| IdCursor(t.id))))
@@ -103,8 +109,10 @@ pub async fn list_theaters(
     responses((status = 200, description = "The theater", body = Theater)))]
 pub async fn get_theater(
     State(app): State<AppState>,
+    access: Access,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<Theater>, ApiError> {
+    access.theater(id)?;
     theater(&app, id).await.map(axum::Json)
 }
 
@@ -115,9 +123,11 @@ pub async fn get_theater(
     responses((status = 200, description = "The theater", body = Theater)))]
 pub async fn update_theater(
     State(app): State<AppState>,
+    access: Access,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<TheaterChange>,
 ) -> Result<axum::Json<Theater>, ApiError> {
+    access.theater(id)?;
     let name = optional_text("name", body.name.as_deref(), MAX_NAME_CHARS)?;
     let city = optional_text("city", body.city.as_deref(), MAX_NAME_CHARS)?;
     let address = optional_text("address", body.address.as_deref(), MAX_ADDRESS_CHARS)?;

@@ -1,5 +1,6 @@
 // The theater admin (role admin), read-mostly for now: theaters with their screens,
-// the upcoming shows with their sales (sold, held, free, blocked, revenue, by seat
+// the upcoming shows with their door check-ins (bookings in / bookings that admit)
+// and their sales (sold, held, free, blocked, revenue, by seat
 // type), and cancelling a show after a confirmation. Creating and editing theaters,
 // screens, layouts and shows is still done through `/v1/admin` and `bookctl`.
 
@@ -62,13 +63,14 @@ async function drawShows(box, salesBox) {
       api(`/v1/admin/movies${qs({ limit: PAGE })}`).then((p) => new Map(p.items.map((m) => [m.id, m.title]))),
     ]);
   } catch (e) { replace(box, title, errorBox(e)); return; }
-  replace(box, title, list.length === 0 ? h('p', { class: 'muted' }, 'No shows yet.') : table('Shows', ['Starts', 'Movie', 'Status', ''],
+  replace(box, title, list.length === 0 ? h('p', { class: 'muted' }, 'No shows yet.') : table('Shows', ['Starts', 'Movie', 'Status', 'Checked in', ''],
     list.map((s) => {
       const name = movies.get(s.movie_id) ?? s.movie_id;
       return h('tr', { dataset: { show: s.id } },
         h('th', { scope: 'row' }, whenText(s)),
         h('td', {}, name),
         h('td', {}, h('span', { class: `status-pill ${s.status}` }, cap(s.status.replaceAll('_', ' ')))),
+        h('td', { class: 'num checked-in', 'aria-label': `${s.checked_in} of ${s.admitted} bookings checked in` }, `${s.checked_in} / ${s.admitted}`),
         h('td', {}, h('button', {
           type: 'button', class: 'btn secondary small', 'aria-label': `Sales of ${name}, ${whenText(s)}`,
           on: { click: () => drawSales(salesBox, s, name, () => drawShows(box, salesBox)) },
