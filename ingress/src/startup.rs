@@ -5,7 +5,7 @@ use crate::auth::TokenKeys;
 use crate::openapi::{self, ApiDoc, ServedDocs};
 use crate::problem;
 use crate::ratelimit::{self, RateLimiter};
-use crate::routes::{account, admin, bookings, catalog, health, ops, payments, tickets};
+use crate::routes::{account, admin, bookings, catalog, health, ops, payments, release, tickets};
 use crate::serve::ServeLimits;
 use crate::shows::ShowCache;
 use axum::extract::{DefaultBodyLimit, FromRef, MatchedPath, Request};
@@ -209,6 +209,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(admin::router())
         .merge(bookings::router())
         .merge(payments::router())
+        .merge(release::router())
         .merge(tickets::router())
         .merge(ops::router())
         .merge(catalog::router())

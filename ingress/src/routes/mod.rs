@@ -7,4 +7,5 @@ pub mod catalog;
 pub mod health;
 pub mod ops;
 pub mod payments;
+pub mod release;
 pub mod tickets;
