@@ -9,6 +9,8 @@ mod catalog_seed;
 mod chaos;
 mod connections;
 mod failures;
+mod journey;
+mod journey_mail;
 mod notifier;
 mod ops;
 mod payments;
