@@ -230,7 +230,10 @@ mod tests {
         ] {
             assert!(!looks_like_card_number(fine), "{fine:?}");
         }
-        assert_eq!(PaymentMethodError::CardNumber.to_string(), PaymentMethod::CARD_NUMBER_RULE);
+        assert_eq!(
+            PaymentMethodError::CardNumber.to_string(),
+            PaymentMethod::CARD_NUMBER_RULE
+        );
         assert!(!PaymentMethod::CARD_NUMBER_RULE.contains("4111"));
     }
 

@@ -71,9 +71,17 @@ async fn dump_redis(sys: &TestSystem) -> String {
         .unwrap();
     let mut all = String::new();
     for k in keys {
-        let kind: String = redis::cmd("TYPE").arg(&k).query_async(&mut redis).await.unwrap();
+        let kind: String = redis::cmd("TYPE")
+            .arg(&k)
+            .query_async(&mut redis)
+            .await
+            .unwrap();
         if kind == "string" {
-            let v: Vec<u8> = redis::cmd("GET").arg(&k).query_async(&mut redis).await.unwrap();
+            let v: Vec<u8> = redis::cmd("GET")
+                .arg(&k)
+                .query_async(&mut redis)
+                .await
+                .unwrap();
             all.push_str(&format!("{k} {}\n", String::from_utf8_lossy(&v)));
         } else {
             all.push_str(&format!("{k} ({kind})\n"));
@@ -158,9 +166,11 @@ async fn a_card_number_is_refused_and_never_stored_logged_or_echoed() {
         )
         .await;
     assert_eq!(status, 202);
-    sys.eventually(Duration::from_secs(30), "the booking is confirmed", || async {
-        sys.booking(&token, &id).await.1["status"] == "confirmed"
-    })
+    sys.eventually(
+        Duration::from_secs(30),
+        "the booking is confirmed",
+        || async { sys.booking(&token, &id).await.1["status"] == "confirmed" },
+    )
     .await;
     let (_, booking) = sys.booking(&token, &id).await;
     answers.push(booking);

@@ -45,9 +45,10 @@ pub async fn release(
             .await?;
     // The owner's alone: anyone else (staff too) learns nothing of it.
     let (show, status) = match row {
-        Some((user, show, status)) if user == caller.user_id.0 => {
-            (ShowId(show), platform::db::parse_text::<BookingStatus>(&status)?)
-        }
+        Some((user, show, status)) if user == caller.user_id.0 => (
+            ShowId(show),
+            platform::db::parse_text::<BookingStatus>(&status)?,
+        ),
         _ => return Err(not_found()),
     };
     match status {
@@ -80,7 +81,9 @@ pub async fn release(
     tracing::info!(booking_id = %booking, "release accepted");
     Ok((
         StatusCode::ACCEPTED,
-        axum::Json(json!({"booking_id": id, "status": "held", "status_url": format!("/v1/bookings/{id}")})),
+        axum::Json(
+            json!({"booking_id": id, "status": "held", "status_url": format!("/v1/bookings/{id}")}),
+        ),
     )
         .into_response())
 }

@@ -48,7 +48,9 @@ impl ShowState {
         let b = self.live.get_mut(&booking_id)?;
         let concerned = match b.status {
             BookingStatus::Held => true,
-            BookingStatus::PaymentPending => b.payment_id.as_deref().is_none_or(|p| p == payment_id),
+            BookingStatus::PaymentPending => {
+                b.payment_id.as_deref().is_none_or(|p| p == payment_id)
+            }
             _ => false,
         };
         if !concerned {
@@ -149,9 +151,10 @@ impl ShowState {
         }
         let Some(closed) = self.closed.get(&booking_id) else {
             // Finished for good (refunded) but still ours: the money goes back.
-            return self.known.contains(&booking_id).then(|| {
-                refused(payment_id, paid, self.currency.clone(), "duplicate_payment")
-            });
+            return self
+                .known
+                .contains(&booking_id)
+                .then(|| refused(payment_id, paid, self.currency.clone(), "duplicate_payment"));
         };
         if closed.refund_pending || closed.status == BookingStatus::Cancelled {
             if closed.payment_id.as_deref() == Some(payment_id) {

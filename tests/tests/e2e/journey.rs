@@ -97,7 +97,15 @@ async fn a_declined_card_keeps_the_seats_and_a_second_card_confirms_the_booking(
     let sys = spawn_system(SystemOptions::default()).await;
     let show = sys.show(1, 4).await;
     let (_, token) = sys.customer(1).await;
-    let id = book(&sys, &token, "k", show, &["A1", "A2"], Some("pm_card_declined")).await;
+    let id = book(
+        &sys,
+        &token,
+        "k",
+        show,
+        &["A1", "A2"],
+        Some("pm_card_declined"),
+    )
+    .await;
     let b = wait_for(&sys, &token, &id, "a decline", declined).await;
     assert_eq!(b["payment"]["decline_reason"], "card_declined", "{b}");
     assert_eq!(b["payment"]["attempts"], 1, "{b}");
@@ -106,13 +114,19 @@ async fn a_declined_card_keeps_the_seats_and_a_second_card_confirms_the_booking(
     assert_eq!(seat_status(&sys, show, "A1").await, "held");
     let (_, other) = sys.customer(2).await;
     let rival = book(&sys, &other, "rival", show, &["A2"], None).await;
-    let r = wait_for(&sys, &other, &rival, "a decision", |b| b["status"] != "queued").await;
+    let r = wait_for(&sys, &other, &rival, "a decision", |b| {
+        b["status"] != "queued"
+    })
+    .await;
     assert_eq!(r["status"], "rejected", "{r}");
 
     // Another card pays.
     let (status, body) = pay(&sys, &token, &id, "pm_card_ok").await;
     assert_eq!(status, 202, "{body}");
-    let b = wait_for(&sys, &token, &id, "confirmed", |b| b["status"] == "confirmed").await;
+    let b = wait_for(&sys, &token, &id, "confirmed", |b| {
+        b["status"] == "confirmed"
+    })
+    .await;
     assert_eq!(b["payment"]["status"], "succeeded", "{b}");
     assert_eq!(b["payment"]["method"], "pm_card_ok", "{b}");
     assert_eq!(b["payment"]["attempts"], 2, "{b}");
@@ -167,7 +181,10 @@ async fn a_decline_then_the_hold_running_out_fails_the_booking_and_frees_its_sea
     // The seat is free again, and paying is refused.
     assert_eq!(seat_status(&sys, show, "A2").await, "available");
     let again = book(&sys, &token, "again", show, &["A2"], None).await;
-    let a = wait_for(&sys, &token, &again, "a decision", |b| b["status"] != "queued").await;
+    let a = wait_for(&sys, &token, &again, "a decision", |b| {
+        b["status"] != "queued"
+    })
+    .await;
     assert_eq!(a["status"], "held", "{a}");
     assert_eq!(pay(&sys, &token, &id, "pm_card_ok").await.0, 409);
     assert_reconciled(&sys).await;
@@ -201,7 +218,10 @@ async fn two_payment_attempts_that_both_capture_keep_one_and_refund_the_other() 
     let w = sys.start_worker(None, Faults::default()).await;
     sys.workers.push(w);
 
-    let b = wait_for(&sys, &token, &id, "confirmed", |b| b["status"] == "confirmed").await;
+    let b = wait_for(&sys, &token, &id, "confirmed", |b| {
+        b["status"] == "confirmed"
+    })
+    .await;
     assert_eq!(b["payment"]["method"], "pm_card_ok", "{b}");
     let booking: uuid::Uuid = id.parse().unwrap();
     // The slow attempt captures later: refunded, the booking stays confirmed.
@@ -285,11 +305,18 @@ async fn releasing_a_hold_frees_its_seats_at_once_and_ends_it_released() {
     assert_eq!(seat_status(&sys, show, "A1").await, "available");
     assert_eq!(seat_status(&sys, show, "A2").await, "available");
     let taken = book(&sys, &stranger, "mine-now", show, &["A1"], None).await;
-    let t = wait_for(&sys, &stranger, &taken, "a decision", |b| b["status"] != "queued").await;
+    let t = wait_for(&sys, &stranger, &taken, "a decision", |b| {
+        b["status"] != "queued"
+    })
+    .await;
     assert_eq!(t["status"], "held", "{t}");
     // A released booking is final: no second release, no payment.
     let (status, body) = release(token.clone(), id.clone()).await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("not_releasable")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("not_releasable")),
+        "{body}"
+    );
     assert_eq!(pay(&sys, &token, &id, "pm_card_ok").await.0, 409);
 
     // A payment in flight is the gateway's to decide, not releasable.
@@ -305,10 +332,21 @@ async fn releasing_a_hold_frees_its_seats_at_once_and_ends_it_released() {
         "{body}"
     );
     let (status, body) = pay(&sys, &token, &paying, "pm_card_ok").await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("payment_in_progress")), "{body}");
-    let p = wait_for(&sys, &token, &paying, "confirmed", |b| b["status"] == "confirmed").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("payment_in_progress")),
+        "{body}"
+    );
+    let p = wait_for(&sys, &token, &paying, "confirmed", |b| {
+        b["status"] == "confirmed"
+    })
+    .await;
     let (status, body) = release(token.clone(), paying.clone()).await;
-    assert_eq!((status, body["code"].as_str()), (409, Some("not_releasable")), "{p} {body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("not_releasable")),
+        "{p} {body}"
+    );
     assert_reconciled(&sys).await;
     sys.shutdown().await;
 }

@@ -53,7 +53,10 @@ async fn a_failed_payment_and_an_unpaid_hold_are_each_told_once() {
     wait_for(&sys, &token, &failed, "a decline", declined).await;
     let unpaid = book(&sys, &token, "u", show, &["A2"], None).await;
     wait_for(&sys, &token, &failed, "failed", |b| b["status"] == "failed").await;
-    wait_for(&sys, &token, &unpaid, "expired", |b| b["status"] == "expired").await;
+    wait_for(&sys, &token, &unpaid, "expired", |b| {
+        b["status"] == "expired"
+    })
+    .await;
 
     // No email for the decline itself (the buyer is at the checkout), one for
     // the failure after the hold ran out.
@@ -70,7 +73,10 @@ async fn a_failed_payment_and_an_unpaid_hold_are_each_told_once() {
     assert_eq!(mails.len(), 1, "{mails:?}");
     let (subject, text) = &mails[0];
     assert_eq!(subject, "Your seat hold ran out");
-    assert!(text.contains("A2") && text.contains("not been charged"), "{text}");
+    assert!(
+        text.contains("A2") && text.contains("not been charged"),
+        "{text}"
+    );
     sys.shutdown().await;
 }
 
@@ -81,14 +87,20 @@ async fn a_show_cancelled_by_the_theater_says_so_and_that_the_refund_is_in_full(
     let (_, token) = sys.customer(1).await;
     let paid = book(&sys, &token, "p", show, &["A1"], Some("pm_card_ok")).await;
     let held = book(&sys, &token, "h", show, &["A3"], None).await;
-    wait_for(&sys, &token, &paid, "confirmed", |b| b["status"] == "confirmed").await;
+    wait_for(&sys, &token, &paid, "confirmed", |b| {
+        b["status"] == "confirmed"
+    })
+    .await;
     wait_for(&sys, &token, &held, "held", |b| b["status"] == "held").await;
     let (_, admin) = sys.user_with_role(auth::Role::Admin).await;
     let (status, body) = sys
         .post(&admin, &format!("/v1/admin/shows/{show}/cancel"), None)
         .await;
     assert_eq!(status, 202, "{body}");
-    wait_for(&sys, &token, &paid, "refunded", |b| b["status"] == "refunded").await;
+    wait_for(&sys, &token, &paid, "refunded", |b| {
+        b["status"] == "refunded"
+    })
+    .await;
 
     // The paid booking: confirmation, the theater's cancellation, the refund.
     let mails = wait_emails_of(&sys, &paid, 3).await;
@@ -98,7 +110,10 @@ async fn a_show_cancelled_by_the_theater_says_so_and_that_the_refund_is_in_full(
         .collect();
     assert_eq!(cancelled.len(), 1, "{mails:?}");
     let text = &cancelled[0].1;
-    assert!(text.contains("The theater has cancelled this show"), "{text}");
+    assert!(
+        text.contains("The theater has cancelled this show"),
+        "{text}"
+    );
     assert!(text.contains("full refund of INR 250.00"), "{text}");
     assert_eq!(mails.len(), 3, "{mails:?}");
     // The held booking: told too, and that nothing was charged.
@@ -106,6 +121,9 @@ async fn a_show_cancelled_by_the_theater_says_so_and_that_the_refund_is_in_full(
     assert_eq!(mails.len(), 1, "{mails:?}");
     let (subject, text) = &mails[0];
     assert_eq!(subject, "The show is cancelled by the theater");
-    assert!(text.contains("A3") && text.contains("not been charged"), "{text}");
+    assert!(
+        text.contains("A3") && text.contains("not been charged"),
+        "{text}"
+    );
     sys.shutdown().await;
 }

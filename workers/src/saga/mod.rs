@@ -405,7 +405,11 @@ impl<G: PaymentGateway> Saga<G> {
         Ok(())
     }
 
-    async fn resolve_expired_attempt(&self, show: ShowId, attempt: &Attempt) -> Result<(), Failure> {
+    async fn resolve_expired_attempt(
+        &self,
+        show: ShowId,
+        attempt: &Attempt,
+    ) -> Result<(), Failure> {
         let Some(payment_id) = attempt.payment_id.as_deref() else {
             return Ok(());
         };

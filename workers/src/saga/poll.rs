@@ -132,31 +132,28 @@ pub async fn run<G: PaymentGateway + 'static>(
             .into_iter()
             .filter(|r| {
                 partitions.contains(&saga.commands.topology().partition_of(ShowId(r.2)))
-                    && schedule.is_due(
-                        &settings,
-                        &r.3,
-                        Duration::from_secs_f64(r.7.max(0.0)),
-                        now,
-                    )
+                    && schedule.is_due(&settings, &r.3, Duration::from_secs_f64(r.7.max(0.0)), now)
             })
             .collect();
         let still_open: Vec<String> = futures::stream::iter(due)
-            .map(|(booking, number, show, payment_id, method, amount, currency, _)| {
-                let saga = &saga;
-                let attempt = Attempt {
-                    booking: BookingId(booking),
-                    number,
-                    payment_id: Some(payment_id.clone()),
-                    method,
-                    amount,
-                    currency,
-                };
-                async move {
-                    poll_one(saga, ShowId(show), &attempt)
-                        .await
-                        .then_some(payment_id)
-                }
-            })
+            .map(
+                |(booking, number, show, payment_id, method, amount, currency, _)| {
+                    let saga = &saga;
+                    let attempt = Attempt {
+                        booking: BookingId(booking),
+                        number,
+                        payment_id: Some(payment_id.clone()),
+                        method,
+                        amount,
+                        currency,
+                    };
+                    async move {
+                        poll_one(saga, ShowId(show), &attempt)
+                            .await
+                            .then_some(payment_id)
+                    }
+                },
+            )
             .buffer_unordered(POLL_CONCURRENCY)
             .filter_map(std::future::ready)
             .collect()
