@@ -15,6 +15,7 @@ mod access;
 mod admin;
 mod buyer;
 mod driver;
+mod journey;
 mod ops;
 
 use contracts::{LayoutRow, LayoutSeat, Price, ScreenLayout, ShowId};
