@@ -434,6 +434,7 @@ mod tests {
                 payment_id: "pi".into(),
                 refund_amount: 45_000,
                 currency: "INR".into(),
+                by_theater: false,
             },
             Event::BookingRefunded {
                 refund_id: "re_1".into(),
@@ -450,10 +451,54 @@ mod tests {
             assert!(!r.text.is_empty() && r.html.contains("<html"));
             assert!(r.ticket.is_none());
         }
-        let held = envelope(Event::PaymentPending {
+        for quiet in [
+            Event::PaymentPending {
+                payment_id: "pi".into(),
+            },
+            // The buyer is at the checkout: a decline is said there, not by email.
+            Event::PaymentDeclined {
+                payment_id: "pi".into(),
+                reason: "card_declined".into(),
+            },
+            // The buyer released the seats themselves.
+            Event::BookingReleased { seats: seats() },
+        ] {
+            assert!(
+                t.render(&envelope(quiet), &to(), None, None)
+                    .unwrap()
+                    .is_none()
+            );
+        }
+    }
+
+    #[test]
+    fn a_show_the_theater_cancelled_says_so_with_the_full_refund_or_no_charge() {
+        let t = Templates::new().unwrap();
+        let paid = envelope(Event::BookingCancelled {
+            seats: seats(),
             payment_id: "pi".into(),
+            refund_amount: 50_000,
+            currency: "INR".into(),
+            by_theater: true,
         });
-        assert!(t.render(&held, &to(), None, None).unwrap().is_none());
+        let r = t.render(&paid, &to(), None, None).unwrap().unwrap();
+        assert_eq!(r.template, Template::ShowCancelled);
+        assert_eq!(r.subject, "The show is cancelled by the theater");
+        assert!(
+            r.text.contains("The theater has cancelled this show"),
+            "{}",
+            r.text
+        );
+        assert!(r.text.contains("full refund of INR 500.00"), "{}", r.text);
+        assert!(r.html.contains("full refund of INR 500.00"), "{}", r.html);
+        let held = envelope(Event::HoldReleased {
+            seats: seats(),
+            reason: "show_cancelled".into(),
+        });
+        let r = t.render(&held, &to(), None, None).unwrap().unwrap();
+        assert_eq!(r.template, Template::ShowCancelled);
+        assert!(r.text.contains("not been charged"), "{}", r.text);
+        assert!(!r.text.contains("refund of"), "{}", r.text);
     }
 
     // The pooled transport spawns its pool task: it needs a runtime.

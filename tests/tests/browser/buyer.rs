@@ -144,9 +144,15 @@ async fn a_declined_card_is_said_in_plain_words_and_another_card_confirms_the_bo
     assert!(said.contains("No money was taken"), "{said}");
     assert!(said.contains("still held"), "{said}");
     b.text_contains("#checkout-status", "D5").await;
-    assert!(b.seat_label("D5").await.ends_with("held for you"), "the seat stays the buyer's");
+    assert!(
+        b.seat_label("D5").await.ends_with("held for you"),
+        "the seat stays the buyer's"
+    );
     let picked = b
-        .js("return document.querySelector('input[name=card]:checked').value", vec![])
+        .js(
+            "return document.querySelector('input[name=card]:checked').value",
+            vec![],
+        )
         .await;
     assert_ne!(picked, json!("pm_card_declined"), "another card is picked");
     b.screenshot("declined").await;
