@@ -1,10 +1,10 @@
 //! `POST /v1/bookings/{id}/release` (API.md, Round 2 "Bookings"): the buyer gives a
 //! held booking back; its seats return to sale at once and it ends `released`.
 
+use crate::AppState;
 use crate::auth::Caller;
 use crate::extract::ApiPath;
 use crate::problem::ApiError;
-use crate::startup::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
