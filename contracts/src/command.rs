@@ -68,6 +68,10 @@ pub enum Command {
         booking_id: BookingId,
         reason: String,
     },
+    /// The buyer gives a `held` booking back (`POST /v1/bookings/{id}/release`): its
+    /// seats return to sale at once and it ends `released`. Any other status is
+    /// left as it is (a payment in flight decides the booking, not the buyer).
+    ReleaseBooking { booking_id: BookingId },
     /// The saga created a payment for a held booking: the seats become
     /// `payment_pending`, a semantic lock (never resold while money may move).
     PaymentStarted {
@@ -82,7 +86,10 @@ pub enum Command {
         payment_id: String,
         amount: i64,
     },
-    /// The gateway says the payment failed (or it was cancelled): seats are freed.
+    /// The gateway says a payment attempt failed (declined, or cancelled): while the
+    /// hold lasts the booking is `held` again and another attempt may follow; once
+    /// it ran out the booking fails and its seats are freed. A failure of an attempt
+    /// that is not the booking's current one changes nothing.
     PaymentFailed {
         booking_id: BookingId,
         payment_id: String,
@@ -94,11 +101,16 @@ pub enum Command {
         booking_id: BookingId,
         fee_permille: u16,
     },
-    /// The gateway refunded the booking's payment.
+    /// The gateway refunded a payment of the booking. The booking ends `refunded`
+    /// only when it is the refund it waits for (`payment_id` its own payment, or
+    /// absent as in messages from before payment attempts); the refund of an extra
+    /// capture changes nothing.
     RefundCompleted {
         booking_id: BookingId,
         refund_id: String,
         amount: i64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        payment_id: Option<String>,
     },
     /// An admin cancelled the show (its database row already says so): it stops
     /// selling for good; held and payment-pending bookings are released (a payment
@@ -114,6 +126,7 @@ impl Command {
             Command::HoldSeats(h) => h.booking_id,
             Command::ExpireHold { booking_id }
             | Command::ReleaseHold { booking_id, .. }
+            | Command::ReleaseBooking { booking_id }
             | Command::PaymentStarted { booking_id, .. }
             | Command::PaymentSucceeded { booking_id, .. }
             | Command::PaymentFailed { booking_id, .. }
@@ -130,6 +143,7 @@ impl Command {
             Command::HoldSeats(_) => "hold_seats",
             Command::ExpireHold { .. } => "expire_hold",
             Command::ReleaseHold { .. } => "release_hold",
+            Command::ReleaseBooking { .. } => "release_booking",
             Command::PaymentStarted { .. } => "payment_started",
             Command::PaymentSucceeded { .. } => "payment_succeeded",
             Command::PaymentFailed { .. } => "payment_failed",

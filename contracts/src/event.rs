@@ -44,6 +44,10 @@ pub enum Event {
         seats: Vec<SeatId>,
         reason: String,
     },
+    /// The buyer gave the held seats back: `held -> released`, seats freed.
+    BookingReleased {
+        seats: Vec<SeatId>,
+    },
     /// A payment was created for the hold: `held -> payment_pending`.
     PaymentPending {
         payment_id: String,
@@ -58,14 +62,25 @@ pub enum Event {
         payment_id: String,
         retaken: bool,
     },
-    /// The payment failed: `held | payment_pending -> failed`, seats freed.
+    /// A payment attempt was declined while the hold lasts:
+    /// `payment_pending -> held` (or `held` stays `held`), the seats stay taken and
+    /// another attempt may follow.
+    PaymentDeclined {
+        payment_id: String,
+        reason: String,
+    },
+    /// Paying can no longer succeed: `held | payment_pending -> failed`, seats
+    /// freed (an attempt failed after the hold ran out, or a hold ran out after a
+    /// decline).
     PaymentFailed {
         seats: Vec<SeatId>,
         payment_id: String,
         reason: String,
     },
-    /// Money arrived for a booking that can no longer have its seats (they were
-    /// resold after its hold expired): the saga must refund `amount`.
+    /// Money arrived that no ticket will use: for a booking that can no longer have
+    /// its seats (resold after its hold expired, released, show off sale), or a
+    /// second capture of a booking already paid (`duplicate_payment`). The saga
+    /// refunds `amount` of `payment_id`.
     LatePaymentRefused {
         payment_id: String,
         amount: i64,
@@ -78,6 +93,10 @@ pub enum Event {
         payment_id: String,
         refund_amount: i64,
         currency: String,
+        /// The theater cancelled the show (the refund is in full), rather than the
+        /// buyer their booking.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        by_theater: bool,
     },
     /// `cancelled -> refunded` (or a late payment refunded).
     BookingRefunded {
@@ -93,6 +112,8 @@ impl Event {
             Event::BookingRejected { .. } => "booking.rejected",
             Event::BookingExpired { .. } => "booking.expired",
             Event::HoldReleased { .. } => "booking.released",
+            Event::BookingReleased { .. } => "booking.released_by_buyer",
+            Event::PaymentDeclined { .. } => "booking.payment_declined",
             Event::PaymentPending { .. } => "booking.payment_pending",
             Event::BookingConfirmed { .. } => "booking.confirmed",
             Event::PaymentFailed { .. } => "booking.payment_failed",

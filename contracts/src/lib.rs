@@ -40,7 +40,9 @@ pub use event::{Event, EventEnvelope, RejectReason};
 pub use ids::{BookingId, EventId, IdempotencyKey, MessageId, SeatId, ShowId, UserId};
 pub use layout::{FocalPoint, LayoutRow, LayoutSeat, Price, ScreenLayout};
 pub use partition::partition_of;
-pub use payment::{PayRequest, PaymentMethod};
+pub use payment::{
+    PayRequest, PaymentMethod, PaymentMethodError, looks_like_card_number, redact_card_numbers,
+};
 pub use role::Role;
 pub use status::{BookingStatus, ShowStatus};
 pub use topology::Topology;

@@ -5,7 +5,10 @@
 use serde::{Deserialize, Serialize};
 
 /// `queued -> held -> payment_pending -> confirmed -> cancelled -> refunded`, with
-/// the exits `rejected`, `expired` and `failed`.
+/// the exits `rejected`, `expired`, `failed` and `released`. A declined payment
+/// takes `payment_pending` back to `held` while the hold lasts; `failed` means
+/// paying can no longer succeed (the hold ran out after a decline), `released`
+/// that the buyer gave the held seats back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BookingStatus {
@@ -18,10 +21,11 @@ pub enum BookingStatus {
     Failed,
     Cancelled,
     Refunded,
+    Released,
 }
 
 impl BookingStatus {
-    pub const ALL: [BookingStatus; 9] = [
+    pub const ALL: [BookingStatus; 10] = [
         BookingStatus::Queued,
         BookingStatus::Held,
         BookingStatus::PaymentPending,
@@ -31,6 +35,7 @@ impl BookingStatus {
         BookingStatus::Failed,
         BookingStatus::Cancelled,
         BookingStatus::Refunded,
+        BookingStatus::Released,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -44,6 +49,7 @@ impl BookingStatus {
             BookingStatus::Failed => "failed",
             BookingStatus::Cancelled => "cancelled",
             BookingStatus::Refunded => "refunded",
+            BookingStatus::Released => "released",
         }
     }
 
@@ -56,7 +62,7 @@ impl BookingStatus {
     }
 
     /// Whether no further transition is expected without a new user action.
-    /// (`held` is not terminal: it ends `confirmed`, `expired` or released.)
+    /// (`held` is not terminal: it ends `confirmed`, `expired`, `failed` or `released`.)
     pub fn is_terminal(self) -> bool {
         matches!(
             self,
@@ -64,6 +70,7 @@ impl BookingStatus {
                 | BookingStatus::Expired
                 | BookingStatus::Failed
                 | BookingStatus::Refunded
+                | BookingStatus::Released
         )
     }
 }

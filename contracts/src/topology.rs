@@ -130,13 +130,15 @@ pub const SAGA_EVENT_KEYS: [&str; 3] = [
     "booking.cancelled",
 ];
 
-/// Event routing keys the notifier consumes (one email each).
-pub const NOTIFIER_EVENT_KEYS: [&str; 5] = [
+/// Event routing keys the notifier consumes (one email each; `booking.released`
+/// is a hold the theater's show cancellation released).
+pub const NOTIFIER_EVENT_KEYS: [&str; 6] = [
     "booking.confirmed",
     "booking.cancelled",
     "booking.refunded",
     "booking.expired",
     "booking.payment_failed",
+    "booking.released",
 ];
 
 /// AMQP `type` property of a pay request sent by ingress to the saga queue.

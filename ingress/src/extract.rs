@@ -26,13 +26,15 @@ where
 }
 
 fn json_rejection(rej: JsonRejection) -> ApiError {
+    // The parser's message may quote the value it refused: never a card number.
+    let text = || contracts::redact_card_numbers(&rej.body_text());
     match rej.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(
             "send the body as JSON with Content-Type: application/json".to_owned(),
         ),
-        StatusCode::UNPROCESSABLE_ENTITY => ApiError::Validation(rej.body_text()),
-        _ => ApiError::BadRequest(rej.body_text()),
+        StatusCode::UNPROCESSABLE_ENTITY => ApiError::Validation(text()),
+        _ => ApiError::BadRequest(text()),
     }
 }
 

@@ -27,6 +27,15 @@ pub enum ApiError {
     IdempotencyKeyReused(String),
     #[error("{0}")]
     Conflict(String),
+    /// A card number where a gateway token belongs; the detail never repeats it.
+    #[error("{}", contracts::PaymentMethod::CARD_NUMBER_RULE)]
+    CardNumberRefused,
+    /// `POST /v1/bookings/{id}/release` of a booking that is not held.
+    #[error("{0}")]
+    NotReleasable(String),
+    /// A booking whose payment is in flight: the gateway decides it first.
+    #[error("{0}")]
+    PaymentInProgress(String),
     #[error("request body too large")]
     PayloadTooLarge,
     #[error("{0}")]
@@ -104,6 +113,19 @@ impl ApiError {
                 (StatusCode::CONFLICT, "show_not_on_sale", "Show not on sale")
             }
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::CardNumberRefused => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "card_number_refused",
+                "Card number refused",
+            ),
+            ApiError::NotReleasable(_) => {
+                (StatusCode::CONFLICT, "not_releasable", "Not releasable")
+            }
+            ApiError::PaymentInProgress(_) => (
+                StatusCode::CONFLICT,
+                "payment_in_progress",
+                "Payment in progress",
+            ),
             ApiError::IdempotencyKeyReused(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",
@@ -234,6 +256,15 @@ impl IntoResponse for ApiError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         res
+    }
+}
+
+impl From<contracts::PaymentMethodError> for ApiError {
+    fn from(e: contracts::PaymentMethodError) -> Self {
+        match e {
+            contracts::PaymentMethodError::CardNumber => ApiError::CardNumberRefused,
+            contracts::PaymentMethodError::Rule => ApiError::Validation(e.to_string()),
+        }
     }
 }
 

@@ -6,7 +6,9 @@ use crate::catalog::Catalog;
 use crate::openapi::{self, ApiDoc, ServedDocs};
 use crate::problem;
 use crate::ratelimit::{self, RateLimiter};
-use crate::routes::{account, admin, bookings, catalog, door, health, ops, payments, tickets};
+use crate::routes::{
+    account, admin, bookings, catalog, door, health, ops, payments, release, tickets,
+};
 use crate::serve::ServeLimits;
 use crate::shows::ShowCache;
 use crate::state::{AppState, Draining};
@@ -196,6 +198,7 @@ pub fn api_routes() -> OpenApiRouter<AppState> {
         .merge(admin::router())
         .merge(bookings::router())
         .merge(payments::router())
+        .merge(release::router())
         .merge(tickets::router())
         .merge(door::router())
         .merge(ops::router())

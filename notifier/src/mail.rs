@@ -14,7 +14,7 @@ use std::time::Duration;
 /// Content id of the inline QR image of a confirmation email.
 pub const QR_CID: &str = "ticket-qr";
 
-const TEMPLATES: [(&str, &str); 12] = [
+const TEMPLATES: [(&str, &str); 14] = [
     ("layout.html", include_str!("../templates/layout.html")),
     ("layout.txt", include_str!("../templates/layout.txt")),
     (
@@ -39,6 +39,14 @@ const TEMPLATES: [(&str, &str); 12] = [
         "payment_failed.txt",
         include_str!("../templates/payment_failed.txt"),
     ),
+    (
+        "show_cancelled.html",
+        include_str!("../templates/show_cancelled.html"),
+    ),
+    (
+        "show_cancelled.txt",
+        include_str!("../templates/show_cancelled.txt"),
+    ),
 ];
 
 /// Which email an event gets.
@@ -46,6 +54,9 @@ const TEMPLATES: [(&str, &str); 12] = [
 pub enum Template {
     Confirmed,
     Cancelled,
+    /// The theater cancelled the show: a paid booking is refunded in full, a held
+    /// one is released.
+    ShowCancelled,
     Refunded,
     Expired,
     PaymentFailed,
@@ -56,13 +67,18 @@ impl Template {
     pub fn for_event(event: &Event) -> Option<Self> {
         match event {
             Event::BookingConfirmed { .. } => Some(Self::Confirmed),
+            Event::BookingCancelled {
+                by_theater: true, ..
+            }
+            | Event::HoldReleased { .. } => Some(Self::ShowCancelled),
             Event::BookingCancelled { .. } => Some(Self::Cancelled),
             Event::BookingRefunded { .. } => Some(Self::Refunded),
             Event::BookingExpired { .. } => Some(Self::Expired),
             Event::PaymentFailed { .. } => Some(Self::PaymentFailed),
             Event::BookingHeld { .. }
             | Event::BookingRejected { .. }
-            | Event::HoldReleased { .. }
+            | Event::BookingReleased { .. }
+            | Event::PaymentDeclined { .. }
             | Event::PaymentPending { .. }
             | Event::LatePaymentRefused { .. } => None,
         }
@@ -72,6 +88,7 @@ impl Template {
         match self {
             Self::Confirmed => "confirmed",
             Self::Cancelled => "cancelled",
+            Self::ShowCancelled => "show_cancelled",
             Self::Refunded => "refunded",
             Self::Expired => "expired",
             Self::PaymentFailed => "payment_failed",
@@ -82,6 +99,7 @@ impl Template {
         match self {
             Self::Confirmed => "Your tickets are confirmed",
             Self::Cancelled => "Your booking is cancelled",
+            Self::ShowCancelled => "The show is cancelled by the theater",
             Self::Refunded => "Your refund is on its way",
             Self::Expired => "Your seat hold ran out",
             Self::PaymentFailed => "Your payment did not go through",
@@ -205,6 +223,8 @@ impl Templates {
                 Some(refund_id.as_str()),
                 None,
             ),
+            // Held seats of a show the theater cancelled: nothing was charged.
+            Event::HoldReleased { seats, .. } => (seats_of(seats), None, None, None, None),
             Event::BookingExpired { seats } => (seats_of(seats), None, None, None, None),
             Event::PaymentFailed { seats, reason, .. } => {
                 (seats_of(seats), None, None, None, Some(reason.as_str()))
@@ -414,6 +434,7 @@ mod tests {
                 payment_id: "pi".into(),
                 refund_amount: 45_000,
                 currency: "INR".into(),
+                by_theater: false,
             },
             Event::BookingRefunded {
                 refund_id: "re_1".into(),
@@ -430,10 +451,54 @@ mod tests {
             assert!(!r.text.is_empty() && r.html.contains("<html"));
             assert!(r.ticket.is_none());
         }
-        let held = envelope(Event::PaymentPending {
+        for quiet in [
+            Event::PaymentPending {
+                payment_id: "pi".into(),
+            },
+            // The buyer is at the checkout: a decline is said there, not by email.
+            Event::PaymentDeclined {
+                payment_id: "pi".into(),
+                reason: "card_declined".into(),
+            },
+            // The buyer released the seats themselves.
+            Event::BookingReleased { seats: seats() },
+        ] {
+            assert!(
+                t.render(&envelope(quiet), &to(), None, None)
+                    .unwrap()
+                    .is_none()
+            );
+        }
+    }
+
+    #[test]
+    fn a_show_the_theater_cancelled_says_so_with_the_full_refund_or_no_charge() {
+        let t = Templates::new().unwrap();
+        let paid = envelope(Event::BookingCancelled {
+            seats: seats(),
             payment_id: "pi".into(),
+            refund_amount: 50_000,
+            currency: "INR".into(),
+            by_theater: true,
         });
-        assert!(t.render(&held, &to(), None, None).unwrap().is_none());
+        let r = t.render(&paid, &to(), None, None).unwrap().unwrap();
+        assert_eq!(r.template, Template::ShowCancelled);
+        assert_eq!(r.subject, "The show is cancelled by the theater");
+        assert!(
+            r.text.contains("The theater has cancelled this show"),
+            "{}",
+            r.text
+        );
+        assert!(r.text.contains("full refund of INR 500.00"), "{}", r.text);
+        assert!(r.html.contains("full refund of INR 500.00"), "{}", r.html);
+        let held = envelope(Event::HoldReleased {
+            seats: seats(),
+            reason: "show_cancelled".into(),
+        });
+        let r = t.render(&held, &to(), None, None).unwrap().unwrap();
+        assert_eq!(r.template, Template::ShowCancelled);
+        assert!(r.text.contains("not been charged"), "{}", r.text);
+        assert!(!r.text.contains("refund of"), "{}", r.text);
     }
 
     // The pooled transport spawns its pool task: it needs a runtime.

@@ -1,10 +1,14 @@
 //! Reconciliation: money versus seats over the whole database.
 //!
 //! At rest (no saga step in flight), every one of these holds; each violation is
-//! listed as a problem with the booking it concerns:
-//! - `confirmed_without_payment`: a `confirmed` booking has no succeeded payment;
-//! - `payment_without_ticket`: a succeeded payment whose booking is not `confirmed`
-//!   and whose refund has not succeeded (money taken without a ticket);
+//! listed as a problem with the booking it concerns. A booking may have several
+//! payment attempts (`payments` rows); at most one capture is kept, the one the
+//! booking names (`bookings.payment_id`):
+//! - `confirmed_without_payment`: a `confirmed` booking has no succeeded attempt
+//!   with its payment id;
+//! - `payment_without_ticket`: a succeeded attempt that is not the payment of a
+//!   `confirmed` booking and whose refund has not succeeded (money taken without a
+//!   ticket: also a second capture of a paid booking left unrefunded);
 //! - `refund_failed`: a refund the gateway refused (operators must act);
 //! - `seat_held_twice`: a seat of a show is live in two bookings;
 //! - `seats_disagree`: a live booking's seats are not exactly its live allocations,
@@ -39,37 +43,47 @@ pub async fn reconcile(pool: &PgPool) -> Result<Report, sqlx::Error> {
         .await?;
 
     let rows: Vec<(Uuid, Option<String>)> = sqlx::query_as(
-        "select b.id, p.status from bookings b left join payments p on p.booking_id = b.id
-          where b.status = 'confirmed' and p.status is distinct from 'succeeded'",
+        "select b.id, (select string_agg(p.status, ',' order by p.attempt)
+                         from payments p where p.booking_id = b.id)
+           from bookings b
+          where b.status = 'confirmed'
+            and not exists (select 1 from payments p
+                             where p.booking_id = b.id and p.status = 'succeeded'
+                               and p.payment_id is not distinct from b.payment_id)",
     )
     .fetch_all(pool)
     .await?;
     problems.extend(rows.into_iter().map(|(id, st)| Problem {
         kind: "confirmed_without_payment",
         booking_id: Some(id),
-        detail: format!("payment status {}", st.as_deref().unwrap_or("none")),
+        detail: format!(
+            "no captured payment of its own; attempts {}",
+            st.as_deref().unwrap_or("none")
+        ),
     }));
 
-    let rows: Vec<(Uuid, String, Option<String>)> = sqlx::query_as(
-        "select p.booking_id, b.status, p.refund_status from payments p
+    let rows: Vec<(Uuid, String, i32, Option<String>)> = sqlx::query_as(
+        "select p.booking_id, b.status, p.attempt, p.refund_status from payments p
            join bookings b on b.id = p.booking_id
-          where p.status = 'succeeded' and b.status <> 'confirmed'
+          where p.status = 'succeeded'
+            and (b.status <> 'confirmed' or p.payment_id is distinct from b.payment_id)
             and p.refund_status is distinct from 'succeeded'
             and p.refund_status is distinct from 'failed'",
     )
     .fetch_all(pool)
     .await?;
-    problems.extend(rows.into_iter().map(|(id, st, refund)| Problem {
+    problems.extend(rows.into_iter().map(|(id, st, attempt, refund)| Problem {
         kind: "payment_without_ticket",
         booking_id: Some(id),
         detail: format!(
-            "payment captured, booking {st}, refund {}",
+            "payment attempt {attempt} captured, booking {st}, refund {}",
             refund.as_deref().unwrap_or("not asked")
         ),
     }));
 
     let rows: Vec<(Uuid, Option<String>)> = sqlx::query_as(
-        "select booking_id, failure_reason from payments where refund_status = 'failed'",
+        "select booking_id, failure_reason from payments where refund_status = 'failed'
+          order by booking_id, attempt",
     )
     .fetch_all(pool)
     .await?;

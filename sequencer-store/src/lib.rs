@@ -36,7 +36,8 @@ pub async fn acquire_partition(pool: &PgPool, p: u16, owner: &str) -> Result<i64
     .await
 }
 
-/// id, user, status, seats, hold expiry (ms), amount, currency, payment id.
+/// id, user, status, seats, hold expiry (ms), amount, currency, payment id,
+/// decline reason.
 type LiveRow = (
     Uuid,
     Uuid,
@@ -44,6 +45,7 @@ type LiveRow = (
     Vec<String>,
     Option<i64>,
     i64,
+    Option<String>,
     Option<String>,
     Option<String>,
 );
@@ -68,7 +70,8 @@ pub async fn load_show_state(pool: &PgPool, show: ShowId) -> Result<Option<ShowS
     };
     let live: Vec<LiveRow> = sqlx::query_as(
         "select id, user_id, status, seats,
-                (extract(epoch from hold_expires_at) * 1000)::bigint, amount, currency, payment_id
+                (extract(epoch from hold_expires_at) * 1000)::bigint, amount, currency, payment_id,
+                decline_reason
            from bookings
           where show_id = $1 and status in ('held', 'payment_pending', 'confirmed')",
     )
@@ -86,7 +89,7 @@ pub async fn load_show_state(pool: &PgPool, show: ShowId) -> Result<Option<ShowS
                     select 1 from booking_events e
                      where e.booking_id = b.id and e.type = 'booking.late_payment_refused')
            from bookings b
-          where b.show_id = $1 and b.status in ('expired', 'failed', 'cancelled')",
+          where b.show_id = $1 and b.status in ('expired', 'failed', 'cancelled', 'released')",
     )
     .bind(show.0)
     .fetch_all(pool)
@@ -100,7 +103,7 @@ pub async fn load_show_state(pool: &PgPool, show: ShowId) -> Result<Option<ShowS
             .map_err(|e| StoreError::BadShow(show, e.to_string()))
     };
     let mut bookings = Vec::with_capacity(live.len());
-    for (id, user, status, seats, expires, amount, currency, payment_id) in live {
+    for (id, user, status, seats, expires, amount, currency, payment_id, declined) in live {
         bookings.push(LiveBooking {
             booking_id: BookingId(id),
             user_id: UserId(user),
@@ -110,6 +113,9 @@ pub async fn load_show_state(pool: &PgPool, show: ShowId) -> Result<Option<ShowS
             amount,
             currency: currency.unwrap_or_default(),
             payment_id,
+            // Only an open booking's last decline matters (a hold running out
+            // after one fails the booking).
+            declined: declined.filter(|_| status != "confirmed"),
         });
     }
     let mut closed_bookings = Vec::with_capacity(closed.len());
@@ -180,6 +186,8 @@ struct Transition {
     reason: Option<String>,
     /// The gateway payment id, or None to keep the current one.
     payment_id: Option<String>,
+    /// Why the last payment attempt was declined, or None to keep the current one.
+    decline_reason: Option<String>,
     at: i64,
 }
 
@@ -209,12 +217,16 @@ fn rows_of(events: &[EventEnvelope]) -> BatchRows {
         let at = e.occurred_at.0;
         let mut transition =
             |status: BookingStatus, reason: Option<String>, pi: Option<&String>| {
+                // A decline earlier in the batch stays recorded.
+                let decline_reason = r.transitions.get(&b).and_then(|t| t.decline_reason.clone());
                 r.transitions.insert(
                     b,
                     Transition {
                         status: status.as_str(),
                         reason,
-                        payment_id: pi.cloned(),
+                        // An attempt the gateway refused has no payment id.
+                        payment_id: pi.filter(|p| !p.is_empty()).cloned(),
+                        decline_reason,
                         at,
                     },
                 );
@@ -276,6 +288,20 @@ fn rows_of(events: &[EventEnvelope]) -> BatchRows {
             }
             Event::PaymentPending { payment_id } => {
                 transition(BookingStatus::PaymentPending, None, Some(payment_id));
+            }
+            Event::PaymentDeclined {
+                payment_id,
+                reason: why,
+            } => {
+                // Held again, seats kept: nothing to release.
+                transition(BookingStatus::Held, None, Some(payment_id));
+                if let Some(t) = r.transitions.get_mut(&b) {
+                    t.decline_reason = Some(why.clone());
+                }
+            }
+            Event::BookingReleased { .. } => {
+                transition(BookingStatus::Released, reason("released", None), None);
+                r.seats_end.insert(b, Some(at));
             }
             Event::BookingConfirmed {
                 seats,
@@ -406,15 +432,21 @@ pub async fn commit_batch(
             .values()
             .map(|t| t.payment_id.as_deref())
             .collect();
+        let declined: Vec<Option<&str>> = rows
+            .transitions
+            .values()
+            .map(|t| t.decline_reason.as_deref())
+            .collect();
         let at: Vec<i64> = rows.transitions.values().map(|t| t.at).collect();
         sqlx::query(
             "update bookings b
                 set status = u.status,
                     reason = coalesce(u.reason::jsonb, b.reason),
                     payment_id = coalesce(u.payment_id, b.payment_id),
+                    decline_reason = coalesce(u.declined, b.decline_reason),
                     updated_at = to_timestamp(u.at / 1000.0)
-               from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int8[])
-                    as u(id, status, reason, payment_id, at)
+               from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[])
+                    as u(id, status, reason, payment_id, at, declined)
               where b.id = u.id",
         )
         .bind(&ids)
@@ -422,6 +454,7 @@ pub async fn commit_batch(
         .bind(&reason)
         .bind(&payment)
         .bind(&at)
+        .bind(&declined)
         .execute(&mut *tx)
         .await?;
     }

@@ -22,9 +22,16 @@
 //!   sum of the seats' prices, `hold_expires_at = issued_at + hold_ttl_ms`).
 //!   Chosen seats are all or nothing. Blocked seats are never allocated.
 //! - `ExpireHold` frees a booking that is still `Held` once `issued_at` reaches its
-//!   `hold_expires_at` (`BookingExpired`); otherwise nothing.
+//!   `hold_expires_at`: `BookingExpired`, or `PaymentFailed` when its last payment
+//!   attempt was declined; otherwise nothing.
 //! - `ReleaseHold` frees a `Held` or `PaymentPending` booking (`HoldReleased`);
-//!   otherwise nothing.
+//!   otherwise nothing. `ReleaseBooking` (the buyer) frees a `Held` booking only
+//!   (`BookingReleased`, status `Released`).
+//! - `PaymentFailed` of the current attempt (or of any attempt while `Held`): before
+//!   the hold runs out the booking is `Held` again with its seats
+//!   (`PaymentDeclined`); after, it fails and frees them (`PaymentFailed`). The
+//!   rules of `PaymentSucceeded` (at most one capture kept, every other refunded)
+//!   are on `ShowState::apply`'s payment module.
 //! - Event `i` of a command has id `EventId::derive(message_id, i)`,
 //!   `occurred_at = issued_at` and `caused_by = message_id`. A command for another
 //!   show gives no events.

@@ -1,6 +1,7 @@
 //! The per-show state machine: setup ([`ShowState::new`], [`ShowState::restore`]),
 //! the transition function [`ShowState::apply`], and read-only views. What each
-//! command does to the state is in [`transitions`], one function per command.
+//! command does to the state is in [`transitions`] (seats) and [`payments`] (money),
+//! one function per command.
 
 use crate::allocate::{Floor, Row};
 use contracts::{
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+mod payments;
 mod transitions;
 
 /// What the sequencer needs to know about a show to allocate its seats.
@@ -37,19 +39,25 @@ pub struct LiveBooking {
     pub hold_expires_at: Millis,
     pub amount: i64,
     pub currency: String,
-    /// The gateway payment, once one was started.
+    /// The gateway payment, once one was started: while `PaymentPending`, the
+    /// attempt in flight (a failure of another attempt changes nothing).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_id: Option<String>,
+    /// Why the last payment attempt was declined, while the booking is open: a
+    /// hold that runs out after a decline ends `Failed`, not `Expired`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub declined: Option<String>,
 }
 
 /// A booking that no longer occupies seats but may still see money move: an
 /// expired or failed hold (a late payment may still succeed), a cancelled booking
-/// (its refund is pending), or a late payment waiting for its refund.
+/// (its refund is pending), a released one (a payment that still captures is
+/// refunded), or a late payment waiting for its refund.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClosedBooking {
     pub booking_id: BookingId,
     pub user_id: UserId,
-    /// `Expired`, `Failed` or `Cancelled`.
+    /// `Expired`, `Failed`, `Cancelled` or `Released`.
     pub status: BookingStatus,
     /// The seats it had, in layout order.
     pub seats: Vec<SeatId>,
@@ -305,7 +313,10 @@ impl ShowState {
             let id = b.booking_id;
             if !matches!(
                 b.status,
-                BookingStatus::Expired | BookingStatus::Failed | BookingStatus::Cancelled
+                BookingStatus::Expired
+                    | BookingStatus::Failed
+                    | BookingStatus::Cancelled
+                    | BookingStatus::Released
             ) {
                 return Err(SetupError(format!(
                     "booking {id} is {}, not closed",

@@ -204,6 +204,7 @@ fn live(n: u128, status: BookingStatus, seats: &[&str]) -> LiveBooking {
         amount: 1200 * seats.len() as i64,
         currency: "EUR".into(),
         payment_id: None,
+        declined: None,
     }
 }
 

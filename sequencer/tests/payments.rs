@@ -1,6 +1,7 @@
-//! Payments through the sequencer: pending is a lock, success confirms, failure
-//! frees, a late success takes the same seats again or asks for a refund, a
-//! cancellation frees the seats and asks for a refund, refunds complete once.
+//! Payments through the sequencer: pending is a lock, success confirms, a decline
+//! keeps the seats until the hold runs out (then the booking fails and frees them),
+//! a late success takes the same seats again or asks for a refund, a cancellation
+//! frees the seats and asks for a refund, refunds complete once.
 
 mod common;
 
@@ -95,15 +96,54 @@ fn a_successful_payment_confirms_and_sells_the_seats_once() {
 }
 
 #[test]
-fn a_failed_payment_frees_the_seats() {
+fn a_declined_payment_keeps_the_seats_until_the_hold_runs_out_then_the_booking_fails() {
     let mut d = Driver::new(plan(&["rrrr"]));
     let b = d.take(&["A3"]);
     started(&mut d, b, "pi_1");
+    let decline = |d: &mut Driver, pi: &str| -> Vec<Event> {
+        d.apply(Command::PaymentFailed {
+            booking_id: b,
+            payment_id: pi.into(),
+            reason: "card_declined".into(),
+        })
+        .into_iter()
+        .map(|e| e.event)
+        .collect()
+    };
+    // Declined while the hold lasts: held again, the seat still taken.
+    assert_eq!(
+        decline(&mut d, "pi_1"),
+        vec![Event::PaymentDeclined {
+            payment_id: "pi_1".into(),
+            reason: "card_declined".into()
+        }]
+    );
+    assert_eq!(d.state.live_booking(b).unwrap().status, BookingStatus::Held);
+    assert_eq!(d.state.free_count(), 3);
+    // The hold runs out after the decline: the booking fails and frees the seat.
+    let events = expire(&mut d, b);
+    assert!(
+        matches!(&events[..], [Event::PaymentFailed { seats, reason, .. }] if names(seats) == ["A3"] && reason == "card_declined"),
+        "{events:?}"
+    );
+    assert_eq!(d.state.free_count(), 4);
+    assert_eq!(
+        d.state.closed_booking(b).unwrap().status,
+        BookingStatus::Failed
+    );
+}
+
+#[test]
+fn a_payment_failing_after_the_hold_ran_out_fails_the_booking_and_frees_the_seats() {
+    let mut d = Driver::new(plan(&["rrrr"]));
+    let b = d.take(&["A3"]);
+    started(&mut d, b, "pi_1");
+    d.now = d.now.plus_ms(HOLD_TTL_MS);
     let events: Vec<Event> = d
         .apply(Command::PaymentFailed {
             booking_id: b,
             payment_id: "pi_1".into(),
-            reason: "card_declined".into(),
+            reason: "hold_expired".into(),
         })
         .into_iter()
         .map(|e| e.event)
@@ -159,6 +199,7 @@ fn a_late_success_is_refused_for_a_refund_when_a_seat_was_resold() {
             booking_id: b,
             refund_id: "re_1".into(),
             amount: 2400,
+            payment_id: None,
         })
         .into_iter()
         .map(|e| e.event)
@@ -175,6 +216,7 @@ fn a_late_success_is_refused_for_a_refund_when_a_seat_was_resold() {
             booking_id: b,
             refund_id: "re_1".into(),
             amount: 2400,
+            payment_id: None,
         })
         .is_empty()
     );
@@ -201,6 +243,7 @@ fn cancelling_a_confirmed_booking_frees_its_seats_and_refunds_minus_the_fee() {
             payment_id: "pi_1".into(),
             refund_amount: 2160,
             currency: "EUR".into(),
+            by_theater: false,
         }]
     );
     assert_eq!(d.state.free_count(), 4);
@@ -248,8 +291,10 @@ fn cancelling_the_show_ends_every_booking_refunds_in_full_and_stops_sales() {
             Event::BookingCancelled {
                 payment_id,
                 refund_amount,
+                by_theater,
                 ..
             } => {
+                assert!(by_theater, "the theater cancelled it, not the buyer");
                 assert_eq!(*b, paid);
                 assert_eq!(payment_id, "pi_c");
                 assert_eq!(*refund_amount, 2400, "a cancelled show refunds in full");

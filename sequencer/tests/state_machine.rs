@@ -197,6 +197,7 @@ fn start() -> (Driver, Model) {
         amount: 0,
         currency: "EUR".into(),
         payment_id: None,
+        declined: None,
     };
     let live = vec![
         restored(CONFIRMED, BookingStatus::Confirmed, &["D5", "D6"]),

@@ -224,6 +224,8 @@ async fn pools(sys: &tests::TestSystem) -> Pools {
         "notifier.dlq",
         "pm_card_ok",
         "pm_card_declined",
+        // A card number: refused (`card_number_refused`), never a 5xx.
+        "4111 1111 1111 1111",
         "Pune",
         "Mumbai",
         "regular",

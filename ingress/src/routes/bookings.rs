@@ -62,12 +62,12 @@ struct QueuedMarker {
 }
 
 /// The optional payment method of a booking request, checked by
-/// [`contracts::PaymentMethod`]'s rule.
+/// [`contracts::PaymentMethod`]'s rule (a card number is `card_number_refused`).
 fn parse_payment_method(pm: Option<String>) -> Result<Option<String>, ApiError> {
     pm.map(|pm| {
         PaymentMethod::try_from(pm)
             .map(PaymentMethod::into_string)
-            .map_err(|rule| ApiError::Validation(rule.into()))
+            .map_err(ApiError::from)
     })
     .transpose()
 }
@@ -184,6 +184,7 @@ fn request_id(headers: &HeaderMap) -> Option<String> {
          headers(("Location" = String, description = "The booking's URL"))),
         (status = 404, description = "No such show (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The show is not on sale (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid request; `card_number_refused` when `payment_method` looks like a card number (only gateway tokens are accepted; the number is never stored, logged or echoed) (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
     )
 )]
 #[tracing::instrument(skip_all, fields(booking_id, show_id = %body.show_id, user_id = %caller.user_id))]
@@ -193,6 +194,8 @@ pub async fn submit(
     headers: HeaderMap,
     ApiJson(body): ApiJson<SubmitBooking>,
 ) -> Result<Response, ApiError> {
+    // First, so a card number goes nowhere (not even into a marker or a log).
+    let payment_method = parse_payment_method(body.payment_method.clone())?;
     let key = idempotency_key(&headers)?;
     let show_id = ShowId(body.show_id);
     let show = app
@@ -208,7 +211,6 @@ pub async fn submit(
         )));
     }
     let request = parse_request(&body, &show)?;
-    let payment_method = parse_payment_method(body.payment_method.clone())?;
 
     let booking_id = BookingId::derive(caller.user_id, &key);
     tracing::Span::current().record("booking_id", tracing::field::display(booking_id));
@@ -318,6 +320,11 @@ pub struct BookingView {
     pub amount: Option<i64>,
     pub currency: Option<String>,
     pub hold_expires_at: Option<String>,
+    /// The payment the booking stands on (the captured attempt once paid, else the
+    /// latest), or null before any: `{status, payment_id, method, attempts,
+    /// decline_reason, refund_status, refund_amount}`. After a decline the
+    /// booking is `held` again with `status: "failed"` and the gateway's
+    /// `decline_reason`, and `POST /v1/bookings/{id}/payment` tries another method.
     pub payment: Option<serde_json::Value>,
     /// Why the booking ended where it did (`seat_unavailable`, `not_enough_seats`,
     /// `invalid_request`, `not_on_sale`, `hold_expired`, ...), or null.
@@ -393,10 +400,18 @@ pub async fn get(
     let row: Option<BookingRow> = sqlx::query_as(
         "select b.id, b.user_id, b.show_id, b.status, b.seats, b.amount, b.currency,
                 b.hold_expires_at, b.reason, b.created_at, b.updated_at,
-                case when p.booking_id is null then null else jsonb_strip_nulls(jsonb_build_object(
+                (select jsonb_strip_nulls(jsonb_build_object(
                     'status', p.status, 'payment_id', p.payment_id, 'method', p.method,
-                    'refund_status', p.refund_status, 'refund_amount', p.refund_amount)) end
-           from bookings b left join payments p on p.booking_id = b.id
+                    'refund_status', p.refund_status, 'refund_amount', p.refund_amount,
+                    'decline_reason', case when p.status in ('failed', 'canceled')
+                                           then coalesce(p.failure_reason, p.status) end,
+                    'attempts', (select count(*) from payments a where a.booking_id = b.id)))
+                   from payments p where p.booking_id = b.id
+                  -- The captured attempt the booking stands on, else the latest.
+                  order by (p.status = 'succeeded' and p.payment_id = b.payment_id) desc nulls last,
+                           p.attempt desc
+                  limit 1)
+           from bookings b
           where b.id = $1",
     )
     .bind(id)

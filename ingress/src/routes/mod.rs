@@ -8,4 +8,5 @@ pub mod door;
 pub mod health;
 pub mod ops;
 pub mod payments;
+pub mod release;
 pub mod tickets;

@@ -105,7 +105,7 @@ pub struct PayBody {
 }
 
 /// The booking's owner, show and status, or 404 (also for someone else's booking).
-async fn owned_booking(
+pub(crate) async fn owned_booking(
     app: &AppState,
     caller: &Caller,
     id: Uuid,
@@ -125,7 +125,9 @@ async fn owned_booking(
     }
 }
 
-/// Pays a `held` booking that was created without a payment method.
+/// Pays a `held` booking: one created without a payment method, or one whose
+/// payment was declined (its seats are kept while the hold lasts); each call is a
+/// new attempt with its own gateway payment.
 #[utoipa::path(
     post,
     path = "/v1/bookings/{booking_id}/payment",
@@ -134,8 +136,9 @@ async fn owned_booking(
     params(("booking_id" = Uuid, Path, description = "The booking id")),
     request_body = PayBody,
     responses(
-        (status = 202, description = "Payment started; poll the booking", body = Object),
-        (status = 409, description = "The booking is not held (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 202, description = "Payment attempt started; poll the booking", body = Object),
+        (status = 409, description = "The booking is not held (`conflict`), or a payment of it is in flight (`payment_in_progress`) (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid method; `card_number_refused` for a card number (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn pay(
@@ -144,18 +147,27 @@ pub async fn pay(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<PayBody>,
 ) -> Result<Response, ApiError> {
-    let payment_method = PaymentMethod::try_from(body.payment_method)
-        .map_err(|rule| ApiError::Validation(rule.into()))?;
+    let payment_method = PaymentMethod::try_from(body.payment_method)?;
     let (show, status, _) = owned_booking(&app, &caller, id).await?;
-    if status != BookingStatus::Held {
-        return Err(ApiError::Conflict(format!(
-            "booking {id} is {status}: only a held booking can be paid"
-        )));
+    match status {
+        BookingStatus::Held => {}
+        BookingStatus::PaymentPending => {
+            return Err(ApiError::PaymentInProgress(format!(
+                "booking {id} has a payment in flight: wait for it to succeed or fail"
+            )));
+        }
+        other => {
+            return Err(ApiError::Conflict(format!(
+                "booking {id} is {other}: only a held booking can be paid"
+            )));
+        }
     }
     let req = PayRequest {
         booking_id: BookingId(id),
         show_id: show,
         payment_method,
+        // Names this attempt: a redelivered request starts no second one.
+        request_id: Some(Uuid::now_v7()),
     };
     app.commands
         .request_payment(&req)

@@ -192,6 +192,16 @@ pub fn change(e: &EventEnvelope) -> Change {
             let summary = format!("booking {b} released ({reason}): frees {}", s.join(","));
             (vec![], s, summary)
         }
+        Event::BookingReleased { seats: s } => {
+            let s = seats(s);
+            let summary = format!("booking {b} released by the buyer: frees {}", s.join(","));
+            (vec![], s, summary)
+        }
+        Event::PaymentDeclined { payment_id, reason } => (
+            vec![],
+            vec![],
+            format!("booking {b} payment {payment_id} declined ({reason}): held again"),
+        ),
         Event::PaymentPending { payment_id } => (
             vec![],
             vec![],

@@ -31,6 +31,7 @@ impl ShowState {
                         payment_id: closed.payment_id.clone().unwrap_or_default(),
                         refund_amount: closed.amount,
                         currency: closed.currency.clone(),
+                        by_theater: true,
                     };
                     (id, event)
                 } else {
@@ -53,6 +54,7 @@ impl ShowState {
             Command::HoldSeats(hold) => self.on_hold(hold, issued_at),
             Command::ExpireHold { booking_id } => self.on_expire(*booking_id, issued_at),
             Command::ReleaseHold { booking_id, reason } => self.on_release(*booking_id, reason),
+            Command::ReleaseBooking { booking_id } => self.on_buyer_release(*booking_id),
             Command::PaymentStarted {
                 booking_id,
                 payment_id,
@@ -68,7 +70,7 @@ impl ShowState {
                 booking_id,
                 payment_id,
                 reason,
-            } => self.on_payment_failed(*booking_id, payment_id, reason),
+            } => self.on_payment_failed(*booking_id, payment_id, reason, issued_at),
             Command::CancelBooking {
                 booking_id,
                 fee_permille,
@@ -77,7 +79,8 @@ impl ShowState {
                 booking_id,
                 refund_id,
                 amount,
-            } => self.on_refund_completed(*booking_id, refund_id, *amount),
+                payment_id,
+            } => self.on_refund_completed(*booking_id, refund_id, *amount, payment_id.as_deref()),
         }
     }
 
@@ -108,19 +111,47 @@ impl ShowState {
         Some((hold.booking_id, event))
     }
 
-    /// A hold that has run out (and is still only held) expires; its seats return.
+    /// A hold that has run out (and is still only held) ends and its seats return:
+    /// `Expired` when no payment was tried, `Failed` when the last attempt was
+    /// declined (paying can no longer succeed).
     fn on_expire(
         &mut self,
         booking_id: BookingId,
         issued_at: Millis,
     ) -> Option<(BookingId, Event)> {
-        let due = self
+        let b = self
             .live
             .get(&booking_id)
-            .is_some_and(|b| b.status == BookingStatus::Held && issued_at >= b.hold_expires_at);
-        due.then(|| {
-            let seats = self.close(booking_id, BookingStatus::Expired);
-            (booking_id, Event::BookingExpired { seats })
+            .filter(|b| b.status == BookingStatus::Held && issued_at >= b.hold_expires_at)?;
+        match (b.declined.clone(), b.payment_id.clone()) {
+            (Some(reason), payment_id) => {
+                let seats = self.close(booking_id, BookingStatus::Failed);
+                let payment_id = payment_id.unwrap_or_default();
+                let event = Event::PaymentFailed {
+                    seats,
+                    payment_id,
+                    reason,
+                };
+                Some((booking_id, event))
+            }
+            (None, _) => {
+                let seats = self.close(booking_id, BookingStatus::Expired);
+                Some((booking_id, Event::BookingExpired { seats }))
+            }
+        }
+    }
+
+    /// The buyer gives a held booking back: its seats return at once and it ends
+    /// `Released`. A payment in flight (`PaymentPending`) is not the buyer's to
+    /// stop: the gateway decides it; any other status stays as it is.
+    fn on_buyer_release(&mut self, booking_id: BookingId) -> Option<(BookingId, Event)> {
+        let held = self
+            .live
+            .get(&booking_id)
+            .is_some_and(|b| b.status == BookingStatus::Held);
+        held.then(|| {
+            let seats = self.close(booking_id, BookingStatus::Released);
+            (booking_id, Event::BookingReleased { seats })
         })
     }
 
@@ -136,56 +167,6 @@ impl ShowState {
             let seats = self.close(booking_id, BookingStatus::Failed);
             let reason = reason.to_owned();
             (booking_id, Event::HoldReleased { seats, reason })
-        })
-    }
-
-    /// The saga created a payment: a held booking becomes payment-pending (its
-    /// seats stay taken past the hold's expiry while the payment is in flight).
-    fn on_payment_started(
-        &mut self,
-        booking_id: BookingId,
-        payment_id: &str,
-    ) -> Option<(BookingId, Event)> {
-        match self.live.get_mut(&booking_id) {
-            Some(b) if b.status == BookingStatus::Held => {
-                b.status = BookingStatus::PaymentPending;
-                b.payment_id = Some(payment_id.to_owned());
-                Some((
-                    booking_id,
-                    Event::PaymentPending {
-                        payment_id: payment_id.to_owned(),
-                    },
-                ))
-            }
-            // Already pending or confirmed, or no longer live: a late success is
-            // decided when it arrives.
-            _ => None,
-        }
-    }
-
-    /// The payment failed: an open booking fails and its seats return.
-    fn on_payment_failed(
-        &mut self,
-        booking_id: BookingId,
-        payment_id: &str,
-        reason: &str,
-    ) -> Option<(BookingId, Event)> {
-        let open = self.live.get(&booking_id).is_some_and(|b| {
-            matches!(
-                b.status,
-                BookingStatus::Held | BookingStatus::PaymentPending
-            )
-        });
-        open.then(|| {
-            let seats = self.close(booking_id, BookingStatus::Failed);
-            (
-                booking_id,
-                Event::PaymentFailed {
-                    seats,
-                    payment_id: payment_id.to_owned(),
-                    reason: reason.to_owned(),
-                },
-            )
         })
     }
 
@@ -215,29 +196,7 @@ impl ShowState {
                     payment_id: closed.payment_id.clone().unwrap_or_default(),
                     refund_amount: closed.amount - fee,
                     currency: closed.currency.clone(),
-                },
-            )
-        })
-    }
-
-    /// A refund the booking was waiting for has completed: the booking is done.
-    fn on_refund_completed(
-        &mut self,
-        booking_id: BookingId,
-        refund_id: &str,
-        amount: i64,
-    ) -> Option<(BookingId, Event)> {
-        let pending = self
-            .closed
-            .get(&booking_id)
-            .is_some_and(|b| b.refund_pending);
-        pending.then(|| {
-            self.closed.remove(&booking_id);
-            (
-                booking_id,
-                Event::BookingRefunded {
-                    refund_id: refund_id.to_owned(),
-                    amount,
+                    by_theater: false,
                 },
             )
         })
@@ -330,108 +289,14 @@ impl ShowState {
             amount,
             currency: self.currency.clone(),
             payment_id: None,
+            declined: None,
         };
         self.live.entry(booking_id).or_insert(booking)
     }
 
-    /// A payment succeeded for `booking_id`:
-    /// - live and held or pending: confirmed, its seats sold;
-    /// - live and confirmed: nothing (a repeat);
-    /// - closed (expired or failed) and every one of its seats still available:
-    ///   the same seats are taken again, confirmed (`retaken`);
-    /// - closed otherwise: the money must go back (`LatePaymentRefused`), once.
-    fn payment_succeeded(
-        &mut self,
-        booking_id: BookingId,
-        payment_id: &str,
-        paid: i64,
-    ) -> Option<Event> {
-        if let Some(b) = self.live.get_mut(&booking_id) {
-            if b.status == BookingStatus::Confirmed {
-                return None;
-            }
-            b.status = BookingStatus::Confirmed;
-            b.payment_id = Some(payment_id.to_owned());
-            let b = b.clone();
-            for seat in &b.seats {
-                if let Some(&i) = self.index.get(seat) {
-                    self.seats[i].occupant = Some((booking_id, SeatStatus::Sold));
-                }
-            }
-            return Some(Event::BookingConfirmed {
-                user_id: b.user_id,
-                seats: b.seats,
-                amount: b.amount,
-                currency: b.currency,
-                payment_id: payment_id.to_owned(),
-                retaken: false,
-            });
-        }
-        let closed = self.closed.get(&booking_id)?;
-        if closed.refund_pending || closed.status == BookingStatus::Cancelled {
-            return None;
-        }
-        let seats: Option<Vec<usize>> = closed
-            .seats
-            .iter()
-            .map(|s| {
-                self.index
-                    .get(s)
-                    .copied()
-                    .filter(|&i| self.seats[i].status() == SeatStatus::Available)
-            })
-            .collect();
-        match seats {
-            // A show off sale (cancelled) never sells again: the money goes back.
-            Some(seats) if !seats.is_empty() && self.on_sale => {
-                let closed = self.closed.remove(&booking_id).expect("checked above");
-                for &i in &seats {
-                    self.seats[i].occupant = Some((booking_id, SeatStatus::Sold));
-                }
-                self.live.insert(
-                    booking_id,
-                    LiveBooking {
-                        booking_id,
-                        user_id: closed.user_id,
-                        status: BookingStatus::Confirmed,
-                        seats: closed.seats.clone(),
-                        hold_expires_at: Millis(i64::MAX),
-                        amount: closed.amount,
-                        currency: closed.currency.clone(),
-                        payment_id: Some(payment_id.to_owned()),
-                    },
-                );
-                Some(Event::BookingConfirmed {
-                    user_id: closed.user_id,
-                    seats: closed.seats,
-                    amount: closed.amount,
-                    currency: closed.currency,
-                    payment_id: payment_id.to_owned(),
-                    retaken: true,
-                })
-            }
-            _ => {
-                let closed = self.closed.get_mut(&booking_id).expect("checked above");
-                closed.refund_pending = true;
-                closed.payment_id = Some(payment_id.to_owned());
-                Some(Event::LatePaymentRefused {
-                    payment_id: payment_id.to_owned(),
-                    amount: paid,
-                    currency: closed.currency.clone(),
-                    reason: if self.on_sale {
-                        "seats_resold"
-                    } else {
-                        "not_on_sale"
-                    }
-                    .to_owned(),
-                })
-            }
-        }
-    }
-
     /// Frees live booking `booking_id`'s seats and remembers it as closed with
     /// `status`; returns the seats.
-    fn close(&mut self, booking_id: BookingId, status: BookingStatus) -> Vec<SeatId> {
+    pub(super) fn close(&mut self, booking_id: BookingId, status: BookingStatus) -> Vec<SeatId> {
         let Some(b) = self.live.get(&booking_id).cloned() else {
             return Vec::new();
         };

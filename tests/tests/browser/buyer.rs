@@ -1,4 +1,5 @@
-//! A buyer in a real browser: the whole journey, a declined card, a lost race.
+//! A buyer in a real browser: the whole journey, a declined card then another
+//! card, a lost race.
 
 use crate::driver::{Browser, Chromedriver};
 use crate::{Cinema, cinema, new_email};
@@ -129,7 +130,7 @@ async fn a_buyer_searches_with_a_typo_picks_two_seats_registers_pays_and_gets_a_
 }
 
 #[tokio::test]
-async fn a_declined_card_is_said_in_plain_words_on_the_page() {
+async fn a_declined_card_is_said_in_plain_words_and_another_card_confirms_the_booking() {
     let sys = spawn_system(SystemOptions::default()).await;
     let c = cinema(&sys, "Arrival", "Pune").await;
     let driver = Chromedriver::start().await;
@@ -138,9 +139,27 @@ async fn a_declined_card_is_said_in_plain_words_on_the_page() {
     hold_as_new_buyer(&b, &["D5"], "decline").await;
     b.click("input[value=pm_card_declined]").await;
     b.click("#pay").await;
+    // The decline is said, the seat stays held for the buyer, another card is offered.
     let said = b.text_contains(".panel [role=alert]", "declined").await;
     assert!(said.contains("No money was taken"), "{said}");
+    assert!(said.contains("still held"), "{said}");
+    b.text_contains("#checkout-status", "D5").await;
+    assert!(
+        b.seat_label("D5").await.ends_with("held for you"),
+        "the seat stays the buyer's"
+    );
+    let picked = b
+        .js(
+            "return document.querySelector('input[name=card]:checked').value",
+            vec![],
+        )
+        .await;
+    assert_ne!(picked, json!("pm_card_declined"), "another card is picked");
     b.screenshot("declined").await;
+    b.click("input[value=pm_card_ok]").await;
+    b.click("#pay").await;
+    b.text_contains("#booking-status", "Confirmed").await;
+    b.text_contains("#ticket-seats", "D5").await;
     b.close().await;
     sys.shutdown().await;
 }

@@ -17,6 +17,7 @@ mod admin;
 mod buyer;
 mod door;
 mod driver;
+mod journey;
 mod ops;
 
 use contracts::{LayoutRow, LayoutSeat, Price, ScreenLayout, ShowId};

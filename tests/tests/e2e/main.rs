@@ -10,6 +10,8 @@ mod chaos;
 mod connections;
 mod door;
 mod failures;
+mod journey;
+mod journey_mail;
 mod lookup;
 mod notifier;
 mod offline;

@@ -112,21 +112,44 @@ async fn a_card_that_pays_confirms_the_booking_and_sells_its_seats() {
     sys.shutdown().await;
 }
 
+/// Waits until the booking is held again after a declined payment.
+async fn wait_declined(sys: &TestSystem, token: &str, id: &str) -> serde_json::Value {
+    let mut last = serde_json::Value::Null;
+    for _ in 0..400 {
+        let (_, b) = sys.booking(token, id).await;
+        if b["status"] == "held" && b["payment"]["status"] == "failed" {
+            return b;
+        }
+        last = b;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("booking {id} was never declined; last seen {last}");
+}
+
+// Round 2: a decline keeps the seats while the hold lasts (the buyer may try
+// another card); the booking fails, and frees them, once the hold runs out.
 #[tokio::test]
-async fn a_declined_card_fails_the_booking_and_frees_its_seats() {
-    let sys = spawn_system(SystemOptions::default()).await;
+async fn a_declined_card_fails_the_booking_and_frees_its_seats_once_the_hold_runs_out() {
+    let sys = spawn_system(SystemOptions {
+        hold_ttl_secs: 2,
+        expiry_sweep_ms: 100,
+        ..SystemOptions::default()
+    })
+    .await;
     let show = sys.show(1, 3).await;
     let (_, token) = sys.customer(1).await;
-    let b = book_and_wait(
-        &sys,
-        &token,
-        "k",
-        show,
-        &["A2"],
-        Some("pm_card_declined"),
-        &["failed"],
-    )
-    .await;
+    let (status, accepted) = sys
+        .submit(
+            &token,
+            "k",
+            json!({"show_id": show.to_string(), "seats": ["A2"], "payment_method": "pm_card_declined"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["booking_id"].as_str().unwrap().to_owned();
+    let held = wait_declined(&sys, &token, &id).await;
+    assert_eq!(held["payment"]["decline_reason"], "card_declined", "{held}");
+    let b = wait_status(&sys, &token, &id, &["failed"]).await;
     assert_eq!(b["reason"], "payment_failed");
     assert_eq!(b["payment"]["status"], "failed");
     // The seat is free again.
@@ -256,23 +279,19 @@ async fn duplicated_and_reordered_webhooks_are_harmless() {
     .into_iter()
     .enumerate()
     {
-        let b = book_and_wait(
-            &sys,
-            &token,
-            &format!("k{i}"),
-            show,
-            &[seat],
-            Some(pm),
-            &["confirmed", "failed"],
-        )
-        .await;
-        let want = if pm == "pm_card_ok" {
-            "confirmed"
+        let mut body = json!({"show_id": show.to_string(), "seats": [seat]});
+        body["payment_method"] = json!(pm);
+        let (status, accepted) = sys.submit(&token, &format!("k{i}"), body).await;
+        assert_eq!(status, 202, "{accepted}");
+        let id = accepted["booking_id"].as_str().unwrap().to_owned();
+        // A declined card leaves the booking held again (Round 2), paid is confirmed.
+        let b = if pm == "pm_card_ok" {
+            wait_status(&sys, &token, &id, &["confirmed"]).await
         } else {
-            "failed"
+            wait_declined(&sys, &token, &id).await
         };
-        assert_eq!(b["status"], want);
-        ids.push(b["booking_id"].as_str().unwrap().to_owned());
+        assert_eq!(b["payment"]["attempts"], 1, "{b}");
+        ids.push(id);
     }
     // Let the duplicates land, then count: one outcome event per booking.
     tokio::time::sleep(Duration::from_millis(800)).await;
@@ -577,17 +596,16 @@ async fn a_signed_webhook_naming_another_bookings_payment_does_not_confirm_the_b
     let sys = spawn_system(SystemOptions::default()).await;
     let show = sys.show(1, 4).await;
     let (_, token) = sys.customer(1).await;
-    // X: two seats, declined. Y: one seat, paid.
-    let x = book_and_wait(
-        &sys,
-        &token,
-        "x",
-        show,
-        &["A1", "A2"],
-        Some("pm_card_declined"),
-        &["failed"],
-    )
-    .await;
+    // X: two seats, declined (held again). Y: one seat, paid.
+    let (status, accepted) = sys
+        .submit(
+            &token,
+            "x",
+            json!({"show_id": show.to_string(), "seats": ["A1", "A2"], "payment_method": "pm_card_declined"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    let x = wait_declined(&sys, &token, accepted["booking_id"].as_str().unwrap()).await;
     let y = book_and_wait(
         &sys,
         &token,
@@ -631,9 +649,15 @@ async fn a_signed_webhook_naming_another_bookings_payment_does_not_confirm_the_b
     )
     .await;
     let (_, x_now) = sys.booking(&token, &x_id).await;
-    assert_eq!(x_now["status"], "failed", "{x_now}");
+    assert_eq!(x_now["status"], "held", "{x_now}");
+    assert_eq!(x_now["payment"]["status"], "failed", "{x_now}");
     assert_eq!(events_of(&sys, &x_id).await, events_before);
-    // The seats X wanted stay free.
+    // X's seats were never sold: released, they are free for anyone.
+    let (status, _) = sys
+        .post(&token, &format!("/v1/bookings/{x_id}/release"), None)
+        .await;
+    assert_eq!(status, 202);
+    wait_status(&sys, &token, &x_id, &["released"]).await;
     book_and_wait(&sys, &token, "z", show, &["A1", "A2"], None, &["held"]).await;
     sys.shutdown().await;
 }

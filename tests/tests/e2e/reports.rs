@@ -5,7 +5,7 @@
 use crate::venues::{in_hours, scoped, ticket, venues, wait_status};
 use auth::Role;
 use reqwest::Method;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tests::{SystemOptions, spawn_system};
 
 fn day(hours: i64) -> String {
@@ -22,8 +22,18 @@ async fn a_report_counts_tickets_money_and_occupancy_by_theater_within_scope() {
     sys.post(&customer, &format!("/v1/bookings/{cancelled}/cancel"), None)
         .await;
     wait_status(&sys, &customer, &cancelled, "refunded").await;
-    // Theater B: one seat.
-    ticket(&sys, &v.b.show, &["C4"]).await;
+    // Theater B: one seat, paid at the second attempt (a declined card first): two
+    // payment rows, one ticket.
+    let (_, buyer) = sys.customer(1).await;
+    let body = json!({"show_id": v.b.show, "seats": ["C4"], "payment_method": "pm_card_declined"});
+    let (status, accepted) = sys.submit(&buyer, "report-two-attempts", body).await;
+    assert_eq!(status, 202, "{accepted}");
+    let twice = accepted["booking_id"].as_str().unwrap().to_owned();
+    wait_status(&sys, &buyer, &twice, "held").await;
+    let pay = json!({"payment_method": "pm_card_ok"});
+    sys.post(&buyer, &format!("/v1/bookings/{twice}/payment"), Some(pay))
+        .await;
+    let paid = wait_status(&sys, &buyer, &twice, "confirmed").await;
 
     let q = format!("from={}&to={}", day(-24), day(72));
     let (status, r) = sys
@@ -58,7 +68,9 @@ async fn a_report_counts_tickets_money_and_occupancy_by_theater_within_scope() {
     assert!(refunds > 0, "{a}");
     assert_eq!(a["revenue"].as_i64().unwrap(), 2 * 25_000 + fees);
     assert_eq!(a["occupancy"], 0.1667, "2 of 12 seats");
-    assert_eq!(row(&v.b.theater)["tickets"], 1);
+    let b = row(&v.b.theater);
+    assert_eq!(b["tickets"], 1, "{b}");
+    assert_eq!(b["revenue"], paid["amount"], "{b}");
 
     // A scoped admin of B sees only B, and is refused A by name.
     let (_, admin_b) = scoped(&sys, Role::Admin, &v.b.theater).await;

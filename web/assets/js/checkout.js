@@ -2,23 +2,19 @@
 // seats (POST /v1/bookings), the hold's countdown, a test-card chooser (the local
 // gateway's card tokens), and the booking's progress queued -> held ->
 // payment_pending -> confirmed as it happens (polling GET /v1/bookings/{id}).
-// A taken seat or a declined card is said in plain words.
+// A taken seat is said in plain words; a declined card keeps the seats held, says
+// why, and offers another card (payform.js), as does "Release seats".
 
 import { h, replace, errorBox, toast } from './dom.js';
 import { api, session, signIn, register } from './api.js';
 import { navigate } from './nav.js';
 import { money, clock } from './format.js';
+import { payForm, TEST_CARDS } from './payform.js';
+
+export { TEST_CARDS };
 
 /** How often the booking is re-read while it is being decided. */
 const POLL_MS = 500;
-
-/** The bundled local gateway's test cards (see payment-adapter/src/local.rs). */
-export const TEST_CARDS = [
-  { id: 'pm_card_ok', label: 'Visa ending 4242', note: 'approves' },
-  { id: 'pm_card_slow', label: 'Mastercard ending 4444', note: 'approves after a pause' },
-  { id: 'pm_card_error', label: 'RuPay ending 0005', note: 'gateway error, then approves on retry' },
-  { id: 'pm_card_declined', label: 'Visa ending 0002', note: 'declined by the bank' },
-];
 
 const STEPS = [
   ['queued', 'Requested'],
@@ -144,6 +140,8 @@ export class Checkout {
         this.timers.push(setTimeout(tick, POLL_MS * 2));
         return;
       }
+      // The buyer may have left checkout (released) while this read was in flight.
+      if (!this.active) return;
       if (this.onBooking(b)) this.timers.push(setTimeout(tick, POLL_MS));
     };
     tick();
@@ -200,14 +198,18 @@ export class Checkout {
 
   ended(b) {
     const declined = isDecline(b);
-    const text = declined
-      ? 'Your card was declined by the bank. No money was taken. The hold was released, but your seats are still picked: continue to try another card.'
-      : b.status === 'expired'
-        ? 'Your hold ran out before payment. The seats went back on sale.'
-        : b.status === 'failed'
-          ? `The payment did not go through (${(b.reason ?? 'payment failed').replaceAll('_', ' ')}). No money was taken.`
-          : `The booking ended: ${b.status}.`;
-    this.back([], h('div', { class: 'notice error', role: 'alert', id: 'checkout-error' }, text));
+    const text = b.status === 'released'
+      ? 'You released the seats: they are back on sale. Pick seats again whenever you like.'
+      : declined
+        ? 'Your card was declined and the hold ran out before another payment, so the seats went back on sale. No money was taken. Your seats are still picked: continue to try again.'
+        : b.status === 'expired'
+          ? 'Your hold ran out before payment. The seats went back on sale.'
+          : b.status === 'failed'
+            ? `The payment did not go through (${(b.reason ?? 'payment failed').replaceAll('_', ' ')}). No money was taken.`
+            : `The booking ended: ${b.status}.`;
+    const kind = b.status === 'released' ? 'notice ok' : 'notice error';
+    this.back([], h('div', { class: kind, role: 'alert', id: 'checkout-error' }, text));
+    this.refreshMap();
   }
 
   drawProgress(b, extra = null) {
@@ -221,38 +223,15 @@ export class Checkout {
   }
 
   drawHeld(b) {
-    const err = h('div');
-    const decline = b.payment?.status === 'failed' ? h('div', { class: 'notice error', role: 'alert' },
-      'Your card was declined by the bank. No money was taken. You can try another card while the hold lasts.') : null;
-    const cards = h('fieldset', { class: 'cards-choice' },
-      h('legend', {}, 'Pay with a test card'),
-      h('p', { class: 'muted small' }, 'Test mode: these are the local gateway’s test cards; nothing is charged.'),
-      TEST_CARDS.map((c, i) => h('label', { class: 'card-option' },
-        h('input', { type: 'radio', name: 'card', value: c.id, checked: i === 0 }),
-        h('span', {}, h('strong', {}, c.label), h('small', { class: 'muted' }, ` — ${c.note}`)))));
+    const { notice, form } = payForm(b, {
+      onPaying: () => this.drawProgress({ status: 'payment_pending' }),
+      onReleased: () => this.ended({ ...b, status: 'released' }),
+    });
     const timer = h('strong', { class: 'countdown', id: 'countdown' });
-    const pay = h('button', { class: 'btn primary wide', type: 'submit', id: 'pay' }, `Pay ${money(b.amount, b.currency)}`);
-    const form = h('form', {
-      on: {
-        submit: async (e) => {
-          e.preventDefault();
-          pay.disabled = true;
-          replace(err);
-          const method = new FormData(form).get('card');
-          try {
-            await api(`/v1/bookings/${b.booking_id}/payment`, { method: 'POST', body: { payment_method: method } });
-            this.drawProgress({ status: 'payment_pending' });
-          } catch (ex) {
-            replace(err, errorBox(ex));
-            pay.disabled = false;
-          }
-        },
-      },
-    }, cards, err, pay);
     replace(this.box,
-      this.heading('Pay for your seats'),
+      this.heading(notice ? 'Try another card' : 'Pay for your seats'),
       steps(1),
-      decline,
+      notice,
       h('p', { id: 'checkout-status', role: 'status' }, `Seats ${b.seats.join(', ')} are held for you.`),
       h('p', { class: 'hold' }, 'Time left to pay: ', timer),
       h('p', { class: 'total' }, h('span', {}, 'Total'), h('strong', {}, money(b.amount, b.currency))),

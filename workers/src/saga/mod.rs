@@ -1,20 +1,25 @@
 //! The payment saga: orchestrated, its state in the `payments` table, driven by
 //! events and webhooks, never inside the sequencer's loop.
 //!
-//! - `BookingHeld` with a payment method (or a pay request from ingress): create
-//!   the payment at the gateway (idempotency key = booking id), then send
-//!   `PaymentStarted` to the show's partition (seats become `payment_pending`).
+//! - `BookingHeld` with a payment method (or a pay request from ingress): start a
+//!   payment attempt ([`attempt`]: one `payments` row and one gateway idempotency
+//!   key per attempt), create it at the gateway, then send `PaymentStarted` to the
+//!   show's partition (seats become `payment_pending`). A declined attempt puts
+//!   the booking back to `held` while its hold lasts, and another pay request
+//!   starts the next attempt; the sequencer keeps at most one capture and asks for
+//!   every other one to be refunded (`LatePaymentRefused`).
 //! - A verified webhook (ingress -> `payments.webhooks`): fetch the AUTHORITATIVE
 //!   payment status from the gateway and send `PaymentSucceeded` / `PaymentFailed`
 //!   into the show's partition, ordered with everything else on that show.
-//! - `LatePaymentRefused` and `BookingCancelled`: refund (idempotency key derived
-//!   from the booking); `refund.succeeded` sends `RefundCompleted`; a refund that
-//!   fails for good lands in the payments dead-letter queue for operators.
+//! - `LatePaymentRefused` and `BookingCancelled`: refund the payment they name
+//!   ([`refund`]; idempotency key derived from its attempt); `refund.succeeded`
+//!   sends `RefundCompleted`; a refund that fails for good lands in the payments
+//!   dead-letter queue for operators.
 //! - A pending payment whose hold ran out: ask the gateway; cancel what is still
 //!   processing; confirm what succeeded.
 //!
-//! Every command the saga sends has a message id fixed by (booking, step), so
-//! repeats (duplicate webhooks, redeliveries, two sweeps) are applied once.
+//! Every command the saga sends has a message id fixed by (booking, attempt, step),
+//! so repeats (duplicate webhooks, redeliveries, two sweeps) are applied once.
 //!
 //! The queue plumbing (connection, prefetch, concurrency, Retry/Abort settling,
 //! dead-lettering) is `platform::amqp::consume`; commands go out through
@@ -24,23 +29,26 @@
 //! (webhooks are a hint, not the only channel), and [`payment_match`] decides
 //! whether a payment the gateway returned is the booking's own.
 
+use attempt::Attempt;
 use contracts::{
     BookingId, BookingStatus, Command, CommandEnvelope, Event, EventEnvelope, MessageId,
     PayRequest, ShowId,
 };
 use payment_adapter::{
-    CreatePayment, GatewayError, IntentStatus, PaymentGateway, PaymentIntent, RefundStatus,
-    WebhookEvent, WebhookKind,
+    CreatePayment, GatewayError, IntentStatus, PaymentGateway, PaymentIntent, WebhookEvent,
+    WebhookKind,
 };
-use platform::amqp::{DeadLetterTo, Failure, Parcel};
+use platform::amqp::{DeadLetterTo, Failure};
 use platform::commands::CommandBus;
 use sqlx::PgPool;
 use tracing::Instrument;
 use uuid::Uuid;
 
+pub mod attempt;
 pub mod consumer;
 pub mod payment_match;
 pub mod poll;
+mod refund;
 pub mod sweep;
 
 pub use consumer::{SagaConsumer, SagaQueue, consumer_config};
@@ -93,7 +101,9 @@ impl<G: PaymentGateway> Saga<G> {
                 currency,
                 ..
             } => {
-                self.start_payment(env.show_id, env.booking_id, *amount, currency, pm)
+                // The booking's own first attempt: named by the booking id.
+                let request = env.booking_id.0;
+                self.start_payment(env.show_id, env.booking_id, request, *amount, currency, pm)
                     .await
             }
             Event::LatePaymentRefused {
@@ -114,7 +124,10 @@ impl<G: PaymentGateway> Saga<G> {
         }
     }
 
-    /// A pay request from ingress for a held booking.
+    /// A pay request from ingress: a new attempt for a held booking. A booking
+    /// whose payment started meanwhile (another request raced this one past
+    /// ingress) gets the attempt too: the buyer asked for it, and the sequencer
+    /// keeps only one capture and refunds the other.
     pub async fn on_pay_request(&self, req: &PayRequest) -> Result<(), Failure> {
         let row: Option<(String, i64, Option<String>)> =
             sqlx::query_as("select status, amount, currency from bookings where id = $1")
@@ -123,18 +136,27 @@ impl<G: PaymentGateway> Saga<G> {
                 .await?;
         match row {
             Some((status, amount, Some(currency)))
-                if platform::db::parse_text::<BookingStatus>(&status)? == BookingStatus::Held =>
+                if matches!(
+                    platform::db::parse_text::<BookingStatus>(&status)?,
+                    BookingStatus::Held | BookingStatus::PaymentPending
+                ) =>
             {
+                // Requests from before attempts carry no id: one per (booking, method).
+                let request = req.request_id.unwrap_or_else(|| {
+                    let named = format!("pay-request-{}", req.payment_method);
+                    MessageId::for_booking(req.booking_id, &named).0
+                });
                 self.start_payment(
                     req.show_id,
                     req.booking_id,
+                    request,
                     amount,
                     &currency,
                     req.payment_method.as_str(),
                 )
                 .await
             }
-            // No longer held (expired, already paying): nothing to pay.
+            // No longer payable (expired, released, paid): nothing to pay.
             Some(_) => Ok(()),
             None => Err(Failure::Abort(format!(
                 "booking {} does not exist",
@@ -143,58 +165,51 @@ impl<G: PaymentGateway> Saga<G> {
         }
     }
 
+    /// Starts (or, for a repeated request, continues) the attempt named by
+    /// `request` and creates its payment at the gateway.
     async fn start_payment(
         &self,
         show: ShowId,
         booking: BookingId,
+        request: Uuid,
         amount: i64,
         currency: &str,
         method: &str,
     ) -> Result<(), Failure> {
-        sqlx::query(
-            "insert into payments (booking_id, show_id, method, amount, currency, status, traceparent)
-             values ($1, $2, $3, $4, $5, 'creating', $6) on conflict (booking_id) do nothing",
+        let trace = platform::trace::current().map(|t| t.to_string());
+        // The stored attempt wins: a repeated request cannot switch its card.
+        let mut attempt = attempt::start(
+            &self.pool, booking, show, request, method, amount, currency, trace,
         )
-        .bind(booking.0)
-        .bind(show.0)
-        .bind(method)
-        .bind(amount)
-        .bind(currency)
-        .bind(platform::trace::current().map(|t| t.to_string()))
-        .execute(&self.pool)
         .await?;
-        // The stored method wins: a second pay request cannot switch cards mid-flight.
-        let (method, amount, currency): (String, i64, String) =
-            sqlx::query_as("select method, amount, currency from payments where booking_id = $1")
-                .bind(booking.0)
-                .fetch_one(&self.pool)
-                .await?;
         let req = CreatePayment {
             booking_id: booking,
-            amount,
-            currency,
-            payment_method: method,
+            amount: attempt.amount,
+            currency: attempt.currency.clone(),
+            payment_method: attempt.method.clone(),
         };
         match self
             .gateway
-            .create_payment(&req, &booking.to_string())
+            .create_payment(&req, &attempt.gateway_key())
             .await
         {
             Ok(pi) => {
-                tracing::info!(booking_id = %booking, payment_id = %pi.id, trace_id = %platform::trace::current_id(), "payment created at the gateway");
+                tracing::info!(booking_id = %booking, attempt = attempt.number, payment_id = %pi.id, trace_id = %platform::trace::current_id(), "payment created at the gateway");
                 sqlx::query(
-                    "update payments set payment_id = $2, updated_at = now(),
+                    "update payments set payment_id = $3, updated_at = now(),
                             status = case when status = 'creating' then 'pending' else status end
-                      where booking_id = $1",
+                      where booking_id = $1 and attempt = $2",
                 )
                 .bind(booking.0)
+                .bind(attempt.number)
                 .bind(&pi.id)
                 .execute(&self.pool)
                 .await?;
+                attempt.payment_id = Some(pi.id.clone());
                 self.send(
                     show,
                     booking,
-                    "payment-started",
+                    &attempt.step("payment-started"),
                     Command::PaymentStarted {
                         booking_id: booking,
                         payment_id: pi.id.clone(),
@@ -202,22 +217,27 @@ impl<G: PaymentGateway> Saga<G> {
                 )
                 .await?;
                 // Already decided (a fast or repeated create): no need to wait for the webhook.
-                self.resolve(show, booking, &pi, None).await
+                self.resolve(show, &attempt, &pi, None).await
             }
             Err(e) if !e.is_retryable() => {
-                tracing::warn!(booking_id = %booking, error = %e, "gateway refused the payment");
+                tracing::warn!(booking_id = %booking, attempt = attempt.number, error = %e, "gateway refused the payment");
+                let code = match &e {
+                    GatewayError::Rejected { code, .. } => code.clone(),
+                    _ => "payment_refused".to_owned(),
+                };
                 sqlx::query(
-                    "update payments set status = 'failed', failure_reason = $2, updated_at = now()
-                      where booking_id = $1 and status in ('creating', 'pending')",
+                    "update payments set status = 'failed', failure_reason = $3, updated_at = now()
+                      where booking_id = $1 and attempt = $2 and status in ('creating', 'pending')",
                 )
                 .bind(booking.0)
-                .bind(e.to_string())
+                .bind(attempt.number)
+                .bind(&code)
                 .execute(&self.pool)
                 .await?;
                 self.send(
                     show,
                     booking,
-                    "payment-failed",
+                    &attempt.step("payment-failed"),
                     Command::PaymentFailed {
                         booking_id: booking,
                         payment_id: String::new(),
@@ -230,35 +250,25 @@ impl<G: PaymentGateway> Saga<G> {
         }
     }
 
-    /// Turns a payment's authoritative status into the sequencer's command.
+    /// Turns an attempt's authoritative status into the sequencer's command.
     pub(crate) async fn resolve(
         &self,
         show: ShowId,
-        booking: BookingId,
+        attempt: &Attempt,
         pi: &PaymentIntent,
         failure: Option<&str>,
     ) -> Result<(), Failure> {
         if pi.status == IntentStatus::Processing {
             return Ok(());
         }
-        // Only the booking's own payment decides it (a signed webhook may name another).
-        let (payment_id, amount, currency): (Option<String>, i64, String) = sqlx::query_as(
-            "select payment_id, amount, currency from payments where booking_id = $1",
-        )
-        .bind(booking.0)
-        .fetch_one(&self.pool)
-        .await?;
-        let recorded = payment_match::Recorded {
-            payment_id,
-            amount,
-            currency,
-        };
-        if let Err(why) = payment_match::check(booking, &recorded, pi) {
+        let booking = attempt.booking;
+        // Only the attempt's own payment decides it (a signed webhook may name another).
+        if let Err(why) = payment_match::check(booking, &attempt.recorded(), pi) {
             metrics::counter!("saga_payment_mismatches_total").increment(1);
             tracing::error!(booking_id = %booking, payment_id = %pi.id, why, "payment does not belong to the booking; ignored");
             return Ok(());
         }
-        let (status, command, step) = match pi.status {
+        let (status, command, step, reason) = match pi.status {
             IntentStatus::Processing => return Ok(()),
             IntentStatus::Succeeded => (
                 "succeeded",
@@ -268,6 +278,7 @@ impl<G: PaymentGateway> Saga<G> {
                     amount: pi.amount,
                 },
                 "payment-succeeded",
+                None,
             ),
             IntentStatus::RequiresPaymentMethod | IntentStatus::Canceled => {
                 let reason = failure
@@ -283,137 +294,42 @@ impl<G: PaymentGateway> Saga<G> {
                     Command::PaymentFailed {
                         booking_id: booking,
                         payment_id: pi.id.clone(),
-                        reason,
+                        reason: reason.clone(),
                     },
                     "payment-failed",
+                    Some(reason),
                 )
             }
         };
         sqlx::query(
-            "update payments set status = $2, payment_id = coalesce(payment_id, $3), updated_at = now()
-              where booking_id = $1",
+            "update payments set status = $3, payment_id = coalesce(payment_id, $4),
+                    failure_reason = coalesce($5, failure_reason), updated_at = now()
+              where booking_id = $1 and attempt = $2",
         )
         .bind(booking.0)
+        .bind(attempt.number)
         .bind(status)
         .bind(&pi.id)
+        .bind(reason)
         .execute(&self.pool)
         .await?;
         metrics::counter!("saga_payments_total", "status" => status).increment(1);
-        self.send(show, booking, step, command).await
-    }
-
-    async fn refund(
-        &self,
-        show: ShowId,
-        booking: BookingId,
-        payment_id: &str,
-        amount: i64,
-    ) -> Result<(), Failure> {
-        sqlx::query(
-            "update payments set refund_status = coalesce(refund_status, 'requested'),
-                    refund_amount = $2, updated_at = now()
-              where booking_id = $1",
-        )
-        .bind(booking.0)
-        .bind(amount)
-        .execute(&self.pool)
-        .await?;
-        if amount <= 0 {
-            return self.refund_done(show, booking, "no_refund_due", 0).await;
-        }
-        let key = format!("{booking}-refund");
-        match self.gateway.refund(payment_id, amount, &key).await {
-            Ok(r) => {
-                sqlx::query(
-                    "update payments set refund_id = $2, updated_at = now() where booking_id = $1",
-                )
-                .bind(booking.0)
-                .bind(&r.id)
-                .execute(&self.pool)
-                .await?;
-                match r.status {
-                    RefundStatus::Pending => Ok(()),
-                    RefundStatus::Succeeded => {
-                        self.refund_done(show, booking, &r.id, r.amount).await
-                    }
-                    RefundStatus::Failed => {
-                        let why = r.failure_reason.unwrap_or_else(|| "refund_failed".into());
-                        self.refund_failed(booking, &why).await
-                    }
-                }
-            }
-            Err(e) if !e.is_retryable() => self.refund_failed(booking, &e.to_string()).await,
-            Err(e) => Err(gateway_error(e)),
-        }
-    }
-
-    async fn refund_done(
-        &self,
-        show: ShowId,
-        booking: BookingId,
-        refund_id: &str,
-        amount: i64,
-    ) -> Result<(), Failure> {
-        sqlx::query(
-            "update payments set refund_status = 'succeeded', refund_id = $2, updated_at = now()
-              where booking_id = $1",
-        )
-        .bind(booking.0)
-        .bind(refund_id)
-        .execute(&self.pool)
-        .await?;
-        metrics::counter!("saga_refunds_total", "status" => "succeeded").increment(1);
-        self.send(
-            show,
-            booking,
-            "refund-completed",
-            Command::RefundCompleted {
-                booking_id: booking,
-                refund_id: refund_id.to_owned(),
-                amount,
-            },
-        )
-        .await
-    }
-
-    async fn refund_failed(&self, booking: BookingId, why: &str) -> Result<(), Failure> {
-        sqlx::query(
-            "update payments set refund_status = 'failed', failure_reason = $2, updated_at = now()
-              where booking_id = $1",
-        )
-        .bind(booking.0)
-        .bind(why)
-        .execute(&self.pool)
-        .await?;
-        metrics::counter!("saga_refunds_total", "status" => "failed").increment(1);
-        // Parked for operators in the payments dead-letter queue (no queue feeds it
-        // back by itself: `x-source-queue` is the saga queue, for a replay).
-        let body =
-            serde_json::json!({"booking_id": booking, "problem": "refund_failed", "reason": why})
-                .to_string();
-        let topo = self.commands.topology();
-        platform::amqp::dead_letter(
-            self.commands.publisher(),
-            &payments_dead_letter(&topo.payments_dlx(), topo.saga_queue()),
-            Parcel::new(
-                MessageId::for_booking(booking, "refund-failed").to_string(),
-                body.as_bytes(),
-            ),
-            &format!("refund failed: {why}"),
-        )
-        .await?;
-        Ok(())
+        self.send(show, booking, &attempt.step(step), command).await
     }
 
     /// Reacts to one verified gateway webhook.
     #[tracing::instrument(skip_all, fields(booking_id = %ev.data.booking_id, event = %ev.kind))]
     pub async fn on_webhook(&self, ev: &WebhookEvent) -> Result<(), Failure> {
         let booking = BookingId(ev.data.booking_id);
-        let row: Option<(Uuid, Option<String>)> =
-            sqlx::query_as("select show_id, traceparent from payments where booking_id = $1")
-                .bind(booking.0)
-                .fetch_optional(&self.pool)
-                .await?;
+        // The attempt the webhook names, else the booking's latest: for the trace.
+        let row: Option<(Uuid, Option<String>)> = sqlx::query_as(
+            "select show_id, traceparent from payments where booking_id = $1
+              order by payment_id is not distinct from $2 desc, attempt desc limit 1",
+        )
+        .bind(booking.0)
+        .bind(&ev.data.payment_id)
+        .fetch_optional(&self.pool)
+        .await?;
         let Some((show, trace)) = row else {
             return Err(Failure::Abort(format!(
                 "webhook for unknown booking {booking}"
@@ -437,6 +353,19 @@ impl<G: PaymentGateway> Saga<G> {
         booking: BookingId,
         ev: &WebhookEvent,
     ) -> Result<(), Failure> {
+        let Some(attempt) = attempt::by_payment(&self.pool, booking, &ev.data.payment_id).await?
+        else {
+            if attempt::has_unrecorded(&self.pool, booking).await? {
+                // Its create call has not answered yet: the webhook came first.
+                return Err(Failure::Retry(format!(
+                    "payment {} of booking {booking} is not recorded yet",
+                    ev.data.payment_id
+                )));
+            }
+            metrics::counter!("saga_payment_mismatches_total").increment(1);
+            tracing::error!(booking_id = %booking, payment_id = %ev.data.payment_id, "webhook names no payment of the booking; ignored");
+            return Ok(());
+        };
         match ev.webhook_kind() {
             WebhookKind::PaymentSucceeded | WebhookKind::PaymentFailed => {
                 // The webhook is a hint; the gateway's own answer decides.
@@ -445,11 +374,11 @@ impl<G: PaymentGateway> Saga<G> {
                     .get_payment(&ev.data.payment_id)
                     .await
                     .map_err(gateway_error)?;
-                self.resolve(show, booking, &pi, None).await
+                self.resolve(show, &attempt, &pi, None).await
             }
             WebhookKind::RefundSucceeded => {
                 let refund_id = ev.data.refund_id.clone().unwrap_or_default();
-                self.refund_done(show, booking, &refund_id, ev.data.amount)
+                self.refund_done(show, &attempt, &refund_id, ev.data.amount)
                     .await
             }
             WebhookKind::RefundFailed => {
@@ -458,7 +387,7 @@ impl<G: PaymentGateway> Saga<G> {
                     .reason
                     .clone()
                     .unwrap_or_else(|| "refund_failed".into());
-                self.refund_failed(booking, &why).await
+                self.refund_failed(&attempt, &why).await
             }
             WebhookKind::Other => {
                 tracing::info!(kind = %ev.kind, "webhook type ignored");
@@ -467,35 +396,41 @@ impl<G: PaymentGateway> Saga<G> {
         }
     }
 
-    /// A payment still pending when its hold ran out: the gateway decides.
+    /// A booking whose payment was still pending when its hold ran out: the
+    /// gateway decides each attempt still open.
     pub async fn resolve_expired(&self, show: ShowId, booking: BookingId) -> Result<(), Failure> {
-        let payment_id: Option<String> =
-            sqlx::query_scalar("select payment_id from payments where booking_id = $1")
-                .bind(booking.0)
-                .fetch_optional(&self.pool)
-                .await?
-                .flatten();
-        let Some(payment_id) = payment_id else {
+        for attempt in attempt::open_of(&self.pool, booking).await? {
+            self.resolve_expired_attempt(show, &attempt).await?;
+        }
+        Ok(())
+    }
+
+    async fn resolve_expired_attempt(
+        &self,
+        show: ShowId,
+        attempt: &Attempt,
+    ) -> Result<(), Failure> {
+        let Some(payment_id) = attempt.payment_id.as_deref() else {
             return Ok(());
         };
         let pi = self
             .gateway
-            .get_payment(&payment_id)
+            .get_payment(payment_id)
             .await
             .map_err(gateway_error)?;
         if pi.status != IntentStatus::Processing {
-            return self.resolve(show, booking, &pi, None).await;
+            return self.resolve(show, attempt, &pi, None).await;
         }
-        match self.gateway.cancel_payment(&payment_id).await {
-            Ok(pi) => self.resolve(show, booking, &pi, Some("hold_expired")).await,
+        match self.gateway.cancel_payment(payment_id).await {
+            Ok(pi) => self.resolve(show, attempt, &pi, Some("hold_expired")).await,
             Err(e) if !e.is_retryable() => {
                 // It moved on meanwhile (succeeded): ask again.
                 let pi = self
                     .gateway
-                    .get_payment(&payment_id)
+                    .get_payment(payment_id)
                     .await
                     .map_err(gateway_error)?;
-                self.resolve(show, booking, &pi, Some("hold_expired")).await
+                self.resolve(show, attempt, &pi, Some("hold_expired")).await
             }
             Err(e) => Err(gateway_error(e)),
         }

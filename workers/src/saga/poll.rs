@@ -1,5 +1,5 @@
 //! Webhooks are a hint, not the only channel: the saga also asks the gateway about
-//! every payment still `pending`, first [`PollSettings::first`] after its start, then
+//! every payment attempt still `pending` (a booking may have several), first [`PollSettings::first`] after its start, then
 //! on a doubling backoff up to [`PollSettings::max_interval`]. A payment whose webhook
 //! was lost (a broker or database outage while the gateway delivered, a provider
 //! that gave up) is settled within seconds, not when its hold runs out. A process
@@ -10,6 +10,7 @@
 //! applied once.
 
 use crate::saga::Saga;
+use crate::saga::attempt::Attempt;
 use contracts::{BookingId, ShowId};
 use futures::StreamExt;
 use payment_adapter::{IntentStatus, PaymentGateway};
@@ -35,45 +36,45 @@ pub struct PollSettings {
     pub max_interval: Duration,
 }
 
-/// The next poll of each pending payment this process has asked about.
+/// The next poll of each pending payment (by gateway payment id) this process has
+/// asked about.
 #[derive(Debug, Default)]
 pub struct Schedule {
-    next: HashMap<Uuid, (Instant, Duration)>,
+    next: HashMap<String, (Instant, Duration)>,
 }
 
 impl Schedule {
-    /// Whether `booking`'s payment, `age` old, is due at `now`.
-    pub fn is_due(&self, s: &PollSettings, booking: Uuid, age: Duration, now: Instant) -> bool {
-        match self.next.get(&booking) {
+    /// Whether `payment`, `age` old, is due at `now`.
+    pub fn is_due(&self, s: &PollSettings, payment: &str, age: Duration, now: Instant) -> bool {
+        match self.next.get(payment) {
             Some((at, _)) => now >= *at,
             None => age >= s.first,
         }
     }
 
-    /// `booking` was just asked about and is still open: next time after a pause
+    /// `payment` was just asked about and is still open: next time after a pause
     /// twice the last one (the first pause is `first`), at most `max_interval`.
-    pub fn polled(&mut self, s: &PollSettings, booking: Uuid, now: Instant) {
+    pub fn polled(&mut self, s: &PollSettings, payment: &str, now: Instant) {
         let pause = self
             .next
-            .get(&booking)
+            .get(payment)
             .map_or(s.first, |(_, last)| last.saturating_mul(2))
             .min(s.max_interval);
-        self.next.insert(booking, (now + pause, pause));
+        self.next.insert(payment.to_owned(), (now + pause, pause));
     }
 
     /// Forgets every payment not in `open` (settled, or gone).
-    pub fn keep_only(&mut self, open: &[Uuid]) {
-        self.next.retain(|b, _| open.contains(b));
+    pub fn keep_only(&mut self, open: &[&str]) {
+        self.next.retain(|p, _| open.contains(&p.as_str()));
     }
 }
 
-/// Asks the gateway about the payment of one booking; `true` when it is still open.
-async fn poll_one<G: PaymentGateway>(
-    saga: &Saga<G>,
-    show: ShowId,
-    booking: BookingId,
-    payment_id: &str,
-) -> bool {
+/// Asks the gateway about one pending attempt; `true` when it is still open.
+async fn poll_one<G: PaymentGateway>(saga: &Saga<G>, show: ShowId, attempt: &Attempt) -> bool {
+    let booking = attempt.booking;
+    let Some(payment_id) = attempt.payment_id.as_deref() else {
+        return false;
+    };
     let pi = match saga.gateway.get_payment(payment_id).await {
         Ok(pi) => pi,
         Err(e) => {
@@ -85,12 +86,15 @@ async fn poll_one<G: PaymentGateway>(
         return true;
     }
     metrics::counter!("saga_payment_polls_settled_total").increment(1);
-    if let Err(e) = saga.resolve(show, booking, &pi, None).await {
+    if let Err(e) = saga.resolve(show, attempt, &pi, None).await {
         tracing::warn!(booking_id = %booking, error = %e, "settling a polled payment failed");
         return true;
     }
     false
 }
+
+/// booking, attempt, show, payment id, method, amount, currency, age (s).
+type PendingRow = (Uuid, i32, Uuid, String, String, i64, String, f64);
 
 /// Polls the pending payments of `partitions` until shutdown.
 pub async fn run<G: PaymentGateway + 'static>(
@@ -105,8 +109,8 @@ pub async fn run<G: PaymentGateway + 'static>(
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(settings.every) => {}
         }
-        let open: Result<Vec<(Uuid, Uuid, String, f64)>, _> = sqlx::query_as(
-            "select booking_id, show_id, payment_id,
+        let open: Result<Vec<PendingRow>, _> = sqlx::query_as(
+            "select booking_id, attempt, show_id, payment_id, method, amount, currency,
                     extract(epoch from now() - created_at)::float8
                from payments
               where status = 'pending' and payment_id is not null
@@ -122,35 +126,40 @@ pub async fn run<G: PaymentGateway + 'static>(
                 continue;
             }
         };
-        schedule.keep_only(&open.iter().map(|r| r.0).collect::<Vec<_>>());
+        schedule.keep_only(&open.iter().map(|r| r.3.as_str()).collect::<Vec<_>>());
         let now = Instant::now();
         let due: Vec<_> = open
             .into_iter()
-            .filter(|(booking, show, _, age)| {
-                partitions.contains(&saga.commands.topology().partition_of(ShowId(*show)))
-                    && schedule.is_due(
-                        &settings,
-                        *booking,
-                        Duration::from_secs_f64(age.max(0.0)),
-                        now,
-                    )
+            .filter(|r| {
+                partitions.contains(&saga.commands.topology().partition_of(ShowId(r.2)))
+                    && schedule.is_due(&settings, &r.3, Duration::from_secs_f64(r.7.max(0.0)), now)
             })
             .collect();
-        let still_open: Vec<Uuid> = futures::stream::iter(due)
-            .map(|(booking, show, payment_id, _)| {
-                let saga = &saga;
-                async move {
-                    poll_one(saga, ShowId(show), BookingId(booking), &payment_id)
-                        .await
-                        .then_some(booking)
-                }
-            })
+        let still_open: Vec<String> = futures::stream::iter(due)
+            .map(
+                |(booking, number, show, payment_id, method, amount, currency, _)| {
+                    let saga = &saga;
+                    let attempt = Attempt {
+                        booking: BookingId(booking),
+                        number,
+                        payment_id: Some(payment_id.clone()),
+                        method,
+                        amount,
+                        currency,
+                    };
+                    async move {
+                        poll_one(saga, ShowId(show), &attempt)
+                            .await
+                            .then_some(payment_id)
+                    }
+                },
+            )
             .buffer_unordered(POLL_CONCURRENCY)
             .filter_map(std::future::ready)
             .collect()
             .await;
-        for booking in still_open {
-            schedule.polled(&settings, booking, now);
+        for payment in still_open {
+            schedule.polled(&settings, &payment, now);
         }
     }
 }
@@ -170,7 +179,7 @@ mod tests {
     #[test]
     fn a_payment_is_first_polled_at_the_first_age_then_on_a_doubling_capped_backoff() {
         let s = settings();
-        let b = Uuid::from_u128(1);
+        let b = "pi_1";
         let t0 = Instant::now();
         let mut sched = Schedule::default();
         assert!(!sched.is_due(&s, b, Duration::from_secs(1), t0));
@@ -188,7 +197,7 @@ mod tests {
     #[test]
     fn a_settled_payment_is_forgotten_and_a_new_process_polls_old_ones_at_once() {
         let s = settings();
-        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        let (a, b) = ("pi_a", "pi_b");
         let now = Instant::now();
         let mut sched = Schedule::default();
         sched.polled(&s, a, now);

@@ -170,11 +170,17 @@ pub async fn sales_report(
             select s.id, s.movie_id, s.theater_id, s.starts_at, s.seat_count,
                    coalesce(sum(cardinality(b.seats)) filter (where b.status = 'confirmed'), 0) as tickets,
                    coalesce(sum(b.amount) filter (where b.status = 'confirmed'), 0) as sold,
-                   coalesce(sum(p.amount - coalesce(p.refund_amount, 0))
-                       filter (where b.status in ('cancelled', 'refunded') and p.status = 'succeeded'), 0) as fees,
-                   coalesce(sum(p.refund_amount) filter (where p.refund_status = 'succeeded'), 0) as refunds
+                   coalesce(sum(p.kept) filter (where b.status in ('cancelled', 'refunded')), 0) as fees,
+                   coalesce(sum(p.refunded), 0) as refunds
               from s left join bookings b on b.show_id = s.id
-                     left join payments p on p.booking_id = b.id
+                     -- A booking may have several payment attempts: one row per booking
+                     -- here, so its tickets and amount count once.
+                     left join lateral (
+                        select sum(p.amount - coalesce(p.refund_amount, 0))
+                                   filter (where p.status = 'succeeded') as kept,
+                               sum(p.refund_amount) filter (where p.refund_status = 'succeeded') as refunded
+                          from payments p where p.booking_id = b.id
+                     ) p on true
              group by s.id, s.movie_id, s.theater_id, s.starts_at, s.seat_count
          )
          select {key} as key, sum(s.tickets)::bigint, (sum(s.sold) + sum(s.fees))::bigint,

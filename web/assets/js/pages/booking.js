@@ -1,9 +1,21 @@
-// A booking: its status while it is decided, then the e-ticket (a QR code large
-// enough to scan, the show, theater, screen, seats and time), printable.
+// A booking: its status while it is decided (a held one can be paid, again after
+// a decline, or released here), then the e-ticket (a QR code large enough to scan,
+// the show, theater, screen, seats and time), printable.
 
-import { h, replace, errorBox, every } from '../dom.js';
+import { h, replace, errorBox, every, toast } from '../dom.js';
 import { api, session } from '../api.js';
 import { money, whenText, statusWord } from '../format.js';
+import { payForm, declineText } from '../payform.js';
+
+/** Why a booking ended where it did, in plain words (null while it moves). */
+function outcome(b) {
+  switch (b.status) {
+    case 'released': return 'You released these seats; they are back on sale.';
+    case 'expired': return 'The hold ran out before payment; the seats went back on sale.';
+    case 'failed': return `${declineText(b) ?? 'The payment did not go through. No money was taken.'} The hold ran out, so the seats went back on sale.`;
+    default: return null;
+  }
+}
 
 const POLL_MS = 1000;
 const MOVING = new Set(['queued', 'held', 'payment_pending']);
@@ -16,8 +28,21 @@ export async function render(main, [id]) {
   }
   let b = await api(`/v1/bookings/${encodeURIComponent(id)}`);
   const show = await api(`/v1/shows/${b.show_id}`).catch(() => null);
+  const refetch = async () => {
+    b = await api(`/v1/bookings/${b.booking_id}`);
+    await draw();
+  };
+  const held = () => {
+    if (b.status !== 'held') return null;
+    const { notice, form } = payForm(b, {
+      onPaying: () => { b = { ...b, status: 'payment_pending' }; draw(); },
+      onReleased: () => { toast('Seats released.'); refetch(); },
+    });
+    return h('section', { class: 'noprint held-pay', 'aria-label': 'Pay' }, notice, form);
+  };
   const draw = async () => {
     const ticket = b.status === 'confirmed' ? await api(`/v1/bookings/${b.booking_id}/ticket`).catch((e) => e) : null;
+    const ended = outcome(b);
     const title = show?.movie?.title ?? show?.event?.title ?? 'Your booking';
     document.title = `${b.status === 'confirmed' ? 'Ticket' : 'Booking'}: ${title} — Marquee`;
     replace(main,
@@ -26,7 +51,9 @@ export async function render(main, [id]) {
         h('header', {},
           h('p', { class: `status-pill ${b.status}`, id: 'booking-status' }, statusWord(b.status)),
           h('h1', {}, title),
-          show ? h('p', { class: 'when' }, whenText(show)) : null),
+          show ? h('p', { class: 'when' }, whenText(show)) : null,
+          ended ? h('p', { class: 'notice', id: 'booking-outcome' }, ended) : null),
+        held(),
         h('div', { class: 'ticket-body' },
           ticketQr(ticket),
           h('dl', { class: 'facts' },
@@ -45,7 +72,8 @@ export async function render(main, [id]) {
   if (!MOVING.has(b.status)) return undefined;
   const stop = every(POLL_MS, async () => {
     const next = await api(`/v1/bookings/${b.booking_id}`);
-    if (next.status !== b.status) { b = next; await draw(); }
+    // A new decline of a held booking is news too.
+    if (next.status !== b.status || next.payment?.attempts !== b.payment?.attempts) { b = next; await draw(); }
     if (!MOVING.has(b.status)) stop();
   });
   return stop;
