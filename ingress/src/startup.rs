@@ -1,7 +1,7 @@
 //! `build(settings)` then `run_until_stopped()`. `build` binds the port, so tests
 //! pass port 0 and read the real one back.
 
-use crate::auth::TokenKeys;
+use crate::auth::{Authenticator, TokenKeys};
 use crate::openapi::{self, ApiDoc, ServedDocs};
 use crate::problem;
 use crate::ratelimit::{self, RateLimiter};
@@ -45,6 +45,11 @@ pub struct AppState {
     pub topology: Topology,
     pub shows: ShowCache,
     pub tokens: TokenKeys,
+    /// Checks bearer tokens against the account's session generation and the
+    /// two-factor policy.
+    pub auth: Authenticator,
+    /// Account emails (verification, password reset).
+    pub mailer: account::AccountMailer,
     /// The shared rate limiter; `None` when `rate_limit.enabled` is off.
     pub limiter: Option<Arc<RateLimiter>>,
     /// Movie lists and searches, memoised for `catalog.list_cache_ttl_ms`.
@@ -57,6 +62,12 @@ pub struct AppState {
 impl FromRef<AppState> for TokenKeys {
     fn from_ref(s: &AppState) -> TokenKeys {
         s.tokens.clone()
+    }
+}
+
+impl FromRef<AppState> for Authenticator {
+    fn from_ref(s: &AppState) -> Authenticator {
+        s.auth.clone()
     }
 }
 
@@ -114,7 +125,11 @@ impl Application {
         } else {
             None
         };
+        let auth = Authenticator::new(tokens.clone(), db.clone(), &settings.auth.mfa_roles())?;
+        let mailer = account::AccountMailer::from_settings(&settings.notifier)?;
         let state = AppState {
+            auth,
+            mailer,
             keys,
             shows: ShowCache::new(
                 db.clone(),
@@ -241,8 +256,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(Extension(docs))
-        // The role layers of the admin and ops routers read the keys from here.
-        .layer(Extension(state.tokens.clone()))
+        // The role layers of the admin and ops routers read the authenticator here.
+        .layer(Extension(state.auth.clone()))
         .layer(DefaultBodyLimit::max(body_limit));
     let routes = match state.limiter.clone() {
         Some(limiter) => routes.layer(axum::middleware::from_fn_with_state(

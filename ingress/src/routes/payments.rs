@@ -135,6 +135,7 @@ async fn owned_booking(
     request_body = PayBody,
     responses(
         (status = 202, description = "Payment started; poll the booking", body = Object),
+        (status = 403, description = "`auth.require_verified_email_to_pay` is on and the email is not verified (problem+json, `email_not_verified`)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The booking is not held (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -146,6 +147,7 @@ pub async fn pay(
 ) -> Result<Response, ApiError> {
     let payment_method = PaymentMethod::try_from(body.payment_method)
         .map_err(|rule| ApiError::Validation(rule.into()))?;
+    crate::routes::account::require_verified_to_pay(&app, caller.user_id).await?;
     let (show, status, _) = owned_booking(&app, &caller, id).await?;
     if status != BookingStatus::Held {
         return Err(ApiError::Conflict(format!(

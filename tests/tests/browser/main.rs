@@ -10,11 +10,13 @@
 //!   page, and no request to any other host (the pages and `/docs`).
 //! - [`ops`]: an operator dry-runs and replays a dead letter on `/ops`.
 //! - [`admin`]: an admin reads a show's sales and cancels it after confirming.
+//! - [`mfa`]: an admin turns two-step sign-in on and signs in with a code.
 
 mod access;
 mod admin;
 mod buyer;
 mod driver;
+mod mfa;
 mod ops;
 
 use contracts::{LayoutRow, LayoutSeat, Price, ScreenLayout, ShowId};

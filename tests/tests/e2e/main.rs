@@ -2,6 +2,7 @@
 //! RabbitMQ and Redis. One binary; each test has its own database and prefixes.
 
 mod account;
+mod accounts;
 mod admin;
 mod api;
 mod catalog;
@@ -9,6 +10,7 @@ mod catalog_seed;
 mod chaos;
 mod connections;
 mod failures;
+mod mfa;
 mod notifier;
 mod ops;
 mod payments;
