@@ -34,11 +34,12 @@ async fn an_admin_turns_on_two_step_sign_in_and_then_signs_in_with_a_code() {
     b.click("form.auth button[type=submit]").await;
     b.text_contains("main", "two-factor authentication").await;
 
-    b.goto("/account").await;
+    b.click("#mfa-setup-link").await;
     b.click("#mfa-start").await;
     let secret = b.text_contains("#mfa-secret", "").await;
     let secret = totp::secret_from_base32(&secret).expect("a base32 key");
     b.find("img.qr").await;
+    b.screenshot("account-mfa-enrol").await;
     assert_accessible(&b, "account: two-step enrolment").await;
     let code = totp::code_at(&secret, now_secs()).unwrap();
     b.fill("#mfa-confirm-code", &code).await;
@@ -51,6 +52,12 @@ async fn an_admin_turns_on_two_step_sign_in_and_then_signs_in_with_a_code() {
     b.goto("/account").await;
     b.text_contains("#mfa-status", "is on").await;
     b.click("#sign-out").await;
+    b.until(
+        "the sign-out to finish",
+        "return localStorage.getItem('marquee.tokens') === null",
+        vec![],
+    )
+    .await;
     b.goto("/admin").await;
     b.fill("#acc-email", &email).await;
     b.fill("#acc-password", &password).await;

@@ -151,7 +151,7 @@ function mfaBox(me) {
         showRecoveryCodes(r.recovery_codes);
       });
     replace(box,
-      h('ol', { class: 'steps' },
+      h('ol', { class: 'mfa-steps' },
         h('li', {}, 'Scan this code with an authenticator app (or type the key below).'),
         h('li', {}, 'Enter the 6-digit code it shows.')),
       h('img', { class: 'qr', src: `data:image/png;base64,${e.qr_png_base64}`, alt: 'QR code of the two-step sign-in key', width: 200, height: 200 }),
