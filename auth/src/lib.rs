@@ -144,13 +144,7 @@ impl TokenKeys {
         role: Role,
         session: Session,
     ) -> Result<String, jsonwebtoken::errors::Error> {
-        self.sign(
-            user,
-            role,
-            session.epoch,
-            Some(session.family),
-            session.amr,
-        )
+        self.sign(user, role, session.epoch, Some(session.family), session.amr)
     }
 
     fn sign(
@@ -227,7 +221,15 @@ mod tests {
         let family = uuid::Uuid::from_u128(8);
         for amr in [Amr::Password, Amr::Mfa] {
             let t = keys
-                .mint_session(user, Role::Admin, Session { epoch: 3, family, amr })
+                .mint_session(
+                    user,
+                    Role::Admin,
+                    Session {
+                        epoch: 3,
+                        family,
+                        amr,
+                    },
+                )
                 .unwrap();
             let c = keys.check(&t).unwrap();
             assert_eq!((c.epoch, c.family, c.amr), (3, Some(family), amr));

@@ -120,7 +120,10 @@ mod tests {
         assert_eq!(code_at(secret, 1_111_111_109).unwrap(), "081804");
         assert_eq!(check(secret, "081804", 1_111_111_109), Some(37_037_036));
         // Still accepted one step later (clock skew), not two.
-        assert_eq!(check(secret, "081804", 1_111_111_109 + 30), Some(37_037_036));
+        assert_eq!(
+            check(secret, "081804", 1_111_111_109 + 30),
+            Some(37_037_036)
+        );
         assert_eq!(check(secret, "081804", 1_111_111_109 + 60), None);
         for bad in ["", "12345", "1234567", "abcdef", "08180 4"] {
             assert_eq!(check(secret, bad, 1_111_111_109), None, "{bad:?}");

@@ -37,7 +37,10 @@ impl Authenticator {
     pub fn new(keys: TokenKeys, db: PgPool, mfa_roles: &[String]) -> anyhow::Result<Self> {
         let mfa_roles = mfa_roles
             .iter()
-            .map(|r| r.parse::<Role>().map_err(|e| anyhow::anyhow!("auth.mfa_required_roles: {e}")))
+            .map(|r| {
+                r.parse::<Role>()
+                    .map_err(|e| anyhow::anyhow!("auth.mfa_required_roles: {e}"))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             keys,
@@ -49,11 +52,10 @@ impl Authenticator {
     /// The caller of a request with a valid, current bearer token, else `401`.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<(Caller, Claims), ApiError> {
         let claims = self.keys.bearer(headers).ok_or(ApiError::Unauthenticated)?;
-        let current: Option<i64> =
-            sqlx::query_scalar("select auth_epoch from users where id = $1")
-                .bind(claims.user_id.0)
-                .fetch_optional(&self.db)
-                .await?;
+        let current: Option<i64> = sqlx::query_scalar("select auth_epoch from users where id = $1")
+            .bind(claims.user_id.0)
+            .fetch_optional(&self.db)
+            .await?;
         let valid = match current {
             Some(epoch) => claims.epoch >= epoch,
             // Tokens minted with the key for no stored account (operators' tools,
@@ -164,8 +166,9 @@ pub mod layer {
         headers: HeaderMap,
         allowed: &[Role],
     ) -> Result<Caller, ApiError> {
-        let auth = auth
-            .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("authenticator not in extensions")))?;
+        let auth = auth.ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!("authenticator not in extensions"))
+        })?;
         let (c, claims) = auth.authenticate(&headers).await?;
         c.require(allowed)?;
         auth.require_mfa_policy(&claims)?;

@@ -45,7 +45,11 @@ async fn an_admin_turns_on_two_step_sign_in_and_then_signs_in_with_a_code() {
     b.fill("#mfa-confirm-code", &code).await;
     b.click("#mfa-confirm-form button[type=submit]").await;
     let codes = b.text_contains("#recovery-codes", "-").await;
-    assert_eq!(codes.lines().filter(|l| !l.trim().is_empty()).count(), 10, "{codes}");
+    assert_eq!(
+        codes.lines().filter(|l| !l.trim().is_empty()).count(),
+        10,
+        "{codes}"
+    );
     b.screenshot("account-recovery-codes").await;
     assert_accessible(&b, "account: recovery codes").await;
 

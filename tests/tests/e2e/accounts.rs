@@ -46,7 +46,10 @@ pub async fn refresh(sys: &TestSystem, token: &str) -> (u16, Value) {
 pub fn pair(body: &Value) -> (String, String) {
     (
         body["access_token"].as_str().expect("access token").into(),
-        body["refresh_token"].as_str().expect("refresh token").into(),
+        body["refresh_token"]
+            .as_str()
+            .expect("refresh token")
+            .into(),
     )
 }
 
@@ -110,9 +113,10 @@ async fn a_new_account_verifies_its_email_with_a_single_use_token() {
     let token = emailed_token(&sys, "verify@example.com", "Confirm your email", 1).await;
     let texts = texts_to(&sys, "verify@example.com");
     assert!(
-        texts[0]
-            .1
-            .contains(&format!("{}/verify-email?token=", sys.settings.ingress.public_url())),
+        texts[0].1.contains(&format!(
+            "{}/verify-email?token=",
+            sys.settings.ingress.public_url()
+        )),
         "the link points at the web app: {}",
         texts[0].1
     );
@@ -172,9 +176,16 @@ async fn paying_needs_a_verified_email_only_when_the_setting_says_so() {
     sys.wait_decided(&[booking], Duration::from_secs(10)).await;
     let pay = json!({"payment_method": "pm_card_ok"});
     let (status, refused) = sys
-        .post(&access, &format!("/v1/bookings/{id}/payment"), Some(pay.clone()))
+        .post(
+            &access,
+            &format!("/v1/bookings/{id}/payment"),
+            Some(pay.clone()),
+        )
         .await;
-    assert_eq!((status, refused["code"].as_str()), (403, Some("email_not_verified")));
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (403, Some("email_not_verified"))
+    );
 
     let token = emailed_token(&sys, "payer@example.com", "Confirm your email", 1).await;
     let (status, _) = sys
@@ -217,7 +228,10 @@ async fn changing_the_password_ends_every_other_login_at_once() {
         }
     };
     let (status, wrong) = change("not my password").await;
-    assert_eq!((status, wrong["code"].as_str()), (403, Some("wrong_password")));
+    assert_eq!(
+        (status, wrong["code"].as_str()),
+        (403, Some("wrong_password"))
+    );
     assert_eq!(change(PASSWORD).await.0, 204);
 
     // The other login: both tokens refused at once.
@@ -285,7 +299,10 @@ async fn a_password_reset_answers_alike_for_unknown_emails_and_ends_every_login(
     assert_eq!(confirm(token.clone(), "short").await.0, 422);
     assert_eq!(confirm(token.clone(), NEW_PASSWORD).await.0, 204);
     let (status, again) = confirm(token, "yet another horse battery").await;
-    assert_eq!((status, again["code"].as_str()), (400, Some("invalid_token")));
+    assert_eq!(
+        (status, again["code"].as_str()),
+        (400, Some("invalid_token"))
+    );
 
     // Every login ended, and the new password is the one.
     assert_eq!(me(&sys, &old_access).await.0, 401);
@@ -298,12 +315,17 @@ async fn a_password_reset_answers_alike_for_unknown_emails_and_ends_every_login(
     // An expired link is refused (30 minutes by default; aged here in the database).
     assert_eq!(ask(email).await.0, 202);
     let late = emailed_token(&sys, email, "Reset your password", 2).await;
-    sqlx::query("update account_tokens set expires_at = now() - interval '1 second' where used_at is null")
-        .execute(&sys.pool)
-        .await
-        .unwrap();
+    sqlx::query(
+        "update account_tokens set expires_at = now() - interval '1 second' where used_at is null",
+    )
+    .execute(&sys.pool)
+    .await
+    .unwrap();
     let (status, expired) = confirm(late, "yet another horse battery").await;
-    assert_eq!((status, expired["code"].as_str()), (400, Some("invalid_token")));
+    assert_eq!(
+        (status, expired["code"].as_str()),
+        (400, Some("invalid_token"))
+    );
     sys.shutdown().await;
 }
 

@@ -135,12 +135,11 @@ pub async fn resend_verification(
     caller: Caller,
 ) -> Result<StatusCode, ApiError> {
     let mut tx = app.db.begin().await?;
-    let row: Option<(String, String)> = sqlx::query_as(
-        "select email, name from users where id = $1 and email_verified_at is null",
-    )
-    .bind(caller.user_id.0)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let row: Option<(String, String)> =
+        sqlx::query_as("select email, name from users where id = $1 and email_verified_at is null")
+            .bind(caller.user_id.0)
+            .fetch_optional(&mut *tx)
+            .await?;
     if let Some((email, name)) = row {
         let ttl = app.settings.auth.email_verification_ttl_secs;
         let token =
@@ -175,11 +174,10 @@ pub async fn request_password_reset(
         return Ok(StatusCode::ACCEPTED);
     };
     let mut tx = app.db.begin().await?;
-    let row: Option<(Uuid, String)> =
-        sqlx::query_as("select id, name from users where email = $1")
-            .bind(&email)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let row: Option<(Uuid, String)> = sqlx::query_as("select id, name from users where email = $1")
+        .bind(&email)
+        .fetch_optional(&mut *tx)
+        .await?;
     if let Some((id, name)) = row {
         let ttl = app.settings.auth.password_reset_ttl_secs;
         let token = new_email_token(&app, &mut tx, UserId(id), Purpose::PasswordReset, ttl).await?;

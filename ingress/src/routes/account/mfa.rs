@@ -194,7 +194,16 @@ pub async fn confirm(
             ));
         }
     };
-    if !accept_code(&mut tx, caller.user_id, &secret, last_step, &body.code, false).await? {
+    if !accept_code(
+        &mut tx,
+        caller.user_id,
+        &secret,
+        last_step,
+        &body.code,
+        false,
+    )
+    .await?
+    {
         return Err(ApiError::InvalidMfaCode);
     }
     sqlx::query(
@@ -256,7 +265,16 @@ pub async fn disable(
             "two-factor authentication is not on".into(),
         ));
     };
-    if !accept_code(&mut tx, caller.user_id, &secret, last_step, &body.code, true).await? {
+    if !accept_code(
+        &mut tx,
+        caller.user_id,
+        &secret,
+        last_step,
+        &body.code,
+        true,
+    )
+    .await?
+    {
         // A used recovery code or step stays used: keep what was recorded.
         tx.commit().await?;
         return Err(ApiError::InvalidMfaCode);

@@ -124,7 +124,6 @@ pub(crate) fn check_preferences(p: profile::Preferences) -> Result<profile::Pref
     Ok(profile::Preferences { city, genres })
 }
 
-
 // ---------------------------------------------------------------------------
 // Tokens.
 
@@ -226,4 +225,3 @@ mod tests {
         );
     }
 }
-

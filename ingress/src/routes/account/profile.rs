@@ -40,7 +40,6 @@ pub struct Profile {
     pub mfa_enabled: bool,
 }
 
-
 /// `PATCH /v1/me`: any of the fields; `phone: null` removes the phone, and
 /// `preferences` replaces the stored preferences as a whole.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -83,7 +82,6 @@ pub struct MyBookingShow {
     pub movie_title: String,
 }
 
-
 pub(super) type ProfileRow = (
     Uuid,
     String,
@@ -112,7 +110,6 @@ pub(super) fn profile(
 
 pub(super) const PROFILE_COLUMNS: &str = "id, email, name, phone, role, preferences, \
      email_verified_at is not null, mfa_enabled_at is not null";
-
 
 pub(super) async fn load_profile(app: &AppState, user: UserId) -> Result<Profile, ApiError> {
     let row: Option<ProfileRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(

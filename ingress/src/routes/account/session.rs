@@ -186,7 +186,9 @@ pub async fn register(
     tx.commit().await?;
     tracing::info!(user_id = %id, "account registered");
     app.mailer
-        .send_later(super::mail::AccountMail::verify_email(&app, &email, &name, &verify));
+        .send_later(super::mail::AccountMail::verify_email(
+            &app, &email, &name, &verify,
+        ));
     Ok((
         StatusCode::CREATED,
         axum::Json(Registered {
@@ -223,13 +225,15 @@ pub async fn login(
         _ => None,
     };
     let row: Option<(Uuid, String, String, bool)> = match &email {
-        Some(e) if body.password.chars().count() <= MAX_PASSWORD_CHARS => sqlx::query_as(
-            "select id, password_hash, role, mfa_enabled_at is not null
+        Some(e) if body.password.chars().count() <= MAX_PASSWORD_CHARS => {
+            sqlx::query_as(
+                "select id, password_hash, role, mfa_enabled_at is not null
                from users where email = $1",
-        )
-        .bind(e)
-        .fetch_optional(&app.db)
-        .await?,
+            )
+            .bind(e)
+            .fetch_optional(&app.db)
+            .await?
+        }
         _ => None,
     };
     let Some((id, stored, role, mfa_on)) = row else {
