@@ -6,9 +6,10 @@
 --   they were issued in; a password change or reset bumps it, and ingress refuses a
 --   token of an older generation on every authenticated request (a primary-key read
 --   the request's database pool does anyway), so every instance refuses it at once.
--- mfa_secret: the TOTP secret of an enrolled account (never answered again after
---   enrolment, never logged); mfa_pending_secret: one being enrolled, until a code
---   confirms it; mfa_enabled_at: when MFA became required at login.
+-- mfa_secret: the TOTP secret of an enrolled account, sealed by ingress
+--   (ChaCha20-Poly1305, nonce first, the account id as associated data; never answered
+--   again after enrolment, never logged); mfa_pending_secret: one being enrolled, until
+--   a code confirms it; mfa_enabled_at: when MFA became required at login.
 -- mfa_last_step: the last TOTP time step accepted, so a code is never used twice.
 alter table users
     add column email_verified_at timestamptz,

@@ -2,9 +2,10 @@
 //! 30-second steps, one step of skew either side, as every authenticator app expects)
 //! and single-use recovery codes.
 //!
-//! Pure functions with the time passed in; ingress keeps the secret, the last step
-//! used (so a code is never accepted twice, RFC 6238 section 5.2) and the SHA-256 of
-//! each recovery code (they are 80 random bits: a slow hash adds nothing).
+//! Pure functions with the time passed in; ingress keeps the secret (sealed with
+//! [`SecretBox`]), the last step used (so a code is never accepted twice, RFC 6238
+//! section 5.2) and the SHA-256 of each recovery code (they are 80 random bits: a slow
+//! hash adds nothing).
 
 use sha2::{Digest, Sha256};
 use totp_rs::{Algorithm, Builder, Secret, Totp};
@@ -108,6 +109,61 @@ pub fn recovery_code_hash(code: &str) -> Vec<u8> {
     Sha256::digest(normalize(code).as_bytes()).to_vec()
 }
 
+/// Seals TOTP secrets for storage: ChaCha20-Poly1305 (ring) with a random 96-bit
+/// nonce stored in front, and the account id as associated data, so a database copy
+/// alone yields no secret and a sealed secret moved to another account does not open.
+/// The key is derived (HKDF-SHA256) from `auth.mfa_encryption_key`, or from
+/// `auth.jwt_secret` when that is empty.
+#[derive(Clone)]
+pub struct SecretBox {
+    key: std::sync::Arc<ring::aead::LessSafeKey>,
+}
+
+const NONCE_BYTES: usize = 12;
+
+impl SecretBox {
+    pub fn new(key_material: &[u8]) -> Self {
+        let okm = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"booking totp secrets")
+            .extract(key_material);
+        let key: ring::aead::UnboundKey = okm
+            .expand(&[b"v1"], &ring::aead::CHACHA20_POLY1305)
+            .expect("a 32-byte key is a valid HKDF output length")
+            .into();
+        Self {
+            key: std::sync::Arc::new(ring::aead::LessSafeKey::new(key)),
+        }
+    }
+
+    /// `nonce || ciphertext || tag` of `secret` for `account`.
+    pub fn seal(&self, account: &[u8], secret: &[u8]) -> Vec<u8> {
+        let nonce_bytes = rand::random::<[u8; NONCE_BYTES]>();
+        let nonce = ring::aead::Nonce::assume_unique_for_key(nonce_bytes);
+        let mut data = secret.to_vec();
+        self.key
+            .seal_in_place_append_tag(nonce, ring::aead::Aad::from(account), &mut data)
+            .expect("sealing a short secret cannot fail");
+        let mut out = nonce_bytes.to_vec();
+        out.extend(data);
+        out
+    }
+
+    /// The secret of a sealed value of `account`; `None` when it does not open (other
+    /// key, other account, tampered).
+    pub fn open(&self, account: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        if sealed.len() < NONCE_BYTES {
+            return None;
+        }
+        let (nonce, data) = sealed.split_at(NONCE_BYTES);
+        let nonce = ring::aead::Nonce::try_assume_unique_for_key(nonce).ok()?;
+        let mut data = data.to_vec();
+        let plain = self
+            .key
+            .open_in_place(nonce, ring::aead::Aad::from(account), &mut data)
+            .ok()?;
+        Some(plain.to_vec())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +193,33 @@ mod tests {
         assert_eq!(secret_from_base32(&b32).unwrap(), secret);
         assert!(uri.starts_with("otpauth://totp/Booking:"), "{uri}");
         assert!(uri.contains(&format!("secret={b32}")), "{uri}");
+    }
+
+    #[test]
+    fn a_sealed_secret_opens_only_with_its_key_and_account() {
+        let b = SecretBox::new(b"key material of at least some length");
+        let secret = new_secret();
+        let sealed = b.seal(b"account-1", &secret);
+        assert_ne!(
+            &sealed[NONCE_BYTES..NONCE_BYTES + SECRET_BYTES],
+            secret.as_slice()
+        );
+        assert_eq!(b.open(b"account-1", &sealed).unwrap(), secret);
+        assert_ne!(
+            b.seal(b"account-1", &secret),
+            sealed,
+            "a fresh nonce each time"
+        );
+        assert!(b.open(b"account-2", &sealed).is_none());
+        assert!(
+            SecretBox::new(b"other key")
+                .open(b"account-1", &sealed)
+                .is_none()
+        );
+        let mut tampered = sealed.clone();
+        tampered[NONCE_BYTES] ^= 1;
+        assert!(b.open(b"account-1", &tampered).is_none());
+        assert!(b.open(b"account-1", b"short").is_none());
     }
 
     #[test]

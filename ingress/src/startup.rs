@@ -50,6 +50,8 @@ pub struct AppState {
     pub auth: Authenticator,
     /// Account emails (verification, password reset).
     pub mailer: account::AccountMailer,
+    /// Seals the TOTP secrets of two-step sign-in in the database.
+    pub mfa_secrets: ::auth::totp::SecretBox,
     /// The shared rate limiter; `None` when `rate_limit.enabled` is off.
     pub limiter: Option<Arc<RateLimiter>>,
     /// Movie lists and searches, memoised for `catalog.list_cache_ttl_ms`.
@@ -130,6 +132,7 @@ impl Application {
         let state = AppState {
             auth,
             mailer,
+            mfa_secrets: ::auth::totp::SecretBox::new(&settings.auth.mfa_key_material()),
             keys,
             shows: ShowCache::new(
                 db.clone(),

@@ -183,6 +183,9 @@ pub struct RedisSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthSettings {
     pub jwt_secret: SecretString,
+    /// Key material of the TOTP secrets at rest; empty: derived from `jwt_secret`
+    /// (then rotating that secret means enrolled accounts enrol again).
+    pub mfa_encryption_key: SecretString,
     pub access_token_ttl_secs: u64,
     /// How long a refresh token may be exchanged for a new pair.
     pub refresh_token_ttl_secs: u64,
@@ -204,6 +207,18 @@ pub struct AuthSettings {
 }
 
 impl AuthSettings {
+    /// What the TOTP secrets at rest are sealed with: `mfa_encryption_key`, or
+    /// `jwt_secret` when that is empty.
+    pub fn mfa_key_material(&self) -> Vec<u8> {
+        use secrecy::ExposeSecret;
+        let own = self.mfa_encryption_key.expose_secret();
+        if own.is_empty() {
+            self.jwt_secret.expose_secret().as_bytes().to_vec()
+        } else {
+            own.as_bytes().to_vec()
+        }
+    }
+
     /// The roles of [`AuthSettings::mfa_required_roles`], trimmed, without blanks
     /// (an empty environment variable means none).
     pub fn mfa_roles(&self) -> Vec<String> {

@@ -131,6 +131,15 @@ async fn totp_enrolment_then_login_takes_a_code_once_and_a_recovery_code_once() 
             .await
             .unwrap();
     assert_eq!(stored, 0, "recovery codes are stored hashed");
+    let sealed: Vec<u8> = sqlx::query_scalar("select mfa_secret from users where email = $1")
+        .bind(email)
+        .fetch_one(&sys.pool)
+        .await
+        .unwrap();
+    assert!(
+        !sealed.windows(secret.len()).any(|w| w == secret.as_slice()),
+        "the secret is stored sealed"
+    );
 
     // Login: a challenge, then a code of the next step (the confirmation used this one).
     let mfa_token = challenge(&sys, email).await;

@@ -12,7 +12,8 @@
 //!
 //! A TOTP code is accepted once: the account keeps the last time step it accepted
 //! (`users.mfa_last_step`, under a row lock), and a code of that step or an earlier
-//! one is refused. The secret is never answered after enrolment nor logged.
+//! one is refused. The secret is stored sealed ([`::auth::totp::SecretBox`],
+//! ChaCha20-Poly1305 bound to the account), never answered after enrolment nor logged.
 
 use super::session::{MfaChallenge, TokenPair, issue};
 use super::{MAX_TOKEN_CHARS, new_token, parse_role, token_hash};
@@ -66,6 +67,19 @@ pub struct MfaLogin {
     pub mfa_token: String,
     /// A TOTP code, or one of the recovery codes (each works once).
     pub code: String,
+}
+
+/// The account's TOTP secret from its sealed form. One that does not open (the key
+/// changed: `auth.mfa_encryption_key`, or `auth.jwt_secret` when that is unset) is an
+/// internal error the operator must see, not a wrong code.
+fn open(app: &AppState, user: UserId, sealed: &[u8]) -> Result<Vec<u8>, ApiError> {
+    app.mfa_secrets
+        .open(user.0.as_bytes(), sealed)
+        .ok_or_else(|| {
+            ApiError::Internal(anyhow::anyhow!(
+                "the TOTP secret of {user} does not open with the configured key"
+            ))
+        })
 }
 
 fn now_secs() -> u64 {
@@ -128,12 +142,13 @@ async fn accept_code(
 )]
 pub async fn enrol(State(app): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     let secret = totp::new_secret();
+    let sealed = app.mfa_secrets.seal(caller.user_id.0.as_bytes(), &secret);
     let email: Option<String> = sqlx::query_scalar(
         "update users set mfa_pending_secret = $2
           where id = $1 and mfa_enabled_at is null returning email",
     )
     .bind(caller.user_id.0)
-    .bind(&secret)
+    .bind(&sealed)
     .fetch_optional(&app.db)
     .await?;
     let Some(email) = email else {
@@ -182,7 +197,7 @@ pub async fn confirm(
     .fetch_optional(&mut *tx)
     .await?;
     let (secret, last_step) = match row {
-        Some((Some(secret), false, last)) => (secret, last),
+        Some((Some(sealed), false, last)) => (open(&app, caller.user_id, &sealed)?, last),
         Some((_, true, _)) => {
             return Err(ApiError::Conflict(
                 "two-factor authentication is already on".into(),
@@ -260,11 +275,12 @@ pub async fn disable(
     .bind(caller.user_id.0)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((Some(secret), last_step)) = row else {
+    let Some((Some(sealed), last_step)) = row else {
         return Err(ApiError::Conflict(
             "two-factor authentication is not on".into(),
         ));
     };
+    let secret = open(&app, caller.user_id, &sealed)?;
     if !accept_code(
         &mut tx,
         caller.user_id,
@@ -356,10 +372,11 @@ pub async fn complete_login(
     .bind(user.0)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((Some(secret), last_step, role)) = row else {
+    let Some((Some(sealed), last_step, role)) = row else {
         // MFA was turned off meanwhile: log in again.
         return Err(ApiError::InvalidMfaToken);
     };
+    let secret = open(&app, user, &sealed)?;
     if !accept_code(&mut tx, user, &secret, last_step, &body.code, true).await? {
         tx.commit().await?;
         return Err(ApiError::InvalidMfaCode);
