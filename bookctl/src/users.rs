@@ -48,17 +48,22 @@ pub async fn create_user(
     Ok(UserId(inserted))
 }
 
-/// A bearer token for the user with `email`.
+/// A bearer token for the user with `email`, minted with the signing key: it counts
+/// as strongly authenticated (`amr: ["key"]`), so a staff token works on the admin and
+/// ops routes even where `auth.mfa_required_roles` requires a second factor. Whoever
+/// holds the signing key can forge any token anyway; the policy guards the password
+/// sign-in. It carries the account's current session generation, so it stops working
+/// when the password is next changed or reset.
 pub async fn mint_token(pool: &PgPool, keys: &TokenKeys, email: &str) -> anyhow::Result<String> {
     let email = email.trim().to_lowercase();
-    let (id, role): (uuid::Uuid, String) =
-        sqlx::query_as("select id, role from users where email = $1")
+    let (id, role, epoch): (uuid::Uuid, String, i64) =
+        sqlx::query_as("select id, role, auth_epoch from users where email = $1")
             .bind(&email)
             .fetch_optional(pool)
             .await?
             .with_context(|| format!("no user with email {email}"))?;
     let role: Role = role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
-    Ok(keys.mint(UserId(id), role)?)
+    Ok(keys.mint_at(UserId(id), role, epoch)?)
 }
 
 /// One theater an account manages.

@@ -19,6 +19,22 @@ pub enum ApiError {
     InvalidRefreshToken,
     #[error("this role may not do that")]
     Forbidden,
+    #[error(
+        "verify your email address before paying (follow the link we emailed, or ask for a new one at POST /v1/me/verify-email)"
+    )]
+    EmailNotVerified,
+    #[error(
+        "this role must sign in with a second factor: turn on two-factor authentication (POST /v1/me/mfa/totp, or /account in the web app), then sign in again with a code"
+    )]
+    MfaEnrollmentRequired,
+    #[error("the link's token is unknown, used or expired; ask for a new one")]
+    InvalidAccountToken,
+    #[error("the code is wrong, or was already used")]
+    InvalidMfaCode,
+    #[error("the sign-in challenge is unknown, expired or spent; sign in again")]
+    InvalidMfaToken,
+    #[error("the current password is wrong")]
+    WrongPassword,
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -108,6 +124,26 @@ impl ApiError {
                 "Invalid refresh token",
             ),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden", "Forbidden"),
+            ApiError::EmailNotVerified => (
+                StatusCode::FORBIDDEN,
+                "email_not_verified",
+                "Email not verified",
+            ),
+            ApiError::MfaEnrollmentRequired => (
+                StatusCode::FORBIDDEN,
+                "mfa_enrollment_required",
+                "Two-factor authentication required",
+            ),
+            ApiError::InvalidAccountToken => {
+                (StatusCode::BAD_REQUEST, "invalid_token", "Invalid token")
+            }
+            ApiError::InvalidMfaCode => (StatusCode::FORBIDDEN, "invalid_mfa_code", "Invalid code"),
+            ApiError::InvalidMfaToken => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_mfa_token",
+                "Invalid sign-in challenge",
+            ),
+            ApiError::WrongPassword => (StatusCode::FORBIDDEN, "wrong_password", "Wrong password"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", "Not found"),
             ApiError::ShowNotOnSale(_) => {
                 (StatusCode::CONFLICT, "show_not_on_sale", "Show not on sale")

@@ -1,7 +1,7 @@
 //! `build(settings)` then `run_until_stopped()`. `build` binds the port, so tests
 //! pass port 0 and read the real one back.
 
-use crate::auth::TokenKeys;
+use crate::auth::{Authenticator, TokenKeys};
 use crate::catalog::Catalog;
 use crate::openapi::{self, ApiDoc, ServedDocs};
 use crate::problem;
@@ -87,7 +87,12 @@ impl Application {
         } else {
             None
         };
+        let auth = Authenticator::new(tokens.clone(), db.clone(), &settings.auth.mfa_roles())?;
+        let mailer = account::AccountMailer::from_settings(&settings.notifier)?;
         let state = AppState {
+            auth,
+            mailer,
+            mfa_secrets: ::auth::totp::SecretBox::new(&settings.auth.mfa_key_material()),
             keys,
             shows: ShowCache::new(
                 db.clone(),
@@ -232,8 +237,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(problem::not_found)
         .method_not_allowed_fallback(problem::method_not_allowed)
         .layer(Extension(docs))
-        // The role layers of the admin and ops routers read the keys from here.
-        .layer(Extension(state.tokens.clone()))
+        // The role layers of the admin and ops routers read the authenticator here.
+        .layer(Extension(state.auth.clone()))
         .layer(DefaultBodyLimit::max(body_limit));
     let routes = match state.limiter.clone() {
         Some(limiter) => routes.layer(axum::middleware::from_fn_with_state(

@@ -1,6 +1,6 @@
 //! What every handler shares, built once by [`crate::startup::Application::build`].
 
-use crate::auth::TokenKeys;
+use crate::auth::{Authenticator, TokenKeys};
 use crate::catalog::Catalog;
 use crate::ratelimit::RateLimiter;
 use crate::shows::ShowCache;
@@ -28,6 +28,13 @@ pub struct AppState {
     pub topology: Topology,
     pub shows: ShowCache,
     pub tokens: TokenKeys,
+    /// Checks bearer tokens against the account's session generation and the
+    /// two-factor policy.
+    pub auth: Authenticator,
+    /// Account emails (verification, password reset).
+    pub mailer: crate::routes::account::AccountMailer,
+    /// Seals the TOTP secrets of two-step sign-in in the database.
+    pub mfa_secrets: ::auth::totp::SecretBox,
     /// The shared rate limiter; `None` when `rate_limit.enabled` is off.
     pub limiter: Option<Arc<RateLimiter>>,
     /// The catalog's reads, with their memoised lists.
@@ -55,5 +62,11 @@ impl Draining {
 impl FromRef<AppState> for TokenKeys {
     fn from_ref(s: &AppState) -> TokenKeys {
         s.tokens.clone()
+    }
+}
+
+impl FromRef<AppState> for Authenticator {
+    fn from_ref(s: &AppState) -> Authenticator {
+        s.auth.clone()
     }
 }

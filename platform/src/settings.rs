@@ -197,9 +197,51 @@ pub struct RedisSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthSettings {
     pub jwt_secret: SecretString,
+    /// Key material of the TOTP secrets at rest; empty: derived from `jwt_secret`
+    /// (then rotating that secret means enrolled accounts enrol again).
+    pub mfa_encryption_key: SecretString,
     pub access_token_ttl_secs: u64,
     /// How long a refresh token may be exchanged for a new pair.
     pub refresh_token_ttl_secs: u64,
+    /// Whether paying (a booking with a payment method, or `POST .../payment`)
+    /// needs a verified email (`403 email_not_verified` otherwise).
+    pub require_verified_email_to_pay: bool,
+    /// Roles that must sign in with a second factor: without one they are refused
+    /// on the admin and ops routes (`403 mfa_enrollment_required`) but can still
+    /// sign in and enrol. Production refuses to start without `admin` and `operator`.
+    pub mfa_required_roles: Vec<String>,
+    /// Lifetime of the emailed verification link.
+    pub email_verification_ttl_secs: u64,
+    /// Lifetime of the emailed password-reset link.
+    pub password_reset_ttl_secs: u64,
+    /// How long the second step of a login with MFA may follow the password, and
+    /// how many codes it may try.
+    pub mfa_challenge_ttl_secs: u64,
+    pub mfa_challenge_attempts_max: i32,
+}
+
+impl AuthSettings {
+    /// What the TOTP secrets at rest are sealed with: `mfa_encryption_key`, or
+    /// `jwt_secret` when that is empty.
+    pub fn mfa_key_material(&self) -> Vec<u8> {
+        use secrecy::ExposeSecret;
+        let own = self.mfa_encryption_key.expose_secret();
+        if own.is_empty() {
+            self.jwt_secret.expose_secret().as_bytes().to_vec()
+        } else {
+            own.as_bytes().to_vec()
+        }
+    }
+
+    /// The roles of [`AuthSettings::mfa_required_roles`], trimmed, without blanks
+    /// (an empty environment variable means none).
+    pub fn mfa_roles(&self) -> Vec<String> {
+        self.mfa_required_roles
+            .iter()
+            .map(|r| r.trim().to_ascii_lowercase())
+            .filter(|r| !r.is_empty())
+            .collect()
+    }
 }
 
 /// Scheduling rules of the catalog.
@@ -258,6 +300,23 @@ pub struct IngressSettings {
     /// still served, before the listener closes and in-flight requests drain, so a
     /// load balancer or Kubernetes stops routing here first.
     pub drain_delay_ms: u64,
+    /// The web app's address as people reach it (links in account emails), e.g.
+    /// `https://tickets.example.com`. Empty: `http://` and the `listen` address.
+    #[serde(default)]
+    pub public_base_url: String,
+}
+
+impl IngressSettings {
+    /// [`IngressSettings::public_base_url`] without a trailing slash, or the listen
+    /// address when unset.
+    pub fn public_url(&self) -> String {
+        let url = self.public_base_url.trim().trim_end_matches('/');
+        if url.is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            url.to_owned()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -337,6 +396,7 @@ impl Settings {
                 .with_list_parse_key("workers.partitions")
                 .with_list_parse_key("rate_limit.exempt_roles")
                 .with_list_parse_key("ingress.cors_origins")
+                .with_list_parse_key("auth.mfa_required_roles")
                 .try_parsing(true),
         );
         for (plain, key, app) in [

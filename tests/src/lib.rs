@@ -51,6 +51,12 @@ pub struct SystemOptions {
     pub rate_limit_per_minute: u32,
     /// Whether the gateway sends its webhooks to ingress (off: every one is lost).
     pub deliver_webhooks: bool,
+    /// `auth.mfa_required_roles`. Tests run with the development settings, which
+    /// relax it (none), so staff tokens of the harness and password logins of staff
+    /// work as before; a test of the policy sets it.
+    pub mfa_required_roles: Vec<String>,
+    /// `auth.require_verified_email_to_pay`.
+    pub require_verified_email_to_pay: bool,
 }
 
 impl Default for SystemOptions {
@@ -71,6 +77,8 @@ impl Default for SystemOptions {
             smtp_reject_pattern: None,
             rate_limit_per_minute: TEST_RATE_LIMIT_PER_MINUTE,
             deliver_webhooks: true,
+            mfa_required_roles: vec![],
+            require_verified_email_to_pay: false,
         }
     }
 }
@@ -179,6 +187,8 @@ pub async fn test_settings(opts: &SystemOptions) -> (Settings, String) {
     s.workers.shutdown_grace_secs = 5;
     s.payments.gateway_timeout_ms = 500;
     s.payments.pending_grace_secs = 0;
+    s.auth.mfa_required_roles = opts.mfa_required_roles.clone();
+    s.auth.require_verified_email_to_pay = opts.require_verified_email_to_pay;
     s.rate_limit.enabled = true;
     s.rate_limit.per_minute = ["default", "auth", "bookings", "search"]
         .into_iter()
@@ -195,11 +205,14 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
         .await
         .expect("migrate test database");
     let pool = platform::db::pool(&settings.database).expect("pool");
+    let ingress_stop = CancellationToken::new();
+    // The sink first: ingress sends account emails (verification, reset) to it too.
+    let mut settings = settings;
+    let (mail_dir, smtp) = start_smtp_sink(&opts, &mut settings, &ingress_stop).await;
     let app = ingress::Application::build(settings.clone())
         .await
         .expect("build ingress");
     let base_url = format!("http://{}", app.addr());
-    let ingress_stop = CancellationToken::new();
     tokio::spawn(app.run_until_stopped(ingress_stop.clone().cancelled_owned()));
     let mut gw = opts.gateway.clone();
     gw.webhook_url = opts
@@ -214,9 +227,7 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
         .expect("build local gateway");
     let gateway_url = gateway.base_url();
     tokio::spawn(gateway.run_until_stopped(ingress_stop.clone().cancelled_owned()));
-    let mut settings = settings;
     settings.payments.gateway_url = gateway_url.clone();
-    let (mail_dir, smtp) = start_smtp_sink(&opts, &mut settings, &ingress_stop).await;
     let tokens = TokenKeys::new(&settings.auth.jwt_secret, 3600);
     let workers_redis_url = match opts.workers_redis_port {
         Some(port) => with_port(&settings.redis.url, port),

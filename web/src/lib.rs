@@ -29,7 +29,7 @@ use tower_http::compression::CompressionLayer;
 pub struct Assets;
 
 /// The app's deep links: each answers `index.html`, and the app draws the page.
-pub const PAGES: [&str; 11] = [
+pub const PAGES: [&str; 13] = [
     "/",
     "/movies/{id}",
     "/events/{id}",
@@ -41,6 +41,8 @@ pub const PAGES: [&str; 11] = [
     "/door",
     "/ops",
     "/signin",
+    "/reset-password",
+    "/verify-email",
 ];
 
 /// Policy of the app's pages: scripts, styles, requests and images from this origin
@@ -183,6 +185,8 @@ mod tests {
             "/bookings/x",
             "/account",
             "/door",
+            "/reset-password?token=x",
+            "/verify-email?token=x",
         ] {
             let res = get(uri, &[]).await;
             assert_eq!(res.status(), StatusCode::OK, "{uri}");

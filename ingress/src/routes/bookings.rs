@@ -182,6 +182,7 @@ fn request_id(headers: &HeaderMap) -> Option<String> {
     responses(
         (status = 202, description = "Accepted and queued; poll `status_url`", body = Accepted,
          headers(("Location" = String, description = "The booking's URL"))),
+        (status = 403, description = "A payment method was given, `auth.require_verified_email_to_pay` is on and the email is not verified (problem+json, `email_not_verified`)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such show (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The show is not on sale (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid request; `card_number_refused` when `payment_method` looks like a card number (only gateway tokens are accepted; the number is never stored, logged or echoed) (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
@@ -211,6 +212,9 @@ pub async fn submit(
         )));
     }
     let request = parse_request(&body, &show)?;
+    if payment_method.is_some() {
+        crate::routes::account::require_verified_to_pay(&app, caller.user_id).await?;
+    }
 
     let booking_id = BookingId::derive(caller.user_id, &key);
     tracing::Span::current().record("booking_id", tracing::field::display(booking_id));

@@ -137,6 +137,7 @@ pub(crate) async fn owned_booking(
     request_body = PayBody,
     responses(
         (status = 202, description = "Payment attempt started; poll the booking", body = Object),
+        (status = 403, description = "`auth.require_verified_email_to_pay` is on and the email is not verified (problem+json, `email_not_verified`)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The booking is not held (`conflict`), or a payment of it is in flight (`payment_in_progress`) (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid method; `card_number_refused` for a card number (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
     )
@@ -148,6 +149,7 @@ pub async fn pay(
     ApiJson(body): ApiJson<PayBody>,
 ) -> Result<Response, ApiError> {
     let payment_method = PaymentMethod::try_from(body.payment_method)?;
+    crate::routes::account::require_verified_to_pay(&app, caller.user_id).await?;
     let (show, status, _) = owned_booking(&app, &caller, id).await?;
     match status {
         BookingStatus::Held => {}

@@ -87,6 +87,16 @@ pub fn problems(s: &Settings) -> Vec<String> {
     }
     if s.app_env == AppEnv::Production {
         out.extend(shipped_in_use(s));
+        // Only the development layer may relax two-factor sign-in for staff.
+        let roles = s.auth.mfa_roles();
+        for needed in ["admin", "operator"] {
+            if !roles.iter().any(|r| r == needed) {
+                out.push(format!(
+                    "auth.mfa_required_roles must include {needed} in production \
+                     (APP__AUTH__MFA_REQUIRED_ROLES=admin,operator)"
+                ));
+            }
+        }
     }
     out
 }
@@ -179,6 +189,20 @@ mod tests {
     #[test]
     fn production_accepts_secrets_of_its_own() {
         assert_eq!(problems(&own_production()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn only_development_may_relax_two_factor_sign_in_for_staff() {
+        assert!(layered(AppEnv::Development).auth.mfa_roles().is_empty());
+        assert_eq!(
+            layered(AppEnv::Production).auth.mfa_roles(),
+            ["admin", "operator"]
+        );
+        let mut s = own_production();
+        s.auth.mfa_required_roles = vec!["admin".into(), " ".into()];
+        let p = problems(&s);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("auth.mfa_required_roles must include operator"));
     }
 
     #[test]

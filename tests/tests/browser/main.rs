@@ -11,6 +11,7 @@
 //! - [`ops`]: an operator dry-runs and replays a dead letter on `/ops`.
 //! - [`admin`]: an admin reads a show's sales and cancels it after confirming.
 //! - [`door`]: door staff check a ticket in; a second scan says when and where.
+//! - [`mfa`]: an admin turns two-step sign-in on and signs in with a code.
 
 mod access;
 mod admin;
@@ -18,6 +19,7 @@ mod buyer;
 mod door;
 mod driver;
 mod journey;
+mod mfa;
 mod ops;
 
 use contracts::{LayoutRow, LayoutSeat, Price, ScreenLayout, ShowId};

@@ -2,6 +2,7 @@
 //! RabbitMQ and Redis. One binary; each test has its own database and prefixes.
 
 mod account;
+mod accounts;
 mod admin;
 mod api;
 mod catalog;
@@ -13,6 +14,7 @@ mod failures;
 mod journey;
 mod journey_mail;
 mod lookup;
+mod mfa;
 mod notifier;
 mod offline;
 mod ops;

@@ -96,10 +96,29 @@ export function profile() {
   return me;
 }
 
+/**
+ * Signs in. Resolves to null when signed in, or to the challenge
+ * (`{mfa_required, mfa_token, expires_in}`) of an account with two-step sign-in:
+ * `completeSignIn` with a code finishes it.
+ */
 export async function signIn(email, password) {
-  const pair = await api('/v1/auth/login', { method: 'POST', body: { email, password } });
-  if (pair?.mfa_required) throw new ApiError(400, { detail: 'This account uses two-step sign-in, which this page does not offer yet.' });
-  session.save(pair);
+  const answer = await api('/v1/auth/login', { method: 'POST', body: { email, password } });
+  if (answer?.mfa_required) return answer;
+  session.save(answer);
+  return null;
+}
+
+/** The code step of a two-step sign-in: a TOTP code or a recovery code. */
+export async function completeSignIn(mfaToken, code) {
+  session.save(await api('/v1/auth/mfa', { method: 'POST', body: { mfa_token: mfaToken, code: code.trim() } }));
+}
+
+/**
+ * Renews the access token with the refresh token now (after a password change the
+ * old access token is refused; this login carries on).
+ */
+export async function renewSession() {
+  return refresh();
 }
 
 export async function register(fields) {

@@ -14,6 +14,7 @@ import * as account from './pages/account.js';
 import * as door from './pages/door.js';
 import * as ops from './pages/ops.js';
 import * as admin from './pages/admin.js';
+import * as security from './pages/security.js';
 
 const ROUTES = [
   [/^\/$/, home.render],
@@ -24,6 +25,8 @@ const ROUTES = [
   [/^\/account$/, account.render],
   [/^\/account\/bookings$/, account.renderBookings],
   [/^\/signin$/, account.renderSignIn],
+  [/^\/reset-password$/, security.renderResetPassword],
+  [/^\/verify-email$/, security.renderVerifyEmail],
   [/^\/door$/, door.render],
   [/^\/admin$/, admin.render],
   [/^\/ops$/, ops.render],

@@ -7,6 +7,7 @@
 
 import { h, replace, errorBox, toast } from './dom.js';
 import { api, session, signIn, register } from './api.js';
+import { codeStep } from './pages/security.js';
 import { navigate } from './nav.js';
 import { money, clock } from './format.js';
 import { payForm, TEST_CARDS } from './payform.js';
@@ -84,7 +85,11 @@ export class Checkout {
         if (mode === 'register') {
           await register({ name: f.get('name'), email: f.get('email'), password: f.get('password'), ...(f.get('phone') ? { phone: f.get('phone') } : {}) });
         } else {
-          await signIn(f.get('email'), f.get('password'));
+          const challenge = await signIn(f.get('email'), f.get('password'));
+          if (challenge) {
+            replace(this.box, this.heading('Two-step sign-in'), codeStep(challenge, () => this.submit()));
+            return;
+          }
         }
         this.submit();
       } catch (ex) {

@@ -47,7 +47,10 @@ export function toast(message) {
 
 /** An error box with the API's words (`detail`) or the exception's message. */
 export function errorBox(err, prefix = '') {
-  return h('div', { class: 'notice error', role: 'alert' }, prefix, err?.detail ?? err?.message ?? String(err));
+  const box = h('div', { class: 'notice error', role: 'alert' }, prefix, err?.detail ?? err?.message ?? String(err));
+  // Staff refused for want of a second factor: the way to set it up.
+  if (err?.code === 'mfa_enrollment_required') box.append(' ', h('a', { href: '/account', id: 'mfa-setup-link' }, 'Set up two-step sign-in'));
+  return box;
 }
 
 /** Polls `fn` every `ms` while the page is visible; returns a stop function. */

@@ -1,9 +1,11 @@
-// Account: sign in, profile (name, phone, preferred city), sign out, and my
-// bookings (status, the ticket, cancel with the fee shown first).
+// Account: sign in (with the code step of two-step sign-in, and "forgot password"),
+// profile (name, phone, preferred city), security (pages/security.js), sign out, and
+// my bookings (status, the ticket, cancel with the fee shown first).
 
 import { h, replace, errorBox, toast } from '../dom.js';
 import { api, qs, session, profile, signIn, register, signOut } from '../api.js';
 import { navigate, setCity } from '../nav.js';
+import { codeStep, forgotForm, securitySection } from './security.js';
 import { money, statusWord, whenText } from '../format.js';
 
 const PAGE_SIZE = 20;
@@ -22,8 +24,10 @@ export function signInForm(done, mode = 'signin') {
           e.preventDefault();
           const f = new FormData(form);
           try {
-            if (m === 'signin') await signIn(f.get('email'), f.get('password'));
-            else await register({ name: f.get('name'), email: f.get('email'), password: f.get('password') });
+            if (m === 'signin') {
+              const challenge = await signIn(f.get('email'), f.get('password'));
+              if (challenge) { replace(box, codeStep(challenge, done)); return; }
+            } else await register({ name: f.get('name'), email: f.get('email'), password: f.get('password') });
             done();
           } catch (ex) { replace(err, errorBox(ex)); }
         },
@@ -35,6 +39,7 @@ export function signInForm(done, mode = 'signin') {
     err,
     h('button', { class: 'btn primary', type: 'submit' }, m === 'signin' ? 'Sign in' : 'Create account'));
     replace(box, form,
+      m === 'signin' ? h('p', {}, h('button', { type: 'button', class: 'link', id: 'forgot', on: { click: () => replace(box, forgotForm(() => draw('signin'))) } }, 'Forgot your password?')) : null,
       h('p', { class: 'muted' }, m === 'signin' ? 'New here? ' : 'Have an account? ',
         h('button', { type: 'button', class: 'link', on: { click: () => draw(m === 'signin' ? 'register' : 'signin') } }, m === 'signin' ? 'Create an account' : 'Sign in')));
   };
@@ -85,6 +90,7 @@ export async function render(main) {
     h('h1', {}, 'Your account'),
     h('div', { class: 'account-grid' },
       h('section', { 'aria-labelledby': 'profile-h' }, h('h2', { id: 'profile-h' }, 'Profile'), form),
+      securitySection(me),
       h('section', { 'aria-labelledby': 'more-h' },
         h('h2', { id: 'more-h' }, 'Bookings and sign-in'),
         h('p', {}, h('a', { class: 'btn secondary', href: '/account/bookings' }, 'My bookings')),
