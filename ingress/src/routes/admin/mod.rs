@@ -1,6 +1,7 @@
 //! Theater admins schedule the catalog (API.md, "Admin"), role `admin` only (one
 //! route layer checks it for every handler here): theaters, their screens (seat
-//! layouts), movies, shows, and a show's sales, one file each.
+//! layouts), movies and events of other kinds, shows, and a show's sales, one file
+//! each.
 //!
 //! What a booking depends on is frozen once the show has one: a show's start and
 //! prices, and its screen's layout, can change only while none of the screen's (or
@@ -12,12 +13,14 @@
 //! naming the other show; the database's exclusion constraint `shows_no_overlap`
 //! refuses what two concurrent requests might both have checked.
 
+mod events;
 mod movies;
 mod sales;
 mod screens;
 mod shows;
 mod theaters;
 
+use events::*;
 use movies::*;
 use sales::*;
 use screens::*;
@@ -102,6 +105,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_screen))
         .routes(routes!(replace_layout))
         .routes(routes!(create_movie, list_movies))
+        .routes(routes!(create_event))
         .routes(routes!(get_movie, update_movie))
         .routes(routes!(create_show, list_shows))
         .routes(routes!(get_show, update_show))
