@@ -10,11 +10,14 @@
 //!   page, and no request to any other host (the pages and `/docs`).
 //! - [`ops`]: an operator dry-runs and replays a dead letter on `/ops`.
 //! - [`admin`]: an admin reads a show's sales and cancels it after confirming.
+//! - [`events`]: a concert under its kind on home, its event page and seat page in
+//!   the theater's local time with the zone.
 
 mod access;
 mod admin;
 mod buyer;
 mod driver;
+mod events;
 mod ops;
 
 use contracts::{LayoutRow, LayoutSeat, Price, ScreenLayout, ShowId};
