@@ -12,9 +12,10 @@ RUN cargo build --release --locked --bin ingress --bin workers --bin bookctl --b
  && cp target/release/ingress target/release/workers target/release/bookctl target/release/gateway target/release/smtp-sink /out/
 
 FROM debian:bookworm-slim AS runtime
-# ca-certificates for TLS to outside services; curl for the compose healthchecks.
+# ca-certificates for TLS to outside services; curl for the compose healthchecks;
+# tzdata for theaters' time zones (the binaries also bundle a copy, used without it).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl \
+ && apt-get install -y --no-install-recommends ca-certificates curl tzdata \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid app --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin app

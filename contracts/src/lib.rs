@@ -5,6 +5,7 @@
 //!
 //! - [`ids`]: typed identifiers (`ShowId`, `BookingId`, `SeatId`, ...) and the
 //!   deterministic derivation of a booking id from (user, idempotency key).
+//! - [`kind`]: what a catalog entry is (movie, concert, sports, play, comedy, other).
 //! - [`layout`]: a screen's seat layout (rows, seats, seat types, aisles, focal point)
 //!   and a show's price list.
 //! - [`command`]: what travels on the partition queues (`HoldSeats`, `ExpireHold`,
@@ -27,6 +28,7 @@
 pub mod command;
 pub mod event;
 pub mod ids;
+pub mod kind;
 pub mod layout;
 pub mod partition;
 pub mod payment;
@@ -38,6 +40,7 @@ pub mod trace;
 pub use command::{Command, CommandEnvelope, HoldSeats, SeatRequest};
 pub use event::{Event, EventEnvelope, RejectReason};
 pub use ids::{BookingId, EventId, IdempotencyKey, MessageId, SeatId, ShowId, UserId};
+pub use kind::EventKind;
 pub use layout::{FocalPoint, LayoutRow, LayoutSeat, Price, ScreenLayout};
 pub use partition::partition_of;
 pub use payment::{

@@ -45,7 +45,7 @@ pub enum RouteClass {
     Auth,
     /// `POST` under `/v1/bookings`: every one becomes work for the sequencer.
     Bookings,
-    /// `GET /v1/movies*` and `/v1/shows*`: browsing the catalog.
+    /// `GET /v1/movies*`, `/v1/events*` and `/v1/shows*`: browsing the catalog.
     Search,
     /// The rest of `/v1`.
     Default,
@@ -92,7 +92,9 @@ pub fn classify(method: &Method, path: &str) -> Option<RouteClass> {
         RouteClass::Auth
     } else if method == Method::POST && under(path, "/v1/bookings") {
         RouteClass::Bookings
-    } else if reads && (under(path, "/v1/movies") || under(path, "/v1/shows")) {
+    } else if reads
+        && (under(path, "/v1/movies") || under(path, "/v1/events") || under(path, "/v1/shows"))
+    {
         RouteClass::Search
     } else {
         RouteClass::Default

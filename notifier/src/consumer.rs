@@ -142,8 +142,17 @@ impl Notifier {
     }
 
     async fn show(&self, env: &EventEnvelope) -> Result<Option<ShowInfo>, Failure> {
-        let row: Option<(String, String, String, time::OffsetDateTime)> = sqlx::query_as(
-            "select m.title, t.name, t.city, s.starts_at
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            time::OffsetDateTime,
+        );
+        let row: Option<Row> = sqlx::query_as(
+            "select m.title, t.name, t.address, t.city, t.time_zone, sc.name, s.starts_at
                from shows s join movies m on m.id = s.movie_id
                     join screens sc on sc.id = s.screen_id
                     join theaters t on t.id = sc.theater_id
@@ -152,14 +161,19 @@ impl Notifier {
         .bind(env.show_id.0)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(title, theater, city, at)| ShowInfo {
-            title,
-            theater,
-            city,
-            starts_at: at
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
-        }))
+        Ok(row.map(
+            |(title, theater, address, city, zone, screen, at)| ShowInfo {
+                title,
+                theater,
+                address,
+                city,
+                screen,
+                starts_at: at
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
+                starts_at_local: platform::localtime::local_human(at, &zone),
+            },
+        ))
     }
 
     /// Handles one event. `replay` is set for a message an operator replayed from

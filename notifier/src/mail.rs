@@ -107,13 +107,19 @@ impl Template {
     }
 }
 
-/// Where and when, for the footer (absent when the catalog has no such show).
+/// What, where and when, for every email (absent when the catalog has no such
+/// show): the time on the theater's clock with its zone, as people read it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ShowInfo {
     pub title: String,
     pub theater: String,
+    pub address: String,
     pub city: String,
+    pub screen: String,
+    /// RFC 3339, UTC.
     pub starts_at: String,
+    /// `Thu 3 Dec 2026, 00:30 IST (Asia/Kolkata)` ([`platform::localtime::local_human`]).
+    pub starts_at_local: String,
 }
 
 /// The recipient and what the templates show beside the event.
@@ -405,8 +411,11 @@ mod tests {
         let show = ShowInfo {
             title: "Film".into(),
             theater: "Odeon".into(),
+            address: "MG Road".into(),
             city: "Pune".into(),
+            screen: "Audi 2".into(),
             starts_at: "2027-01-01T18:00:00Z".into(),
+            starts_at_local: "Fri 1 Jan 2027, 23:30 IST (Asia/Kolkata)".into(),
         };
         let r = Templates::new()
             .unwrap()
@@ -423,6 +432,17 @@ mod tests {
         assert!(r.text.contains("Hello Ana <script>"));
         assert!(r.html.contains("Odeon"));
         assert!(r.ticket.is_some());
+        // Where and when, on the theater's clock, in both parts.
+        assert!(r.text.contains("Fri 1 Jan 2027, 23:30 IST (Asia/Kolkata)"));
+        for part in [&r.text, &r.html] {
+            // (HTML escapes the zone's slash: `Asia&#x2f;Kolkata` reads the same.)
+            assert!(part.contains("Fri 1 Jan 2027, 23:30 IST (Asia"), "{part}");
+            assert!(
+                part.contains("MG Road") && part.contains("Audi 2"),
+                "{part}"
+            );
+            assert!(!part.contains("18:00"), "no UTC time: {part}");
+        }
     }
 
     #[test]

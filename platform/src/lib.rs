@@ -12,6 +12,7 @@
 //! - [`cache`]: Redis connection manager and key naming.
 //! - [`seatmap`]: the versioned live seat map in Redis (compare-and-set writes) and
 //!   its rebuild from PostgreSQL.
+//! - [`localtime`]: theaters' IANA time zones and show times on their clocks.
 //! - [`telemetry`]: JSON logs, optional OTLP span export and the Prometheus recorder.
 //! - [`trace`]: the W3C trace context on spans and AMQP headers.
 //! - [`shutdown`]: the Ctrl-C / SIGTERM signal; [`every`]: a period that ticks until
@@ -24,6 +25,7 @@ pub mod cache;
 pub mod catalog;
 pub mod commands;
 pub mod db;
+pub mod localtime;
 pub mod seatmap;
 pub mod settings;
 pub mod shutdown;

@@ -68,25 +68,33 @@ pub(super) async fn catalog(
     let inserted = seed::catalog::insert(pool, &catalog)
         .await
         .context("inserting the catalog")?;
+    // Concerts, a match, a play and a comedy night beside the movies.
+    let events = seed::catalog::insert(pool, &seed::catalog::generate_events(scale, &opts))
+        .await
+        .context("inserting the events")?;
     let secs = started.elapsed().as_secs_f64();
     if json {
         report.insert(
             "catalog".into(),
             json!({"scale": scale.name, "seed": seed, "first_day": opts.first_day.to_string(),
-                   "inserted": inserted, "seconds": secs}),
+                   "inserted": inserted, "events": events, "seconds": secs}),
         );
     } else {
         writeln!(
             out,
             "catalog {} (seed {seed}, shows from {}): inserted {} theaters, {} screens, {} movies, \
-             {} shows, {} prices in {secs:.1} s (rows already there are left as they are)",
+             {} shows, {} prices, and {} events with {} venues and {} shows in {secs:.1} s \
+             (rows already there are left as they are)",
             scale.name,
             opts.first_day,
             inserted.theaters,
             inserted.screens,
             inserted.movies,
             inserted.shows,
-            inserted.prices
+            inserted.prices,
+            events.movies,
+            events.theaters,
+            events.shows
         )?;
     }
     Ok(())

@@ -1,6 +1,11 @@
-//! The catalog read model: what buyers browse (movie lists and searches, show
-//! times, show details, live seat maps), independent of HTTP; the handlers are in
-//! [`crate::routes::catalog`] and the admin routes reuse the views.
+//! The catalog read model: what buyers browse (movie and event lists and searches,
+//! show times, show details, live seat maps), independent of HTTP; the handlers are
+//! in [`crate::routes::catalog`] and the admin routes reuse the views.
+//!
+//! Events of every kind are rows of the movies table with a `kind`; the movie
+//! lists are the `movie` kind of the event lists. Show times are answered in UTC
+//! and on the theater's clock ([`platform::localtime`]); `date=` is the theater's
+//! local day ([`ShowFilter`]).
 //!
 //! Lists are keyset-paginated and built with only the filters given, so each
 //! query shape gets its own plan. Movie lists are memoised for a moment
@@ -12,9 +17,11 @@ mod movies;
 pub mod seats;
 mod shows;
 
-pub use filters::{MovieFilter, MovieQuery, ShowFilter, ShowQuery};
-pub use movies::{Availability, MovieListKey, MovieLists, MovieSummary, MovieView};
-pub use shows::{MovieRef, ScreenRef, ShowSummary, ShowView, TheaterRef};
+pub use filters::{KindQuery, MovieFilter, MovieQuery, ShowFilter, ShowQuery};
+pub use movies::{
+    Availability, EventSummary, EventView, MovieListKey, MovieLists, MovieSummary, MovieView,
+};
+pub use shows::{EventRef, MovieRef, ScreenRef, ShowSummary, ShowView, TheaterRef};
 
 use platform::settings::CatalogSettings;
 use sqlx::PgPool;

@@ -1,9 +1,11 @@
-//! Movie lists, searches and details.
+//! Movie and event lists, searches and details. Events of every kind live in the
+//! movies table (`kind`); `/v1/movies` is the `movie` kind of the same lists.
 
 use super::Catalog;
 use super::filters::{MovieFilter, ShowFilter};
 use crate::pagination::{Page, PageParams};
 use crate::problem::ApiError;
+use contracts::EventKind;
 use serde::{Deserialize, Serialize};
 use sqlx::{Postgres, QueryBuilder};
 use utoipa::ToSchema;
@@ -12,16 +14,16 @@ use uuid::Uuid;
 /// Rank bonus of a title equal to the search text, so the exact title comes first.
 const EXACT_TITLE_BONUS: f64 = 10.0;
 
-/// The movie lists memoised by [`crate::memo::Memo`].
-pub type MovieLists = crate::memo::Memo<MovieListKey, std::sync::Arc<Page<MovieSummary>>>;
+/// The event lists memoised by [`crate::memo::Memo`].
+pub type MovieLists = crate::memo::Memo<MovieListKey, std::sync::Arc<Page<EventSummary>>>;
 
-/// The movies with upcoming on-sale shows matching a [`ShowFilter`]: the expensive
-/// part of a movie list (it looks at thousands of shows), shared by every list and
-/// search with the same city and day.
+/// The events with upcoming on-sale shows matching a [`ShowFilter`]: the expensive
+/// part of a list (it looks at thousands of shows), shared by every list and
+/// search with the same city and day, whatever the kind.
 pub type Availability = crate::memo::Memo<ShowFilter, std::sync::Arc<Vec<Uuid>>>;
 
 /// A movie in a list.
-#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({"id": "0193a000-0000-7000-8000-000000000001", "title": "Avengers: Endgame", "genres": ["action"], "duration_min": 181, "rating": "UA", "language": "English"}))]
 pub struct MovieSummary {
     pub id: Uuid,
@@ -32,16 +34,43 @@ pub struct MovieSummary {
     pub language: Option<String>,
 }
 
+/// An event (of any kind, movies included) in a list.
+#[derive(Debug, Clone, Serialize, ToSchema, sqlx::FromRow)]
+#[schema(example = json!({"id": "0193a000-0000-7000-8000-000000000005", "kind": "concert", "title": "Arijit Singh Live in Concert", "genres": ["bollywood", "live"], "duration_min": 180, "rating": null, "language": "Hindi"}))]
+pub struct EventSummary {
+    pub id: Uuid,
+    #[sqlx(try_from = "String")]
+    pub kind: EventKind,
+    pub title: String,
+    pub genres: Vec<String>,
+    pub duration_min: i32,
+    pub rating: Option<String>,
+    pub language: Option<String>,
+}
+
+impl From<EventSummary> for MovieSummary {
+    fn from(e: EventSummary) -> Self {
+        Self {
+            id: e.id,
+            title: e.title,
+            genres: e.genres,
+            duration_min: e.duration_min,
+            rating: e.rating,
+            language: e.language,
+        }
+    }
+}
+
 /// A list row with its sort key.
 #[derive(Debug, Clone, sqlx::FromRow)]
-struct MovieRow {
+struct EventRow {
     #[sqlx(flatten)]
-    movie: MovieSummary,
+    event: EventSummary,
     sort_title: String,
     sort_rank: f64,
 }
 
-/// The sort key of the last movie of a page: (lower(title), id) without a search,
+/// The sort key of the last event of a page: (lower(title), id) without a search,
 /// (rank, id) with one. Each list refuses the other's cursors (a 400).
 #[derive(Debug, Serialize, Deserialize)]
 struct TitleCursor(String, Uuid);
@@ -59,7 +88,7 @@ fn prefix_tsquery(q: &str) -> String {
         .join(" & ")
 }
 
-/// What a memoised movie list is keyed by: everything the answer depends on.
+/// What a memoised list is keyed by: everything the answer depends on.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MovieListKey {
     filter: MovieFilter,
@@ -67,8 +96,8 @@ pub struct MovieListKey {
     cursor: Option<String>,
 }
 
-/// The movies with an upcoming on-sale show matching `f`, memoised.
-async fn available_movies(
+/// The events with an upcoming on-sale show matching `f`, memoised.
+async fn available_events(
     catalog: &Catalog,
     f: &ShowFilter,
 ) -> Result<std::sync::Arc<Vec<Uuid>>, ApiError> {
@@ -89,13 +118,19 @@ fn push_available(b: &mut QueryBuilder<Postgres>, ids: &[Uuid]) {
     b.push(" and m.id = any(").push_bind(ids.to_vec()).push(")");
 }
 
-fn push_genre(b: &mut QueryBuilder<Postgres>, genre: Option<&String>) {
-    if let Some(g) = genre {
-        b.push(" and m.genres @> array[")
+/// The kind and genre conditions; a genre compares case-insensitively.
+fn push_kind_and_genre(b: &mut QueryBuilder<Postgres>, f: &MovieFilter) {
+    if let Some(kind) = f.kind {
+        b.push(" and m.kind = ").push_bind(kind.as_str());
+    }
+    if let Some(g) = &f.genre {
+        b.push(" and exists (select 1 from unnest(m.genres) g where lower(g) = lower(")
             .push_bind(g.clone())
-            .push("]::text[]");
+            .push("))");
     }
 }
+
+const SUMMARY_COLUMNS: &str = "m.id, m.kind, m.title, m.genres, m.duration_min, m.rating, m.language, lower(m.title) as sort_title";
 
 /// The query of a list without search text, ordered by title then id.
 fn by_title_query(
@@ -104,12 +139,10 @@ fn by_title_query(
     after: Option<TitleCursor>,
     limit: u32,
 ) -> QueryBuilder<Postgres> {
-    let mut b = QueryBuilder::new(
-        "select m.id, m.title, m.genres, m.duration_min, m.rating, m.language,
-                lower(m.title) as sort_title, 0::float8 as sort_rank
-           from movies m where true",
-    );
-    push_genre(&mut b, f.genre.as_ref());
+    let mut b = QueryBuilder::new("select ");
+    b.push(SUMMARY_COLUMNS)
+        .push(", 0::float8 as sort_rank from movies m where true");
+    push_kind_and_genre(&mut b, f);
     if let Some(TitleCursor(title, id)) = after {
         b.push(" and (lower(m.title), m.id) > (")
             .push_bind(title)
@@ -132,8 +165,9 @@ fn by_rank_query(
     after: Option<RankCursor>,
     limit: u32,
 ) -> QueryBuilder<Postgres> {
-    let mut b = QueryBuilder::new(
-        "select * from (select m.id, m.title, m.genres, m.duration_min, m.rating, m.language, lower(m.title) as sort_title, (ts_rank(m.search, tsq)::float8 + word_similarity(lq, movie_search_text(m.title, m.cast_members))::float8 + case when lower(m.title) = lq then ",
+    let mut b = QueryBuilder::new("select * from (select ");
+    b.push(SUMMARY_COLUMNS).push(
+        ", (ts_rank(m.search, tsq)::float8 + word_similarity(lq, movie_search_text(m.title, m.cast_members))::float8 + case when lower(m.title) = lq then ",
     );
     b.push(format!("{EXACT_TITLE_BONUS:.1}"))
         .push(" else 0 end) as sort_rank from movies m, to_tsquery('simple', ")
@@ -143,7 +177,7 @@ fn by_rank_query(
         .push(
             ") as lq where (m.search @@ tsq or lq <% movie_search_text(m.title, m.cast_members))",
         );
-    push_genre(&mut b, f.genre.as_ref());
+    push_kind_and_genre(&mut b, f);
     push_available(&mut b, available);
     b.push(") r");
     if let Some(RankCursor(rank, id)) = after {
@@ -160,12 +194,12 @@ fn by_rank_query(
     b
 }
 
-async fn movie_page(
+async fn event_page(
     catalog: &Catalog,
     f: &MovieFilter,
     page: &PageParams,
     limit: u32,
-) -> Result<Page<MovieSummary>, ApiError> {
+) -> Result<Page<EventSummary>, ApiError> {
     match &f.q {
         None => {
             let after = page.cursor::<TitleCursor>()?;
@@ -176,21 +210,21 @@ async fn movie_page(
                 ));
             }
             let mut query =
-                by_title_query(f, &available_movies(catalog, &f.shows).await?, after, limit);
-            let rows: Vec<MovieRow> = query.build_query_as().fetch_all(&catalog.db).await?;
+                by_title_query(f, &available_events(catalog, &f.shows).await?, after, limit);
+            let rows: Vec<EventRow> = query.build_query_as().fetch_all(&catalog.db).await?;
             Ok(Page::from_rows(rows, limit, |r| {
-                TitleCursor(r.sort_title.clone(), r.movie.id)
+                TitleCursor(r.sort_title.clone(), r.event.id)
             })
-            .map(|r| r.movie))
+            .map(|r| r.event))
         }
         Some(q) => {
             let after = page.cursor::<RankCursor>()?;
-            let available = available_movies(catalog, &f.shows).await?;
+            let available = available_events(catalog, &f.shows).await?;
             let mut query = by_rank_query(f, &available, q, after, limit);
-            let rows: Vec<MovieRow> = query.build_query_as().fetch_all(&catalog.db).await?;
+            let rows: Vec<EventRow> = query.build_query_as().fetch_all(&catalog.db).await?;
             Ok(
-                Page::from_rows(rows, limit, |r| RankCursor(r.sort_rank, r.movie.id))
-                    .map(|r| r.movie),
+                Page::from_rows(rows, limit, |r| RankCursor(r.sort_rank, r.event.id))
+                    .map(|r| r.event),
             )
         }
     }
@@ -198,12 +232,33 @@ async fn movie_page(
 
 /// A movie.
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
-#[schema(example = json!({"id": "0193a000-0000-7000-8000-000000000001", "title": "Avengers: Endgame", "genres": ["action"], "cast": ["Robert Downey Jr."], "duration_min": 181, "rating": "UA", "language": "English", "synopsis": "The last stand."}))]
+#[schema(example = json!({"id": "0193a000-0000-7000-8000-000000000001", "kind": "movie", "title": "Avengers: Endgame", "genres": ["action"], "cast": ["Robert Downey Jr."], "duration_min": 181, "rating": "UA", "language": "English", "synopsis": "The last stand."}))]
 pub struct MovieView {
     pub id: Uuid,
+    /// `movie` for every movie of `/v1/movies`; an admin may answer other kinds.
+    #[sqlx(try_from = "String")]
+    pub kind: EventKind,
     pub title: String,
     pub genres: Vec<String>,
     pub cast: Vec<String>,
+    pub duration_min: i32,
+    pub rating: Option<String>,
+    pub language: Option<String>,
+    pub synopsis: String,
+}
+
+/// An event of any kind (movies included).
+#[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
+#[schema(example = json!({"id": "0193a000-0000-7000-8000-000000000005", "kind": "sports", "title": "Mumbai Indians vs Chennai Super Kings", "genres": ["cricket"], "performers": ["Mumbai Indians", "Chennai Super Kings"], "duration_min": 240, "rating": null, "language": "English", "synopsis": "Under the lights."}))]
+pub struct EventView {
+    pub id: Uuid,
+    #[sqlx(try_from = "String")]
+    pub kind: EventKind,
+    pub title: String,
+    pub genres: Vec<String>,
+    /// Who is on stage or on the field: a movie's cast, a concert's artists, a
+    /// match's teams, a play's company.
+    pub performers: Vec<String>,
     pub duration_min: i32,
     pub rating: Option<String>,
     pub language: Option<String>,
@@ -218,6 +273,16 @@ impl Catalog {
         filter: MovieFilter,
         page: &PageParams,
     ) -> Result<Page<MovieSummary>, ApiError> {
+        Ok(self.events(filter, page).await?.map(MovieSummary::from))
+    }
+
+    /// Events (of the filter's kind, or any) that have upcoming on-sale shows
+    /// matching the filter, memoised for `catalog.list_cache_ttl_ms`.
+    pub async fn events(
+        &self,
+        filter: MovieFilter,
+        page: &PageParams,
+    ) -> Result<Page<EventSummary>, ApiError> {
         let limit = page.limit()?;
         let key = MovieListKey {
             filter: filter.clone(),
@@ -227,7 +292,7 @@ impl Catalog {
         let found = self
             .movie_lists
             .get_or_try_load(key, || async {
-                movie_page(self, &filter, page, limit)
+                event_page(self, &filter, page, limit)
                     .await
                     .map(std::sync::Arc::new)
             })
@@ -238,22 +303,44 @@ impl Catalog {
         })
     }
 
-    /// A movie, or 404.
+    /// A movie (kind `movie`), or 404.
     pub async fn movie(&self, movie_id: Uuid) -> Result<MovieView, ApiError> {
-        movie_view(self, movie_id).await
+        let m = self.movie_of_any_kind(movie_id).await?;
+        if m.kind != EventKind::Movie {
+            return Err(ApiError::NotFound(format!(
+                "movie {movie_id} does not exist (it is a {} event: /v1/events/{movie_id})",
+                m.kind
+            )));
+        }
+        Ok(m)
     }
-}
 
-/// A movie, or 404.
-async fn movie_view(catalog: &Catalog, movie_id: Uuid) -> Result<MovieView, ApiError> {
-    sqlx::query_as(
-        "select id, title, genres, cast_members as cast, duration_min, rating, language, synopsis
-           from movies where id = $1",
-    )
-    .bind(movie_id)
-    .fetch_optional(&catalog.db)
-    .await?
-    .ok_or_else(|| ApiError::NotFound(format!("movie {movie_id} does not exist")))
+    /// A movie or an event of another kind, in the movie's shape (admins'
+    /// `/v1/admin/movies` answer every kind), or 404.
+    pub async fn movie_of_any_kind(&self, movie_id: Uuid) -> Result<MovieView, ApiError> {
+        sqlx::query_as(
+            "select id, kind, title, genres, cast_members as cast, duration_min, rating, language,
+                    synopsis
+               from movies where id = $1",
+        )
+        .bind(movie_id)
+        .fetch_optional(&self.db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("movie {movie_id} does not exist")))
+    }
+
+    /// An event of any kind, or 404.
+    pub async fn event(&self, event_id: Uuid) -> Result<EventView, ApiError> {
+        sqlx::query_as(
+            "select id, kind, title, genres, cast_members as performers, duration_min, rating,
+                    language, synopsis
+               from movies where id = $1",
+        )
+        .bind(event_id)
+        .fetch_optional(&self.db)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("event {event_id} does not exist")))
+    }
 }
 
 #[cfg(test)]

@@ -18,10 +18,13 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
+mod events;
+
 /// Movies that have upcoming on-sale shows matching the filters. Without `q`, by
 /// title; with `q`, a typo-tolerant search over title and cast (whole words,
-/// word prefixes and trigram similarity), best match first. `date` is a calendar
-/// day in UTC.
+/// word prefixes and trigram similarity), best match first. `date` is the
+/// theater's local day; `location` is an alias of `city`. Movies only: events of
+/// other kinds are in `/v1/events`.
 #[utoipa::path(
     get,
     path = "/v1/movies",
@@ -55,8 +58,8 @@ pub async fn get_movie(
     app.catalog.movie(movie_id).await.map(axum::Json)
 }
 
-/// A movie's upcoming on-sale shows, by start time then id. `date` is a calendar
-/// day in UTC.
+/// A movie's upcoming on-sale shows, by start time then id, each time in UTC and
+/// on the theater's clock. `date` is the theater's local day.
 #[utoipa::path(
     get,
     path = "/v1/movies/{movie_id}/shows",
@@ -71,7 +74,11 @@ pub async fn list_shows(
     ApiQuery(query): ApiQuery<ShowQuery>,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<axum::Json<Page<ShowSummary>>, ApiError> {
-    let filter = ShowFilter::parse(query.city.as_deref(), query.date.as_deref())?;
+    let filter = ShowFilter::parse(
+        query.city.as_deref(),
+        query.location.as_deref(),
+        query.date.as_deref(),
+    )?;
     let shows = app.catalog.shows_of_movie(movie_id, &filter, &page).await?;
     Ok(axum::Json(shows))
 }
@@ -127,7 +134,7 @@ pub async fn get_seats(
     Ok(res)
 }
 
-/// `/v1/movies...` and `/v1/shows/{show_id}...`.
+/// `/v1/movies...`, `/v1/shows/{show_id}...` and `/v1/events...`.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_movies))
@@ -135,4 +142,5 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_shows))
         .routes(routes!(get_show))
         .routes(routes!(get_seats))
+        .merge(events::router())
 }

@@ -8,17 +8,22 @@
 //! nothing`); seeding on a later day adds only the days not there yet. Movies do not
 //! depend on the scale, so the small catalog's movies are the large one's first.
 //!
+//! [`generate_events`] adds a few concerts, a match, a play and a comedy night at
+//! venues of their own in the first cities.
+//!
 //! [`generate`] is pure (the tests check its invariants without a database);
 //! [`insert`] writes it with `UNNEST` batches, one statement (one transaction) per
 //! chunk of rows.
 
 mod data;
+mod events;
 pub mod layout;
 mod write;
 
+pub use events::generate_events;
 pub use write::{Inserted, insert};
 
-use contracts::ScreenLayout;
+use contracts::{EventKind, ScreenLayout};
 use rand::distr::weighted::WeightedIndex;
 use rand::prelude::*;
 use rand::rngs::StdRng;
@@ -94,6 +99,8 @@ pub struct Screen {
 
 pub struct Movie {
     pub id: Uuid,
+    /// `movie`, or the kind of an event ([`generate_events`]).
+    pub kind: EventKind,
     pub title: String,
     pub genres: Vec<String>,
     pub cast: Vec<String>,
@@ -299,6 +306,7 @@ fn movies(n: usize, seed: u64) -> Vec<Movie> {
 fn known_movie(k: &data::KnownMovie) -> Movie {
     Movie {
         id: Uuid::nil(),
+        kind: EventKind::Movie,
         title: k.title.to_owned(),
         genres: k.genres.iter().map(|g| (*g).to_owned()).collect(),
         cast: k.cast.iter().map(|c| (*c).to_owned()).collect(),
@@ -373,6 +381,7 @@ fn invented_movie(rng: &mut StdRng) -> Movie {
         .collect();
     Movie {
         id: Uuid::nil(),
+        kind: EventKind::Movie,
         synopsis: format!(
             "{} {}.",
             pick(rng, &data::SYNOPSIS_OPENINGS),

@@ -88,17 +88,19 @@ async fn insert_screens(pool: &PgPool, rows: &[Screen]) -> anyhow::Result<u64> {
     .rows_affected())
 }
 
-/// Genres and cast go in as `|`-joined text (`unnest` cannot take ragged arrays).
+/// Genres and cast go in as `|`-joined text (`unnest` cannot take ragged arrays); an
+/// empty rating is none (events need not have one).
 async fn insert_movies(pool: &PgPool, rows: &[Movie]) -> sqlx::Result<u64> {
     let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
     let text = |f: fn(&Movie) -> String| rows.iter().map(f).collect::<Vec<_>>();
     sqlx::query(
-        "insert into movies (id, title, genres, cast_members, duration_min, rating, language, synopsis)
+        "insert into movies (id, title, genres, cast_members, duration_min, rating, language, synopsis,
+                             kind)
          select id, title, string_to_array(genres, '|'), string_to_array(cast_members, '|'),
-                duration_min, rating, language, synopsis
+                duration_min, nullif(rating, ''), language, synopsis, kind
            from unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::text[],
-                       $7::text[], $8::text[])
-             as u(id, title, genres, cast_members, duration_min, rating, language, synopsis)
+                       $7::text[], $8::text[], $9::text[])
+             as u(id, title, genres, cast_members, duration_min, rating, language, synopsis, kind)
          on conflict (id) do nothing",
     )
     .bind(ids)
@@ -109,6 +111,7 @@ async fn insert_movies(pool: &PgPool, rows: &[Movie]) -> sqlx::Result<u64> {
     .bind(text(|m| m.rating.clone()))
     .bind(text(|m| m.language.clone()))
     .bind(text(|m| m.synopsis.clone()))
+    .bind(text(|m| m.kind.as_str().to_owned()))
     .execute(pool)
     .await
     .map(|r| r.rows_affected())

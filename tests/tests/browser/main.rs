@@ -12,12 +12,15 @@
 //! - [`admin`]: an admin reads a show's sales and cancels it after confirming.
 //! - [`door`]: door staff check a ticket in; a second scan says when and where.
 //! - [`mfa`]: an admin turns two-step sign-in on and signs in with a code.
+//! - [`events`]: a concert under its kind on home, its event page and seat page in
+//!   the theater's local time with the zone.
 
 mod access;
 mod admin;
 mod buyer;
 mod door;
 mod driver;
+mod events;
 mod journey;
 mod mfa;
 mod ops;

@@ -134,15 +134,28 @@ async fn bookctl_seeds_the_demo_and_the_small_catalog_once() {
     assert!(seeded > 100 && seeded <= small.shows as i64, "{first}");
     assert_eq!(first["catalog"]["inserted"]["theaters"], small.theaters);
     assert!(first["show_id"].is_string(), "{first}");
+    // Concerts, a match, a play and a comedy night, at venues of their own.
+    let events = &first["catalog"]["events"];
+    assert_eq!(events["movies"], 6, "{first}");
+    assert_eq!(events["theaters"], 6, "{first}");
+    let event_shows = events["shows"].as_i64().unwrap();
+    assert!(event_shows >= 6, "{first}");
+    let kinds = count(
+        &sys.pool,
+        "select count(distinct kind) from movies where kind <> 'movie'",
+    )
+    .await;
+    assert_eq!(kinds, 4, "concert, sports, play, comedy");
 
     let second = seed_demo_and_small(&sys).await;
     assert_eq!(
         second["catalog"]["inserted"],
         serde_json::json!({"theaters": 0, "screens": 0, "movies": 0, "shows": 0, "prices": 0})
     );
-    // The small catalog plus the demo show.
+    assert_eq!(second["catalog"]["events"]["shows"], 0);
+    // The small catalog, its events and the demo show.
     let shows = count(&sys.pool, "select count(*) from shows").await;
-    assert_eq!(shows, seeded + 1);
+    assert_eq!(shows, seeded + event_shows + 1);
     let famous = count(
         &sys.pool,
         "select count(*) from movies where title = 'Avengers: Endgame'",

@@ -111,6 +111,7 @@ const UNSCOPED_OR_FILTERED: &[&str] = &[
     "/v1/admin/theaters",
     "/v1/admin/movies",
     "/v1/admin/movies/{movie_id}",
+    "/v1/admin/events",
     "/v1/admin/bookings",
 ];
 
@@ -228,6 +229,11 @@ async fn a_theater_admin_lists_only_its_theater_and_cannot_add_theaters_or_edit_
             Method::PATCH,
             format!("/v1/admin/movies/{}", v.movie),
             Some(json!({"title": "Renamed"})),
+        ),
+        (
+            Method::POST,
+            "/v1/admin/events".to_owned(),
+            Some(json!({"kind": "concert", "title": "T"})),
         ),
     ] {
         let (status, res) = call(&sys, &admin_a, &c).await;

@@ -1,5 +1,6 @@
 // Money in the show's currency (minor units -> "₹350.00") and show times: the
-// theater's local time when the API gives it (`starts_at_local`), else UTC, labelled.
+// theater's local time (`starts_at_local`) labelled with its zone ("IST"), else
+// UTC, labelled.
 
 const LOCALE = 'en-IN';
 const formatters = new Map();
@@ -33,10 +34,31 @@ export function priceRange(prices) {
 const DAY = new Intl.DateTimeFormat('en-GB', { weekday: 'short', day: 'numeric', month: 'short', timeZone: 'UTC' });
 const TIME = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: 'UTC' });
 
+const zoneNames = new Map();
+
+/**
+ * The short name of an IANA zone at an instant ("IST", "BST"), or the zone's
+ * city ("Kolkata") where the browser only knows an offset ("GMT+5:30").
+ */
+function zoneLabel(zone, at) {
+  const key = `${zone} ${at.toISOString().slice(0, 10)}`;
+  if (!zoneNames.has(key)) {
+    let name = null;
+    try {
+      name = new Intl.DateTimeFormat('en-IN', { timeZone: zone, timeZoneName: 'short' })
+        .formatToParts(at).find((p) => p.type === 'timeZoneName')?.value ?? null;
+    } catch { /* a zone this browser does not know */ }
+    if (!name || /^(GMT|UTC)[+-]/.test(name)) name = zone.split('/').pop().replace(/_/g, ' ');
+    zoneNames.set(key, name);
+  }
+  return zoneNames.get(key);
+}
+
 /**
  * When a show starts, as shown: `{ day: "2026-12-03", dayLabel: "Thu 3 Dec",
- * time: "18:30", zone: "UTC" }`. With `starts_at_local` ("...+05:30") the wall
- * time of the theater is shown, labelled with its zone name.
+ * time: "00:30", zone: "IST" }`. With `starts_at_local` ("...+05:30") the wall
+ * time of the theater is shown, labelled with its zone (`theater.time_zone`, or
+ * `time_zone` beside the times), else with the offset.
  */
 export function when(show) {
   const local = show.starts_at_local;
@@ -44,11 +66,13 @@ export function when(show) {
     const m = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})/.exec(local);
     if (m) {
       const day = m[1];
+      const zone = show.theater?.time_zone ?? show.time_zone;
       return {
         day,
         dayLabel: DAY.format(new Date(`${day}T12:00:00Z`)),
         time: m[2],
-        zone: show.theater?.time_zone ?? local.slice(19).replace(/^\.\d+/, ''),
+        zone: zone ? zoneLabel(zone, new Date(show.starts_at ?? local)) : local.slice(19).replace(/^\.\d+/, ''),
+        timeZone: zone ?? null,
       };
     }
   }
@@ -61,18 +85,21 @@ export function when(show) {
   };
 }
 
-/** "Thu 3 Dec, 18:30 UTC". */
+/** "Thu 3 Dec, 00:30 IST" (the theater's clock and zone). */
 export function whenText(show) {
   const w = when(show);
   return `${w.dayLabel}, ${w.time} ${w.zone}`;
 }
 
-/** The next `n` days as `{ day: "YYYY-MM-DD", label }`, from today (UTC). */
+/**
+ * The next `n` days as `{ day: "YYYY-MM-DD", label }`, from today on this
+ * device's calendar (the API's `date=` is the theater's local day).
+ */
 export function nextDays(n) {
   const out = [];
   const now = new Date();
   for (let i = 0; i < n; i++) {
-    const d = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() + i, 12));
+    const d = new Date(Date.UTC(now.getFullYear(), now.getMonth(), now.getDate() + i, 12));
     out.push({ day: d.toISOString().slice(0, 10), label: i === 0 ? 'Today' : i === 1 ? 'Tomorrow' : DAY.format(d) });
   }
   return out;

@@ -79,6 +79,10 @@ pub struct MyBooking {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MyBookingShow {
     pub starts_at: String,
+    /// `starts_at` on the theater's clock (RFC 3339 with its offset).
+    pub starts_at_local: String,
+    /// The theater's IANA time zone.
+    pub time_zone: String,
     pub movie_title: String,
 }
 
@@ -205,10 +209,11 @@ type MyBookingRow = (
     OffsetDateTime,
     Option<OffsetDateTime>,
     Option<String>,
+    Option<String>,
 );
 
 fn my_booking(r: MyBookingRow) -> Result<MyBooking, ApiError> {
-    let (id, show, status, seats, amount, currency, created, updated, starts, title) = r;
+    let (id, show, status, seats, amount, currency, created, updated, starts, title, zone) = r;
     Ok(MyBooking {
         booking_id: id,
         show_id: show,
@@ -220,10 +225,15 @@ fn my_booking(r: MyBookingRow) -> Result<MyBooking, ApiError> {
         currency,
         created_at: rfc3339(created),
         updated_at: rfc3339(updated),
-        show: starts.zip(title).map(|(s, t)| MyBookingShow {
-            starts_at: rfc3339(s),
-            movie_title: t,
-        }),
+        show: starts
+            .zip(title)
+            .zip(zone)
+            .map(|((s, t), zone)| MyBookingShow {
+                starts_at: rfc3339(s),
+                starts_at_local: platform::localtime::local_rfc3339(s, &zone),
+                time_zone: zone,
+                movie_title: t,
+            }),
     })
 }
 
@@ -249,10 +259,12 @@ pub async fn my_bookings(
         .transpose()?;
     let rows: Vec<MyBookingRow> = sqlx::query_as(
         "select b.id, b.show_id, b.status, b.seats, b.amount, b.currency, b.created_at,
-                b.updated_at, s.starts_at, m.title
+                b.updated_at, s.starts_at, m.title, t.time_zone
            from bookings b
            left join shows s on s.id = b.show_id
            left join movies m on m.id = s.movie_id
+           left join screens sc on sc.id = s.screen_id
+           left join theaters t on t.id = sc.theater_id
           where b.user_id = $1
             and ($2::timestamptz is null or (b.created_at, b.id) < ($2, $3))
           order by b.created_at desc, b.id desc

@@ -1,11 +1,12 @@
 //! Theater admins schedule the catalog (API.md, "Admin"), role `admin` only (one
 //! route layer checks it for every handler here): theaters, their screens (seat
-//! layouts), movies, shows, a show's sales, and sales reports, one file each.
+//! layouts), movies and events of other kinds, shows, a show's sales, and sales
+//! reports, one file each.
 //!
 //! Every handler takes an [`Access`] and checks the theater scope of what it touches
 //! (`403` for another theater's theater, screen or show; lists filtered to the scope);
-//! theaters and movies are created and edited only by platform admins, because they
-//! belong to no one theater (see [`crate::scope`]).
+//! theaters, movies and events are created and edited only by platform admins,
+//! because they belong to no one theater (see [`crate::scope`]).
 //!
 //! What a booking depends on is frozen once the show has one: a show's start and
 //! prices, and its screen's layout, can change only while none of the screen's (or
@@ -17,6 +18,7 @@
 //! naming the other show; the database's exclusion constraint `shows_no_overlap`
 //! refuses what two concurrent requests might both have checked.
 
+mod events;
 mod movies;
 mod reports;
 mod sales;
@@ -24,6 +26,7 @@ mod screens;
 mod shows;
 mod theaters;
 
+use events::*;
 use movies::*;
 use reports::*;
 use sales::*;
@@ -109,6 +112,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_screen))
         .routes(routes!(replace_layout))
         .routes(routes!(create_movie, list_movies))
+        .routes(routes!(create_event))
         .routes(routes!(get_movie, update_movie))
         .routes(routes!(create_show, list_shows))
         .routes(routes!(get_show, update_show))

@@ -6,6 +6,9 @@ use super::*;
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"title": "The Queue Must Go On", "genres": ["drama"], "cast": ["Asha Rao"], "duration_min": 128, "rating": "UA", "language": "Hindi", "synopsis": "A ticket, a queue, a city."}))]
 pub struct MovieInput {
+    /// `movie` unless given (events of other kinds: `POST /v1/admin/events`).
+    #[serde(default)]
+    pub kind: Option<contracts::EventKind>,
     pub title: String,
     #[serde(default)]
     pub genres: Vec<String>,
@@ -41,7 +44,7 @@ pub struct MovieChange {
     pub synopsis: Option<String>,
 }
 
-fn check_duration(d: i32) -> Result<i32, ApiError> {
+pub(super) fn check_duration(d: i32) -> Result<i32, ApiError> {
     if (1..=MAX_DURATION_MIN).contains(&d) {
         Ok(d)
     } else {
@@ -65,8 +68,9 @@ pub async fn create_movie(
     access.platform()?;
     let id = Uuid::now_v7();
     sqlx::query(
-        "insert into movies (id, title, genres, cast_members, duration_min, rating, language, synopsis)
-         values ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "insert into movies (id, title, genres, cast_members, duration_min, rating, language, synopsis,
+                             kind)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(id)
     .bind(text("title", &body.title, MAX_NAME_CHARS)?)
@@ -76,16 +80,17 @@ pub async fn create_movie(
     .bind(optional_text("rating", body.rating.as_deref(), 20)?)
     .bind(optional_text("language", body.language.as_deref(), 40)?)
     .bind(optional_text("synopsis", body.synopsis.as_deref(), MAX_SYNOPSIS_CHARS)?.unwrap_or_default())
+    .bind(body.kind.unwrap_or(contracts::EventKind::Movie).as_str())
     .execute(&app.db)
     .await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(app.catalog.movie(id).await?),
+        axum::Json(app.catalog.movie_of_any_kind(id).await?),
     )
         .into_response())
 }
 
-/// Movies, oldest first.
+/// Movies and events of every kind, oldest first.
 #[utoipa::path(get, path = "/v1/admin/movies", tag = "admin", security(("bearer" = [])),
     params(PageParams),
     responses((status = 200, description = "A page of movies", body = Page<MovieView>)))]
@@ -96,7 +101,8 @@ pub async fn list_movies(
     let limit = page.limit()?;
     let after = page.cursor::<IdCursor>()?.map(|c| c.0);
     let rows: Vec<MovieView> = sqlx::query_as(
-        "select id, title, genres, cast_members as cast, duration_min, rating, language, synopsis
+        "select id, kind, title, genres, cast_members as cast, duration_min, rating, language,
+                synopsis
            from movies where ($1::uuid is null or id > $1) order by id limit $2",
     )
     .bind(after)
@@ -114,7 +120,7 @@ pub async fn get_movie(
     State(app): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<MovieView>, ApiError> {
-    app.catalog.movie(id).await.map(axum::Json)
+    app.catalog.movie_of_any_kind(id).await.map(axum::Json)
 }
 
 /// Changes a movie. Its duration is frozen once it has live shows (their end times
@@ -133,7 +139,7 @@ pub async fn update_movie(
     ApiJson(body): ApiJson<MovieChange>,
 ) -> Result<axum::Json<MovieView>, ApiError> {
     access.platform()?;
-    app.catalog.movie(id).await?;
+    app.catalog.movie_of_any_kind(id).await?;
     let duration = body.duration_min.map(check_duration).transpose()?;
     if duration.is_some() {
         let shows: Option<Uuid> = sqlx::query_scalar(
@@ -165,5 +171,5 @@ pub async fn update_movie(
     .bind(optional_text("synopsis", body.synopsis.as_deref(), MAX_SYNOPSIS_CHARS)?)
     .execute(&app.db)
     .await?;
-    app.catalog.movie(id).await.map(axum::Json)
+    app.catalog.movie_of_any_kind(id).await.map(axum::Json)
 }

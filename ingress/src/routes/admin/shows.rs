@@ -6,7 +6,12 @@ use super::*;
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"movie_id": "0193a000-0000-7000-8000-000000000010", "screen_id": "0193a000-0000-7000-8000-000000000011", "starts_at": "2026-12-01T13:30:00Z", "prices": [{"seat_type": "regular", "amount": 20000, "currency": "INR"}, {"seat_type": "premium", "amount": 35000, "currency": "INR"}]}))]
 pub struct ShowInput {
-    pub movie_id: Uuid,
+    /// The movie (or event: one id space); `event_id` names the same.
+    #[serde(default)]
+    pub movie_id: Option<Uuid>,
+    /// The event (of any kind) shown; give it or `movie_id`.
+    #[serde(default)]
+    pub event_id: Option<Uuid>,
     pub screen_id: Uuid,
     /// RFC 3339, in the future.
     pub starts_at: String,
@@ -29,6 +34,19 @@ pub struct ShowChange {
 pub struct ShowListQuery {
     pub screen_id: Option<Uuid>,
     pub movie_id: Option<Uuid>,
+    /// The same as `movie_id` (one id space), for events of any kind.
+    pub event_id: Option<Uuid>,
+}
+
+/// What `movie_id` and `event_id` name together: they are one id space, so two
+/// different ids are a 422; `None` when neither is given.
+fn event_of(movie_id: Option<Uuid>, event_id: Option<Uuid>) -> Result<Option<Uuid>, ApiError> {
+    match (movie_id, event_id) {
+        (Some(m), Some(e)) if m != e => Err(ApiError::Validation(
+            "movie_id and event_id name the same thing (one id space): give one of them".into(),
+        )),
+        (m, e) => Ok(m.or(e)),
+    }
 }
 
 fn parse_start(raw: &str) -> Result<OffsetDateTime, ApiError> {
@@ -157,7 +175,9 @@ pub async fn create_show(
     ApiJson(body): ApiJson<ShowInput>,
 ) -> Result<Response, ApiError> {
     let start = parse_start(&body.starts_at)?;
-    let movie = app.catalog.movie(body.movie_id).await?;
+    let event = event_of(body.movie_id, body.event_id)?
+        .ok_or_else(|| ApiError::Validation("event_id (or movie_id) is required".into()))?;
+    let movie = app.catalog.movie_of_any_kind(event).await?;
     let screen = screen(&app, body.screen_id).await?;
     access.theater(screen.theater_id)?;
     check_prices(&body.prices, &screen.layout)?;
@@ -185,7 +205,11 @@ pub async fn create_show(
     Ok((StatusCode::CREATED, axum::Json(app.catalog.show(id).await?)).into_response())
 }
 
-/// Shows by start time, optionally of one screen or movie.
+/// id, movie (event) id, screen id, starts_at, status, the theater's time zone,
+/// check-ins, bookings that admit.
+type ShowListRow = (Uuid, Uuid, Uuid, OffsetDateTime, String, String, i64, i64);
+
+/// Shows by start time, optionally of one screen or movie (or event).
 #[utoipa::path(get, path = "/v1/admin/shows", tag = "admin", security(("bearer" = [])),
     params(ShowListQuery, PageParams),
     responses((status = 200, description = "A page of show ids with their start", body = Page<ShowListItem>)))]
@@ -200,23 +224,24 @@ pub async fn list_shows(
         .cursor::<StartCursor>()?
         .map(|StartCursor(us, id)| crate::pagination::from_unix_micros(us).map(|t| (t, id)))
         .transpose()?;
+    let event = event_of(q.movie_id, q.event_id)?;
     // The door's counts ride along (two index lookups per show of the page), so the
     // admin page shows them without one request per show.
-    let rows: Vec<(Uuid, Uuid, Uuid, OffsetDateTime, String, i64, i64)> = sqlx::query_as(
-        "select id, movie_id, screen_id, starts_at, status,
-                (select count(*) from checkins c where c.show_id = shows.id),
-                (select count(*) from bookings b where b.show_id = shows.id
+    let rows: Vec<ShowListRow> = sqlx::query_as(
+        "select s.id, s.movie_id, s.screen_id, s.starts_at, s.status, t.time_zone,
+                (select count(*) from checkins c where c.show_id = s.id),
+                (select count(*) from bookings b where b.show_id = s.id
                     and (b.status = 'confirmed'
                          or exists (select 1 from checkins c where c.booking_id = b.id)))
-           from shows
-          where ($1::uuid is null or screen_id = $1) and ($2::uuid is null or movie_id = $2)
-            and ($3::timestamptz is null or (starts_at, id) > ($3, $4))
-            and ($6::uuid[] is null
-                 or screen_id in (select id from screens where theater_id = any($6)))
-          order by starts_at, id limit $5",
+           from shows s join screens sc on sc.id = s.screen_id
+                join theaters t on t.id = sc.theater_id
+          where ($1::uuid is null or s.screen_id = $1) and ($2::uuid is null or s.movie_id = $2)
+            and ($3::timestamptz is null or (s.starts_at, s.id) > ($3, $4))
+            and ($6::uuid[] is null or sc.theater_id = any($6))
+          order by s.starts_at, s.id limit $5",
     )
     .bind(q.screen_id)
-    .bind(q.movie_id)
+    .bind(event)
     .bind(after.map(|(t, _)| t))
     .bind(after.map(|(_, id)| id).unwrap_or_default())
     .bind(i64::from(limit) + 1)
@@ -227,11 +252,14 @@ pub async fn list_shows(
         StartCursor(crate::pagination::unix_micros(r.3), r.0)
     });
     Ok(axum::Json(page.map(
-        |(id, movie_id, screen_id, starts, status, checked_in, admitted)| ShowListItem {
+        |(id, movie_id, screen_id, starts, status, time_zone, checked_in, admitted)| ShowListItem {
             id,
             movie_id,
+            event_id: movie_id,
             screen_id,
             starts_at: rfc3339(starts),
+            starts_at_local: platform::localtime::local_rfc3339(starts, &time_zone),
+            time_zone,
             status,
             checked_in,
             admitted,
@@ -246,8 +274,14 @@ struct StartCursor(i64, Uuid);
 pub struct ShowListItem {
     pub id: Uuid,
     pub movie_id: Uuid,
+    /// The same as `movie_id` (one id space).
+    pub event_id: Uuid,
     pub screen_id: Uuid,
     pub starts_at: String,
+    /// `starts_at` on the theater's clock.
+    pub starts_at_local: String,
+    /// The theater's IANA time zone.
+    pub time_zone: String,
     pub status: String,
     /// Bookings checked in at the door.
     pub checked_in: i64,

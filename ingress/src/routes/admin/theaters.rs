@@ -1,15 +1,19 @@
-//! Theaters: create, list, read, rename or move.
+//! Theaters: create, list, read, rename or move, each with its IANA time zone.
 
 use super::*;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "PVR Phoenix", "city": "Mumbai", "address": "Lower Parel"}))]
+#[schema(example = json!({"name": "PVR Phoenix", "city": "Mumbai", "address": "Lower Parel", "time_zone": "Asia/Kolkata"}))]
 pub struct TheaterInput {
     pub name: String,
     pub city: String,
     #[serde(default)]
     pub address: Option<String>,
+    /// The IANA time zone of the theater's clock (`Asia/Kolkata` when absent); an
+    /// unknown zone is a 422.
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -22,6 +26,10 @@ pub struct TheaterChange {
     pub city: Option<String>,
     #[serde(default)]
     pub address: Option<String>,
+    /// A new IANA time zone: show times stay the same instants, read on the new
+    /// clock (correcting a wrong zone).
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema, sqlx::FromRow)]
@@ -30,6 +38,27 @@ pub struct Theater {
     pub name: String,
     pub city: String,
     pub address: String,
+    /// IANA time zone, e.g. `Asia/Kolkata`.
+    pub time_zone: String,
+}
+
+/// An IANA time zone name known to both the tz database ingress reads and
+/// PostgreSQL's (the catalog's day filters compute in SQL), in its canonical
+/// spelling; anything else is a 422.
+async fn time_zone(app: &AppState, raw: &str) -> Result<String, ApiError> {
+    let zone = platform::localtime::canonical_zone(raw.trim())
+        .map_err(|e| ApiError::Validation(e.to_string()))?;
+    let known: bool =
+        sqlx::query_scalar("select exists (select 1 from pg_timezone_names where name = $1)")
+            .bind(&zone)
+            .fetch_one(&app.db)
+            .await?;
+    if !known {
+        return Err(ApiError::Validation(
+            platform::localtime::UnknownTimeZone(zone).to_string(),
+        ));
+    }
+    Ok(zone)
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -40,7 +69,7 @@ pub struct TheaterQuery {
 }
 
 pub(super) async fn theater(app: &AppState, id: Uuid) -> Result<Theater, ApiError> {
-    sqlx::query_as("select id, name, city, address from theaters where id = $1")
+    sqlx::query_as("select id, name, city, address, time_zone from theaters where id = $1")
         .bind(id)
         .fetch_optional(&app.db)
         .await?
@@ -64,14 +93,24 @@ pub async fn create_theater(
         city: text("city", &body.city, MAX_NAME_CHARS)?,
         address: optional_text("address", body.address.as_deref(), MAX_ADDRESS_CHARS)?
             .unwrap_or_default(),
+        time_zone: time_zone(
+            &app,
+            body.time_zone
+                .as_deref()
+                .unwrap_or(platform::localtime::DEFAULT_TIME_ZONE),
+        )
+        .await?,
     };
-    sqlx::query("insert into theaters (id, name, city, address) values ($1, $2, $3, $4)")
-        .bind(t.id)
-        .bind(&t.name)
-        .bind(&t.city)
-        .bind(&t.address)
-        .execute(&app.db)
-        .await?;
+    sqlx::query(
+        "insert into theaters (id, name, city, address, time_zone) values ($1, $2, $3, $4, $5)",
+    )
+    .bind(t.id)
+    .bind(&t.name)
+    .bind(&t.city)
+    .bind(&t.address)
+    .bind(&t.time_zone)
+    .execute(&app.db)
+    .await?;
     Ok((StatusCode::CREATED, axum::Json(t)).into_response())
 }
 
@@ -89,7 +128,7 @@ pub async fn list_theaters(
     let after = page.cursor::<IdCursor>()?.map(|c| c.0);
     let city = optional_text("city", q.city.as_deref(), MAX_NAME_CHARS)?;
     let rows: Vec<Theater> = sqlx::query_as(
-        "select id, name, city, address from theaters
+        "select id, name, city, address, time_zone from theaters
           where ($1::uuid is null or id > $1) and ($2::text is null or lower(city) = lower($2))
             and ($4::uuid[] is null or id = any($4))
           order by id limit $3",
@@ -116,7 +155,7 @@ pub async fn get_theater(
     theater(&app, id).await.map(axum::Json)
 }
 
-/// Changes a theater's name, city or address.
+/// Changes a theater's name, city, address or time zone.
 #[utoipa::path(patch, path = "/v1/admin/theaters/{theater_id}", tag = "admin", security(("bearer" = [])),
     params(("theater_id" = Uuid, Path, description = "The theater id")),
     request_body = TheaterChange,
@@ -131,14 +170,20 @@ pub async fn update_theater(
     let name = optional_text("name", body.name.as_deref(), MAX_NAME_CHARS)?;
     let city = optional_text("city", body.city.as_deref(), MAX_NAME_CHARS)?;
     let address = optional_text("address", body.address.as_deref(), MAX_ADDRESS_CHARS)?;
+    let zone = match body.time_zone.as_deref() {
+        Some(z) => Some(time_zone(&app, z).await?),
+        None => None,
+    };
     sqlx::query(
         "update theaters set name = coalesce($2, name), city = coalesce($3, city),
-                address = coalesce($4, address) where id = $1",
+                address = coalesce($4, address), time_zone = coalesce($5, time_zone)
+          where id = $1",
     )
     .bind(id)
     .bind(name)
     .bind(city)
     .bind(address)
+    .bind(zone)
     .execute(&app.db)
     .await?;
     theater(&app, id).await.map(axum::Json)

@@ -57,7 +57,7 @@ export async function render(main, [id]) {
         h('div', { class: 'ticket-body' },
           ticketQr(ticket),
           h('dl', { class: 'facts' },
-            show ? [h('dt', {}, 'Theater'), h('dd', {}, `${show.theater.name}, ${show.theater.city}`)] : null,
+            show ? [h('dt', {}, 'Theater'), h('dd', {}, [show.theater.name, show.theater.address, show.theater.city].filter(Boolean).join(', '))] : null,
             show ? [h('dt', {}, 'Screen'), h('dd', {}, show.screen.name)] : null,
             h('dt', {}, b.seats.length === 1 ? 'Seat' : 'Seats'), h('dd', { class: 'seats', id: 'ticket-seats' }, b.seats.join(', ')),
             h('dt', {}, 'Amount'), h('dd', {}, money(b.amount, b.currency)),

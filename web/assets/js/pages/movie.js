@@ -7,6 +7,10 @@ import { api, qs } from '../api.js';
 import { city } from '../nav.js';
 import { when, priceRange, duration, cap } from '../format.js';
 
+/** How a kind is named, and who is on stage. */
+const KIND_WORDS = { movie: 'Movie', concert: 'Concert', sports: 'Sports', play: 'Play', comedy: 'Comedy', other: 'Event' };
+const PEOPLE_WORDS = { movie: 'Cast', concert: 'Artists', sports: 'Teams', play: 'Cast', comedy: 'Performers', other: 'Performers' };
+
 /** Most pages of shows read for one movie (100 shows each). */
 const MAX_SHOW_PAGES = 5;
 /** Seat maps read to mark availability (the rest stay unmarked). */
@@ -19,16 +23,18 @@ export async function render(main, [id], kind = 'movie') {
   const here = city();
   const [movie, shows] = await Promise.all([api(base), allShows(`${base}/shows`, here)]);
   document.title = `${movie.title} — Marquee`;
-  const facts = [movie.language, duration(movie.duration_min), movie.rating].filter(Boolean).join(' · ');
+  const kindWord = KIND_WORDS[movie.kind] ?? null;
+  const facts = [kind === 'event' ? kindWord : null, movie.language, duration(movie.duration_min), movie.rating].filter(Boolean).join(' · ');
+  const people = movie.cast ?? movie.performers ?? [];
   const list = h('div', { class: 'showtimes' });
   replace(main,
-    h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: '/' }, 'Movies'), ' › ', movie.title),
+    h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, h('a', { href: kind === 'event' ? '/' : '/?kind=movie' }, kind === 'event' ? 'Home' : 'Movies'), ' › ', movie.title),
     h('section', { class: 'movie-head' },
       h('h1', {}, movie.title),
       h('p', { class: 'muted' }, facts),
       h('p', { class: 'tags' }, (movie.genres ?? []).map((g) => h('span', { class: 'tag' }, cap(g)))),
       movie.synopsis ? h('p', { class: 'synopsis' }, movie.synopsis) : null,
-      movie.cast?.length ? h('p', { class: 'muted' }, `Cast: ${movie.cast.join(', ')}`) : null),
+      people.length ? h('p', { class: 'muted' }, `${PEOPLE_WORDS[movie.kind] ?? 'Cast'}: ${people.join(', ')}`) : null),
     h('h2', {}, here ? `Show times in ${here}` : 'Show times'),
     list);
   if (!shows.length) {
@@ -43,7 +49,8 @@ export async function render(main, [id], kind = 'movie') {
     list.append(h('section', { class: 'day' },
       h('h3', {}, w.dayLabel),
       [...byTheater.values()].map((ts) => h('div', { class: 'theater' },
-        h('h4', {}, ts[0].theater.name, h('span', { class: 'muted' }, ` · ${ts[0].theater.city}`)),
+        h('h4', {}, ts[0].theater.name, h('span', { class: 'muted' }, ` · ${ts[0].theater.city}`),
+          ts[0].theater.time_zone ? h('span', { class: 'muted small' }, ` · times in ${ts[0].theater.time_zone}`) : null),
         h('ul', { class: 'times' }, ts.map((s) => {
           const mark = h('span', { class: 'mark' });
           marks.set(s.id, mark);

@@ -104,8 +104,8 @@ export async function render(main, [id]) {
 
   replace(main,
     h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' },
-      h('a', { href: '/' }, 'Movies'), ' › ',
-      show.movie ? h('a', { href: `/movies/${show.movie.id}` }, title) : title, ' › Seats'),
+      h('a', { href: '/' }, 'Home'), ' › ',
+      show.movie ? h('a', { href: eventHref(show) }, title) : title, ' › Seats'),
     h('header', { class: 'show-head' },
       h('h1', {}, title),
       h('p', { class: 'muted' }, `${show.theater.name}, ${show.theater.city} · ${show.screen.name} · ${whenText(show)}`)),
@@ -125,3 +125,8 @@ export async function render(main, [id]) {
   return () => { stop(); checkout.stop(); };
 }
 
+/** The show's movie page, or its event page for other kinds. */
+function eventHref(show) {
+  const kind = show.event?.kind ?? 'movie';
+  return kind === 'movie' ? `/movies/${show.movie.id}` : `/events/${show.movie.id}`;
+}

@@ -1,0 +1,83 @@
+//! Events of every kind (API.md, Round 2, "Catalog of events"): created with
+//! `POST /v1/admin/events`. They are rows of the movies table (one id space), so
+//! `/v1/admin/movies` lists, reads and changes them too, and a show of one is
+//! scheduled with `POST /v1/admin/shows {event_id, ...}`.
+
+use super::*;
+use crate::catalog::EventView;
+use contracts::EventKind;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"kind": "concert", "title": "Arijit Singh Live", "performers": ["Arijit Singh"], "genres": ["bollywood"], "duration_min": 180, "language": "Hindi"}))]
+pub struct EventInput {
+    pub kind: EventKind,
+    pub title: String,
+    #[serde(default)]
+    pub genres: Vec<String>,
+    /// Who is on stage or on the field: the artists, the cast, the company or the
+    /// teams (`cast` and `teams` are other names of this field).
+    #[serde(default, alias = "cast", alias = "teams")]
+    pub performers: Vec<String>,
+    /// 1 to 600; the kind's usual length when absent (a show's end and the
+    /// screen's schedule follow from it).
+    #[serde(default)]
+    pub duration_min: Option<i32>,
+    #[serde(default)]
+    pub rating: Option<String>,
+    #[serde(default)]
+    pub language: Option<String>,
+    #[serde(default)]
+    pub synopsis: Option<String>,
+}
+
+/// How long an event of `kind` usually runs, in minutes.
+fn usual_duration_min(kind: EventKind) -> i32 {
+    match kind {
+        EventKind::Movie | EventKind::Other => 120,
+        EventKind::Concert | EventKind::Sports => 180,
+        EventKind::Play => 150,
+        EventKind::Comedy => 90,
+    }
+}
+
+/// Adds an event of any kind.
+#[utoipa::path(post, path = "/v1/admin/events", tag = "admin", security(("bearer" = [])),
+    request_body = EventInput,
+    responses((status = 201, description = "The event", body = EventView)))]
+pub async fn create_event(
+    State(app): State<AppState>,
+    access: Access,
+    ApiJson(body): ApiJson<EventInput>,
+) -> Result<Response, ApiError> {
+    // Like movies, events belong to the shared catalog: platform admins only.
+    access.platform()?;
+    let id = Uuid::now_v7();
+    let duration = body
+        .duration_min
+        .unwrap_or_else(|| usual_duration_min(body.kind));
+    sqlx::query(
+        "insert into movies (id, kind, title, genres, cast_members, duration_min, rating, language,
+                             synopsis)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(id)
+    .bind(body.kind.as_str())
+    .bind(text("title", &body.title, MAX_NAME_CHARS)?)
+    .bind(texts("genres", &body.genres, 40)?)
+    .bind(texts("performers", &body.performers, MAX_NAME_CHARS)?)
+    .bind(check_duration(duration)?)
+    .bind(optional_text("rating", body.rating.as_deref(), 20)?)
+    .bind(optional_text("language", body.language.as_deref(), 40)?)
+    .bind(
+        optional_text("synopsis", body.synopsis.as_deref(), MAX_SYNOPSIS_CHARS)?
+            .unwrap_or_default(),
+    )
+    .execute(&app.db)
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(app.catalog.event(id).await?),
+    )
+        .into_response())
+}
