@@ -4,12 +4,10 @@
 use contracts::{Event, EventEnvelope};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
-use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use minijinja::Environment;
 use serde::Serialize;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Content id of the inline QR image of a confirmation email.
 pub const QR_CID: &str = "ticket-qr";
@@ -292,33 +290,8 @@ pub struct Mailer {
 
 impl Mailer {
     pub fn from_settings(s: &platform::settings::NotifierSettings) -> anyhow::Result<Self> {
-        use secrecy::ExposeSecret;
-        type T = AsyncSmtpTransport<Tokio1Executor>;
-        let builder = match s.smtp_tls.as_str() {
-            // Plain SMTP: only for a local sink or a relay on a trusted network.
-            "none" => T::builder_dangerous(&s.smtp_host),
-            "starttls" => T::starttls_relay(&s.smtp_host)?,
-            "tls" => T::relay(&s.smtp_host)?,
-            other => {
-                anyhow::bail!("notifier.smtp_tls must be none, starttls or tls, not {other:?}")
-            }
-        };
-        let mut builder = builder
-            .port(s.smtp_port)
-            .timeout(Some(Duration::from_millis(s.smtp_timeout_ms)));
-        if !s.smtp_username.is_empty() {
-            builder = builder.credentials(Credentials::new(
-                s.smtp_username.clone(),
-                s.smtp_password.expose_secret().to_owned(),
-            ));
-        }
-        Ok(Self {
-            transport: builder.build(),
-            from: s
-                .from
-                .parse()
-                .map_err(|e| anyhow::anyhow!("notifier.from {:?}: {e}", s.from))?,
-        })
+        let (transport, from) = platform::smtp::transport(s)?;
+        Ok(Self { transport, from })
     }
 
     /// The MIME message: text and HTML alternatives; the HTML is `related` to the

@@ -13,6 +13,7 @@
 //! - [`seatmap`]: the versioned live seat map in Redis (compare-and-set writes) and
 //!   its rebuild from PostgreSQL.
 //! - [`localtime`]: theaters' IANA time zones and show times on their clocks.
+//! - [`smtp`]: the SMTP transport and sender of every e-mail.
 //! - [`telemetry`]: JSON logs, optional OTLP span export and the Prometheus recorder.
 //! - [`trace`]: the W3C trace context on spans and AMQP headers.
 //! - [`shutdown`]: the Ctrl-C / SIGTERM signal; [`every`]: a period that ticks until
@@ -29,6 +30,7 @@ pub mod localtime;
 pub mod seatmap;
 pub mod settings;
 pub mod shutdown;
+pub mod smtp;
 pub mod telemetry;
 pub mod trace;
 

@@ -11,7 +11,6 @@
 
 use crate::state::AppState;
 use lettre::message::{Mailbox, MultiPart};
-use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use platform::settings::NotifierSettings;
 use std::time::Duration;
@@ -105,32 +104,10 @@ pub struct AccountMailer {
 
 impl AccountMailer {
     pub fn from_settings(s: &NotifierSettings) -> anyhow::Result<Self> {
-        use secrecy::ExposeSecret;
-        type T = AsyncSmtpTransport<Tokio1Executor>;
-        let builder = match s.smtp_tls.as_str() {
-            // Plain SMTP: only for a local sink or a relay on a trusted network.
-            "none" => T::builder_dangerous(&s.smtp_host),
-            "starttls" => T::starttls_relay(&s.smtp_host)?,
-            "tls" => T::relay(&s.smtp_host)?,
-            other => {
-                anyhow::bail!("notifier.smtp_tls must be none, starttls or tls, not {other:?}")
-            }
-        };
-        let mut builder = builder
-            .port(s.smtp_port)
-            .timeout(Some(Duration::from_millis(s.smtp_timeout_ms)));
-        if !s.smtp_username.is_empty() {
-            builder = builder.credentials(Credentials::new(
-                s.smtp_username.clone(),
-                s.smtp_password.expose_secret().to_owned(),
-            ));
-        }
+        let (transport, from) = platform::smtp::transport(s)?;
         Ok(Self {
-            transport: builder.build(),
-            from: s
-                .from
-                .parse()
-                .map_err(|e| anyhow::anyhow!("notifier.from {:?}: {e}", s.from))?,
+            transport,
+            from,
             attempts_max: s.send_attempts_max.max(1),
             retry_initial: Duration::from_millis(s.retry_initial_ms),
             retry_max: Duration::from_millis(s.retry_max_ms),
