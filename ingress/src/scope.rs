@@ -66,6 +66,34 @@ pub type ScopeCache = Memo<(Uuid, Role), Scope>;
 /// Most cached scopes (one small set per active staff account).
 pub const SCOPE_CACHE_MAX: usize = 10_000;
 
+/// Whether `caller` may read a booking of `show` that is not theirs: platform admins
+/// and operators may read any; a theater-scoped admin only those of its theaters'
+/// shows; customers and door staff none (door staff check tickets in through
+/// `/v1/checkins`, which checks the scope itself).
+pub async fn reads_others_bookings(
+    app: &AppState,
+    caller: Caller,
+    show: Uuid,
+) -> Result<bool, ApiError> {
+    if !caller.is_staff() {
+        return Ok(false);
+    }
+    let scope = app
+        .scopes
+        .get_or_try_load((caller.user_id.0, caller.role), || load(&app.db, caller))
+        .await?;
+    if let Scope::All = scope {
+        return Ok(true);
+    }
+    let theater: Option<Uuid> = sqlx::query_scalar(
+        "select sc.theater_id from shows s join screens sc on sc.id = s.screen_id where s.id = $1",
+    )
+    .bind(show)
+    .fetch_optional(&app.db)
+    .await?;
+    Ok(theater.is_some_and(|t| scope.allows(t)))
+}
+
 /// The scope of `caller`, from the database.
 async fn load(db: &sqlx::PgPool, caller: Caller) -> Result<Scope, ApiError> {
     let scoped_role = match caller.role {

@@ -504,7 +504,9 @@ pub async fn get(
         }
     };
     // Someone else's booking is not found, not forbidden: ids leak nothing.
-    if view.user_id != caller.user_id && !caller.is_staff() {
+    if view.user_id != caller.user_id
+        && !crate::scope::reads_others_bookings(&app, caller, view.show_id.0).await?
+    {
         return Err(not_found());
     }
     let terminal = view.status.is_terminal() || view.status == BookingStatus::Confirmed;

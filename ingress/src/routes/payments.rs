@@ -117,12 +117,12 @@ pub(crate) async fn owned_booking(
     .bind(id)
     .fetch_optional(&app.db)
     .await?;
-    match row {
-        Some((user, show, status, starts_at)) if user == caller.user_id.0 || caller.is_staff() => {
-            Ok((ShowId(show), platform::db::parse_text(&status)?, starts_at))
-        }
-        _ => Err(ApiError::NotFound(format!("booking {id} does not exist"))),
+    let not_found = || ApiError::NotFound(format!("booking {id} does not exist"));
+    let (user, show, status, starts_at) = row.ok_or_else(not_found)?;
+    if user != caller.user_id.0 && !crate::scope::reads_others_bookings(app, *caller, show).await? {
+        return Err(not_found());
     }
+    Ok((ShowId(show), platform::db::parse_text(&status)?, starts_at))
 }
 
 /// Pays a `held` booking: one created without a payment method, or one whose
@@ -211,6 +211,20 @@ pub async fn cancel(
     if starts_at <= time::OffsetDateTime::now_utc() {
         return Err(ApiError::Conflict(format!(
             "the show of booking {id} has started: it can no longer be cancelled"
+        )));
+    }
+    // Someone already came in on this ticket: it was used. This is checked here, not
+    // by the sequencer (which does not see check-ins): a cancellation already queued
+    // when the first scan happens still goes through, a window of the time a command
+    // waits in its partition.
+    let checked_in: bool =
+        sqlx::query_scalar("select exists (select 1 from checkins where booking_id = $1)")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await?;
+    if checked_in {
+        return Err(ApiError::Conflict(format!(
+            "booking {id} was checked in at the door: it can no longer be cancelled"
         )));
     }
     let booking = BookingId(id);

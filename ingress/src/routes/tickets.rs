@@ -80,13 +80,13 @@ pub async fn ticket(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
     let not_found = || ApiError::NotFound(format!("booking {id} does not exist"));
-    let row: Option<(Uuid, String)> =
-        sqlx::query_as("select user_id, status from bookings where id = $1")
+    let row: Option<(Uuid, Uuid, String)> =
+        sqlx::query_as("select user_id, show_id, status from bookings where id = $1")
             .bind(id)
             .fetch_optional(&app.db)
             .await?;
-    let (user, status) = row.ok_or_else(not_found)?;
-    if user != caller.user_id.0 && !caller.is_staff() {
+    let (user, show, status) = row.ok_or_else(not_found)?;
+    if user != caller.user_id.0 && !crate::scope::reads_others_bookings(&app, caller, show).await? {
         return Err(not_found());
     }
     if platform::db::parse_text::<BookingStatus>(&status)? != BookingStatus::Confirmed {
@@ -188,6 +188,10 @@ pub async fn verify(
             }));
         }
     };
+    // A theater-scoped admin verifies only its theaters' tickets.
+    if !crate::scope::reads_others_bookings(&app, caller, claims.sid.0).await? {
+        return Err(ApiError::Forbidden);
+    }
     let row: Option<(Uuid, String)> =
         sqlx::query_as("select show_id, status from bookings where id = $1")
             .bind(claims.bid.0)

@@ -30,10 +30,19 @@ async fn setup() -> (TestSystem, Venues) {
 #[tokio::test]
 async fn a_ticket_checks_in_once_then_answers_409_with_the_first_scan() {
     let (sys, v) = setup().await;
-    let (booking, _, token) = ticket(&sys, &v.a.show, &["A1", "A2"]).await;
+    let (booking, customer, token) = ticket(&sys, &v.a.show, &["A1", "A2"]).await;
     let (_, staff) = scoped(&sys, Role::Staff, &v.a.theater).await;
     let (status, first) = check_in(&sys, &staff, &token, Some("North 2")).await;
     assert_eq!(status, 201, "{first}");
+    // A used ticket can no longer be cancelled (and refunded).
+    let (status, res) = sys
+        .post(&customer, &format!("/v1/bookings/{booking}/cancel"), None)
+        .await;
+    assert_eq!(status, 409, "{res}");
+    assert!(
+        res["detail"].as_str().unwrap().contains("checked in"),
+        "{res}"
+    );
     assert_eq!(first["booking_id"], booking.as_str());
     assert_eq!(first["show_id"], v.a.show.as_str());
     assert_eq!(first["seats"], json!(["A1", "A2"]));

@@ -534,7 +534,13 @@ async fn the_partitions_endpoint_shows_the_owner_and_epoch_after_a_booking() {
 
 #[tokio::test]
 async fn retention_forgets_old_inbox_webhook_and_token_rows_and_keeps_recent_ones() {
-    let sys = spawn_system(SystemOptions::default()).await;
+    // No workers: their own retention sweep runs at start and could take the old rows
+    // between the inserts below and the sweep this test calls.
+    let sys = spawn_system(SystemOptions {
+        workers: 0,
+        ..Default::default()
+    })
+    .await;
     let (user, _) = sys.customer(1).await;
     for (age_days, tag) in [(40, "old"), (1, "new")] {
         sqlx::query(

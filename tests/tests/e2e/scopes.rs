@@ -3,7 +3,7 @@
 //! lists, cannot add theaters or edit the shared movie catalog; revoking the grant
 //! takes effect within the scope cache's TTL; staff are not admins.
 
-use crate::venues::{Venues, layout, prices, scoped, venues};
+use crate::venues::{Venues, layout, prices, scoped, ticket, venues};
 use auth::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -318,5 +318,38 @@ async fn staff_are_not_admins_and_operators_cannot_be_scoped() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("operator"), "{err}");
+    sys.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_theater_admin_reads_only_its_theaters_bookings_and_tickets() {
+    let sys = spawn_system(SystemOptions::default()).await;
+    let v = venues(&sys).await;
+    let (booking, _, token) = ticket(&sys, &v.b.show, &["C4"]).await;
+    let (_, admin_a) = scoped(&sys, Role::Admin, &v.a.theater).await;
+    let (_, admin_b) = scoped(&sys, Role::Admin, &v.b.theater).await;
+    let reads = [
+        format!("/v1/bookings/{booking}"),
+        format!("/v1/bookings/{booking}/ticket"),
+    ];
+    let verify = format!("/v1/tickets/verify?token={token}");
+    // Another theater's admin: the booking does not exist for it, the ticket is not
+    // its to verify.
+    for path in &reads {
+        let (status, res) = sys.call(Method::GET, path, Some(&admin_a), None).await;
+        assert_eq!(status, 404, "{path}: {res}");
+    }
+    let (status, res) = sys.call(Method::GET, &verify, Some(&admin_a), None).await;
+    assert_eq!(status, 403, "{res}");
+    // The show's theater admin and a platform admin read both.
+    for who in [&admin_b, &v.platform] {
+        for path in &reads {
+            let (status, res) = sys.call(Method::GET, path, Some(who), None).await;
+            assert_eq!(status, 200, "{path}: {res}");
+        }
+        let (status, res) = sys.call(Method::GET, &verify, Some(who), None).await;
+        assert_eq!(status, 200, "{res}");
+        assert_eq!(res["valid"], true, "{res}");
+    }
     sys.shutdown().await;
 }
