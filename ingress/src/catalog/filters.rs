@@ -183,6 +183,11 @@ impl ShowFilter {
         })
     }
 
+    /// The filter of a show list (`?city=&location=&date=`).
+    pub fn from_query(q: &ShowQuery) -> Result<Self, ApiError> {
+        Self::parse(q.city.as_deref(), q.location.as_deref(), q.date.as_deref())
+    }
+
     /// Appends the conditions on `s` (shows), `t` (theaters) of this filter.
     ///
     /// The day is the theater's: a show at 00:30 in Kolkata on the 3rd (19:00 UTC

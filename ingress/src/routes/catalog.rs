@@ -74,11 +74,7 @@ pub async fn list_shows(
     ApiQuery(query): ApiQuery<ShowQuery>,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<axum::Json<Page<ShowSummary>>, ApiError> {
-    let filter = ShowFilter::parse(
-        query.city.as_deref(),
-        query.location.as_deref(),
-        query.date.as_deref(),
-    )?;
+    let filter = ShowFilter::from_query(&query)?;
     let shows = app.catalog.shows_of_movie(movie_id, &filter, &page).await?;
     Ok(axum::Json(shows))
 }

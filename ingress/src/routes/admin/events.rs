@@ -52,32 +52,63 @@ pub async fn create_event(
 ) -> Result<Response, ApiError> {
     // Like movies, events belong to the shared catalog: platform admins only.
     access.platform()?;
-    let id = Uuid::now_v7();
-    let duration = body
-        .duration_min
-        .unwrap_or_else(|| usual_duration_min(body.kind));
-    sqlx::query(
-        "insert into movies (id, kind, title, genres, cast_members, duration_min, rating, language,
-                             synopsis)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    let id = insert_event(
+        &app,
+        NewEvent {
+            kind: body.kind,
+            title: &body.title,
+            genres: &body.genres,
+            people: ("performers", &body.performers),
+            duration_min: body
+                .duration_min
+                .unwrap_or_else(|| usual_duration_min(body.kind)),
+            rating: body.rating.as_deref(),
+            language: body.language.as_deref(),
+            synopsis: body.synopsis.as_deref(),
+        },
     )
-    .bind(id)
-    .bind(body.kind.as_str())
-    .bind(text("title", &body.title, MAX_NAME_CHARS)?)
-    .bind(texts("genres", &body.genres, 40)?)
-    .bind(texts("performers", &body.performers, MAX_NAME_CHARS)?)
-    .bind(check_duration(duration)?)
-    .bind(optional_text("rating", body.rating.as_deref(), 20)?)
-    .bind(optional_text("language", body.language.as_deref(), 40)?)
-    .bind(
-        optional_text("synopsis", body.synopsis.as_deref(), MAX_SYNOPSIS_CHARS)?
-            .unwrap_or_default(),
-    )
-    .execute(&app.db)
     .await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(app.catalog.event(id).await?),
     )
         .into_response())
+}
+
+/// A catalog entry as an admin sends it: a movie or an event of another kind (one
+/// table, one id space).
+pub(super) struct NewEvent<'a> {
+    pub kind: EventKind,
+    pub title: &'a str,
+    pub genres: &'a [String],
+    /// Cast, performers or teams, with the field name they were sent under (for the
+    /// validation message).
+    pub people: (&'static str, &'a [String]),
+    pub duration_min: i32,
+    pub rating: Option<&'a str>,
+    pub language: Option<&'a str>,
+    pub synopsis: Option<&'a str>,
+}
+
+/// Validates `e` (`422` naming the field) and inserts it; its new id.
+pub(super) async fn insert_event(app: &AppState, e: NewEvent<'_>) -> Result<Uuid, ApiError> {
+    let id = Uuid::now_v7();
+    let (people_field, people) = e.people;
+    sqlx::query(
+        "insert into movies (id, kind, title, genres, cast_members, duration_min, rating, language,
+                             synopsis)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(id)
+    .bind(e.kind.as_str())
+    .bind(text("title", e.title, MAX_NAME_CHARS)?)
+    .bind(texts("genres", e.genres, 40)?)
+    .bind(texts(people_field, people, MAX_NAME_CHARS)?)
+    .bind(check_duration(e.duration_min)?)
+    .bind(optional_text("rating", e.rating, 20)?)
+    .bind(optional_text("language", e.language, 40)?)
+    .bind(optional_text("synopsis", e.synopsis, MAX_SYNOPSIS_CHARS)?.unwrap_or_default())
+    .execute(&app.db)
+    .await?;
+    Ok(id)
 }

@@ -66,22 +66,19 @@ pub async fn create_movie(
     // The catalog of movies is shared by every theater: a theater's admin reads it
     // (to schedule shows) but does not change what other theaters show.
     access.platform()?;
-    let id = Uuid::now_v7();
-    sqlx::query(
-        "insert into movies (id, title, genres, cast_members, duration_min, rating, language, synopsis,
-                             kind)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    let id = insert_event(
+        &app,
+        NewEvent {
+            kind: body.kind.unwrap_or(contracts::EventKind::Movie),
+            title: &body.title,
+            genres: &body.genres,
+            people: ("cast", &body.cast),
+            duration_min: body.duration_min,
+            rating: body.rating.as_deref(),
+            language: body.language.as_deref(),
+            synopsis: body.synopsis.as_deref(),
+        },
     )
-    .bind(id)
-    .bind(text("title", &body.title, MAX_NAME_CHARS)?)
-    .bind(texts("genres", &body.genres, 40)?)
-    .bind(texts("cast", &body.cast, MAX_NAME_CHARS)?)
-    .bind(check_duration(body.duration_min)?)
-    .bind(optional_text("rating", body.rating.as_deref(), 20)?)
-    .bind(optional_text("language", body.language.as_deref(), 40)?)
-    .bind(optional_text("synopsis", body.synopsis.as_deref(), MAX_SYNOPSIS_CHARS)?.unwrap_or_default())
-    .bind(body.kind.unwrap_or(contracts::EventKind::Movie).as_str())
-    .execute(&app.db)
     .await?;
     Ok((
         StatusCode::CREATED,

@@ -68,11 +68,7 @@ pub async fn list_event_shows(
     ApiQuery(query): ApiQuery<ShowQuery>,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<axum::Json<Page<ShowSummary>>, ApiError> {
-    let filter = ShowFilter::parse(
-        query.city.as_deref(),
-        query.location.as_deref(),
-        query.date.as_deref(),
-    )?;
+    let filter = ShowFilter::from_query(&query)?;
     let shows = app.catalog.shows_of_event(event_id, &filter, &page).await?;
     Ok(axum::Json(shows))
 }
