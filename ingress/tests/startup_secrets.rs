@@ -91,3 +91,59 @@ fn weak_secrets_are_refused_even_in_development() {
     assert!(err.contains("auth.jwt_secret is 1 bytes"), "{err}");
     assert!(err.contains("payments.webhook_secret is 0 bytes"), "{err}");
 }
+
+/// A file in the temporary folder with `contents`, removed when dropped.
+struct SecretFile(std::path::PathBuf);
+
+impl SecretFile {
+    fn new(contents: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("secret-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&path, contents).unwrap();
+        Self(path)
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for SecretFile {
+    fn drop(&mut self) {
+        drop(std::fs::remove_file(&self.0));
+    }
+}
+
+#[test]
+fn secrets_may_come_from_files_and_are_checked_the_same() {
+    // The file's contents are the setting (its final newline dropped): a shipped
+    // development secret in a file is refused like one in the environment.
+    let jwt = SecretFile::new("dev-only-secret-change-me-0123456789abcdef\n");
+    let webhook = SecretFile::new("x\n");
+    let out = ingress(&[
+        ("APP_ENV", "production"),
+        ("APP__AUTH__JWT_SECRET_FILE", jwt.path()),
+        ("APP__PAYMENTS__WEBHOOK_SECRET_FILE", webhook.path()),
+        ("APP__NOTIFIER__TICKET_CURRENT_KID", "dev1"),
+    ]);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("auth.jwt_secret is a development secret"),
+        "{err}"
+    );
+    assert!(err.contains("payments.webhook_secret is 1 bytes"), "{err}");
+}
+
+#[test]
+fn a_secret_file_that_cannot_be_read_is_named() {
+    let out = ingress(&[
+        ("APP_ENV", "production"),
+        ("APP__AUTH__JWT_SECRET_FILE", "/nonexistent/jwt"),
+    ]);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("APP__AUTH__JWT_SECRET_FILE: cannot read /nonexistent/jwt"),
+        "{err}"
+    );
+}

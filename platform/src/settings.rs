@@ -347,6 +347,20 @@ pub struct TelemetrySettings {
     pub otlp_endpoint: String,
 }
 
+/// `APP__SECTION__KEY_FILE=/path` sets `section.key` to the file's contents (without
+/// its final newline), over every other source: how secret stores hand secrets to a
+/// process (Docker and Kubernetes secrets mounted as files), so a secret need not sit
+/// in the environment. Yields (variable, setting key, path).
+fn secret_files(
+    vars: impl Iterator<Item = (String, String)>,
+) -> impl Iterator<Item = (String, String, String)> {
+    vars.filter_map(|(var, path)| {
+        let key = var.strip_prefix("APP__")?.strip_suffix("_FILE")?;
+        let key = key.to_lowercase().replace("__", ".");
+        Some((var, key, path))
+    })
+}
+
 impl Settings {
     /// Loads the layered settings of a process in the environment `APP_ENV` names
     /// and checks its secrets: what every process calls at startup.
@@ -399,6 +413,12 @@ impl Settings {
                 .with_list_parse_key("auth.mfa_required_roles")
                 .try_parsing(true),
         );
+        for (var, key, path) in secret_files(std::env::vars()) {
+            let value = std::fs::read_to_string(&path).map_err(|e| {
+                config::ConfigError::Message(format!("{var}: cannot read {path}: {e}"))
+            })?;
+            b = b.set_override(key, value.trim_end_matches(['\n', '\r']))?;
+        }
         for (plain, key, app) in [
             ("DATABASE_URL", "database.url", "APP__DATABASE__URL"),
             ("AMQP_URL", "amqp.url", "APP__AMQP__URL"),
@@ -422,6 +442,36 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_variable_names_its_setting() {
+        let vars = [
+            ("APP__AUTH__JWT_SECRET_FILE", "/run/secrets/jwt"),
+            (
+                "APP__NOTIFIER__TICKET_SIGNING_KEYS__K1_FILE",
+                "/run/secrets/k1",
+            ),
+            ("APP__AUTH__JWT_SECRET", "not a file variable"),
+            ("OTHER_FILE", "/x"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()));
+        let found: Vec<_> = secret_files(vars.into_iter()).collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "APP__AUTH__JWT_SECRET_FILE".to_owned(),
+                    "auth.jwt_secret".to_owned(),
+                    "/run/secrets/jwt".to_owned()
+                ),
+                (
+                    "APP__NOTIFIER__TICKET_SIGNING_KEYS__K1_FILE".to_owned(),
+                    "notifier.ticket_signing_keys.k1".to_owned(),
+                    "/run/secrets/k1".to_owned()
+                ),
+            ]
+        );
+    }
 
     #[test]
     fn the_compiled_in_defaults_parse() {
