@@ -6,11 +6,14 @@
 //! Services come from `DATABASE_URL`, `AMQP_URL`, `REDIS_URL` (defaults: the local
 //! ports). When one does not answer, the harness fails and names it; it never skips.
 
+mod fixtures;
+mod mail;
 pub mod openapi;
 pub mod proxy;
 
 use auth::{Role, TokenKeys};
-use contracts::{ShowId, UserId};
+use contracts::UserId;
+use mail::start_smtp_sink;
 use platform::Settings;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -299,102 +302,6 @@ impl TestSystem {
         (id, self.tokens.mint(id, Role::Customer).expect("token"))
     }
 
-    /// A show of `rows` x `per_row` regular seats, on sale, starting tomorrow.
-    pub async fn show(&self, rows: usize, per_row: u16) -> ShowId {
-        self.show_with_id(ShowId::new_v7(), rows, per_row).await
-    }
-
-    /// Like [`TestSystem::show`], with the id chosen by the test.
-    pub async fn show_with_id(&self, show: ShowId, rows: usize, per_row: u16) -> ShowId {
-        seed::create_show(
-            &self.pool,
-            &seed::NewShow {
-                show_id: show,
-                layout: contracts::ScreenLayout::grid(rows, per_row, "regular"),
-                prices: vec![contracts::Price {
-                    seat_type: "regular".into(),
-                    amount: 25_000,
-                    currency: "INR".into(),
-                }],
-                starts_at: time::OffsetDateTime::now_utc() + time::Duration::days(1),
-                city: "Pune".into(),
-                theater: "Test Theater".into(),
-                movie: "Test Movie".into(),
-            },
-        )
-        .await
-        .expect("create show");
-        show
-    }
-
-    /// A movie in the catalog (with no show yet); returns its id.
-    pub async fn movie(&self, title: &str, genres: &[&str], cast: &[&str]) -> uuid::Uuid {
-        let id = uuid::Uuid::now_v7();
-        sqlx::query(
-            "insert into movies (id, title, genres, cast_members, duration_min, rating, language, synopsis)
-             values ($1, $2, $3, $4, 150, 'UA', 'English', 'A test movie.')",
-        )
-        .bind(id)
-        .bind(title)
-        .bind(genres)
-        .bind(cast)
-        .execute(&self.pool)
-        .await
-        .expect("insert movie");
-        id
-    }
-
-    /// An on-sale show of `movie` (3 x 4 regular seats, its own theater and screen)
-    /// in `city`, starting at `starts_at`.
-    pub async fn screening(
-        &self,
-        movie: uuid::Uuid,
-        city: &str,
-        starts_at: time::OffsetDateTime,
-    ) -> ShowId {
-        let show = ShowId::new_v7();
-        self.show_of_movie(
-            movie,
-            &seed::NewShow {
-                show_id: show,
-                layout: contracts::ScreenLayout::grid(3, 4, "regular"),
-                prices: vec![contracts::Price {
-                    seat_type: "regular".into(),
-                    amount: 25_000,
-                    currency: "INR".into(),
-                }],
-                starts_at,
-                city: city.into(),
-                theater: format!("{city} Cinema"),
-                movie: "placeholder".into(),
-            },
-        )
-        .await
-    }
-
-    /// Creates `new` (its own theater and screen) as a show of the existing `movie`.
-    pub async fn show_of_movie(&self, movie: uuid::Uuid, new: &seed::NewShow) -> ShowId {
-        let show = seed::create_show(&self.pool, new)
-            .await
-            .expect("create show");
-        // The seed makes one movie per show: move the show to `movie`, drop the stand-in.
-        let placeholder: uuid::Uuid = sqlx::query_scalar(
-            "update shows s set movie_id = $2 from shows old
-              where s.id = $1 and old.id = s.id returning old.movie_id",
-        )
-        .bind(show.0)
-        .bind(movie)
-        .fetch_one(&self.pool)
-        .await
-        .expect("move show");
-        sqlx::query("delete from movies where id = $1")
-            .bind(placeholder)
-            .execute(&self.pool)
-            .await
-            .expect("drop placeholder movie");
-        show
-    }
-
     /// Publishes one raw message with a publisher confirm (a poison or hand-made
     /// command, a dead letter), straight to `exchange` with routing key `key`.
     pub async fn publish_raw(
@@ -570,60 +477,6 @@ impl TestSystem {
                     .execute(&admin)
                     .await,
             );
-        }
-    }
-}
-
-/// Starts the test's local SMTP sink on port 0 with its own mail folder and points
-/// the notifier at it (fast retries, so tests do not wait long).
-async fn start_smtp_sink(
-    opts: &SystemOptions,
-    settings: &mut Settings,
-    stop: &CancellationToken,
-) -> (std::path::PathBuf, Arc<smtp_sink::SinkStats>) {
-    let dir = std::env::temp_dir().join(format!(
-        "smtp-sink-{}",
-        settings.amqp.prefix.trim_end_matches('.')
-    ));
-    let sink = smtp_sink::SmtpSink::bind(smtp_sink::SinkConfig {
-        listen: "127.0.0.1:0".into(),
-        dir: dir.clone(),
-        refuse_first: opts.smtp_refuse_first,
-        reject_pattern: opts.smtp_reject_pattern.clone(),
-    })
-    .await
-    .expect("start the smtp sink");
-    settings.notifier.smtp_host = "127.0.0.1".into();
-    settings.notifier.smtp_port = sink.port();
-    settings.notifier.smtp_tls = "none".into();
-    settings.notifier.retry_initial_ms = 50;
-    settings.notifier.retry_max_ms = 200;
-    settings.notifier.smtp_timeout_ms = 5000;
-    let stats = sink.stats();
-    tokio::spawn(sink.run_until_stopped(stop.clone().cancelled_owned()));
-    (dir, stats)
-}
-
-impl TestSystem {
-    /// The emails the test's SMTP sink received so far.
-    pub fn emails(&self) -> Vec<smtp_sink::StoredMessage> {
-        smtp_sink::read_messages(&self.mail_dir).unwrap_or_default()
-    }
-
-    /// Waits until the sink holds at least `n` emails, and returns them.
-    pub async fn wait_emails(&self, n: usize, max: Duration) -> Vec<smtp_sink::StoredMessage> {
-        let deadline = Instant::now() + max;
-        loop {
-            let got = self.emails();
-            if got.len() >= n {
-                return got;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "only {} of {n} emails arrived within {max:?}",
-                got.len()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }
