@@ -22,6 +22,13 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use workers::runner::Faults;
 
+/// How often the tests' waits look again.
+pub const POLL: Duration = Duration::from_millis(50);
+
+/// Longest wait for a booking to reach a state (the sequencer, the saga and the
+/// gateway on a loaded machine).
+pub const BOOKING_WAIT: Duration = Duration::from_secs(30);
+
 /// Partition count in tests: small, so topology declaration is quick.
 pub const TEST_PARTITIONS: u16 = 2;
 
@@ -447,11 +454,67 @@ impl TestSystem {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
+        self.until_some(max, what, || {
+            let done = check();
+            async move { done.await.then_some(()) }
+        })
+        .await
+    }
+
+    /// The first value `f` yields, polling every [`POLL`] for at most `max`; panics
+    /// naming `what` at the deadline. Every wait of the tests goes through here.
+    pub async fn until_some<T, F, Fut>(&self, max: Duration, what: &str, mut f: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
         let deadline = Instant::now() + max;
-        while !check().await {
+        loop {
+            if let Some(v) = f().await {
+                return v;
+            }
             assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(POLL).await;
         }
+    }
+
+    /// The booking's answer once `done` holds of it (within [`BOOKING_WAIT`]); panics
+    /// with the last answer seen.
+    pub async fn booking_until(
+        &self,
+        token: &str,
+        id: &str,
+        what: &str,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + BOOKING_WAIT;
+        loop {
+            let (_, b) = self.booking(token, id).await;
+            if done(&b) {
+                return b;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "booking {id} never {what}; last seen {b}"
+            );
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Asserts that `check` holds all through `window` (something that must not
+    /// happen, such as a duplicate e-mail, did not happen in that time), failing as
+    /// soon as it does not.
+    pub async fn holds_for<F, Fut>(&self, window: Duration, what: &str, mut check: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let end = Instant::now() + window;
+        while Instant::now() < end {
+            assert!(check().await, "no longer true: {what}");
+            tokio::time::sleep(POLL).await;
+        }
+        assert!(check().await, "no longer true: {what}");
     }
 
     /// Stops everything and drops the test's database and queues.

@@ -3,7 +3,7 @@
 use crate::{SystemOptions, TestSystem};
 use platform::Settings;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Starts the test's local SMTP sink on port 0 with its own mail folder and points
@@ -44,18 +44,10 @@ impl TestSystem {
 
     /// Waits until the sink holds at least `n` emails, and returns them.
     pub async fn wait_emails(&self, n: usize, max: Duration) -> Vec<smtp_sink::StoredMessage> {
-        let deadline = Instant::now() + max;
-        loop {
+        self.until_some(max, &format!("{n} emails"), || async {
             let got = self.emails();
-            if got.len() >= n {
-                return got;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "only {} of {n} emails arrived within {max:?}",
-                got.len()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            (got.len() >= n).then_some(got)
+        })
+        .await
     }
 }

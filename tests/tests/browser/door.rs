@@ -7,8 +7,7 @@ use crate::cinema;
 use crate::driver::Chromedriver;
 use crate::ops::staff_account;
 use auth::Role;
-use serde_json::{Value, json};
-use std::time::Duration;
+use serde_json::json;
 use tests::{SystemOptions, TestSystem, spawn_system};
 
 /// A confirmed booking of D5 and D6 on `show`; its ticket token.
@@ -18,24 +17,17 @@ async fn paid_ticket(sys: &TestSystem, show: &str) -> String {
     let (status, accepted) = sys.submit(&customer, "door-page", body).await;
     assert_eq!(status, 202, "{accepted}");
     let id = accepted["booking_id"].as_str().unwrap().to_owned();
-    let mut last = Value::Null;
-    for _ in 0..400 {
-        let (_, b) = sys.booking(&customer, &id).await;
-        if b["status"] == "confirmed" {
-            let (_, t) = sys
-                .call(
-                    reqwest::Method::GET,
-                    &format!("/v1/bookings/{id}/ticket"),
-                    Some(&customer),
-                    None,
-                )
-                .await;
-            return t["token"].as_str().unwrap().to_owned();
-        }
-        last = b;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("booking {id} never confirmed: {last}");
+    sys.booking_until(&customer, &id, "confirmed", |b| b["status"] == "confirmed")
+        .await;
+    let (_, t) = sys
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/bookings/{id}/ticket"),
+            Some(&customer),
+            None,
+        )
+        .await;
+    t["token"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]

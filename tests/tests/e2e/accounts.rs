@@ -83,19 +83,20 @@ pub fn texts_to(sys: &TestSystem, to: &str) -> Vec<(String, String)> {
 /// Waits for the `n`th email to `to` whose subject contains `subject`, and answers
 /// the token of its link (`...?token=`).
 pub async fn emailed_token(sys: &TestSystem, to: &str, subject: &str, n: usize) -> String {
-    let mut found = vec![];
-    for _ in 0..200 {
-        found = texts_to(sys, to)
-            .into_iter()
-            .filter(|(s, _)| s.contains(subject))
-            .map(|(_, t)| t)
-            .collect();
-        if found.len() >= n {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(found.len() >= n, "no email {n} {subject:?} to {to}");
+    let found: Vec<String> = sys
+        .until_some(
+            Duration::from_secs(10),
+            &format!("email {n} {subject:?} to {to}"),
+            || async {
+                let found: Vec<String> = texts_to(sys, to)
+                    .into_iter()
+                    .filter(|(s, _)| s.contains(subject))
+                    .map(|(_, t)| t)
+                    .collect();
+                (found.len() >= n).then_some(found)
+            },
+        )
+        .await;
     let text = &found[n - 1];
     let at = text.find("?token=").expect("a link with a token") + "?token=".len();
     text[at..]

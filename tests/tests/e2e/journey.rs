@@ -37,18 +37,8 @@ pub async fn wait_for(
     what: &str,
     done: impl Fn(&Value) -> bool,
 ) -> Value {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let (_, b) = sys.booking(token, id).await;
-        if done(&b) {
-            return b;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "booking {id} never got {what}; last seen {b}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    sys.booking_until(token, id, &format!("got {what}"), done)
+        .await
 }
 
 /// Held again after a declined payment.

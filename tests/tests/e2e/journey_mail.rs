@@ -28,14 +28,19 @@ fn emails_of(sys: &TestSystem, id: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Waits until booking `id` has `n` emails, then a little more (a duplicate would
-/// show), and returns them.
+/// Waits until booking `id` has `n` emails, checks that no more arrive for a while
+/// (a duplicate would), and returns them.
 async fn wait_emails_of(sys: &TestSystem, id: &str, n: usize) -> Vec<(String, String)> {
     sys.eventually(Duration::from_secs(30), "the booking's emails", || async {
         emails_of(sys, id).len() >= n
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    sys.holds_for(
+        Duration::from_millis(1500),
+        "no duplicate e-mail",
+        || async { emails_of(sys, id).len() == n },
+    )
+    .await;
     emails_of(sys, id)
 }
 

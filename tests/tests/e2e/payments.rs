@@ -26,16 +26,10 @@ async fn book_and_wait(
 }
 
 async fn wait_status(sys: &TestSystem, token: &str, id: &str, want: &[&str]) -> serde_json::Value {
-    let mut last = serde_json::Value::Null;
-    for _ in 0..400 {
-        let (_, b) = sys.booking(token, id).await;
-        if want.iter().any(|w| b["status"] == *w) {
-            return b;
-        }
-        last = b;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("booking {id} never reached {want:?}; last seen {last}");
+    sys.booking_until(token, id, &format!("reached {want:?}"), |b| {
+        want.iter().any(|w| b["status"] == *w)
+    })
+    .await
 }
 
 async fn events_of(sys: &TestSystem, id: &str) -> Vec<String> {
@@ -114,16 +108,10 @@ async fn a_card_that_pays_confirms_the_booking_and_sells_its_seats() {
 
 /// Waits until the booking is held again after a declined payment.
 async fn wait_declined(sys: &TestSystem, token: &str, id: &str) -> serde_json::Value {
-    let mut last = serde_json::Value::Null;
-    for _ in 0..400 {
-        let (_, b) = sys.booking(token, id).await;
-        if b["status"] == "held" && b["payment"]["status"] == "failed" {
-            return b;
-        }
-        last = b;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("booking {id} was never declined; last seen {last}");
+    sys.booking_until(token, id, "declined", |b| {
+        b["status"] == "held" && b["payment"]["status"] == "failed"
+    })
+    .await
 }
 
 // Round 2: a decline keeps the seats while the hold lasts (the buyer may try

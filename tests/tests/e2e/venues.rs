@@ -5,7 +5,6 @@
 use auth::Role;
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::time::Duration;
 use tests::TestSystem;
 use time::format_description::well_known::Rfc3339;
 
@@ -156,14 +155,8 @@ pub async fn ticket_as(
 }
 
 pub async fn wait_status(sys: &TestSystem, token: &str, booking: &str, want: &str) -> Value {
-    let mut last = Value::Null;
-    for _ in 0..400 {
-        let (_, b) = sys.booking(token, booking).await;
-        if b["status"] == want {
-            return b;
-        }
-        last = b;
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("booking {booking} never became {want}; last seen {last}");
+    sys.booking_until(token, booking, &format!("became {want}"), |b| {
+        b["status"] == want
+    })
+    .await
 }
