@@ -26,3 +26,4 @@ mod reports;
 mod scopes;
 mod timezones;
 mod venues;
+mod webhooks;

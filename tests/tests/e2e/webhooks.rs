@@ -1,0 +1,127 @@
+//! Trust at the payment edge: a correctly signed webhook that names another
+//! booking's payment confirms nothing, and a paid booking whose webhook never
+//! arrives is confirmed by polling the gateway.
+
+use crate::payments::{book_and_wait, events_of, wait_declined, wait_status};
+use serde_json::json;
+use std::time::Duration;
+use tests::{SystemOptions, TestSystem, spawn_system};
+
+/// The value of the counter `name` on the workers' `/metrics` (0 when absent).
+async fn workers_counter(sys: &TestSystem, name: &str) -> f64 {
+    let addr = sys.workers[0].metrics_addr.expect("workers serve /metrics");
+    let text = sys
+        .http
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_signed_webhook_naming_another_bookings_payment_does_not_confirm_the_booking() {
+    let sys = spawn_system(SystemOptions::default()).await;
+    let show = sys.show(1, 4).await;
+    let (_, token) = sys.customer(1).await;
+    // X: two seats, declined (held again). Y: one seat, paid.
+    let (status, accepted) = sys
+        .submit(
+            &token,
+            "x",
+            json!({"show_id": show.to_string(), "seats": ["A1", "A2"], "payment_method": "pm_card_declined"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    let x = wait_declined(&sys, &token, accepted["booking_id"].as_str().unwrap()).await;
+    let y = book_and_wait(
+        &sys,
+        &token,
+        "y",
+        show,
+        &["A3"],
+        Some("pm_card_ok"),
+        &["confirmed"],
+    )
+    .await;
+    let x_id = x["booking_id"].as_str().unwrap().to_owned();
+    let y_payment = y["payment"]["payment_id"].as_str().unwrap();
+    let events_before = events_of(&sys, &x_id).await;
+
+    // Someone with the webhook secret says X was paid, with Y's (real, succeeded)
+    // payment and its amount.
+    let mismatches = "saga_payment_mismatches_total";
+    let seen = workers_counter(&sys, mismatches).await;
+    let body = json!({"id": "evt_cross_booking", "type": "payment.succeeded", "created": 0,
+        "data": {"payment_id": y_payment, "booking_id": x_id, "amount": 25000, "currency": "INR"}})
+    .to_string();
+    let now = platform::now_millis().0 / 1000;
+    let secret = secrecy::ExposeSecret::expose_secret(&sys.settings.payments.webhook_secret);
+    let res = sys
+        .http
+        .post(sys.url("/v1/payments/webhook"))
+        .header(
+            "Gateway-Signature",
+            payment_adapter::signature::sign(secret.as_bytes(), now, body.as_bytes()),
+        )
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200, "a well-signed webhook is accepted");
+    sys.eventually(
+        Duration::from_secs(10),
+        "the saga refuses the other booking's payment",
+        || async { workers_counter(&sys, mismatches).await > seen },
+    )
+    .await;
+    let (_, x_now) = sys.booking(&token, &x_id).await;
+    assert_eq!(x_now["status"], "held", "{x_now}");
+    assert_eq!(x_now["payment"]["status"], "failed", "{x_now}");
+    assert_eq!(events_of(&sys, &x_id).await, events_before);
+    // X's seats were never sold: released, they are free for anyone.
+    let (status, _) = sys
+        .post(&token, &format!("/v1/bookings/{x_id}/release"), None)
+        .await;
+    assert_eq!(status, 202);
+    wait_status(&sys, &token, &x_id, &["released"]).await;
+    book_and_wait(&sys, &token, "z", show, &["A1", "A2"], None, &["held"]).await;
+    sys.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_paid_booking_whose_webhook_is_lost_is_confirmed_within_seconds() {
+    let sys = spawn_system(SystemOptions {
+        deliver_webhooks: false,
+        ..SystemOptions::default()
+    })
+    .await;
+    let show = sys.show(1, 3).await;
+    let (_, token) = sys.customer(1).await;
+    // The hold lasts 8 minutes: only the saga's own poll can confirm this in time.
+    let started = std::time::Instant::now();
+    let b = book_and_wait(
+        &sys,
+        &token,
+        "k",
+        show,
+        &["A1"],
+        Some("pm_card_ok"),
+        &["confirmed"],
+    )
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(b["payment"]["status"], "succeeded");
+    let n: i64 = sqlx::query_scalar("select count(*) from payment_webhooks")
+        .fetch_one(&sys.pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "no webhook arrived");
+    sys.shutdown().await;
+}
