@@ -10,6 +10,8 @@
 //!   page, and no request to any other host (the pages and `/docs`).
 //! - [`ops`]: an operator dry-runs and replays a dead letter on `/ops`.
 //! - [`admin`]: an admin reads a show's sales and cancels it after confirming.
+//! - [`schedule`]: an admin draws a screen in the layout editor, schedules a show
+//!   on its week, and an overlapping show is refused with the API's words.
 //! - [`door`]: door staff check a ticket in; a second scan says when and where.
 //! - [`mfa`]: an admin turns two-step sign-in on and signs in with a code.
 //! - [`events`]: a concert under its kind on home, its event page and seat page in
@@ -24,6 +26,7 @@ mod events;
 mod journey;
 mod mfa;
 mod ops;
+mod schedule;
 
 use contracts::{LayoutRow, LayoutSeat, Price, ScreenLayout, ShowId};
 use tests::TestSystem;

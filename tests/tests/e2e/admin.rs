@@ -24,7 +24,7 @@ fn prices() -> Value {
     ])
 }
 
-fn at(hours_from_now: i64, minutes: i64) -> String {
+pub(crate) fn at(hours_from_now: i64, minutes: i64) -> String {
     (time::OffsetDateTime::now_utc()
         + time::Duration::hours(hours_from_now)
         + time::Duration::minutes(minutes))
@@ -34,24 +34,29 @@ fn at(hours_from_now: i64, minutes: i64) -> String {
     .unwrap()
 }
 
-struct Admin<'a> {
+pub(crate) struct Admin<'a> {
     sys: &'a TestSystem,
     token: String,
 }
 
 impl Admin<'_> {
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
         self.sys.call(method, path, Some(&self.token), body).await
     }
 
-    async fn create(&self, path: &str, body: Value) -> Value {
+    pub(crate) async fn create(&self, path: &str, body: Value) -> Value {
         let (status, res) = self.call(Method::POST, path, Some(body)).await;
         assert_eq!(status, 201, "{path}: {res}");
         res
     }
 
     /// A theater with one screen of [`layout`] and a 120-minute movie.
-    async fn venue(&self) -> (String, String) {
+    pub(crate) async fn venue(&self) -> (String, String) {
         let theater = self
             .create(
                 "/v1/admin/theaters",
@@ -79,7 +84,7 @@ impl Admin<'_> {
         )
     }
 
-    async fn show(&self, screen: &str, movie: &str, starts_at: &str) -> (u16, Value) {
+    pub(crate) async fn show(&self, screen: &str, movie: &str, starts_at: &str) -> (u16, Value) {
         self.call(
             Method::POST,
             "/v1/admin/shows",
@@ -89,7 +94,7 @@ impl Admin<'_> {
     }
 }
 
-async fn admin(sys: &TestSystem) -> Admin<'_> {
+pub(crate) async fn admin(sys: &TestSystem) -> Admin<'_> {
     let (_, token) = sys.user_with_role(Role::Admin).await;
     Admin { sys, token }
 }

@@ -4,6 +4,7 @@
 mod account;
 mod accounts;
 mod admin;
+mod admin_calendar;
 mod api;
 mod catalog;
 mod catalog_seed;

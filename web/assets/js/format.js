@@ -139,3 +139,49 @@ export function duration(min) {
 export function cap(word) {
   return word ? word[0].toUpperCase() + word.slice(1) : '';
 }
+
+const OFFSET_PARTS = new Map();
+
+/** How far `zone`'s clock is ahead of UTC at instant `t` (milliseconds). */
+function offsetAt(zone, t) {
+  let f = OFFSET_PARTS.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', {
+      timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit',
+      hour: '2-digit', minute: '2-digit', second: '2-digit',
+    });
+    OFFSET_PARTS.set(zone, f);
+  }
+  const p = Object.fromEntries(f.formatToParts(new Date(t)).map((x) => [x.type, x.value]));
+  const wall = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second);
+  return wall - Math.floor(t / 1000) * 1000;
+}
+
+/**
+ * The instant (RFC 3339, UTC) at which the clock of `zone` shows `day` ("2026-12-10")
+ * `time` ("18:30"): what an admin types is the theater's wall time. The offset is
+ * found by asking the browser's zone database twice (it may change on that day).
+ */
+export function zonedInstant(day, time, zone) {
+  const wall = Date.parse(`${day}T${time}:00Z`);
+  let t = wall - offsetAt(zone, wall);
+  t = wall - offsetAt(zone, t);
+  return new Date(t).toISOString().replace(/\.000Z$/, 'Z');
+}
+
+/** `day` ("YYYY-MM-DD") plus `n` days. */
+export function addDays(day, n) {
+  const d = new Date(`${day}T12:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + n);
+  return d.toISOString().slice(0, 10);
+}
+
+/** Today's date on the clock of `zone`. */
+export function todayIn(zone) {
+  return new Intl.DateTimeFormat('en-CA', { timeZone: zone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date());
+}
+
+/** "Thu 3 Dec" for a day "YYYY-MM-DD". */
+export function dayLabel(day) {
+  return DAY.format(new Date(`${day}T12:00:00Z`));
+}

@@ -87,23 +87,48 @@ pub async fn create_movie(
         .into_response())
 }
 
+/// Filters of the admin's list of movies and events.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct MovieListQuery {
+    /// Only titles containing this text (case-insensitive), e.g. the admin's
+    /// event picker.
+    pub q: Option<String>,
+}
+
 /// Movies and events of every kind, oldest first.
 #[utoipa::path(get, path = "/v1/admin/movies", tag = "admin", security(("bearer" = [])),
-    params(PageParams),
+    params(MovieListQuery, PageParams),
     responses((status = 200, description = "A page of movies", body = Page<MovieView>)))]
 pub async fn list_movies(
     State(app): State<AppState>,
+    ApiQuery(q): ApiQuery<MovieListQuery>,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<axum::Json<Page<MovieView>>, ApiError> {
     let limit = page.limit()?;
     let after = page.cursor::<IdCursor>()?.map(|c| c.0);
+    // The text is matched literally: LIKE's wildcards in it are escaped.
+    let pattern =
+        q.q.as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(|t| {
+                let escaped = t
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                format!("%{escaped}%")
+            });
     let rows: Vec<MovieView> = sqlx::query_as(
         "select id, kind, title, genres, cast_members as cast, duration_min, rating, language,
                 synopsis
-           from movies where ($1::uuid is null or id > $1) order by id limit $2",
+           from movies where ($1::uuid is null or id > $1)
+            and ($3::text is null or title ilike $3)
+          order by id limit $2",
     )
     .bind(after)
     .bind(i64::from(limit) + 1)
+    .bind(pattern)
     .fetch_all(&app.db)
     .await?;
     Ok(axum::Json(Page::from_rows(rows, limit, |m| IdCursor(m.id))))

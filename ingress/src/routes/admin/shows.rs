@@ -36,6 +36,22 @@ pub struct ShowListQuery {
     pub movie_id: Option<Uuid>,
     /// The same as `movie_id` (one id space), for events of any kind.
     pub event_id: Option<Uuid>,
+    /// Shows starting at or after this instant (RFC 3339), e.g. a calendar's week.
+    pub from: Option<String>,
+    /// Shows starting before this instant (RFC 3339).
+    pub to: Option<String>,
+}
+
+/// An optional RFC 3339 bound of a list query, named in the 422 when it is not one.
+fn bound(name: &str, raw: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
+    raw.map(|r| {
+        OffsetDateTime::parse(r.trim(), &Rfc3339).map_err(|_| {
+            ApiError::Validation(format!(
+                "{name} must be an RFC 3339 time, e.g. 2026-12-01T00:00:00Z"
+            ))
+        })
+    })
+    .transpose()
 }
 
 /// What `movie_id` and `event_id` name together: they are one id space, so two
@@ -205,14 +221,26 @@ pub async fn create_show(
     Ok((StatusCode::CREATED, axum::Json(app.catalog.show(id).await?)).into_response())
 }
 
-/// id, movie (event) id, screen id, starts_at, status, the theater's time zone,
-/// check-ins, bookings that admit.
-type ShowListRow = (Uuid, Uuid, Uuid, OffsetDateTime, String, String, i64, i64);
+/// id, movie (event) id, screen id, starts_at, ends_at, status, the theater's time
+/// zone, check-ins, bookings that admit.
+type ShowListRow = (
+    Uuid,
+    Uuid,
+    Uuid,
+    OffsetDateTime,
+    OffsetDateTime,
+    String,
+    String,
+    i64,
+    i64,
+);
 
-/// Shows by start time, optionally of one screen or movie (or event).
+/// Shows by start time, optionally of one screen or movie (or event), optionally
+/// starting within `[from, to)` (a calendar's week).
 #[utoipa::path(get, path = "/v1/admin/shows", tag = "admin", security(("bearer" = [])),
     params(ShowListQuery, PageParams),
-    responses((status = 200, description = "A page of show ids with their start", body = Page<ShowListItem>)))]
+    responses((status = 200, description = "A page of shows with their start and end", body = Page<ShowListItem>),
+        (status = 422, description = "A bound or cursor that is not valid (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json")))]
 pub async fn list_shows(
     State(app): State<AppState>,
     access: Access,
@@ -225,10 +253,12 @@ pub async fn list_shows(
         .map(|StartCursor(us, id)| crate::pagination::from_unix_micros(us).map(|t| (t, id)))
         .transpose()?;
     let event = event_of(q.movie_id, q.event_id)?;
+    let from = bound("from", q.from.as_deref())?;
+    let to = bound("to", q.to.as_deref())?;
     // The door's counts ride along (two index lookups per show of the page), so the
     // admin page shows them without one request per show.
     let rows: Vec<ShowListRow> = sqlx::query_as(
-        "select s.id, s.movie_id, s.screen_id, s.starts_at, s.status, t.time_zone,
+        "select s.id, s.movie_id, s.screen_id, s.starts_at, s.ends_at, s.status, t.time_zone,
                 (select count(*) from checkins c where c.show_id = s.id),
                 (select count(*) from bookings b where b.show_id = s.id
                     and (b.status = 'confirmed'
@@ -238,6 +268,8 @@ pub async fn list_shows(
           where ($1::uuid is null or s.screen_id = $1) and ($2::uuid is null or s.movie_id = $2)
             and ($3::timestamptz is null or (s.starts_at, s.id) > ($3, $4))
             and ($6::uuid[] is null or sc.theater_id = any($6))
+            and ($7::timestamptz is null or s.starts_at >= $7)
+            and ($8::timestamptz is null or s.starts_at < $8)
           order by s.starts_at, s.id limit $5",
     )
     .bind(q.screen_id)
@@ -246,23 +278,29 @@ pub async fn list_shows(
     .bind(after.map(|(_, id)| id).unwrap_or_default())
     .bind(i64::from(limit) + 1)
     .bind(access.scope.theaters())
+    .bind(from)
+    .bind(to)
     .fetch_all(&app.db)
     .await?;
     let page = Page::from_rows(rows, limit, |r| {
         StartCursor(crate::pagination::unix_micros(r.3), r.0)
     });
     Ok(axum::Json(page.map(
-        |(id, movie_id, screen_id, starts, status, time_zone, checked_in, admitted)| ShowListItem {
-            id,
-            movie_id,
-            event_id: movie_id,
-            screen_id,
-            starts_at: rfc3339(starts),
-            starts_at_local: platform::localtime::local_rfc3339(starts, &time_zone),
-            time_zone,
-            status,
-            checked_in,
-            admitted,
+        |(id, movie_id, screen_id, starts, ends, status, time_zone, checked_in, admitted)| {
+            ShowListItem {
+                id,
+                movie_id,
+                event_id: movie_id,
+                screen_id,
+                starts_at: rfc3339(starts),
+                starts_at_local: platform::localtime::local_rfc3339(starts, &time_zone),
+                ends_at: rfc3339(ends),
+                ends_at_local: platform::localtime::local_rfc3339(ends, &time_zone),
+                time_zone,
+                status,
+                checked_in,
+                admitted,
+            }
         },
     )))
 }
@@ -280,6 +318,10 @@ pub struct ShowListItem {
     pub starts_at: String,
     /// `starts_at` on the theater's clock.
     pub starts_at_local: String,
+    /// When the show ends (its duration; the screen's cleaning buffer comes after).
+    pub ends_at: String,
+    /// `ends_at` on the theater's clock.
+    pub ends_at_local: String,
     /// The theater's IANA time zone.
     pub time_zone: String,
     pub status: String,

@@ -1,13 +1,16 @@
-// The theater admin (role admin), read-mostly for now: theaters with their screens,
-// the upcoming shows with their door check-ins (bookings in / bookings that admit)
-// and their sales (sold, held, free, blocked, revenue, by seat
-// type), and cancelling a show after a confirmation. Creating and editing theaters,
-// screens, layouts and shows is still done through `/v1/admin` and `bookctl`.
+// The theater admin (role admin): a screen's week on a calendar and the form that
+// schedules a show on it; the upcoming shows with their door check-ins (bookings in /
+// bookings that admit) and their sales (sold, held, free, blocked, revenue, by seat
+// type), cancelling a show after a confirmation; theaters with their screens, a new
+// theater, a new screen drawn in the layout editor, and a new event of any kind.
 
 import { h, replace, errorBox, toast } from '../dom.js';
 import { api, profile, qs } from '../api.js';
 import { money, whenText, cap } from '../format.js';
 import { signInForm } from './account.js';
+import { screenEditor } from './admin/layout.js';
+import { scheduler } from './admin/schedule.js';
+import { theaterForm, eventForm } from './admin/forms.js';
 
 /** Rows read per list (one page of the API; the API allows up to 100). */
 const PAGE = 50;
@@ -21,14 +24,51 @@ export async function render(main) {
       signInForm(() => render(main)));
     return;
   }
-  const theaters = h('section', { 'aria-labelledby': 'adm-theaters' });
+  const schedule = h('section', { 'aria-labelledby': 'adm-schedule' });
   const shows = h('section', { 'aria-labelledby': 'adm-shows' });
   const sales = h('section', { id: 'show-sales', 'aria-labelledby': 'adm-sales', hidden: true });
+  const theaters = h('section', { 'aria-labelledby': 'adm-theaters' });
+  const newScreen = h('div', { id: 'new-screen' });
+  const create = h('section', { 'aria-labelledby': 'adm-create' });
   replace(main, h('h1', {}, 'Theater admin'),
-    h('p', { class: 'muted' }, 'Theaters, screens, shows and their sales. Theaters, screens, layouts and shows are created and changed through the API (',
-      h('a', { href: '/docs' }, '/v1/admin'), ') for now.'),
-    shows, sales, theaters);
-  await Promise.all([drawShows(shows, sales), drawTheaters(theaters)]);
+    h('p', { class: 'muted' }, 'Schedule shows on a screen\'s week, follow their sales and door, add theaters, screens and events. Everything here is also in the API (',
+      h('a', { href: '/docs' }, '/v1/admin'), ').'),
+    schedule, shows, sales, theaters, create);
+
+  /** Reloads theaters and screens; the calendar shows `screenId` when given. */
+  const reload = async (screenId) => {
+    const data = await loadTheaters();
+    drawTheaters(theaters, data);
+    drawSchedule(schedule, data, screenId, () => drawShows(shows, sales));
+    return data;
+  };
+  const data = await reload();
+  replace(newScreen, data.error ? null : screenEditor(data.list, (s) => reload(s.id)));
+  replace(create, h('h2', { id: 'adm-create' }, 'Add'),
+    h('details', { id: 'add-screen' }, h('summary', {}, 'A screen, with its seat layout'), newScreen),
+    h('details', { id: 'add-theater' }, h('summary', {}, 'A theater'), theaterForm(async () => {
+      const d = await reload();
+      replace(newScreen, screenEditor(d.list, (s) => reload(s.id)));
+    })),
+    h('details', { id: 'add-event' }, h('summary', {}, 'An event (a movie, a concert, a match, a play, ...)'), eventForm()));
+  await drawShows(shows, sales);
+}
+
+/** Theaters with their screens: `{ list, screens: [[screen]], error }`. */
+async function loadTheaters() {
+  let list;
+  try { list = (await api(`/v1/admin/theaters${qs({ limit: PAGE })}`)).items; } catch (error) { return { list: [], screens: [], error }; }
+  const screens = await Promise.all(list.map((t) => api(`/v1/admin/theaters/${t.id}/screens`).catch(() => null)));
+  return { list, screens, error: null };
+}
+
+function drawSchedule(box, data, screenId, onScheduled) {
+  const title = h('h2', { id: 'adm-schedule' }, 'Schedule');
+  if (data.error) { replace(box, title, errorBox(data.error)); return; }
+  const all = data.list.flatMap((t, i) => (data.screens[i] ?? []).map((s) => ({ ...s, theater: t })));
+  const first = all.findIndex((s) => s.id === screenId);
+  if (first > 0) all.unshift(...all.splice(first, 1));
+  replace(box, title, scheduler(all, onScheduled));
 }
 
 /** A table; header cells named in `numeric` are right-aligned like their numbers. */
@@ -39,15 +79,14 @@ function table(caption, head, rows, numeric = []) {
     h('tbody', {}, rows)));
 }
 
-async function drawTheaters(box) {
+function drawTheaters(box, { list, screens, error }) {
   const title = h('h2', { id: 'adm-theaters' }, 'Theaters and screens');
-  let list;
-  try { list = (await api(`/v1/admin/theaters${qs({ limit: PAGE })}`)).items; } catch (e) { replace(box, title, errorBox(e)); return; }
-  const screens = await Promise.all(list.map((t) => api(`/v1/admin/theaters/${t.id}/screens`).catch(() => null)));
-  replace(box, title, list.length === 0 ? h('p', { class: 'muted' }, 'No theaters yet.') : table('Theaters and their screens', ['Theater', 'City', 'Address', 'Screens'],
+  if (error) { replace(box, title, errorBox(error)); return; }
+  replace(box, title, list.length === 0 ? h('p', { class: 'muted' }, 'No theaters yet.') : table('Theaters and their screens', ['Theater', 'City', 'Time zone', 'Address', 'Screens'],
     list.map((t, i) => h('tr', {},
       h('th', { scope: 'row' }, t.name),
       h('td', {}, t.city),
+      h('td', {}, t.time_zone ?? ''),
       h('td', {}, t.address),
       h('td', {}, screens[i] === null ? 'could not be read'
         : screens[i].map((s) => `${s.name} (${s.seat_count} seats)`).join(', ') || 'none')))));

@@ -1,7 +1,9 @@
 // Check-in at the door: staff paste or type a ticket code (a hardware scanner types
-// it too) and POST /v1/checkins answers, shown large: CHECKED IN with the seats to
-// let in, ALREADY CHECKED IN with when and at which gate, or NOT VALID with why.
-// The gate is remembered in this browser.
+// it too), or point the device's camera at the QR code where the browser can read
+// one (`BarcodeDetector`: Chrome on Android, macOS and ChromeOS, Safari; the button
+// is not shown elsewhere), and POST /v1/checkins answers, shown large: CHECKED IN
+// with the seats to let in, ALREADY CHECKED IN with when and at which gate, or NOT
+// VALID with why. The gate is remembered in this browser.
 
 import { h, replace, errorBox } from '../dom.js';
 import { api, profile } from '../api.js';
@@ -33,6 +35,45 @@ function reasonText(reason) {
 
 function verdictBox(kind, title, ...lines) {
   return h('div', { class: `verdict ${kind}`, id: 'verdict-box' }, h('p', { class: 'big' }, title), ...lines);
+}
+
+/** Whether this browser reads QR codes from a camera. */
+async function canScan() {
+  if (!('BarcodeDetector' in window) || !navigator.mediaDevices?.getUserMedia) return false;
+  try { return (await window.BarcodeDetector.getSupportedFormats()).includes('qr_code'); } catch { return false; }
+}
+
+/**
+ * The camera scanner: a live preview that reads a QR code a few times a second and
+ * hands its text to `onCode`, pausing two seconds after each read so one ticket held
+ * up is checked once. Returns a function that turns the camera off.
+ */
+async function startScanner(box, onCode) {
+  const stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: 'environment' }, audio: false });
+  const video = h('video', { playsinline: true, muted: true, 'aria-label': 'Camera preview' });
+  video.srcObject = stream;
+  replace(box, video);
+  await video.play();
+  const detector = new window.BarcodeDetector({ formats: ['qr_code'] });
+  let stopped = false;
+  let last = '';
+  let pausedUntil = 0;
+  const tick = async () => {
+    if (stopped) return;
+    if (Date.now() >= pausedUntil && video.readyState >= 2) {
+      try {
+        const [code] = await detector.detect(video);
+        if (code?.rawValue && code.rawValue !== last) {
+          last = code.rawValue;
+          pausedUntil = Date.now() + 2000;
+          onCode(code.rawValue);
+        }
+      } catch { /* a frame that could not be read */ }
+    }
+    setTimeout(tick, 250);
+  };
+  tick();
+  return () => { stopped = true; stream.getTracks().forEach((t) => t.stop()); replace(box); };
 }
 
 export async function render(main) {
@@ -74,11 +115,31 @@ export async function render(main) {
     }
     input.select();
   };
+  const camera = h('div', { class: 'camera', id: 'camera' });
+  let stopCamera = null;
+  const cameraButton = h('button', {
+    type: 'button', class: 'btn secondary', id: 'camera-scan', hidden: true,
+    on: {
+      click: async () => {
+        if (stopCamera) { stopCamera(); stopCamera = null; cameraButton.textContent = 'Scan with the camera'; return; }
+        try {
+          stopCamera = await startScanner(camera, (code) => { input.value = code; check(); });
+          cameraButton.textContent = 'Stop the camera';
+        } catch (ex) {
+          replace(camera, errorBox({ message: `The camera could not be used (${ex.message}). Paste or type the code instead.` }));
+        }
+      },
+    },
+  }, 'Scan with the camera');
+  canScan().then((yes) => { cameraButton.hidden = !yes; });
   replace(main, h('h1', {}, 'Door check-in'),
     h('form', { class: 'door', on: { submit: check } },
       h('label', { for: 'token' }, 'Ticket code (scan or paste)'), input,
       h('label', { for: 'gate' }, 'Gate (optional)'), gate,
-      h('button', { class: 'btn primary', type: 'submit', id: 'check-in' }, 'Check in')),
+      h('button', { class: 'btn primary', type: 'submit', id: 'check-in' }, 'Check in'),
+      cameraButton),
+    camera,
     verdict);
   input.focus();
+  return () => stopCamera?.();
 }
