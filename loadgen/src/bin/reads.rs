@@ -1,10 +1,13 @@
 //! `reads`: measures the catalog's read path under concurrent clients: movie search
-//! (`GET /v1/movies` with city, date and text filters, typos included) and live seat
-//! maps (`GET /v1/shows/{id}/seats`), against a running ingress and the catalog in
-//! its database (seed it with `bookctl seed --catalog large`).
+//! (`GET /v1/movies` with city, date and text filters, typos included), live seat
+//! maps (`GET /v1/shows/{id}/seats`) and the web app's pages (a deep link's HTML
+//! and the app's script and style sheet, gzip accepted, as a browser asks for them),
+//! against a running ingress and the catalog in its database (seed it with
+//! `bookctl seed --catalog large`).
 //!
 //! Each of `--concurrency` clients loops for `--duration-secs`: it picks a request
-//! kind by `--seats-percent`, sends it over its own keep-alive connection and
+//! kind by `--seats-percent` and `--pages-percent`, sends it over its own keep-alive
+//! connection and
 //! records the latency. The report gives per-kind counts, errors, throughput and
 //! latency percentiles. Requests carry an operator token so that the shared rate
 //! limit (which exempts operators) does not turn the benchmark into a 429 count.
@@ -37,9 +40,13 @@ struct Cli {
     duration_secs: u64,
     #[arg(long, default_value_t = 5)]
     warmup_secs: u64,
-    /// Percent of requests that read a seat map; the rest search movies.
-    #[arg(long, default_value_t = 50)]
+    /// Percent of requests that read a seat map.
+    #[arg(long, default_value_t = 40)]
     seats_percent: u8,
+    /// Percent of requests for the web app's pages and assets; the rest (after seat
+    /// maps) search movies.
+    #[arg(long, default_value_t = 20)]
+    pages_percent: u8,
     /// Seed of the request mix (random when absent).
     #[arg(long)]
     seed: Option<u64>,
@@ -113,12 +120,28 @@ fn query_word(rng: &mut StdRng, title: &str) -> String {
 enum Kind {
     Search,
     Seats,
+    Page,
 }
 
-fn request(rng: &mut StdRng, c: &Corpus, base: &str, seats_percent: u8) -> (Kind, String) {
-    if rng.random_range(0..100) < u32::from(seats_percent) {
+/// What a browser asks for on a visit: a deep link (the app's HTML), the app's
+/// script and style sheet.
+const ASSETS: [&str; 2] = ["/assets/js/app.js", "/assets/css/app.css"];
+
+fn request(rng: &mut StdRng, c: &Corpus, base: &str, mix: (u8, u8)) -> (Kind, String) {
+    let (seats_percent, pages_percent) = (u32::from(mix.0), u32::from(mix.1));
+    let roll = rng.random_range(0..100);
+    if roll < seats_percent {
         let show = c.shows.choose(rng).copied().unwrap_or_default();
         return (Kind::Seats, format!("{base}/v1/shows/{show}/seats"));
+    }
+    if roll < seats_percent + pages_percent {
+        let show = c.shows.choose(rng).copied().unwrap_or_default();
+        let path = match rng.random_range(0..4) {
+            0 => "/".to_owned(),
+            1 => format!("/shows/{show}"),
+            n => ASSETS[n - 2].to_owned(),
+        };
+        return (Kind::Page, format!("{base}{path}"));
     }
     let mut params = vec![];
     if let Some(city) = c.cities.choose(rng) {
@@ -173,13 +196,23 @@ async fn main() -> anyhow::Result<()> {
         .mint(contracts::UserId::new_v7(), Role::Operator)?;
     let seed = cli.seed.unwrap_or_else(rand::random);
     println!(
-        "seed {seed}; {} clients, think {} ms, {} s warm-up, {} s measured, {}% seat maps",
-        cli.concurrency, cli.think_ms, cli.warmup_secs, cli.duration_secs, cli.seats_percent
+        "seed {seed}; {} clients, think {} ms, {} s warm-up, {} s measured, {}% seat maps, {}% pages",
+        cli.concurrency,
+        cli.think_ms,
+        cli.warmup_secs,
+        cli.duration_secs,
+        cli.seats_percent,
+        cli.pages_percent
+    );
+    anyhow::ensure!(
+        u32::from(cli.seats_percent) + u32::from(cli.pages_percent) <= 100,
+        "--seats-percent and --pages-percent add up to at most 100"
     );
     let base = cli.base_url.trim_end_matches('/').to_owned();
     let tallies: Arc<Mutex<Vec<(Kind, Tally)>>> = Arc::new(Mutex::new(vec![
         (Kind::Search, Tally::default()),
         (Kind::Seats, Tally::default()),
+        (Kind::Page, Tally::default()),
     ]));
     let started = Instant::now();
     let measure_from = started + Duration::from_secs(cli.warmup_secs);
@@ -187,7 +220,7 @@ async fn main() -> anyhow::Result<()> {
     let mut clients = vec![];
     for i in 0..cli.concurrency {
         let (c, base, token, tallies) = (c.clone(), base.clone(), token.clone(), tallies.clone());
-        let seats_percent = cli.seats_percent;
+        let mix = (cli.seats_percent, cli.pages_percent);
         let think_ms = cli.think_ms;
         clients.push(tokio::spawn(async move {
             let http = reqwest::Client::builder()
@@ -198,14 +231,25 @@ async fn main() -> anyhow::Result<()> {
             let mut local: Vec<(Kind, Tally)> = vec![
                 (Kind::Search, Tally::default()),
                 (Kind::Seats, Tally::default()),
+                (Kind::Page, Tally::default()),
             ];
             for (_, t) in &mut local {
                 t.ok = Some(histogram());
             }
             while Instant::now() < stop_at {
-                let (kind, url) = request(&mut rng, &c, &base, seats_percent);
+                let (kind, url) = request(&mut rng, &c, &base, mix);
                 let sent = Instant::now();
-                let res = http.get(&url).bearer_auth(&token).send().await;
+                let res = if kind == Kind::Page {
+                    // As a browser asks: no token, gzip accepted (the body is read
+                    // as it comes, compressed).
+                    http.get(&url)
+                        .header("accept-encoding", "gzip")
+                        .header("accept", "text/html,*/*")
+                        .send()
+                        .await
+                } else {
+                    http.get(&url).bearer_auth(&token).send().await
+                };
                 let status = match res {
                     Ok(r) => {
                         let s = r.status().as_u16();

@@ -10,6 +10,8 @@
 //!   page, and no request to any other host (the pages and `/docs`).
 //! - [`ops`]: an operator dry-runs and replays a dead letter on `/ops`.
 //! - [`admin`]: an admin reads a show's sales and cancels it after confirming.
+//! - [`weight`] (ignored, a benchmark: `scripts/bench-web.sh`): first paint, the
+//!   seat map interactive, and the JavaScript and CSS shipped per page.
 //! - [`schedule`]: an admin draws a screen in the layout editor, schedules a show
 //!   on its week, and an overlapping show is refused with the API's words.
 //! - [`door`]: door staff check a ticket in; a second scan says when and where.
@@ -27,6 +29,7 @@ mod journey;
 mod mfa;
 mod ops;
 mod schedule;
+mod weight;
 
 use contracts::{LayoutRow, LayoutSeat, Price, ScreenLayout, ShowId};
 use tests::TestSystem;

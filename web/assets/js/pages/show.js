@@ -121,6 +121,8 @@ export async function render(main, [id]) {
   }
   main.querySelector('#legend').replaceWith(seatmap.legend(show.prices));
   drawSummary();
+  // The page is usable from here (every seat a button): the web benchmark reads it.
+  performance.mark('seatmap-interactive');
   const stop = every(POLL_MS, poll);
   return () => { stop(); checkout.stop(); };
 }
