@@ -43,6 +43,9 @@ pub enum ApiError {
     IdempotencyKeyReused(String),
     #[error("{0}")]
     Conflict(String),
+    /// Shows of a recurring schedule that overlap: nothing was created.
+    #[error("{} of the shows overlap another (the cleaning buffer included), first at {}; nothing was scheduled", .0.len(), .0.first().map(|o| o.starts_at_local.as_str()).unwrap_or("-"))]
+    ScheduleOverlaps(Vec<crate::routes::admin::Overlap>),
     /// A card number where a gateway token belongs; the detail never repeats it.
     #[error("{}", contracts::PaymentMethod::CARD_NUMBER_RULE)]
     CardNumberRefused,
@@ -149,6 +152,9 @@ impl ApiError {
                 (StatusCode::CONFLICT, "show_not_on_sale", "Show not on sale")
             }
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::ScheduleOverlaps(_) => {
+                (StatusCode::CONFLICT, "schedule_overlaps", "Shows overlap")
+            }
             ApiError::CardNumberRefused => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "card_number_refused",
@@ -217,6 +223,12 @@ impl ApiError {
         match self {
             ApiError::TicketNotValid { reason } => {
                 m.insert("reason".into(), reason.clone().into());
+            }
+            ApiError::ScheduleOverlaps(overlaps) => {
+                m.insert(
+                    "overlaps".into(),
+                    serde_json::to_value(overlaps).unwrap_or_default(),
+                );
             }
             ApiError::AlreadyCheckedIn {
                 booking_id,

@@ -64,6 +64,31 @@ pub fn local_rfc3339(t: OffsetDateTime, zone: &str) -> String {
     }
 }
 
+/// The instant at which the wall clock of `zone` shows `date` `time`, for
+/// schedules typed on the theater's clock. A wall time that happens twice (the
+/// hour the clocks go back) is its first occurrence; one that never happens (the
+/// hour they skip) is read with the offset before the gap, i.e. it lands after it,
+/// as most calendars do (jiff's "compatible" choice). `None` for an unknown zone.
+pub fn instant_at(date: time::Date, at: time::Time, zone: &str) -> Option<OffsetDateTime> {
+    let tz = jiff::tz::db().get(zone).ok()?;
+    let civil = jiff::civil::DateTime::new(
+        i16::try_from(date.year()).ok()?,
+        i8::try_from(u8::from(date.month())).ok()?,
+        i8::try_from(date.day()).ok()?,
+        i8::try_from(at.hour()).ok()?,
+        i8::try_from(at.minute()).ok()?,
+        i8::try_from(at.second()).ok()?,
+        0,
+    )
+    .ok()?;
+    let nanos = civil
+        .to_zoned_datetime(tz)
+        .ok()?
+        .timestamp()
+        .as_nanosecond();
+    OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()
+}
+
 /// For people: `Thu 3 Dec 2026, 00:30 IST (Asia/Kolkata)`: the wall clock, the
 /// zone's abbreviation at that instant and its IANA name.
 pub fn local_human(t: OffsetDateTime, zone: &str) -> String {
@@ -75,6 +100,39 @@ pub fn local_human(t: OffsetDateTime, zone: &str) -> String {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    #[test]
+    fn a_wall_time_is_the_instant_of_the_zones_clock_across_daylight_saving() {
+        use time::macros::{date, time};
+        let at = |d, t, z| instant_at(d, t, z).unwrap();
+        assert_eq!(
+            at(date!(2026 - 12 - 10), time!(18:30), "Asia/Kolkata"),
+            datetime!(2026-12-10 13:00 UTC)
+        );
+        // New York: EST in winter, EDT in summer.
+        assert_eq!(
+            at(date!(2026 - 01 - 15), time!(20:00), "America/New_York"),
+            datetime!(2026-01-16 01:00 UTC)
+        );
+        assert_eq!(
+            at(date!(2026 - 07 - 15), time!(20:00), "America/New_York"),
+            datetime!(2026-07-16 00:00 UTC)
+        );
+        // 02:30 is skipped on 8 March 2026: read before the gap, it lands at 03:30 EDT.
+        assert_eq!(
+            at(date!(2026 - 03 - 08), time!(02:30), "America/New_York"),
+            datetime!(2026-03-08 07:30 UTC)
+        );
+        // 01:30 happens twice on 1 November 2026: the first (EDT).
+        assert_eq!(
+            at(date!(2026 - 11 - 01), time!(01:30), "America/New_York"),
+            datetime!(2026-11-01 05:30 UTC)
+        );
+        assert_eq!(
+            instant_at(date!(2026 - 12 - 10), time!(18:30), "Mars/Olympus"),
+            None
+        );
+    }
 
     #[test]
     fn known_zones_are_canonical_and_anything_else_is_refused() {

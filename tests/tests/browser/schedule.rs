@@ -1,7 +1,8 @@
 //! The admin's schedule: a screen drawn in the layout editor (one seat blocked by a
 //! press on the preview), a show put on that screen's week at a time on the
-//! theater's clock, the buyer's seat page showing that layout and its prices, and a
-//! second show overlapping the first refused with the API's own words.
+//! theater's clock, a second show overlapping the first refused with the API's own
+//! words, a repeated schedule (two days at once), and the buyer's seat page showing
+//! that layout and its prices.
 
 use crate::access::assert_accessible;
 use crate::cinema;
@@ -124,6 +125,25 @@ async fn an_admin_draws_a_screen_schedules_a_show_on_its_week_and_an_overlap_is_
         .await
         .unwrap();
     assert_eq!(shows, 1, "the overlapping show was not created");
+
+    // Repeated: 10:00 on that day and the next, two shows at once.
+    let next = (time::Date::parse(
+        &day,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .unwrap()
+        + time::Duration::days(1))
+    .to_string();
+    set_value(&b, "#show-time", "10:00").await;
+    set_value(&b, "#show-until", &next).await;
+    b.click("#show-save").await;
+    b.text_contains("#show-created", "Scheduled 2 shows").await;
+    let shows: i64 = sqlx::query_scalar("select count(*) from shows where screen_id = $1")
+        .bind(screen)
+        .fetch_one(&sys.pool)
+        .await
+        .unwrap();
+    assert_eq!(shows, 3, "the repeated shows were created");
 
     // The buyer's seat page, through the show's block on the week: the layout
     // drawn, A1 not for sale, the back row's price.

@@ -17,7 +17,7 @@ fn layout() -> Value {
     ]})
 }
 
-fn prices() -> Value {
+pub(crate) fn prices() -> Value {
     json!([
         {"seat_type": "regular", "amount": 20000, "currency": "INR"},
         {"seat_type": "premium", "amount": 35000, "currency": "INR"}
@@ -35,7 +35,7 @@ pub(crate) fn at(hours_from_now: i64, minutes: i64) -> String {
 }
 
 pub(crate) struct Admin<'a> {
-    sys: &'a TestSystem,
+    pub(crate) sys: &'a TestSystem,
     token: String,
 }
 

@@ -23,6 +23,7 @@ mod ops;
 mod payments;
 mod pipeline;
 mod ratelimit;
+mod recurring;
 mod reports;
 mod scopes;
 mod timezones;

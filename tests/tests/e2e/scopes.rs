@@ -20,6 +20,9 @@ type Call = (Method, String, Option<Value>);
 fn routes_on(v: &Venues, b: &crate::venues::Venue) -> Vec<(&'static str, Call)> {
     let (t, sc, sh) = (&b.theater, &b.screen, &b.show);
     let show_body = json!({"movie_id": v.movie, "screen_id": sc, "starts_at": crate::venues::in_hours(72), "prices": prices()});
+    // Five days ahead on the theater's calendar (Asia/Kolkata), clear of the show above.
+    let day = (time::OffsetDateTime::now_utc() + time::Duration::days(5)).date();
+    let recurring_body = json!({"movie_id": v.movie, "screen_id": sc, "times": ["10:00"], "from": day.to_string(), "to": day.to_string(), "prices": prices()});
     vec![
         (
             "/v1/admin/theaters/{theater_id}",
@@ -60,6 +63,14 @@ fn routes_on(v: &Venues, b: &crate::venues::Venue) -> Vec<(&'static str, Call)> 
         (
             "/v1/admin/shows",
             (Method::POST, "/v1/admin/shows".into(), Some(show_body)),
+        ),
+        (
+            "/v1/admin/shows/recurring",
+            (
+                Method::POST,
+                "/v1/admin/shows/recurring".into(),
+                Some(recurring_body),
+            ),
         ),
         (
             "/v1/admin/shows/{show_id}",

@@ -20,6 +20,7 @@
 
 mod events;
 mod movies;
+mod recurring;
 mod reports;
 mod sales;
 mod screens;
@@ -28,6 +29,8 @@ mod theaters;
 
 use events::*;
 use movies::*;
+pub use recurring::Overlap;
+use recurring::*;
 use reports::*;
 use sales::*;
 use screens::*;
@@ -115,6 +118,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_event))
         .routes(routes!(get_movie, update_movie))
         .routes(routes!(create_show, list_shows))
+        .routes(routes!(create_recurring))
         .routes(routes!(get_show, update_show))
         .routes(routes!(sales))
         .routes(routes!(cancel_show))

@@ -56,7 +56,10 @@ fn bound(name: &str, raw: Option<&str>) -> Result<Option<OffsetDateTime>, ApiErr
 
 /// What `movie_id` and `event_id` name together: they are one id space, so two
 /// different ids are a 422; `None` when neither is given.
-fn event_of(movie_id: Option<Uuid>, event_id: Option<Uuid>) -> Result<Option<Uuid>, ApiError> {
+pub(super) fn event_of(
+    movie_id: Option<Uuid>,
+    event_id: Option<Uuid>,
+) -> Result<Option<Uuid>, ApiError> {
     match (movie_id, event_id) {
         (Some(m), Some(e)) if m != e => Err(ApiError::Validation(
             "movie_id and event_id name the same thing (one id space): give one of them".into(),
@@ -79,7 +82,7 @@ fn parse_start(raw: &str) -> Result<OffsetDateTime, ApiError> {
 }
 
 /// Prices must name exactly the layout's seat types, in one currency.
-fn check_prices(prices: &[Price], layout: &ScreenLayout) -> Result<(), ApiError> {
+pub(super) fn check_prices(prices: &[Price], layout: &ScreenLayout) -> Result<(), ApiError> {
     let types: BTreeSet<&str> = layout.seats().map(|(_, s)| s.seat_type.as_str()).collect();
     let priced: BTreeSet<&str> = prices.iter().map(|p| p.seat_type.as_str()).collect();
     if priced.len() != prices.len() {
@@ -106,7 +109,7 @@ fn check_prices(prices: &[Price], layout: &ScreenLayout) -> Result<(), ApiError>
 }
 
 /// The other live show on `screen` whose busy time overlaps `[start, busy_until)`.
-async fn overlapping(
+pub(super) async fn overlapping(
     tx: &mut sqlx::PgConnection,
     screen: Uuid,
     start: OffsetDateTime,
@@ -128,7 +131,7 @@ async fn overlapping(
 }
 
 /// The show's schedule: (ends_at, busy_until) for a start and a movie duration.
-fn schedule(
+pub(super) fn schedule(
     app: &AppState,
     start: OffsetDateTime,
     duration_min: i32,
@@ -145,7 +148,7 @@ fn overlap_error(other: Uuid, at: OffsetDateTime) -> ApiError {
     ))
 }
 
-async fn write_prices(
+pub(super) async fn write_prices(
     tx: &mut sqlx::PgConnection,
     show: Uuid,
     prices: &[Price],
@@ -177,6 +180,40 @@ async fn write_prices(
     Ok(())
 }
 
+/// When a show starts, ends, and leaves its screen (the cleaning buffer after).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ShowTimes {
+    pub start: OffsetDateTime,
+    pub ends: OffsetDateTime,
+    pub busy: OffsetDateTime,
+}
+
+/// Writes a show on sale with its prices (the caller checked overlaps in `tx`; the
+/// database's exclusion constraint stands behind that check).
+pub(super) async fn insert_show(
+    tx: &mut sqlx::PgConnection,
+    id: Uuid,
+    movie: Uuid,
+    screen: Uuid,
+    t: ShowTimes,
+    prices: &[Price],
+) -> Result<(), ApiError> {
+    sqlx::query(
+        "insert into shows (id, movie_id, screen_id, starts_at, ends_at, busy_until, status)
+         values ($1, $2, $3, $4, $5, $6, 'on_sale')",
+    )
+    .bind(id)
+    .bind(movie)
+    .bind(screen)
+    .bind(t.start)
+    .bind(t.ends)
+    .bind(t.busy)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| db_conflict(e, "the show"))?;
+    write_prices(tx, id, prices).await
+}
+
 /// Schedules a show, on sale at once. Overlapping another live show of the screen,
 /// the cleaning buffer included, is a 409.
 #[utoipa::path(post, path = "/v1/admin/shows", tag = "admin", security(("bearer" = [])),
@@ -203,20 +240,8 @@ pub async fn create_show(
     if let Some((other, at)) = overlapping(&mut tx, screen.id, start, busy, id).await? {
         return Err(overlap_error(other, at));
     }
-    sqlx::query(
-        "insert into shows (id, movie_id, screen_id, starts_at, ends_at, busy_until, status)
-         values ($1, $2, $3, $4, $5, $6, 'on_sale')",
-    )
-    .bind(id)
-    .bind(movie.id)
-    .bind(screen.id)
-    .bind(start)
-    .bind(ends)
-    .bind(busy)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| db_conflict(e, "the show"))?;
-    write_prices(&mut tx, id, &body.prices).await?;
+    let times = ShowTimes { start, ends, busy };
+    insert_show(&mut tx, id, movie.id, screen.id, times, &body.prices).await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(app.catalog.show(id).await?)).into_response())
 }

@@ -9,6 +9,7 @@ import { api, qs } from '../../api.js';
 import { addDays, dayLabel, todayIn, zonedInstant, cap } from '../../format.js';
 
 const CURRENCIES = ['INR', 'USD', 'EUR', 'GBP', 'AED', 'SGD'];
+const WEEKDAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 /** Height of one hour on the calendar, in pixels. */
 const HOUR_PX = 22;
 
@@ -116,6 +117,13 @@ export function scheduler(screens, onScheduled) {
           h('input', { id: 'show-time', type: 'time', required: true, value: '18:30', step: 300 })),
         h('div', { class: 'field' }, h('label', { for: 'show-currency' }, 'Currency'),
           h('select', { id: 'show-currency' }, CURRENCIES.map((c) => h('option', { value: c }, c))))),
+      h('fieldset', {}, h('legend', {}, 'Repeat (optional)'),
+        h('div', { class: 'form-grid' },
+          h('div', { class: 'field' }, h('label', { for: 'show-until' }, 'At this time every day until'),
+            h('input', { id: 'show-until', type: 'date' })),
+          h('div', { class: 'field weekdays', role: 'group', 'aria-label': 'Only on' },
+            h('span', { class: 'label' }, 'Only on (none ticked: every day)'),
+            h('div', { class: 'selects' }, WEEKDAYS.map((d) => h('label', {}, h('input', { type: 'checkbox', value: d, class: 'weekday' }), ` ${cap(d)}`)))))),
       h('fieldset', {}, h('legend', {}, 'Prices per seat type (in the currency\'s units, e.g. 250.00)'),
         h('div', { class: 'form-grid' }, types.map((t) => h('div', { class: 'field' },
           h('label', { for: `price-${t}` }, cap(t)),
@@ -142,21 +150,35 @@ export function scheduler(screens, onScheduled) {
     if (!day || !time) missing.push('a day and a time');
     if (prices.some((p) => !(p.amount > 0))) missing.push('a price for every seat type');
     if (missing.length) { replace(outcome, errorBox({ message: `Give ${missing.join(', ')}.` })); return; }
+    const until = form.querySelector('#show-until').value;
+    const weekdays = [...form.querySelectorAll('input.weekday:checked')].map((i) => i.value);
     const button = form.querySelector('#show-save');
     button.disabled = true;
     try {
-      const show = await api('/v1/admin/shows', {
-        method: 'POST',
-        body: { event_id: event, screen_id: screen.id, starts_at: zonedInstant(day, time, zone), prices },
-      });
-      replace(outcome, h('p', { class: 'notice ok', role: 'status', id: 'show-created' }, `Scheduled: ${day} at ${time} (${zone}), on sale now. `,
-        h('a', { href: `/shows/${show.id}` }, 'Open its seat page')));
-      toast('Show scheduled');
+      if (until) {
+        // A recurring schedule: all or none, every clash named by the API.
+        const res = await api('/v1/admin/shows/recurring', {
+          method: 'POST',
+          body: { event_id: event, screen_id: screen.id, times: [time], from: day, to: until, weekdays: weekdays.length ? weekdays : undefined, prices },
+        });
+        replace(outcome, h('p', { class: 'notice ok', role: 'status', id: 'show-created' }, `Scheduled ${res.created} shows at ${time} (${zone}) from ${day} to ${until}, on sale now.`));
+        toast(`${res.created} shows scheduled`);
+      } else {
+        const show = await api('/v1/admin/shows', {
+          method: 'POST',
+          body: { event_id: event, screen_id: screen.id, starts_at: zonedInstant(day, time, zone), prices },
+        });
+        replace(outcome, h('p', { class: 'notice ok', role: 'status', id: 'show-created' }, `Scheduled: ${day} at ${time} (${zone}), on sale now. `,
+          h('a', { href: `/shows/${show.id}` }, 'Open its seat page')));
+        toast('Show scheduled');
+      }
       if (day < week || day >= addDays(week, 7)) week = day;
       await drawWeek();
       await onScheduled?.();
     } catch (err) {
-      replace(outcome, errorBox(err, 'Not scheduled: '));
+      const clashes = err.problem?.overlaps ?? [];
+      replace(outcome, errorBox(err, 'Not scheduled: '), clashes.length ? h('ul', { class: 'clashes', id: 'show-clashes' },
+        clashes.map((o) => h('li', {}, `${o.starts_at_local.slice(0, 16).replace('T', ' ')} meets ${o.other_show_id ? 'the show' : 'another show of this schedule'} at ${o.other_starts_at_local.slice(0, 16).replace('T', ' ')}`))) : null);
     } finally {
       button.disabled = false;
     }
