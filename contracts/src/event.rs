@@ -136,6 +136,9 @@ pub enum RejectReason {
     InvalidRequest { detail: String },
     /// The show is not on sale (cancelled, started, or unknown to the sequencer).
     NotOnSale,
+    /// The user would hold or own more tickets for this show than its event allows
+    /// (`limit`), counting what they hold or bought already (`already`).
+    LimitPerUser { limit: u32, already: u32 },
 }
 
 impl RejectReason {
@@ -145,6 +148,7 @@ impl RejectReason {
             RejectReason::NotEnoughSeats { .. } => "not_enough_seats",
             RejectReason::InvalidRequest { .. } => "invalid_request",
             RejectReason::NotOnSale => "not_on_sale",
+            RejectReason::LimitPerUser { .. } => "limit_per_user",
         }
     }
 }

@@ -12,6 +12,9 @@ pub struct ShowRecord {
     pub starts_at: Millis,
     pub layout: ScreenLayout,
     pub prices: Vec<Price>,
+    /// Most tickets one user may hold or have bought for this show (its event's
+    /// `max_tickets_per_user`); `None`: only the per-booking limit.
+    pub max_tickets_per_user: Option<u32>,
 }
 
 impl ShowRecord {
@@ -34,6 +37,8 @@ pub struct ShowInfo {
     pub starts_at: Millis,
     pub screen_id: uuid::Uuid,
     pub prices: Vec<Price>,
+    /// See [`ShowRecord::max_tickets_per_user`].
+    pub max_tickets_per_user: Option<u32>,
 }
 
 impl ShowInfo {
@@ -58,19 +63,21 @@ pub async fn load_show(pool: &PgPool, show: ShowId) -> Result<Option<ShowRecord>
         starts_at: info.starts_at,
         layout,
         prices: info.prices,
+        max_tickets_per_user: info.max_tickets_per_user,
     }))
 }
 
 /// Loads a show's status, start, screen and prices; `None` if there is no such show.
 pub async fn load_show_info(pool: &PgPool, show: ShowId) -> Result<Option<ShowInfo>, sqlx::Error> {
-    let row: Option<(String, i64, uuid::Uuid)> = sqlx::query_as(
-        "select status, (extract(epoch from starts_at) * 1000)::bigint, screen_id
-           from shows where id = $1",
+    let row: Option<(String, i64, uuid::Uuid, Option<i32>)> = sqlx::query_as(
+        "select s.status, (extract(epoch from s.starts_at) * 1000)::bigint, s.screen_id,
+                m.max_tickets_per_user
+           from shows s join movies m on m.id = s.movie_id where s.id = $1",
     )
     .bind(show.0)
     .fetch_optional(pool)
     .await?;
-    let Some((status, starts_at, screen_id)) = row else {
+    let Some((status, starts_at, screen_id, max_tickets_per_user)) = row else {
         return Ok(None);
     };
     let status: ShowStatus = crate::db::parse_text(&status)?;
@@ -85,6 +92,7 @@ pub async fn load_show_info(pool: &PgPool, show: ShowId) -> Result<Option<ShowIn
         status,
         starts_at: Millis(starts_at),
         screen_id,
+        max_tickets_per_user: max_tickets_per_user.and_then(|n| u32::try_from(n).ok()),
         prices: prices
             .into_iter()
             .map(|(seat_type, amount, currency)| Price {

@@ -136,6 +136,7 @@ pub async fn load_show_state(pool: &PgPool, show: ShowId) -> Result<Option<ShowS
         on_sale: rec.status == contracts::ShowStatus::OnSale,
         layout: rec.layout,
         prices: rec.prices,
+        max_tickets_per_user: rec.max_tickets_per_user,
     };
     ShowState::restore(config, bookings, known.into_iter().map(BookingId))
         .and_then(|s| s.with_closed(closed_bookings))

@@ -24,6 +24,10 @@ pub struct ShowConfig {
     pub prices: Vec<Price>,
     /// When false every hold is rejected with `NotOnSale`.
     pub on_sale: bool,
+    /// Most seats one user may occupy (held, being paid or sold) in this show;
+    /// `None`: only the per-booking limit applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tickets_per_user: Option<u32>,
 }
 
 /// A booking that occupies seats, as restored from the database (and as kept in
@@ -138,6 +142,8 @@ pub struct ShowState {
     live: BTreeMap<BookingId, LiveBooking>,
     closed: BTreeMap<BookingId, ClosedBooking>,
     known: BTreeSet<BookingId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tickets_per_user: Option<u32>,
 }
 
 impl ShowState {
@@ -151,6 +157,7 @@ impl ShowState {
             layout,
             prices,
             on_sale,
+            max_tickets_per_user,
         } = config;
         layout
             .validate()
@@ -242,6 +249,7 @@ impl ShowState {
             live: BTreeMap::new(),
             closed: BTreeMap::new(),
             known: BTreeSet::new(),
+            max_tickets_per_user,
         })
     }
 

@@ -178,6 +178,9 @@ pub fn change(e: &EventEnvelope) -> Change {
                 RejectReason::NotEnoughSeats { available } => format!("{available} available"),
                 RejectReason::InvalidRequest { detail } => detail.clone(),
                 RejectReason::NotOnSale => String::new(),
+                RejectReason::LimitPerUser { limit, already } => {
+                    format!("{already} of {limit} per user already")
+                }
             };
             let summary = format!("booking {b} rejected: {} {detail}", reason.code());
             (vec![], vec![], summary.trim_end().to_owned())

@@ -90,7 +90,7 @@ impl ShowState {
         if !self.known.insert(hold.booking_id) {
             return None;
         }
-        let event = match self.decide(&hold.request) {
+        let event = match self.decide(&hold.request, hold.user_id) {
             Ok(seats) => {
                 let hold_expires_at = issued_at.plus_ms(hold.hold_ttl_ms);
                 let booking = self.occupy(hold.booking_id, hold.user_id, &seats, hold_expires_at);
@@ -202,8 +202,9 @@ impl ShowState {
         })
     }
 
-    /// Decides a hold request: the seat indices to take (sorted), or why not.
-    fn decide(&self, request: &SeatRequest) -> Result<Vec<usize>, RejectReason> {
+    /// Decides a hold request of `user`: the seat indices to take (sorted), or why
+    /// not.
+    fn decide(&self, request: &SeatRequest, user: UserId) -> Result<Vec<usize>, RejectReason> {
         if !self.on_sale {
             return Err(RejectReason::NotOnSale);
         }
@@ -213,6 +214,21 @@ impl ShowState {
             return invalid(format!(
                 "a booking takes 1 to {MAX_SEATS_PER_BOOKING} seats, not {count}"
             ));
+        }
+        if let Some(limit) = self.max_tickets_per_user {
+            // Every seat the user occupies in this show counts: held, being paid
+            // or sold. Decided here, in the partition's order, so two requests of
+            // one user sent at once are counted one after the other.
+            let already: usize = self
+                .live
+                .values()
+                .filter(|b| b.user_id == user)
+                .map(|b| b.seats.len())
+                .sum();
+            let already = u32::try_from(already).unwrap_or(u32::MAX);
+            if already.saturating_add(u32::try_from(count).unwrap_or(u32::MAX)) > limit {
+                return Err(RejectReason::LimitPerUser { limit, already });
+            }
         }
         match request {
             SeatRequest::Chosen { seats } => {

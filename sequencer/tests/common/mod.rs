@@ -101,6 +101,7 @@ pub fn config(layout: ScreenLayout) -> ShowConfig {
         layout,
         prices: prices(),
         on_sale: true,
+        max_tickets_per_user: None,
     }
 }
 

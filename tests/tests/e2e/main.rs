@@ -15,6 +15,7 @@ mod events;
 mod failures;
 mod journey;
 mod journey_mail;
+mod limits;
 mod lookup;
 mod mfa;
 mod notifier;

@@ -29,6 +29,11 @@ pub struct EventInput {
     pub language: Option<String>,
     #[serde(default)]
     pub synopsis: Option<String>,
+    /// Most tickets one user may hold or buy for any one show of the event (1 to
+    /// 100; no cap beyond the per-booking one when absent): the sequencer enforces
+    /// it, so parallel requests of one user cannot pass it together.
+    #[serde(default)]
+    pub max_tickets_per_user: Option<i32>,
 }
 
 /// How long an event of `kind` usually runs, in minutes.
@@ -65,6 +70,7 @@ pub async fn create_event(
             rating: body.rating.as_deref(),
             language: body.language.as_deref(),
             synopsis: body.synopsis.as_deref(),
+            max_tickets_per_user: body.max_tickets_per_user,
         },
     )
     .await?;
@@ -88,6 +94,7 @@ pub(super) struct NewEvent<'a> {
     pub rating: Option<&'a str>,
     pub language: Option<&'a str>,
     pub synopsis: Option<&'a str>,
+    pub max_tickets_per_user: Option<i32>,
 }
 
 /// Validates `e` (`422` naming the field) and inserts it; its new id.
@@ -96,8 +103,8 @@ pub(super) async fn insert_event(app: &AppState, e: NewEvent<'_>) -> Result<Uuid
     let (people_field, people) = e.people;
     sqlx::query(
         "insert into movies (id, kind, title, genres, cast_members, duration_min, rating, language,
-                             synopsis)
-         values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                             synopsis, max_tickets_per_user)
+         values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(id)
     .bind(e.kind.as_str())
@@ -108,7 +115,18 @@ pub(super) async fn insert_event(app: &AppState, e: NewEvent<'_>) -> Result<Uuid
     .bind(optional_text("rating", e.rating, 20)?)
     .bind(optional_text("language", e.language, 40)?)
     .bind(optional_text("synopsis", e.synopsis, MAX_SYNOPSIS_CHARS)?.unwrap_or_default())
+    .bind(check_ticket_cap(e.max_tickets_per_user)?)
     .execute(&app.db)
     .await?;
     Ok(id)
+}
+
+/// A per-user ticket cap: 1 to 100, or none.
+fn check_ticket_cap(cap: Option<i32>) -> Result<Option<i32>, ApiError> {
+    match cap {
+        Some(n) if !(1..=100).contains(&n) => Err(ApiError::Validation(
+            "max_tickets_per_user must be 1 to 100 (or absent: no cap)".into(),
+        )),
+        c => Ok(c),
+    }
 }

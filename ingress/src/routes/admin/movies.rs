@@ -22,6 +22,9 @@ pub struct MovieInput {
     pub language: Option<String>,
     #[serde(default)]
     pub synopsis: Option<String>,
+    /// Most tickets one user may hold or buy for any one show (1 to 100).
+    #[serde(default)]
+    pub max_tickets_per_user: Option<i32>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -77,6 +80,7 @@ pub async fn create_movie(
             rating: body.rating.as_deref(),
             language: body.language.as_deref(),
             synopsis: body.synopsis.as_deref(),
+            max_tickets_per_user: body.max_tickets_per_user,
         },
     )
     .await?;
