@@ -22,6 +22,7 @@ mod ops;
 mod payments;
 mod pipeline;
 mod ratelimit;
+mod refunds;
 mod reports;
 mod scopes;
 mod timezones;
