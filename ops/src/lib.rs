@@ -8,6 +8,9 @@
 //!   --dry-run` and `POST /v1/ops/dlq/{queue}/replay {dry_run: true}` alike.
 //! - [`partitions`]: per partition, its queue depth and consumers (from the broker)
 //!   and its owner, epoch and last batch (from PostgreSQL).
+//! - [`reconcile`]: money versus seats over the database, and
+//!   [`reconcile::with_gateway`]: the same compared with the payment gateway's own
+//!   payments and refunds.
 
 pub mod dlq;
 pub mod partitions;

@@ -16,10 +16,18 @@
 //! - `live_booking_of_cancelled_show`: a cancelled show still has a held, paying or
 //!   confirmed booking (its `CancelShow` command never reached the sequencer: cancel
 //!   the show again, which is harmless).
+//!
+//! [`with_gateway`] (what `bookctl reconcile` and `GET /v1/ops/reconcile` run) adds
+//! the comparison with the payment gateway's own payments and refunds ([`gateway`]):
+//! the database alone cannot tell a payment recorded for the wrong booking.
 
+use payment_adapter::{HttpGateway, PaymentGateway};
 use serde::Serialize;
 use sqlx::PgPool;
+use std::time::Duration;
 use uuid::Uuid;
+
+pub mod gateway;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Problem {
@@ -35,7 +43,29 @@ pub struct Report {
     pub problems: Vec<Problem>,
 }
 
-/// Runs every check. Read-only.
+/// Runs every check of the database and every check against `gateway`. Read-only.
+pub async fn with_gateway<G: PaymentGateway>(
+    pool: &PgPool,
+    gateway: &G,
+) -> Result<Report, sqlx::Error> {
+    let mut report = reconcile(pool).await?;
+    report.problems.extend(gateway::check(pool, gateway).await?);
+    report.ok = report.problems.is_empty();
+    Ok(report)
+}
+
+/// The gateway client of `settings` (as the saga's).
+pub fn gateway_of(settings: &platform::Settings) -> HttpGateway {
+    let p = &settings.payments;
+    HttpGateway::new(
+        &p.gateway_url,
+        secrecy::ExposeSecret::expose_secret(&p.gateway_api_key),
+        Duration::from_millis(p.gateway_timeout_ms),
+        p.gateway_max_attempts,
+    )
+}
+
+/// Runs every check of the database alone. Read-only.
 pub async fn reconcile(pool: &PgPool) -> Result<Report, sqlx::Error> {
     let mut problems = Vec::new();
     let bookings: i64 = sqlx::query_scalar("select count(*) from bookings")

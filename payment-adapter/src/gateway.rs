@@ -1,11 +1,11 @@
-//! The payment gateway as the rest of the platform sees it: a trait with four calls
+//! The payment gateway as the rest of the platform sees it: a trait with its calls
 //! and one error enum that says whether a retry can help.
 
 use std::future::Future;
 
 use contracts::BookingId;
 
-use crate::model::{PaymentIntent, Refund};
+use crate::model::{List, PaymentIntent, Refund};
 
 /// A payment to create for a booking.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +91,20 @@ pub trait PaymentGateway: Send + Sync {
         amount: i64,
         idempotency_key: &str,
     ) -> impl Future<Output = Result<Refund, GatewayError>> + Send;
+
+    /// A refund as the gateway knows it now (a webhook about it is only a hint).
+    fn get_refund(
+        &self,
+        refund_id: &str,
+    ) -> impl Future<Output = Result<Refund, GatewayError>> + Send;
+
+    /// One page of the account's payments, newest first: at most `limit`, those
+    /// after the payment `starting_after` (the last id of the previous page).
+    fn list_payments(
+        &self,
+        starting_after: Option<&str>,
+        limit: u32,
+    ) -> impl Future<Output = Result<List<PaymentIntent>, GatewayError>> + Send;
 }
 
 #[cfg(test)]

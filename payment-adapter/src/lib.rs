@@ -2,7 +2,7 @@
 //! and a local gateway to talk to.
 //!
 //! - [`gateway`]: the [`PaymentGateway`] trait the payment saga calls
-//!   (create, get, cancel, refund) and [`GatewayError`], which says whether a retry
+//!   (create, get, cancel, refund, get a refund, list payments) and [`GatewayError`], which says whether a retry
 //!   can help.
 //! - [`client`]: [`HttpGateway`], the trait over a Stripe-shaped HTTP API with
 //!   per-request timeouts, bounded exponential-backoff retries (only timeouts,
@@ -27,6 +27,6 @@ pub mod signature;
 pub use client::HttpGateway;
 pub use gateway::{CreatePayment, GatewayError, PaymentGateway};
 pub use model::{
-    IntentStatus, PaymentIntent, Refund, RefundStatus, WebhookData, WebhookEvent, WebhookKind,
+    IntentStatus, List, PaymentIntent, Refund, RefundStatus, WebhookData, WebhookEvent, WebhookKind,
 };
 pub use signature::{SIGNATURE_HEADER, SignatureError};

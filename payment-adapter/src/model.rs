@@ -9,6 +9,8 @@ use uuid::Uuid;
 pub const OBJECT_PAYMENT_INTENT: &str = "payment_intent";
 /// `object` of a [`Refund`].
 pub const OBJECT_REFUND: &str = "refund";
+/// `object` of a [`List`].
+pub const OBJECT_LIST: &str = "list";
 
 /// The `type` of a [`WebhookEvent`] (API.md "Payment webhooks").
 pub mod event_type {
@@ -103,8 +105,20 @@ pub struct Refund {
     pub payment_intent: String,
     /// Minor units.
     pub amount: i64,
+    /// The refunded intent's currency.
+    pub currency: String,
     pub status: RefundStatus,
     pub failure_reason: Option<String>,
+}
+
+/// A page of a list route (`GET /v1/payment_intents`), newest first, as Stripe
+/// pages: the next page starts after the last item's id while `has_more`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct List<T> {
+    /// Always `"list"`.
+    pub object: String,
+    pub data: Vec<T>,
+    pub has_more: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -8,6 +8,7 @@
 
 mod fixtures;
 mod mail;
+mod money;
 pub mod openapi;
 pub mod proxy;
 
@@ -219,15 +220,9 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
     // The sink first: ingress sends account emails (verification, reset) to it too.
     let mut settings = settings;
     let (mail_dir, smtp) = start_smtp_sink(&opts, &mut settings, &ingress_stop).await;
-    let app = ingress::Application::build(settings.clone())
-        .await
-        .expect("build ingress");
-    let base_url = format!("http://{}", app.addr());
-    tokio::spawn(app.run_until_stopped(ingress_stop.clone().cancelled_owned()));
+    // The gateway is bound first (ingress asks it too, to reconcile) and sends its
+    // webhooks to ingress once ingress is bound.
     let mut gw = opts.gateway.clone();
-    gw.webhook_url = opts
-        .deliver_webhooks
-        .then(|| format!("{base_url}/v1/payments/webhook"));
     gw.webhook_secret =
         secrecy::ExposeSecret::expose_secret(&settings.payments.webhook_secret).to_owned();
     gw.api_key =
@@ -236,8 +231,19 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
         .await
         .expect("build local gateway");
     let gateway_url = gateway.base_url();
-    tokio::spawn(gateway.run_until_stopped(ingress_stop.clone().cancelled_owned()));
     settings.payments.gateway_url = gateway_url.clone();
+    let app = ingress::Application::build(settings.clone())
+        .await
+        .expect("build ingress");
+    let base_url = format!("http://{}", app.addr());
+    tokio::spawn(app.run_until_stopped(ingress_stop.clone().cancelled_owned()));
+    let gateway = gateway
+        .webhooks_to(
+            opts.deliver_webhooks
+                .then(|| format!("{base_url}/v1/payments/webhook")),
+        )
+        .expect("webhooks to ingress");
+    tokio::spawn(gateway.run_until_stopped(ingress_stop.clone().cancelled_owned()));
     let tokens = TokenKeys::new(&settings.auth.jwt_secret, 3600);
     let workers_redis_url = match opts.workers_redis_port {
         Some(port) => with_port(&settings.redis.url, port),

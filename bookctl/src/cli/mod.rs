@@ -83,9 +83,11 @@ pub enum Cmd {
     },
     /// Each partition: queue depth, consumers, owner (active worker), epoch, last batch.
     Partitions,
-    /// Check money against seats over the whole database: every confirmed booking
-    /// has a captured payment, every captured payment a ticket or a refund, no seat
-    /// is live twice. Exits non-zero when it finds a problem.
+    /// Check money against seats over the whole database and with the payment
+    /// gateway: every confirmed booking has a captured payment (at the gateway too,
+    /// for it, in full), every captured payment a ticket or a refund, every refund
+    /// done at the gateway, no seat is live twice. Exits non-zero when it finds a
+    /// problem.
     Reconcile,
 }
 
@@ -308,7 +310,7 @@ pub async fn run(
         }
         Cmd::Dlq { command } => dlq::run(settings, command, json, out, input).await?,
         Cmd::Partitions => status::partitions(settings, &pool()?, json, out).await?,
-        Cmd::Reconcile => status::reconcile(&pool()?, json, out).await?,
+        Cmd::Reconcile => status::reconcile(settings, &pool()?, json, out).await?,
     }
     Ok(())
 }

@@ -52,13 +52,16 @@ pub(super) async fn partitions(
     Ok(())
 }
 
-/// Money and seats agree across the database; an error when they do not.
+/// Money and seats agree across the database and with the payment gateway; an
+/// error when they do not.
 pub(super) async fn reconcile(
+    settings: &Settings,
     pool: &sqlx::PgPool,
     json: bool,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let report = ops::reconcile::reconcile(pool).await?;
+    let gateway = ops::reconcile::gateway_of(settings);
+    let report = ops::reconcile::with_gateway(pool, &gateway).await?;
     if json {
         writeln!(out, "{}", json!(report))?;
     } else {

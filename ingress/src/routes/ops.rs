@@ -258,13 +258,17 @@ pub async fn partitions(
     }))
 }
 
-/// The money-versus-seats check over the whole database.
+/// The money-versus-seats check over the whole database, compared with the
+/// payment gateway's payments and refunds.
 #[utoipa::path(get, path = "/v1/ops/reconcile", tag = "ops", security(("bearer" = [])),
-    responses((status = 200, description = "`{ok, problems: [...]}`", body = Object)))]
+    responses((status = 200, description = "`{ok, bookings, problems: [{kind, booking_id, detail}]}`", body = Object)))]
 pub async fn reconcile(
     State(state): State<AppState>,
 ) -> Result<Json<ops::reconcile::Report>, ApiError> {
-    Ok(Json(ops::reconcile::reconcile(&state.db).await?))
+    let gateway = ops::reconcile::gateway_of(&state.settings);
+    Ok(Json(
+        ops::reconcile::with_gateway(&state.db, &gateway).await?,
+    ))
 }
 
 /// `/v1/ops/...`

@@ -5,7 +5,7 @@ use super::*;
 
 pub(super) fn router(shared: Arc<Shared>) -> Router {
     let api = Router::new()
-        .route("/v1/payment_intents", post(create_intent))
+        .route("/v1/payment_intents", post(create_intent).get(list_intents))
         .route("/v1/payment_intents/{id}", get(get_intent))
         .route("/v1/payment_intents/{id}/cancel", post(cancel_intent))
         .route("/v1/refunds", post(create_refund))
@@ -180,6 +180,7 @@ async fn create_intent(
             created: unix_now(),
         };
         store.intents.insert(intent.id.clone(), intent.clone());
+        store.intent_order.push(intent.id.clone());
         store.intent_keys.insert(
             key,
             Remembered {
@@ -222,6 +223,56 @@ async fn get_intent(
     intent
         .map(Json)
         .ok_or_else(|| ApiFailure::not_found(format!("no payment intent {id}")))
+}
+
+/// Query of `GET /v1/payment_intents`.
+#[derive(Debug, serde::Deserialize)]
+struct ListQuery {
+    limit: Option<usize>,
+    starting_after: Option<String>,
+}
+
+/// Most intents on one page, and the page size when the query names none.
+const LIST_LIMIT_MAX: usize = 100;
+const LIST_LIMIT_DEFAULT: usize = 10;
+
+async fn list_intents(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<List<PaymentIntent>>, ApiFailure> {
+    let limit = q.limit.unwrap_or(LIST_LIMIT_DEFAULT);
+    if !(1..=LIST_LIMIT_MAX).contains(&limit) {
+        return Err(ApiFailure::invalid(
+            "parameter_invalid",
+            format!("limit must be 1-{LIST_LIMIT_MAX}"),
+        ));
+    }
+    let store = shared.store();
+    // Newest first; a cursor is the last id of the previous page.
+    let newest_first = store.intent_order.iter().rev();
+    let after: Vec<&String> = match &q.starting_after {
+        None => newest_first.collect(),
+        Some(cursor) => {
+            let mut rest = newest_first.skip_while(|id| *id != cursor);
+            if rest.next().is_none() {
+                return Err(ApiFailure::invalid(
+                    "resource_missing",
+                    format!("no payment intent {cursor}"),
+                ));
+            }
+            rest.collect()
+        }
+    };
+    let data = after
+        .iter()
+        .take(limit)
+        .filter_map(|id| store.intents.get(*id).cloned())
+        .collect();
+    Ok(Json(List {
+        object: OBJECT_LIST.into(),
+        data,
+        has_more: after.len() > limit,
+    }))
 }
 
 #[tracing::instrument(name = "local.cancel_intent", skip(shared))]
@@ -314,6 +365,7 @@ async fn create_refund(
             object: OBJECT_REFUND.into(),
             payment_intent: intent.id.clone(),
             amount: req.amount,
+            currency: intent.currency.clone(),
             status: RefundStatus::Pending,
             failure_reason: None,
         };

@@ -14,6 +14,7 @@
 //! | route | behaviour |
 //! |---|---|
 //! | `POST /v1/payment_intents` | body `{amount, currency, payment_method, metadata: {booking_id}}`, header `Idempotency-Key` required. Answers the intent, `processing`. The same key with the same body answers the same intent; with another body `400 idempotency_key_in_use` |
+//! | `GET /v1/payment_intents` | a page of the intents, newest first: `{object: "list", data, has_more}`; query `limit` (1-100, default 10) and `starting_after` (an intent id: the page after it; unknown: `400 resource_missing`) |
 //! | `GET /v1/payment_intents/{id}` | the intent, `404 resource_missing` if unknown |
 //! | `POST /v1/payment_intents/{id}/cancel` | `processing -> canceled` (no webhook follows); cancelling a canceled intent answers it again; any other state `400 payment_intent_unexpected_state` |
 //! | `POST /v1/refunds` | body `{payment_intent, amount}`, header `Idempotency-Key` required (keys are scoped per route). Only for `succeeded` intents and at most what is neither refunded nor pending; answers the refund, `pending` |
@@ -66,7 +67,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context as _;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -84,9 +85,9 @@ use uuid::Uuid;
 
 use payment_adapter::client::IDEMPOTENCY_HEADER;
 use payment_adapter::model::{
-    ApiError, ApiErrorBody, CreateIntentRequest, CreateRefundRequest, IntentStatus,
-    OBJECT_PAYMENT_INTENT, OBJECT_REFUND, PaymentError, PaymentIntent, Refund, RefundStatus,
-    WebhookData, WebhookEvent, event_type,
+    ApiError, ApiErrorBody, CreateIntentRequest, CreateRefundRequest, IntentStatus, List,
+    OBJECT_LIST, OBJECT_PAYMENT_INTENT, OBJECT_REFUND, PaymentError, PaymentIntent, Refund,
+    RefundStatus, WebhookData, WebhookEvent, event_type,
 };
 use payment_adapter::signature;
 
@@ -230,6 +231,20 @@ impl LocalGateway {
         })
     }
 
+    /// Sends the webhooks to `url` (`None`: sends none) instead of the configured
+    /// `webhook_url`: a receiver that needs the gateway's address to start (its
+    /// own settings name it) is built after the gateway.
+    pub fn webhooks_to(mut self, url: Option<String>) -> anyhow::Result<Self> {
+        if let Some(url) = &url {
+            reqwest::Url::parse(url).with_context(|| format!("webhook_url {url:?}"))?;
+        }
+        Arc::get_mut(&mut self.shared)
+            .context("the gateway is serving already")?
+            .cfg
+            .webhook_url = url;
+        Ok(self)
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -307,6 +322,8 @@ struct Remembered<R> {
 #[derive(Default)]
 struct Store {
     intents: HashMap<String, PaymentIntent>,
+    /// Intent ids in creation order (lists page through them newest first).
+    intent_order: Vec<String>,
     refunds: HashMap<String, Refund>,
     intent_keys: HashMap<String, Remembered<CreateIntentRequest>>,
     refund_keys: HashMap<String, Remembered<CreateRefundRequest>>,

@@ -78,7 +78,7 @@ async fn pay(sys: &TestSystem, token: &str, id: &str, method: &str) -> (u16, Val
 }
 
 async fn assert_reconciled(sys: &TestSystem) {
-    let report = ops::reconcile::reconcile(&sys.pool).await.unwrap();
+    let report = sys.reconcile().await;
     assert!(report.ok, "{:#?}", report.problems);
 }
 

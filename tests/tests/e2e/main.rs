@@ -25,6 +25,7 @@ mod payments;
 mod pipeline;
 mod ratelimit;
 mod recurring;
+mod refunds;
 mod reports;
 mod scopes;
 mod timezones;

@@ -334,6 +334,39 @@ async fn a_slow_payment_outliving_its_hold_is_cancelled_and_the_booking_fails() 
     sys.shutdown().await;
 }
 
+/// Money arriving late for the expired booking `id` (25,000 INR): a payment created
+/// at the gateway for it, as a slow provider would, and recorded pending.
+pub(crate) async fn late_payment(sys: &TestSystem, show: contracts::ShowId, id: &str) {
+    let booking: contracts::BookingId = id.parse().unwrap();
+    sqlx::query(
+        "insert into payments (booking_id, show_id, method, amount, currency, status)
+         values ($1, $2, 'pm_card_ok', 25000, 'INR', 'pending')",
+    )
+    .bind(booking.0)
+    .bind(show.0)
+    .execute(&sys.pool)
+    .await
+    .unwrap();
+    let pi = payment_adapter::PaymentGateway::create_payment(
+        &sys.gateway(),
+        &payment_adapter::CreatePayment {
+            booking_id: booking,
+            amount: 25000,
+            currency: "INR".into(),
+            payment_method: "pm_card_ok".into(),
+        },
+        &format!("late-{id}"),
+    )
+    .await
+    .unwrap();
+    sqlx::query("update payments set payment_id = $2 where booking_id = $1")
+        .bind(booking.0)
+        .bind(&pi.id)
+        .execute(&sys.pool)
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_late_success_retakes_free_seats_and_refunds_resold_ones() {
     let sys = spawn_system(SystemOptions {
@@ -358,41 +391,8 @@ async fn a_late_success_retakes_free_seats_and_refunds_resold_ones() {
 
     // Money arrives late for both (a payment created at the gateway for the
     // expired bookings, as a slow provider would): the saga learns it by webhook.
-    let gw = payment_adapter::HttpGateway::new(
-        &sys.gateway_url,
-        "sk_test_local",
-        Duration::from_secs(2),
-        2,
-    );
-    for (id, seat) in [(&a_id, "A1"), (&b_id, "A2")] {
-        let booking: contracts::BookingId = id.parse().unwrap();
-        sqlx::query(
-            "insert into payments (booking_id, show_id, method, amount, currency, status)
-             values ($1, $2, 'pm_card_ok', 25000, 'INR', 'pending')",
-        )
-        .bind(booking.0)
-        .bind(show.0)
-        .execute(&sys.pool)
-        .await
-        .unwrap();
-        let pi = payment_adapter::PaymentGateway::create_payment(
-            &gw,
-            &payment_adapter::CreatePayment {
-                booking_id: booking,
-                amount: 25000,
-                currency: "INR".into(),
-                payment_method: "pm_card_ok".into(),
-            },
-            &format!("late-{seat}"),
-        )
-        .await
-        .unwrap();
-        sqlx::query("update payments set payment_id = $2 where booking_id = $1")
-            .bind(booking.0)
-            .bind(&pi.id)
-            .execute(&sys.pool)
-            .await
-            .unwrap();
+    for id in [&a_id, &b_id] {
+        late_payment(&sys, show, id).await;
     }
     let a = wait_status(&sys, &token, &a_id, &["confirmed"]).await;
     assert_eq!(a["seats"], json!(["A1"]));

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tests::{SystemOptions, TestSystem, spawn_system};
 
 /// The value of the counter `name` on the workers' `/metrics` (0 when absent).
-async fn workers_counter(sys: &TestSystem, name: &str) -> f64 {
+pub(crate) async fn workers_counter(sys: &TestSystem, name: &str) -> f64 {
     let addr = sys.workers[0].metrics_addr.expect("workers serve /metrics");
     let text = sys
         .http
@@ -57,24 +57,11 @@ async fn a_signed_webhook_naming_another_bookings_payment_does_not_confirm_the_b
     // payment and its amount.
     let mismatches = "saga_payment_mismatches_total";
     let seen = workers_counter(&sys, mismatches).await;
-    let body = json!({"id": "evt_cross_booking", "type": "payment.succeeded", "created": 0,
-        "data": {"payment_id": y_payment, "booking_id": x_id, "amount": 25000, "currency": "INR"}})
-    .to_string();
-    let now = platform::now_millis().0 / 1000;
-    let secret = secrecy::ExposeSecret::expose_secret(&sys.settings.payments.webhook_secret);
-    let res = sys
-        .http
-        .post(sys.url("/v1/payments/webhook"))
-        .header(
-            "Gateway-Signature",
-            payment_adapter::signature::sign(secret.as_bytes(), now, body.as_bytes()),
-        )
-        .header("content-type", "application/json")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200, "a well-signed webhook is accepted");
+    let status = sys
+        .signed_webhook(&json!({"id": "evt_cross_booking", "type": "payment.succeeded", "created": 0,
+            "data": {"payment_id": y_payment, "booking_id": x_id, "amount": 25000, "currency": "INR"}}))
+        .await;
+    assert_eq!(status, 200, "a well-signed webhook is accepted");
     sys.eventually(
         Duration::from_secs(10),
         "the saga refuses the other booking's payment",

@@ -12,8 +12,10 @@
 //!   payment status from the gateway and send `PaymentSucceeded` / `PaymentFailed`
 //!   into the show's partition, ordered with everything else on that show.
 //! - `LatePaymentRefused` and `BookingCancelled`: refund the payment they name
-//!   ([`refund`]; idempotency key derived from its attempt); `refund.succeeded`
-//!   sends `RefundCompleted`; a refund that fails for good lands in the payments
+//!   ([`refund`]; idempotency key derived from its attempt); a refund the gateway
+//!   says succeeded (asked on `refund.succeeded`, or by the poll) sends
+//!   `RefundCompleted` if it is the refund the booking asked for
+//!   ([`refund_match`]); a refund that fails for good lands in the payments
 //!   dead-letter queue for operators.
 //! - A pending payment whose hold ran out: ask the gateway; cancel what is still
 //!   processing; confirm what succeeded.
@@ -25,9 +27,10 @@
 //! dead-lettering) is `platform::amqp::consume`; commands go out through
 //! `platform::commands::CommandBus`. This module keeps the saga's own steps;
 //! [`consumer`] decodes its queues' deliveries, [`sweep`] resolves expired pending
-//! payments, [`poll`] asks the gateway about pending payments on a short backoff
-//! (webhooks are a hint, not the only channel), and [`payment_match`] decides
-//! whether a payment the gateway returned is the booking's own.
+//! payments, [`poll`] asks the gateway about pending payments and unsettled refunds
+//! on a short backoff (webhooks are a hint, not the only channel), and
+//! [`payment_match`] / [`refund_match`] decide whether a payment / refund the
+//! gateway returned is the booking's own.
 
 use attempt::Attempt;
 use contracts::{
@@ -49,6 +52,7 @@ pub mod consumer;
 pub mod payment_match;
 pub mod poll;
 mod refund;
+pub mod refund_match;
 pub mod sweep;
 
 pub use consumer::{SagaConsumer, SagaQueue, consumer_config};
@@ -376,18 +380,10 @@ impl<G: PaymentGateway> Saga<G> {
                     .map_err(gateway_error)?;
                 self.resolve(show, &attempt, &pi, None).await
             }
-            WebhookKind::RefundSucceeded => {
-                let refund_id = ev.data.refund_id.clone().unwrap_or_default();
-                self.refund_done(show, &attempt, &refund_id, ev.data.amount)
-                    .await
-            }
-            WebhookKind::RefundFailed => {
-                let why = ev
-                    .data
-                    .reason
-                    .clone()
-                    .unwrap_or_else(|| "refund_failed".into());
-                self.refund_failed(&attempt, &why).await
+            WebhookKind::RefundSucceeded | WebhookKind::RefundFailed => {
+                // A hint too: the gateway's refund decides, if it is the booking's.
+                let refund_id = ev.data.refund_id.as_deref().unwrap_or_default();
+                self.settle_refund(show, &attempt, refund_id).await
             }
             WebhookKind::Other => {
                 tracing::info!(kind = %ev.kind, "webhook type ignored");

@@ -1,13 +1,15 @@
 //! Webhooks are a hint, not the only channel: the saga also asks the gateway about
-//! every payment attempt still `pending` (a booking may have several), first [`PollSettings::first`] after its start, then
-//! on a doubling backoff up to [`PollSettings::max_interval`]. A payment whose webhook
-//! was lost (a broker or database outage while the gateway delivered, a provider
-//! that gave up) is settled within seconds, not when its hold runs out. A process
-//! that starts knows no schedule yet: it asks about every payment old enough at once.
+//! every payment attempt still `pending` (a booking may have several), and about
+//! every refund still `requested` ([`refunds`]), first [`PollSettings::first`] after
+//! its start, then on a doubling backoff up to [`PollSettings::max_interval`]. A
+//! payment or refund whose webhook was lost (a broker or database outage while the
+//! gateway delivered, a provider that gave up) is settled within seconds, not when
+//! its hold runs out (or never, for a refund). A process that starts knows no
+//! schedule yet: it asks about every payment and refund old enough at once.
 //!
-//! What the gateway says goes through the saga's `resolve`, as a webhook's would:
-//! the commands it sends have fixed message ids, so a poll racing a webhook is
-//! applied once.
+//! What the gateway says goes through the saga's `resolve` / `settle_refund`, as a
+//! webhook's would: the commands they send have fixed message ids, so a poll racing
+//! a webhook is applied once.
 
 use crate::saga::Saga;
 use crate::saga::attempt::Attempt;
@@ -20,7 +22,9 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// Most pending payments looked at per round.
+mod refunds;
+
+/// Most pending payments (and, apart, unsettled refunds) looked at per round.
 const POLL_BATCH_MAX: i64 = 500;
 /// Gateway calls in flight at once.
 const POLL_CONCURRENCY: usize = 16;
@@ -36,8 +40,8 @@ pub struct PollSettings {
     pub max_interval: Duration,
 }
 
-/// The next poll of each pending payment (by gateway payment id) this process has
-/// asked about.
+/// The next poll of each pending payment (by gateway payment id) or unsettled
+/// refund (by booking and attempt) this process has asked about.
 #[derive(Debug, Default)]
 pub struct Schedule {
     next: HashMap<String, (Instant, Duration)>,
@@ -96,7 +100,7 @@ async fn poll_one<G: PaymentGateway>(saga: &Saga<G>, show: ShowId, attempt: &Att
 /// booking, attempt, show, payment id, method, amount, currency, age (s).
 type PendingRow = (Uuid, i32, Uuid, String, String, i64, String, f64);
 
-/// Polls the pending payments of `partitions` until shutdown.
+/// Polls the pending payments and unsettled refunds of `partitions` until shutdown.
 pub async fn run<G: PaymentGateway + 'static>(
     saga: Arc<Saga<G>>,
     partitions: Vec<u16>,
@@ -104,11 +108,13 @@ pub async fn run<G: PaymentGateway + 'static>(
     shutdown: CancellationToken,
 ) {
     let mut schedule = Schedule::default();
+    let mut refunds = Schedule::default();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(settings.every) => {}
         }
+        refunds::poll(&saga, &partitions, &settings, &mut refunds).await;
         let open: Result<Vec<PendingRow>, _> = sqlx::query_as(
             "select booking_id, attempt, show_id, payment_id, method, amount, currency,
                     extract(epoch from now() - created_at)::float8

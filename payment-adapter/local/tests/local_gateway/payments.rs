@@ -230,3 +230,42 @@ async fn a_succeeded_payment_cannot_be_cancelled() {
 
     assert_rejected(&err, 400, "payment_intent_unexpected_state");
 }
+
+#[tokio::test]
+async fn payments_are_listed_newest_first_a_page_at_a_time() {
+    let system = spawn_system(Options::default()).await;
+    let mut created = vec![];
+    for i in 0..5 {
+        let intent = system
+            .client
+            .create_payment(&payment("pm_card_ok"), &format!("list-{i}"))
+            .await
+            .unwrap();
+        created.push(intent.id);
+    }
+    let mut seen = vec![];
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = system
+            .client
+            .list_payments(cursor.as_deref(), 2)
+            .await
+            .unwrap();
+        assert!(page.data.len() <= 2);
+        seen.extend(page.data.iter().map(|p| p.id.clone()));
+        cursor = page.data.last().map(|p| p.id.clone());
+        if !page.has_more {
+            break;
+        }
+    }
+    created.reverse();
+    assert_eq!(seen, created, "every payment once, newest first");
+    let err = system
+        .client
+        .list_payments(Some("pi_unknown"), 2)
+        .await
+        .unwrap_err();
+    assert_rejected(&err, 400, "resource_missing");
+    let err = system.client.list_payments(None, 0).await.unwrap_err();
+    assert_rejected(&err, 400, "parameter_invalid");
+}

@@ -38,6 +38,12 @@ async fn a_succeeded_payment_is_refunded_with_a_refund_succeeded_webhook() {
         get_refund(&system, &refund.id).await.status,
         RefundStatus::Succeeded
     );
+    // The client asks for it too (the saga's check of a refund webhook).
+    let fetched = system.client.get_refund(&refund.id).await.unwrap();
+    assert_eq!(
+        (fetched.status, fetched.currency.as_str()),
+        (RefundStatus::Succeeded, "INR")
+    );
     let after = system.client.get_payment(&intent.id).await.unwrap();
     assert_eq!(after.amount_refunded, 10_000);
     let replay = system
