@@ -23,6 +23,7 @@ mod payments;
 mod pipeline;
 mod ratelimit;
 mod reports;
+mod retention;
 mod scopes;
 mod timezones;
 mod venues;
