@@ -9,6 +9,7 @@ mod catalog;
 mod catalog_seed;
 mod chaos;
 mod connections;
+mod dlq_refunds;
 mod door;
 mod events;
 mod failures;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tests::{SystemOptions, TestSystem, spawn_system};
 
 /// Runs a `bookctl` command (without the program name) and returns its output.
-async fn bookctl(sys: &TestSystem, args: &[&str]) -> String {
+pub(crate) async fn bookctl(sys: &TestSystem, args: &[&str]) -> String {
     let cli = bookctl::cli::parse_from(std::iter::once("bookctl").chain(args.iter().copied()))
         .expect("valid bookctl arguments");
     let mut out = Vec::new();
@@ -24,14 +24,14 @@ async fn bookctl(sys: &TestSystem, args: &[&str]) -> String {
 }
 
 /// Runs a `bookctl --json` command and parses its output.
-async fn bookctl_json(sys: &TestSystem, args: &[&str]) -> Value {
+pub(crate) async fn bookctl_json(sys: &TestSystem, args: &[&str]) -> Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
     let out = bookctl(sys, &all).await;
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
 }
 
-fn token(sys: &TestSystem, role: Role) -> String {
+pub(crate) fn token(sys: &TestSystem, role: Role) -> String {
     sys.tokens.mint(UserId::new_v7(), role).unwrap()
 }
 
@@ -72,7 +72,7 @@ async fn publish_poison(sys: &TestSystem, id: &str) {
     .await;
 }
 
-async fn queue_depth(sys: &TestSystem, queue: &str) -> u32 {
+pub(crate) async fn queue_depth(sys: &TestSystem, queue: &str) -> u32 {
     let conn = platform::amqp::connect(&sys.settings.amqp.url, "test")
         .await
         .unwrap();
@@ -85,11 +85,15 @@ async fn queue_depth(sys: &TestSystem, queue: &str) -> u32 {
 /// Waits until the commands dead-letter queue holds exactly `n` ready messages
 /// (a read puts its messages back asynchronously).
 async fn wait_dlq(sys: &TestSystem, n: u32) {
-    let dlq = sys.settings.topology().commands_dlq();
+    wait_depth(sys, &sys.settings.topology().commands_dlq(), n).await;
+}
+
+/// Waits until `queue` holds exactly `n` ready messages.
+pub(crate) async fn wait_depth(sys: &TestSystem, queue: &str, n: u32) {
     sys.eventually(
         Duration::from_secs(30),
-        &format!("{dlq} holds {n} message(s)"),
-        || async { queue_depth(sys, &dlq).await == n },
+        &format!("{queue} holds {n} message(s)"),
+        || async { queue_depth(sys, queue).await == n },
     )
     .await;
 }

@@ -49,6 +49,7 @@ pub mod consumer;
 pub mod payment_match;
 pub mod poll;
 mod refund;
+mod refund_ops;
 pub mod sweep;
 
 pub use consumer::{SagaConsumer, SagaQueue, consumer_config};

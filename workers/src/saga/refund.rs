@@ -6,7 +6,9 @@
 
 use super::attempt::{self, Attempt};
 use super::{Saga, gateway_error, payments_dead_letter};
-use contracts::{BookingId, Command, MessageId, ShowId};
+use contracts::saga::REFUND_FAILED_PROBLEM;
+use contracts::topology::REFUND_RETRY_TYPE;
+use contracts::{BookingId, Command, MessageId, RefundRetry, ShowId};
 use payment_adapter::{PaymentGateway, RefundStatus};
 use platform::amqp::{Failure, Parcel};
 
@@ -37,11 +39,22 @@ impl<G: PaymentGateway> Saga<G> {
         if amount <= 0 {
             return self.refund_done(show, &attempt, "no_refund_due", 0).await;
         }
-        match self
-            .gateway
-            .refund(payment_id, amount, &attempt.refund_key())
+        self.request_refund(show, &attempt, amount, &attempt.refund_key())
             .await
-        {
+    }
+
+    /// Asks the gateway to refund `amount` of `attempt` under idempotency `key` (the
+    /// attempt's refund key, or a retry's: see `refund_ops`).
+    pub(super) async fn request_refund(
+        &self,
+        show: ShowId,
+        attempt: &Attempt,
+        amount: i64,
+        key: &str,
+    ) -> Result<(), Failure> {
+        let booking = attempt.booking;
+        let payment_id = attempt.payment_id.as_deref().unwrap_or_default();
+        match self.gateway.refund(payment_id, amount, key).await {
             Ok(r) => {
                 sqlx::query(
                     "update payments set refund_id = $3, updated_at = now()
@@ -55,15 +68,15 @@ impl<G: PaymentGateway> Saga<G> {
                 match r.status {
                     RefundStatus::Pending => Ok(()),
                     RefundStatus::Succeeded => {
-                        self.refund_done(show, &attempt, &r.id, r.amount).await
+                        self.refund_done(show, attempt, &r.id, r.amount).await
                     }
                     RefundStatus::Failed => {
                         let why = r.failure_reason.unwrap_or_else(|| "refund_failed".into());
-                        self.refund_failed(&attempt, &why).await
+                        self.refund_failed(attempt, &why).await
                     }
                 }
             }
-            Err(e) if !e.is_retryable() => self.refund_failed(&attempt, &e.to_string()).await,
+            Err(e) if !e.is_retryable() => self.refund_failed(attempt, &e.to_string()).await,
             Err(e) => Err(gateway_error(e)),
         }
     }
@@ -102,29 +115,38 @@ impl<G: PaymentGateway> Saga<G> {
 
     pub(super) async fn refund_failed(&self, attempt: &Attempt, why: &str) -> Result<(), Failure> {
         let booking = attempt.booking;
-        sqlx::query(
+        let retries: i32 = sqlx::query_scalar(
             "update payments set refund_status = 'failed', failure_reason = $3, updated_at = now()
-              where booking_id = $1 and attempt = $2",
+              where booking_id = $1 and attempt = $2 returning refund_retries",
         )
         .bind(booking.0)
         .bind(attempt.number)
         .bind(why)
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
         metrics::counter!("saga_refunds_total", "status" => "failed").increment(1);
         // Parked for operators in the payments dead-letter queue (no queue feeds it
-        // back by itself: `x-source-queue` is the saga queue, for a replay).
-        let body = serde_json::json!({"booking_id": booking, "attempt": attempt.number,
-            "problem": "refund_failed", "reason": why})
-        .to_string();
+        // back by itself): a replay sends it to the saga queue (`x-source-queue`),
+        // which retries the refund; `bookctl refund record` records one made by hand.
+        let retry = RefundRetry {
+            booking_id: booking,
+            attempt: attempt.number,
+            problem: REFUND_FAILED_PROBLEM.into(),
+            reason: why.to_owned(),
+            retries: u32::try_from(retries).unwrap_or(0),
+        };
+        let body = serde_json::to_vec(&retry).map_err(|e| Failure::Abort(e.to_string()))?;
+        let step = match retries {
+            0 => attempt.step("refund-failed"),
+            n => attempt.step(&format!("refund-failed-r{n}")),
+        };
+        let mut parcel = Parcel::new(MessageId::for_booking(booking, &step).to_string(), &body);
+        parcel.kind = Some(REFUND_RETRY_TYPE.into());
         let topo = self.commands.topology();
         platform::amqp::dead_letter(
             self.commands.publisher(),
             &payments_dead_letter(&topo.payments_dlx(), topo.saga_queue()),
-            Parcel::new(
-                MessageId::for_booking(booking, &attempt.step("refund-failed")).to_string(),
-                body.as_bytes(),
-            ),
+            parcel,
             &format!("refund failed: {why}"),
         )
         .await?;
