@@ -16,6 +16,9 @@ pub fn retry_key(attempt: &Attempt, n: u32) -> String {
     format!("{}-r{n}", attempt.refund_key())
 }
 
+/// show, payment id, refund amount, refund status.
+type RefundRow = (Uuid, Option<String>, Option<i64>, Option<String>);
+
 /// The attempt whose refund is about, its show, refund amount and refund status.
 struct RefundOf {
     show: ShowId,
@@ -26,7 +29,7 @@ struct RefundOf {
 
 impl<G: PaymentGateway> Saga<G> {
     async fn refund_of(&self, booking: BookingId, number: i32) -> Result<RefundOf, Failure> {
-        let row: Option<(Uuid, Option<String>, Option<i64>, Option<String>)> = sqlx::query_as(
+        let row: Option<RefundRow> = sqlx::query_as(
             "select show_id, payment_id, refund_amount, refund_status from payments
               where booking_id = $1 and attempt = $2",
         )
