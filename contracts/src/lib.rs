@@ -33,6 +33,7 @@ pub mod layout;
 pub mod partition;
 pub mod payment;
 pub mod role;
+pub mod saga;
 pub mod status;
 pub mod topology;
 pub mod trace;
@@ -47,6 +48,7 @@ pub use payment::{
     PayRequest, PaymentMethod, PaymentMethodError, looks_like_card_number, redact_card_numbers,
 };
 pub use role::Role;
+pub use saga::{RefundRecord, RefundRetry, SagaMessage};
 pub use status::{BookingStatus, ShowStatus};
 pub use topology::Topology;
 pub use trace::TraceParent;

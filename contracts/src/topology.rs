@@ -144,6 +144,19 @@ pub const NOTIFIER_EVENT_KEYS: [&str; 6] = [
 /// AMQP `type` property of a pay request sent by ingress to the saga queue.
 pub const PAY_REQUEST_TYPE: &str = "pay_request";
 
+/// AMQP `type` of a failed refund parked in the payments dead-letter queue; replayed
+/// to the saga queue, it retries the refund ([`crate::saga::RefundRetry`]).
+pub const REFUND_RETRY_TYPE: &str = "refund_retry";
+
+/// AMQP `type` of an operator's record of a refund made by hand, sent to the saga
+/// queue ([`crate::saga::RefundRecord`]).
+pub const REFUND_RECORD_TYPE: &str = "refund_record";
+
+/// Header of a dead-lettered message: every time it was dead-lettered, oldest
+/// first, as a list of tables `{reason, source, at}` (`at` in Unix seconds); kept
+/// through replays, so a message parked again keeps its first reason too.
+pub const DEAD_LETTER_HISTORY_HEADER: &str = "x-dead-letter-history";
+
 /// Header that carries the HTTP request id through AMQP.
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 

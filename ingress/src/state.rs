@@ -41,6 +41,8 @@ pub struct AppState {
     pub catalog: Catalog,
     /// Set once shutdown has begun: `/readyz` answers 503 from then on.
     pub draining: Draining,
+    /// Records every booking answered 202, in batches (see `routes::accepted`).
+    pub accepted: crate::routes::accepted::AcceptanceLog,
     /// Theater scopes of admins and staff, trusted for `door.scope_cache_ttl_ms`.
     pub scopes: crate::scope::ScopeCache,
 }

@@ -6,6 +6,8 @@
 //!   [`dlq::dry_run`] says what replaying messages would do, with the pure
 //!   sequencer over the shows' current state (read only), for `bookctl dlq replay
 //!   --dry-run` and `POST /v1/ops/dlq/{queue}/replay {dry_run: true}` alike.
+//! - [`refunds`]: an operator records a refund made by hand for a booking whose
+//!   refund failed; the saga ends it like any refund.
 //! - [`partitions`]: per partition, its queue depth and consumers (from the broker)
 //!   and its owner, epoch and last batch (from PostgreSQL).
 //! - [`reconcile`]: money versus seats over the database, and
@@ -15,6 +17,7 @@
 pub mod dlq;
 pub mod partitions;
 pub mod reconcile;
+pub mod refunds;
 
 pub use sequencer_store::StoreError;
 
@@ -40,4 +43,13 @@ pub enum OpsError {
     /// A dry run could not load what it needs from PostgreSQL.
     #[error("{0}")]
     Store(#[from] sequencer_store::StoreError),
+    /// What the operator gave is not acceptable (nothing was done).
+    #[error("{0}")]
+    Invalid(String),
+    /// The thing named does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// Not possible in the current state (nothing was done).
+    #[error("{0}")]
+    Conflict(String),
 }

@@ -22,13 +22,15 @@ impl TestSystem {
             .expect("reconcile")
     }
 
-    /// POSTs `event` to the webhook route signed with the webhook secret, as
-    /// someone who holds it would; returns the status.
-    pub async fn signed_webhook(&self, event: &serde_json::Value) -> u16 {
+    /// POSTs `event` to the webhook route signed with the webhook secret, as the
+    /// gateway (or someone who holds the secret) would; the status and the JSON
+    /// answer.
+    pub async fn signed_webhook(&self, event: &serde_json::Value) -> (u16, serde_json::Value) {
         let body = event.to_string();
         let now = platform::now_millis().0 / 1000;
         let secret = secrecy::ExposeSecret::expose_secret(&self.settings.payments.webhook_secret);
-        self.http
+        let res = self
+            .http
             .post(self.url("/v1/payments/webhook"))
             .header(
                 payment_adapter::SIGNATURE_HEADER,
@@ -38,8 +40,8 @@ impl TestSystem {
             .body(body)
             .send()
             .await
-            .expect("webhook")
-            .status()
-            .as_u16()
+            .expect("webhook");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
     }
 }

@@ -8,6 +8,11 @@
 //! - `payment_webhooks` (deduplication of gateway deliveries): gateways retry for
 //!   hours, never for weeks.
 //! - `refresh_tokens`: expired ones can never be presented again.
+//! - `accepted_bookings` (ingress's record of every 202): needed only until the
+//!   sequencer has written the booking; a row goes a minute after its booking was
+//!   decided (a `GET` that missed the booking row has read it long before), and
+//!   any row after `retention_days` (a command the sequencer never decided, e.g.
+//!   dead-lettered, is in the dead-letter queue for operators by then).
 //!
 //! Deletes go in bounded chunks, so no sweep holds locks for long; several workers
 //! processes sweeping at once only race to delete the same rows.
@@ -25,6 +30,7 @@ pub struct Swept {
     pub processed_messages: u64,
     pub payment_webhooks: u64,
     pub refresh_tokens: u64,
+    pub accepted_bookings: u64,
 }
 
 /// Deletes, in chunks, the rows of `table` whose `column` is older than `days` days.
@@ -48,13 +54,37 @@ async fn delete_older(pool: &PgPool, table: &str, column: &str, days: u32) -> sq
     }
 }
 
+/// `accepted_bookings` rows whose booking was decided over a minute ago, in chunks.
+async fn delete_decided_acceptances(pool: &PgPool) -> sqlx::Result<u64> {
+    let mut total = 0;
+    loop {
+        let n = sqlx::query(
+            "delete from accepted_bookings where booking_id in (
+               select a.booking_id from accepted_bookings a
+                 join bookings b on b.id = a.booking_id
+                where b.created_at < now() - interval '1 minute'
+                limit $1)",
+        )
+        .bind(CHUNK)
+        .execute(pool)
+        .await?
+        .rows_affected();
+        total += n;
+        if n < CHUNK as u64 {
+            return Ok(total);
+        }
+    }
+}
+
 /// One sweep: inbox and webhook rows older than `days`, refresh tokens expired
-/// more than a day ago.
+/// more than a day ago, records of acceptance once decided (or older than `days`).
 pub async fn sweep(pool: &PgPool, days: u32) -> sqlx::Result<Swept> {
     Ok(Swept {
         processed_messages: delete_older(pool, "processed_messages", "processed_at", days).await?,
         payment_webhooks: delete_older(pool, "payment_webhooks", "received_at", days).await?,
         refresh_tokens: delete_older(pool, "refresh_tokens", "expires_at", 1).await?,
+        accepted_bookings: delete_decided_acceptances(pool).await?
+            + delete_older(pool, "accepted_bookings", "accepted_at", days).await?,
     })
 }
 

@@ -112,7 +112,7 @@ async fn dlq_on(
             if dry_run {
                 let peeked = ops::dlq::peek(conn, &topo, &queue, &selection).await?;
                 let pool = platform::db::pool(&settings.database)?;
-                let lines = dry_run::simulate(&pool, &peeked.messages).await;
+                let lines = dry_run::simulate(&pool, &topo, &queue, &peeked.messages).await;
                 pool.close().await;
                 print_dry_run(out, json, &queue, &lines?, &peeked.not_found)?;
             } else {
@@ -202,7 +202,20 @@ fn show_message(out: &mut impl Write, m: &DlqMessage) -> anyhow::Result<()> {
         "  source:  {}",
         m.source_queue.as_deref().unwrap_or("(unknown)")
     )?;
+    for d in &m.history {
+        writeln!(
+            out,
+            "  died:    {} in {}: {}",
+            d.at.map_or("?".into(), |t| age(now_secs().saturating_sub(t)) + " ago"),
+            d.source,
+            d.reason
+        )?;
+    }
     writeln!(out, "  headers: {}", m.headers)?;
     writeln!(out, "  body:    {}", m.body)?;
     Ok(())
+}
+
+fn now_secs() -> u64 {
+    u64::try_from(platform::now_millis().0 / 1000).unwrap_or(0)
 }

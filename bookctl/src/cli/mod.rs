@@ -5,6 +5,7 @@
 //! call [`run`] with a buffer.
 
 mod dlq;
+mod refund;
 mod seeding;
 mod status;
 mod table;
@@ -22,7 +23,7 @@ use std::io::{BufRead, Write};
 #[command(
     name = "bookctl",
     about = "Operate the booking platform: schema, broker topology, accounts, tokens, demo data, \
-             dead-letter queues and partitions.",
+             dead-letter queues, refunds and partitions.",
     long_about = "Operate the booking platform: schema, broker topology, accounts, tokens, demo \
                   data, dead-letter queues and partitions.\n\nReads the same configuration as the \
                   services (config/default.toml, APP_CONFIG, APP__SECTION__KEY, DATABASE_URL, \
@@ -80,6 +81,11 @@ pub enum Cmd {
     Dlq {
         #[command(subcommand)]
         command: DlqCmd,
+    },
+    /// Refunds operators deal with.
+    Refund {
+        #[command(subcommand)]
+        command: RefundCmd,
     },
     /// Each partition: queue depth, consumers, owner (active worker), epoch, last batch.
     Partitions,
@@ -189,6 +195,30 @@ pub enum DlqCmd {
         /// Do not ask. Without a terminal to ask on, --yes is required.
         #[arg(long)]
         yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RefundCmd {
+    /// Record a refund made by hand (provider dashboard, bank transfer) for a
+    /// booking whose refund the gateway refused for good.
+    #[command(
+        long_about = "Record a refund made by hand for a booking whose refund the gateway refused \
+                      for good (it is parked in payments.dlq with reason `refund failed: ...`).\n\n\
+                      The saga ends the refund with this reference and the booking ends `refunded` \
+                      through its partition; reconciliation no longer reports it. To ask the \
+                      gateway again instead, replay the parked message (`dlq replay payments.dlq \
+                      --id ...`)."
+    )]
+    Record {
+        /// The booking id.
+        booking: uuid::Uuid,
+        /// The provider's or bank's reference of the refund made.
+        #[arg(long)]
+        refund_id: String,
+        /// What was done (kept with the payment).
+        #[arg(long)]
+        note: String,
     },
 }
 
@@ -309,6 +339,7 @@ pub async fn run(
             }
         }
         Cmd::Dlq { command } => dlq::run(settings, command, json, out, input).await?,
+        Cmd::Refund { command } => refund::run(settings, &pool()?, command, json, out).await?,
         Cmd::Partitions => status::partitions(settings, &pool()?, json, out).await?,
         Cmd::Reconcile => status::reconcile(settings, &pool()?, json, out).await?,
     }

@@ -1,5 +1,6 @@
 //! `POST /v1/bookings` and `GET /v1/bookings/{id}` (API.md, "Bookings").
 
+use super::accepted::{self, QueuedMarker};
 use crate::auth::Caller;
 use crate::extract::{ApiJson, ApiPath};
 use crate::problem::ApiError;
@@ -10,9 +11,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use contracts::{
     BookingId, BookingStatus, Command, CommandEnvelope, HoldSeats, IdempotencyKey,
-    MAX_SEATS_PER_BOOKING, MessageId, Millis, PaymentMethod, SeatId, SeatRequest, ShowId, UserId,
+    MAX_SEATS_PER_BOOKING, MessageId, PaymentMethod, SeatId, SeatRequest, ShowId, UserId,
 };
-use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use time::OffsetDateTime;
@@ -49,16 +49,6 @@ pub struct Accepted {
     pub booking_id: BookingId,
     pub status: BookingStatus,
     pub status_url: String,
-}
-
-/// What ingress remembers in Redis about a booking the sequencer has not decided.
-#[derive(Debug, Serialize, Deserialize)]
-struct QueuedMarker {
-    user_id: UserId,
-    show_id: ShowId,
-    seats: Vec<SeatId>,
-    fingerprint: String,
-    created_at: Millis,
 }
 
 /// The optional payment method of a booking request, checked by
@@ -224,9 +214,9 @@ pub async fn submit(
         payment_method.as_deref().unwrap_or("")
     );
 
-    // The queued marker: lets GET answer `queued` before the sequencer decides, and
-    // catches a key reused for a different request. Redis may be lost: on error we
-    // go on (the sequencer's decision lands in PostgreSQL within a batch anyway).
+    // The queued marker: catches a key reused for a different request, and lets GET
+    // answer `queued` before the sequencer decides. Redis may be lost: on error we
+    // go on (the durable record of acceptance is written below, in PostgreSQL).
     let marker = QueuedMarker {
         user_id: caller.user_id,
         show_id,
@@ -285,6 +275,9 @@ pub async fn submit(
         .await
         .map_err(|e| ApiError::Unavailable(e.into()))?;
     metrics::histogram!("ingress_publish_confirm_seconds").record(started.elapsed().as_secs_f64());
+    // No 202 without its durable record: GET answers `queued` from it whatever Redis
+    // lost (see [`accepted`]).
+    accepted::record(&app, booking_id, &marker).await?;
     tracing::info!(
         booking_id = %booking_id,
         request_id = envelope.request_id.as_deref().unwrap_or(""),
@@ -363,12 +356,6 @@ impl CancellationTerms {
     }
 }
 
-fn millis_rfc3339(m: Millis) -> String {
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(m.0) * 1_000_000)
-        .map(rfc3339)
-        .unwrap_or_default()
-}
-
 type BookingRow = (
     Uuid,
     Uuid,
@@ -391,7 +378,10 @@ type BookingRow = (
     tag = "bookings",
     security(("bearer" = [])),
     params(("booking_id" = Uuid, Path, description = "The booking id")),
-    responses((status = 200, description = "The booking; `Retry-After` suggests the polling interval while it is not final", body = BookingView))
+    responses(
+        (status = 200, description = "The booking; `Retry-After` suggests the polling interval while it is not final. A booking answered `202` is `queued` until the sequencer has decided it (ingress records every acceptance durably), never `404`", body = BookingView),
+        (status = 404, description = "No such booking, or someone else's (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
+    )
 )]
 #[tracing::instrument(skip(app, caller), fields(booking_id = %id))]
 pub async fn get(
@@ -473,33 +463,25 @@ pub async fn get(
             }
         }
         None => {
-            let mut redis = app.redis.clone();
-            let raw: Option<String> =
-                redis
-                    .get(app.keys.queued(booking_id))
-                    .await
-                    .unwrap_or_else(|e| {
-                        tracing::warn!(error = %e, "redis unavailable; cannot see queued marker");
-                        None
-                    });
-            let marker: QueuedMarker = raw
-                .and_then(|r| serde_json::from_str(&r).ok())
+            // Accepted and not decided yet: `queued` (never 404 for a 202).
+            let q = accepted::queued(&app, booking_id)
+                .await?
                 .ok_or_else(not_found)?;
             BookingView {
                 cancellation: None,
                 booking_id,
-                user_id: marker.user_id,
-                show_id: marker.show_id,
+                user_id: q.user_id,
+                show_id: q.show_id,
                 status: BookingStatus::Queued,
-                seats: marker.seats.into_iter().map(String::from).collect(),
+                seats: q.seats,
                 amount: None,
                 currency: None,
                 hold_expires_at: None,
                 payment: None,
                 reason: None,
                 reason_detail: None,
-                created_at: millis_rfc3339(marker.created_at),
-                updated_at: millis_rfc3339(marker.created_at),
+                created_at: rfc3339(q.created_at),
+                updated_at: rfc3339(q.created_at),
             }
         }
     };

@@ -1,5 +1,6 @@
 //! HTTP routes.
 
+pub mod accepted;
 pub mod account;
 pub mod admin;
 pub mod bookings;

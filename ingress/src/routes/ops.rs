@@ -113,6 +113,9 @@ fn ops_error(e: OpsError) -> ApiError {
         OpsError::Replay { .. } => ApiError::Unavailable(e.into()),
         OpsError::Store(ops::StoreError::Db(db)) => db.into(),
         OpsError::Store(_) => ApiError::Internal(e.into()),
+        OpsError::Invalid(m) => ApiError::Validation(m),
+        OpsError::NotFound(m) => ApiError::NotFound(m),
+        OpsError::Conflict(m) => ApiError::Conflict(m),
     }
 }
 
@@ -138,10 +141,11 @@ pub async fn list_dlqs(State(state): State<AppState>) -> Result<Json<Items<DlqSu
     }))
 }
 
-/// The messages of a dead-letter queue with headers, death reason and count, body.
+/// The messages of a dead-letter queue with headers, death reason and count, the
+/// history of every time each was dead-lettered, body.
 #[utoipa::path(get, path = "/v1/ops/dlq/{queue}/messages", tag = "ops", security(("bearer" = [])),
     params(("queue" = String, Path, description = "A dead-letter queue of `GET /v1/ops/dlq`"), MessagesQuery),
-    responses((status = 200, description = "`{items: [message]}`", body = Object)))]
+    responses((status = 200, description = "`{items: [{message_id, reason, death_count, history: [{reason, source, at}], source_queue, age_secs, content_type, headers, body}]}`; `history` lists every time the message was dead-lettered, oldest first (`at` in Unix seconds), kept through replays", body = Object)))]
 pub async fn dlq_messages(
     State(state): State<AppState>,
     ApiPath(queue): ApiPath<String>,
@@ -163,9 +167,14 @@ pub async fn dlq_messages(
 }
 
 /// Moves dead letters back to their source queue (safe to repeat: applied messages
-/// are no-ops). With `dry_run: true`, moves nothing and answers what the sequencer
-/// would do with each selected message now (`{dry_run, queue, messages: [{message_id,
-/// command, show_id, booking_id, outcome, changes}], not_found}`).
+/// are no-ops). A message its consumer could not read is skipped and stays. With
+/// `dry_run: true`, moves nothing and answers, from the replay's own decision, what
+/// replaying each selected message would do now (`{dry_run, queue, messages:
+/// [{message_id, command, show_id, booking_id, outcome, changes}], not_found}`):
+/// for commands the sequencer's outcome (`would_apply`, `already_applied`,
+/// `not_a_command`, `show_not_loadable`); for the payments and notifier queues
+/// `would_publish {to, detail}` (e.g. a failed refund: "retries the refund of
+/// booking ...") or `would_skip {detail}`.
 #[utoipa::path(post, path = "/v1/ops/dlq/{queue}/replay", tag = "ops", security(("bearer" = [])),
     params(("queue" = String, Path, description = "A dead-letter queue of `GET /v1/ops/dlq`")),
     request_body = ReplayRequest,
@@ -206,9 +215,10 @@ async fn dry_run_replay(
     let peeked = ops::dlq::peek(&conn, &state.topology, &queue, selection).await;
     close(conn).await;
     let peeked = peeked.map_err(ops_error)?;
-    let messages = ops::dlq::dry_run::simulate(&state.db, &peeked.messages)
-        .await
-        .map_err(ops_error)?;
+    let messages =
+        ops::dlq::dry_run::simulate(&state.db, &state.topology, &queue, &peeked.messages)
+            .await
+            .map_err(ops_error)?;
     Ok(DryRunAnswer {
         dry_run: true,
         queue,
@@ -271,6 +281,54 @@ pub async fn reconcile(
     ))
 }
 
+/// The body of `POST /v1/ops/bookings/{booking_id}/refund-record`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"refund_id": "bank-tx-20261208-001", "note": "refunded by bank transfer, ticket 4411"}))]
+pub struct RefundRecordRequest {
+    /// The provider's or bank's reference of the refund made by hand (1-255 visible
+    /// ASCII characters).
+    pub refund_id: String,
+    /// What was done (1-1000 characters).
+    pub note: String,
+}
+
+/// Records a refund made by hand for a booking whose refund the gateway refused for
+/// good: the saga ends the refund with this reference, the booking ends `refunded`
+/// through its partition, and reconciliation no longer reports `refund_failed`. The
+/// parked message in `payments.dlq` may then be purged (replaying it does nothing).
+#[utoipa::path(post, path = "/v1/ops/bookings/{booking_id}/refund-record", tag = "ops", security(("bearer" = [])),
+    params(("booking_id" = uuid::Uuid, Path, description = "The booking whose refund failed")),
+    request_body = RefundRecordRequest,
+    responses(
+        (status = 202, description = "Handed to the saga: `{booking_id, attempt, amount, refund_id}`; poll the booking until `refunded`", body = Object),
+        (status = 404, description = "No such booking (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The booking has no failed refund (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid refund_id or note (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn record_refund(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(booking): ApiPath<uuid::Uuid>,
+    ApiJson(body): ApiJson<RefundRecordRequest>,
+) -> Result<Response, ApiError> {
+    ops::refunds::check(&body.refund_id, &body.note).map_err(ops_error)?;
+    let conn = connect(&state).await?;
+    let res = ops::refunds::record(
+        &conn,
+        &state.db,
+        &state.topology,
+        contracts::BookingId(booking),
+        &body.refund_id,
+        &body.note,
+        &format!("user {}", caller.user_id),
+    )
+    .await;
+    close(conn).await;
+    let recorded = res.map_err(ops_error)?;
+    Ok((axum::http::StatusCode::ACCEPTED, Json(recorded)).into_response())
+}
+
 /// `/v1/ops/...`
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -280,6 +338,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(purge_dlq))
         .routes(routes!(partitions))
         .routes(routes!(reconcile))
+        .routes(routes!(record_refund))
         .route_layer(axum::middleware::from_fn(crate::auth::layer::staff))
 }
 

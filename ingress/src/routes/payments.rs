@@ -23,7 +23,9 @@ use utoipa_axum::routes;
 use uuid::Uuid;
 
 /// `POST /v1/payments/webhook`: verify the signature and timestamp, record the
-/// event id (a duplicate is answered 200 and ignored), hand it to the saga.
+/// event id, hand it to the saga, mark it handed over. A delivery of an event
+/// already handed over is answered 200 as a duplicate and ignored; one recorded but
+/// never handed over (a crash in between) is handed over now.
 #[utoipa::path(
     post,
     path = "/v1/payments/webhook",
@@ -31,7 +33,9 @@ use uuid::Uuid;
     params(("Gateway-Signature" = String, Header, description = "`t=<unix>,v1=<hex hmac-sha256 of \"t.body\">`")),
     request_body(content = Object, description = "`{id, type, data: {payment_id, booking_id, amount, currency, reason?}}`"),
     responses(
-        (status = 200, description = "Recorded (or a duplicate, ignored)", body = Object),
+        (status = 200, description = "Recorded and handed to the saga (`duplicate: false`), or already handed over (`duplicate: true`, ignored). An event recorded but never handed over (ingress died in between) is handed over by the gateway's next delivery", body = Object),
+        (status = 400, description = "Missing or invalid signature, stale timestamp, or not an event (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The event could not be handed over; the gateway's retry will (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
     )
 )]
 #[tracing::instrument(skip_all, fields(event_id, booking_id))]
@@ -58,40 +62,45 @@ pub async fn webhook(
     tracing::Span::current().record("event_id", ev.id.as_str());
     tracing::Span::current().record("booking_id", tracing::field::display(ev.data.booking_id));
 
-    let inserted = sqlx::query(
-        "insert into payment_webhooks (event_id, type, payment_id, booking_id, payload)
-         values ($1, $2, $3, $4, $5::jsonb) on conflict (event_id) do nothing",
+    // Record, then publish, then mark published. A crash (or a failed publish)
+    // between the first and the last step leaves the row unpublished, and the
+    // gateway's retry publishes it again instead of being answered a duplicate; a
+    // second publish of one event is harmless (the saga asks the gateway, and its
+    // commands have fixed message ids). Only a published event is a duplicate.
+    let unpublished: bool = sqlx::query_scalar(
+        "with ins as (
+           insert into payment_webhooks (event_id, type, payment_id, booking_id, payload)
+           values ($1, $2, $3, $4, $5::jsonb) on conflict (event_id) do nothing
+           returning true)
+         select coalesce((select true from ins),
+                         (select published_at is null from payment_webhooks where event_id = $1),
+                         true)",
     )
     .bind(&ev.id)
     .bind(&ev.kind)
     .bind(&ev.data.payment_id)
     .bind(ev.data.booking_id)
     .bind(String::from_utf8_lossy(&body).as_ref())
-    .execute(&app.db)
+    .fetch_one(&app.db)
     .await?;
-    if inserted.rows_affected() == 0 {
+    if !unpublished {
         metrics::counter!("webhooks_total", "outcome" => "duplicate").increment(1);
         return Ok(axum::Json(json!({"received": true, "duplicate": true})).into_response());
     }
-    let published = app
-        .publisher
+    app.publisher
         .publish(
             "",
             &app.topology.webhooks_queue(),
             &body,
             platform::amqp::json_properties(&ev.id, FieldTable::default()),
         )
-        .await;
-    if let Err(e) = published {
-        // Forget it so the gateway's retry is not taken for a duplicate.
-        drop(
-            sqlx::query("delete from payment_webhooks where event_id = $1")
-                .bind(&ev.id)
-                .execute(&app.db)
-                .await,
-        );
-        return Err(ApiError::Unavailable(e.into()));
-    }
+        .await
+        // The row stays unpublished: the gateway's retry publishes it.
+        .map_err(|e| ApiError::Unavailable(e.into()))?;
+    sqlx::query("update payment_webhooks set published_at = now() where event_id = $1")
+        .bind(&ev.id)
+        .execute(&app.db)
+        .await?;
     metrics::counter!("webhooks_total", "outcome" => "accepted").increment(1);
     tracing::info!(booking_id = %ev.data.booking_id, event_id = %ev.id, kind = %ev.kind, "webhook accepted");
     Ok(axum::Json(json!({"received": true, "duplicate": false})).into_response())

@@ -1,14 +1,19 @@
-//! The dry run of a dead-letter replay: what the sequencer would do with the
-//! selected messages if they were replayed now, without publishing anything.
+//! The dry run of a dead-letter replay: what replaying the selected messages now
+//! would do, without publishing anything.
 //!
-//! For each message, in order: a message id the inbox has seen would be a no-op; a
-//! show that cannot be loaded would be dead-lettered again; otherwise the command is
-//! applied with the pure sequencer to the show's current state (loaded from
-//! PostgreSQL like the runner does, then carried from one message to the next).
+//! Every message first goes through the replay's own decision (`route_back`):
+//! where it would be published, or why the replay would skip it (for the payments
+//! queue, whether the saga can read it at all), so the dry run and the replay cannot
+//! disagree. For the commands queue it then says what the sequencer would do, in
+//! order: a message id the inbox has seen would be a no-op; a show that cannot be
+//! loaded would be dead-lettered again; otherwise the command is applied with the
+//! pure sequencer to the show's current state (loaded from PostgreSQL like the
+//! runner does, then carried from one message to the next).
 
-use super::DlqMessage;
+use super::replay::route_back;
+use super::{DlqKind, DlqMessage};
 use crate::OpsError;
-use contracts::{CommandEnvelope, Event, EventEnvelope, RejectReason, SeatId, ShowId};
+use contracts::{CommandEnvelope, Event, EventEnvelope, RejectReason, SeatId, ShowId, Topology};
 use sequencer::ShowState;
 use sequencer_store::{self as store, StoreError};
 use serde::Serialize;
@@ -39,6 +44,12 @@ pub enum Outcome {
     NotACommand { detail: String },
     /// Its show still cannot be loaded: it would be dead-lettered again.
     ShowNotLoadable { detail: String },
+    /// (Payments and notifier queues) it would be published to `to`, where its
+    /// consumer would do `detail`.
+    WouldPublish { to: String, detail: String },
+    /// The replay would skip it (it stays in the queue): `detail` says why, e.g.
+    /// the saga could not read it.
+    WouldSkip { detail: String },
 }
 
 /// One event the sequencer would emit, in seat terms.
@@ -78,13 +89,52 @@ impl DryRunMessage {
             Outcome::ShowNotLoadable { detail } => {
                 format!("would be dead-lettered again: {detail}")
             }
+            Outcome::WouldPublish { to, detail } => format!("would go back to {to}: {detail}"),
+            Outcome::WouldSkip { detail } => {
+                format!("a replay skips it, it stays in the queue ({detail})")
+            }
         };
         format!("{what}{result}")
     }
 }
 
-/// Simulates replaying `messages` in order. Reads PostgreSQL, writes nothing.
+/// Simulates replaying `messages` of the dead-letter queue `queue` in order. Reads
+/// PostgreSQL, writes nothing.
 pub async fn simulate(
+    pool: &PgPool,
+    topo: &Topology,
+    queue: &str,
+    messages: &[DlqMessage],
+) -> Result<Vec<DryRunMessage>, OpsError> {
+    let kind = super::resolve(topo, queue)?.kind;
+    if kind == DlqKind::Commands {
+        return simulate_commands(pool, messages).await;
+    }
+    Ok(messages
+        .iter()
+        .map(|m| DryRunMessage {
+            message_id: m.message_id.clone(),
+            command: None,
+            show_id: None,
+            booking_id: m
+                .body
+                .get("booking_id")
+                .and_then(|b| b.as_str())
+                .map(str::to_owned),
+            outcome: match route_back(topo, kind, &m.properties, &m.raw) {
+                Ok(t) => Outcome::WouldPublish {
+                    to: t.routing_key,
+                    detail: t.what,
+                },
+                Err(detail) => Outcome::WouldSkip { detail },
+            },
+            changes: vec![],
+        })
+        .collect())
+}
+
+/// The commands queue: the sequencer's outcome of each message, in order.
+async fn simulate_commands(
     pool: &PgPool,
     messages: &[DlqMessage],
 ) -> Result<Vec<DryRunMessage>, OpsError> {

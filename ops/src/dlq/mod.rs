@@ -24,7 +24,7 @@
 //! time.
 
 pub mod dry_run;
-mod replay;
+pub(crate) mod replay;
 mod taken;
 
 pub use replay::{replay, replay_headers};
@@ -32,7 +32,7 @@ use taken::Taken;
 
 use crate::OpsError;
 use contracts::topology::{DEAD_LETTER_REASON_HEADER, SOURCE_QUEUE_HEADER};
-use contracts::{CommandEnvelope, Topology};
+use contracts::{CommandEnvelope, SagaMessage, Topology};
 use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
@@ -41,9 +41,9 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection};
-use platform::amqp::headers::{header_str, table_json, uint, without_deaths};
+use platform::amqp::headers::{Death, deaths, header_str, table_json, uint};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// Most messages one replay or purge looks at (and holds unacked at once). A
@@ -140,6 +140,9 @@ pub struct DlqMessage {
     pub reason: Option<String>,
     /// How many times it was dead-lettered, as far as its headers tell.
     pub death_count: u64,
+    /// Every time it was dead-lettered, oldest first (`{reason, source, at}`, `at`
+    /// in Unix seconds): kept through replays, so the first reason is never lost.
+    pub history: Vec<Death>,
     /// `x-source-queue`, else the queue of the broker's latest `x-death` entry.
     pub source_queue: Option<String>,
     /// Seconds since it was dead-lettered (or published, when only that is known).
@@ -152,6 +155,9 @@ pub struct DlqMessage {
     /// The body as it is.
     #[serde(skip)]
     pub raw: Vec<u8>,
+    /// The AMQP properties as they are (what a replay decides on).
+    #[serde(skip)]
+    pub properties: BasicProperties,
 }
 
 /// Which messages an operation is about.
@@ -324,15 +330,20 @@ fn describe(d: &Delivery, now_secs: u64) -> DlqMessage {
 pub fn describe_parts(props: &BasicProperties, body: &[u8], now_secs: u64) -> DlqMessage {
     let headers = props.headers().clone().unwrap_or_default();
     let app_reason = header_str(&headers, DEAD_LETTER_REASON_HEADER);
-    let deaths = x_death(&headers);
-    let latest = deaths.first();
-    let broker_count: u64 = deaths.iter().map(|t| uint(t.inner().get("count"))).sum();
+    let broker = x_death(&headers);
+    let latest = broker.first();
+    let broker_count: u64 = broker.iter().map(|t| uint(t.inner().get("count"))).sum();
+    let history = deaths(&headers);
+    // The history ends with one entry per broker death record (which may count
+    // several deaths): the rest were recorded by the application.
+    let recorded = (history.len() - broker.len().min(history.len())) as u64;
     DlqMessage {
+        history,
         message_id: props.message_id().as_ref().map(|m| m.to_string()),
         reason: app_reason
             .clone()
             .or_else(|| latest.and_then(|t| header_str(t, "reason"))),
-        death_count: broker_count + u64::from(app_reason.is_some()),
+        death_count: broker_count + recorded.max(u64::from(app_reason.is_some())),
         source_queue: header_str(&headers, SOURCE_QUEUE_HEADER)
             .or_else(|| latest.and_then(|t| header_str(t, "queue"))),
         age_secs: death_time(props).map(|t| now_secs.saturating_sub(t)),
@@ -341,6 +352,7 @@ pub fn describe_parts(props: &BasicProperties, body: &[u8], now_secs: u64) -> Dl
         body: serde_json::from_slice(body)
             .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(body).into())),
         raw: body.to_vec(),
+        properties: props.clone(),
     }
 }
 
@@ -471,7 +483,24 @@ mod tests {
         h.insert("x-request-id".into(), long("r-1"));
         let kept = replay_headers(Some(&h));
         let keys: Vec<&str> = kept.inner().keys().map(|k| k.as_str()).collect();
-        assert_eq!(keys, ["x-request-id"]);
+        assert_eq!(
+            keys,
+            [
+                contracts::topology::DEAD_LETTER_HISTORY_HEADER,
+                "x-request-id"
+            ]
+        );
+        let history =
+            describe_parts(&BasicProperties::default().with_headers(kept), b"{}", 0).history;
+        assert_eq!(
+            history.len(),
+            1,
+            "the reason it died for is kept: {history:?}"
+        );
+        assert_eq!(
+            (history[0].reason.as_str(), history[0].source.as_str()),
+            ("x", "q")
+        );
         assert!(replay_headers(None).inner().is_empty());
     }
 

@@ -46,7 +46,7 @@ async fn replay_taken(
         if !selection.picks(m.message_id.as_deref()) {
             continue;
         }
-        let target = match route_back(topo, q.kind, d) {
+        let target = match route_back(topo, q.kind, &d.properties, &d.data) {
             Ok(t) => t,
             Err(reason) => {
                 out.skipped.push(Skipped {
@@ -75,81 +75,106 @@ async fn replay_taken(
 }
 
 /// Where and how a message is published back.
-struct Target {
-    exchange: String,
-    routing_key: String,
-    properties: BasicProperties,
+pub(crate) struct Target {
+    pub exchange: String,
+    pub routing_key: String,
+    pub properties: BasicProperties,
+    /// What its consumer will do with it, for people (the dry run says it).
+    pub what: String,
 }
 
-fn route_back(topo: &Topology, kind: DlqKind, d: &Delivery) -> Result<Target, String> {
+/// The one decision of where a dead letter goes back and whether its consumer
+/// will understand it: the replay publishes what this returns, and the dry run
+/// reports it; an `Err` is why the message is skipped (it stays in the queue).
+pub(crate) fn route_back(
+    topo: &Topology,
+    kind: DlqKind,
+    props: &BasicProperties,
+    body: &[u8],
+) -> Result<Target, String> {
+    let base = || {
+        let mut p = BasicProperties::default()
+            .with_content_type(
+                props
+                    .content_type()
+                    .clone()
+                    .unwrap_or_else(|| ShortString::from("application/json")),
+            )
+            .with_delivery_mode(2)
+            .with_timestamp(now_secs())
+            .with_headers(replay_headers(props.headers().as_ref()));
+        if let Some(id) = props.message_id() {
+            p = p.with_message_id(id.clone());
+        }
+        p
+    };
     match kind {
         DlqKind::Commands => {
-            let env: CommandEnvelope = serde_json::from_slice(&d.data)
+            let env: CommandEnvelope = serde_json::from_slice(body)
                 .map_err(|e| format!("not a command, cannot be routed back: {e}"))?;
-            let message_id = d
-                .properties
-                .message_id()
-                .as_ref()
-                .map(|m| m.to_string())
-                .unwrap_or_else(|| env.message_id.to_string());
-            let content_type = d
-                .properties
-                .content_type()
-                .clone()
-                .unwrap_or_else(|| ShortString::from("application/json"));
-            let headers = replay_headers(d.properties.headers().as_ref());
+            let mut properties = base();
+            if props.message_id().is_none() {
+                properties =
+                    properties.with_message_id(ShortString::from(env.message_id.to_string()));
+            }
             Ok(Target {
                 exchange: topo.commands_exchange(),
                 routing_key: topo.partition_key(topo.partition_of(env.show_id)),
-                properties: BasicProperties::default()
-                    .with_content_type(content_type)
-                    .with_delivery_mode(2)
-                    .with_message_id(ShortString::from(message_id))
-                    .with_timestamp(now_secs())
-                    .with_headers(headers),
+                properties,
+                what: format!(
+                    "{} of booking {}",
+                    env.command.kind(),
+                    env.command.booking_id()
+                ),
             })
         }
-        DlqKind::Notifier => {
-            let mut props = BasicProperties::default()
-                .with_content_type(ShortString::from("application/json"))
-                .with_delivery_mode(2)
-                .with_timestamp(now_secs())
-                .with_headers(replay_headers(d.properties.headers().as_ref()));
-            if let Some(id) = d.properties.message_id() {
-                props = props.with_message_id(id.clone());
-            }
-            Ok(Target {
-                exchange: String::new(),
-                routing_key: topo.notifier_queue(),
-                properties: props,
-            })
-        }
+        DlqKind::Notifier => Ok(Target {
+            exchange: String::new(),
+            routing_key: topo.notifier_queue(),
+            properties: base(),
+            what: "sent again by the notifier".to_owned(),
+        }),
         DlqKind::Payments => {
-            let source = describe_parts(&d.properties, &[], 0)
+            let headers = props.headers().clone().unwrap_or_default();
+            let source = describe_parts(props, &[], 0)
                 .source_queue
+                .or_else(|| {
+                    // The latest death of the history names the queue.
+                    platform::amqp::headers::deaths(&headers)
+                        .pop()
+                        .map(|d| d.source)
+                })
                 .filter(|q| *q == topo.saga_queue() || *q == topo.webhooks_queue())
                 .ok_or_else(|| "no saga source queue recorded, cannot be routed back".to_owned())?;
-            let mut props = BasicProperties::default()
-                .with_content_type(ShortString::from("application/json"))
-                .with_delivery_mode(2)
-                .with_timestamp(now_secs())
-                .with_headers(replay_headers(d.properties.headers().as_ref()));
-            if let Some(id) = d.properties.message_id() {
-                props = props.with_message_id(id.clone());
-            }
-            if let Some(kind) = d.properties.kind() {
-                props = props.with_type(kind.clone());
-            }
+            let mut properties = base();
+            let what = if source == topo.webhooks_queue() {
+                let ev: payment_adapter::WebhookEvent = serde_json::from_slice(body)
+                    .map_err(|e| format!("the saga cannot read it as a webhook: {e}"))?;
+                format!(
+                    "webhook {} ({}) of booking {}",
+                    ev.id, ev.kind, ev.data.booking_id
+                )
+            } else {
+                // Read as the saga reads it: a message it would refuse is not sent.
+                let kind = props.kind().as_ref().map(|k| k.as_str().to_owned());
+                let msg = SagaMessage::decode(kind.as_deref(), body)
+                    .map_err(|e| format!("the saga cannot read it: {e}"))?;
+                if let Some(k) = msg.kind() {
+                    properties = properties.with_type(ShortString::from(k));
+                }
+                msg.describe()
+            };
             Ok(Target {
                 exchange: String::new(),
                 routing_key: source,
-                properties: props,
+                properties,
+                what,
             })
         }
     }
 }
 
-async fn publish_confirmed(ch: &Channel, t: &Target, body: &[u8]) -> Result<(), String> {
+pub(crate) async fn publish_confirmed(ch: &Channel, t: &Target, body: &[u8]) -> Result<(), String> {
     let confirm = ch
         .basic_publish(
             t.exchange.as_str().into(),
@@ -178,12 +203,8 @@ async fn publish_confirmed(ch: &Channel, t: &Target, body: &[u8]) -> Result<(), 
     }
 }
 
-/// The original headers minus the death headers and the dead-letter reason.
+/// The original headers minus the death headers, the dead-letter reason and the
+/// source queue, with every death so far kept in `x-dead-letter-history`.
 pub fn replay_headers(headers: Option<&FieldTable>) -> FieldTable {
-    let mut map: BTreeMap<ShortString, AMQPValue> = without_deaths(headers).inner().clone();
-    map.retain(|k, _| {
-        let k = k.as_str();
-        k != DEAD_LETTER_REASON_HEADER && k != SOURCE_QUEUE_HEADER
-    });
-    FieldTable::from(map)
+    platform::amqp::headers::for_replay(headers)
 }

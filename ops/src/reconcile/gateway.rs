@@ -131,9 +131,13 @@ pub(super) async fn check<G: PaymentGateway>(
     }
 
     // Every refund recorded done: done at the gateway, of that payment, that much.
+    // A refund an operator recorded by hand (`bookctl refund record`) is not the
+    // gateway's: its id is the operator's reference, and the operator answers for it.
     let refunds: Vec<(Uuid, Option<String>, Option<String>, i64)> = sqlx::query_as(
         "select booking_id, payment_id, refund_id, refund_amount from payments
-          where refund_status = 'succeeded' and refund_amount > 0 order by booking_id, attempt",
+          where refund_status = 'succeeded' and refund_amount > 0
+            and refund_recorded_by is null
+          order by booking_id, attempt",
     )
     .fetch_all(pool)
     .await?;

@@ -359,7 +359,12 @@ async fn create_refund(
                 format!("at most {refundable} can be refunded"),
             ));
         }
-        let fails = intent.payment_method == methods::REFUND_FAIL;
+        let first_refund = !store
+            .refunds
+            .values()
+            .any(|r| r.payment_intent == intent.id);
+        let fails = intent.payment_method == methods::REFUND_FAIL
+            || (intent.payment_method == methods::REFUND_FAIL_ONCE && first_refund);
         let refund = Refund {
             id: new_id("re"),
             object: OBJECT_REFUND.into(),

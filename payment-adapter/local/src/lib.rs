@@ -31,6 +31,7 @@
 //! | `pm_card_error` | the first request for an idempotency key answers `500` and creates nothing; later ones behave like `pm_card_ok` |
 //! | `pm_card_timeout` | the first request for a key creates the intent (like `pm_card_ok`) but answers only after `hang_ms`, so a client with a shorter timeout retries and gets the created intent |
 //! | `pm_card_refund_fail` | pays like `pm_card_ok`; every refund of it ends `failed` (reason `refund_declined`) with webhook `refund.failed` |
+//! | `pm_card_refund_fail_once` | like `pm_card_refund_fail` for its first refund; a later refund (another idempotency key) succeeds, as after a cause fixed by an operator |
 //!
 //! Anything else is `400 invalid_payment_method`; `amount` must be > 0 and
 //! `currency` three uppercase letters.
@@ -102,6 +103,7 @@ pub mod methods {
     pub const ERROR: &str = "pm_card_error";
     pub const TIMEOUT: &str = "pm_card_timeout";
     pub const REFUND_FAIL: &str = "pm_card_refund_fail";
+    pub const REFUND_FAIL_ONCE: &str = "pm_card_refund_fail_once";
 }
 
 /// Largest request body accepted; real ones are about 150 bytes.
@@ -307,7 +309,7 @@ impl Card {
             methods::SLOW => Card::Slow,
             methods::ERROR => Card::Error,
             methods::TIMEOUT => Card::Timeout,
-            methods::REFUND_FAIL => Card::RefundFail,
+            methods::REFUND_FAIL | methods::REFUND_FAIL_ONCE => Card::RefundFail,
             _ => return None,
         })
     }

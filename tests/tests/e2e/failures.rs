@@ -307,3 +307,60 @@ async fn cutting_the_runners_database_makes_bookings_wait_and_loses_none() {
     assert_eq!(dead, 0);
     sys.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_accepted_booking_is_queued_not_unknown_after_redis_lost_its_marker() {
+    // No workers: the command waits in its partition, undecided.
+    let mut sys = spawn_system(SystemOptions {
+        workers: 0,
+        ..SystemOptions::default()
+    })
+    .await;
+    let show = sys.show(1, 3).await;
+    let (user, token) = sys.customer(1).await;
+    let (status, accepted) = sys
+        .submit(
+            &token,
+            "k",
+            json!({"show_id": show.to_string(), "seats": ["A2"]}),
+        )
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["booking_id"].as_str().unwrap().to_owned();
+
+    // Redis loses every key of this system (a restart without persistence, a flush).
+    let mut redis = sys.redis().await;
+    let marker = platform::cache::Keys::new(sys.settings.redis.key_prefix.clone())
+        .queued(id.parse().unwrap());
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", sys.settings.redis.key_prefix))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(keys.contains(&marker), "the marker was written: {keys:?}");
+    let () = redis::cmd("DEL")
+        .arg(&keys)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+
+    // Still accepted, still undecided: `queued`, with what the buyer asked for.
+    let (status, b) = sys.booking(&token, &id).await;
+    assert_eq!(status, 200, "an accepted booking is never unknown: {b}");
+    assert_eq!(b["status"], "queued", "{b}");
+    assert_eq!(b["seats"], json!(["A2"]), "{b}");
+    assert_eq!(b["user_id"], user.0.to_string(), "{b}");
+    // It is still nobody else's.
+    let (_, stranger) = sys.customer(2).await;
+    assert_eq!(sys.booking(&stranger, &id).await.0, 404);
+
+    // The sequencer runs: the booking is decided and GET says so.
+    let w = sys.start_worker(None, Faults::default()).await;
+    sys.workers.push(w);
+    let b = sys
+        .booking_until(&token, &id, "decided", |b| b["status"] != "queued")
+        .await;
+    assert_eq!(b["status"], "held", "{b}");
+    assert_eq!(b["seats"], json!(["A2"]), "{b}");
+    sys.shutdown().await;
+}

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tests::{SystemOptions, TestSystem, spawn_system};
 
 /// Runs a `bookctl` command (without the program name) and returns its output.
-async fn bookctl(sys: &TestSystem, args: &[&str]) -> String {
+pub(crate) async fn bookctl(sys: &TestSystem, args: &[&str]) -> String {
     let cli = bookctl::cli::parse_from(std::iter::once("bookctl").chain(args.iter().copied()))
         .expect("valid bookctl arguments");
     let mut out = Vec::new();
@@ -24,14 +24,14 @@ async fn bookctl(sys: &TestSystem, args: &[&str]) -> String {
 }
 
 /// Runs a `bookctl --json` command and parses its output.
-async fn bookctl_json(sys: &TestSystem, args: &[&str]) -> Value {
+pub(crate) async fn bookctl_json(sys: &TestSystem, args: &[&str]) -> Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
     let out = bookctl(sys, &all).await;
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
 }
 
-fn token(sys: &TestSystem, role: Role) -> String {
+pub(crate) fn token(sys: &TestSystem, role: Role) -> String {
     sys.tokens.mint(UserId::new_v7(), role).unwrap()
 }
 
@@ -72,7 +72,7 @@ async fn publish_poison(sys: &TestSystem, id: &str) {
     .await;
 }
 
-async fn queue_depth(sys: &TestSystem, queue: &str) -> u32 {
+pub(crate) async fn queue_depth(sys: &TestSystem, queue: &str) -> u32 {
     let conn = platform::amqp::connect(&sys.settings.amqp.url, "test")
         .await
         .unwrap();
@@ -85,11 +85,15 @@ async fn queue_depth(sys: &TestSystem, queue: &str) -> u32 {
 /// Waits until the commands dead-letter queue holds exactly `n` ready messages
 /// (a read puts its messages back asynchronously).
 async fn wait_dlq(sys: &TestSystem, n: u32) {
-    let dlq = sys.settings.topology().commands_dlq();
+    wait_depth(sys, &sys.settings.topology().commands_dlq(), n).await;
+}
+
+/// Waits until `queue` holds exactly `n` ready messages.
+pub(crate) async fn wait_depth(sys: &TestSystem, queue: &str, n: u32) {
     sys.eventually(
         Duration::from_secs(30),
-        &format!("{dlq} holds {n} message(s)"),
-        || async { queue_depth(sys, &dlq).await == n },
+        &format!("{queue} holds {n} message(s)"),
+        || async { queue_depth(sys, queue).await == n },
     )
     .await;
 }
@@ -529,70 +533,5 @@ async fn the_partitions_endpoint_shows_the_owner_and_epoch_after_a_booking() {
     let table = bookctl(&sys, &["partitions"]).await;
     assert!(table.starts_with("PARTITION"), "{table}");
     assert!(table.contains(&sys.workers[0].owner), "{table}");
-    sys.shutdown().await;
-}
-
-#[tokio::test]
-async fn retention_forgets_old_inbox_webhook_and_token_rows_and_keeps_recent_ones() {
-    // No workers: their own retention sweep runs at start and could take the old rows
-    // between the inserts below and the sweep this test calls.
-    let sys = spawn_system(SystemOptions {
-        workers: 0,
-        ..Default::default()
-    })
-    .await;
-    let (user, _) = sys.customer(1).await;
-    for (age_days, tag) in [(40, "old"), (1, "new")] {
-        sqlx::query(
-            "insert into processed_messages (message_id, partition, processed_at)
-             values ($1, 0, now() - make_interval(days => $2))",
-        )
-        .bind(uuid::Uuid::now_v7())
-        .bind(age_days)
-        .execute(&sys.pool)
-        .await
-        .unwrap();
-        sqlx::query(
-            "insert into payment_webhooks (event_id, type, payment_id, booking_id, payload, received_at)
-             values ($1, 'payment.succeeded', 'pi_x', gen_random_uuid(), '{}', now() - make_interval(days => $2))",
-        )
-        .bind(format!("evt_{tag}"))
-        .bind(age_days)
-        .execute(&sys.pool)
-        .await
-        .unwrap();
-        sqlx::query(
-            "insert into refresh_tokens (id, user_id, family_id, token_hash, expires_at)
-             values ($1, $2, $1, $3, now() + make_interval(days => $4))",
-        )
-        .bind(uuid::Uuid::now_v7())
-        .bind(user.0)
-        .bind(tag.as_bytes())
-        .bind(if tag == "old" { -3 } else { 3 })
-        .execute(&sys.pool)
-        .await
-        .unwrap();
-    }
-    let swept = workers::retention::sweep(&sys.pool, 30).await.unwrap();
-    assert_eq!(
-        swept,
-        workers::retention::Swept {
-            processed_messages: 1,
-            payment_webhooks: 1,
-            refresh_tokens: 1,
-        }
-    );
-    for table in ["processed_messages", "payment_webhooks", "refresh_tokens"] {
-        let left: i64 =
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("select count(*) from {table}")))
-                .fetch_one(&sys.pool)
-                .await
-                .unwrap();
-        assert_eq!(left, 1, "{table} keeps its recent row");
-    }
-    assert_eq!(
-        workers::retention::sweep(&sys.pool, 30).await.unwrap(),
-        workers::retention::Swept::default()
-    );
     sys.shutdown().await;
 }

@@ -236,7 +236,7 @@ async fn a_signed_refund_webhook_naming_another_bookings_refund_refunds_nothing(
     let mismatches = "saga_refund_mismatches_total";
     for (n, refund) in [y_refund.as_str(), "re_made_up"].into_iter().enumerate() {
         let seen = workers_counter(&sys, mismatches).await;
-        let status = sys
+        let (status, _) = sys
             .signed_webhook(&json!({"id": format!("evt_forged_refund_{n}"),
                 "type": "refund.succeeded", "created": 0,
                 "data": {"payment_id": x_payment, "booking_id": x, "amount": 22500,

@@ -1,6 +1,7 @@
 //! Trust at the payment edge: a correctly signed webhook that names another
 //! booking's payment confirms nothing, and a paid booking whose webhook never
-//! arrives is confirmed by polling the gateway.
+//! arrives is confirmed by polling the gateway, and a webhook recorded by an ingress
+//! that died before publishing it is published by the gateway's next delivery.
 
 use crate::payments::{book_and_wait, events_of, wait_declined, wait_status};
 use serde_json::json;
@@ -57,7 +58,7 @@ async fn a_signed_webhook_naming_another_bookings_payment_does_not_confirm_the_b
     // payment and its amount.
     let mismatches = "saga_payment_mismatches_total";
     let seen = workers_counter(&sys, mismatches).await;
-    let status = sys
+    let (status, _) = sys
         .signed_webhook(&json!({"id": "evt_cross_booking", "type": "payment.succeeded", "created": 0,
             "data": {"payment_id": y_payment, "booking_id": x_id, "amount": 25000, "currency": "INR"}}))
         .await;
@@ -110,5 +111,111 @@ async fn a_paid_booking_whose_webhook_is_lost_is_confirmed_within_seconds() {
         .await
         .unwrap();
     assert_eq!(n, 0, "no webhook arrived");
+    sys.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_webhook_recorded_by_an_ingress_that_died_before_publishing_is_published_on_retry() {
+    let mut sys = spawn_system(SystemOptions {
+        deliver_webhooks: false,
+        ..SystemOptions::default()
+    })
+    .await;
+    let show = sys.show(1, 2).await;
+    let (_, token) = sys.customer(1).await;
+    let b = book_and_wait(
+        &sys,
+        &token,
+        "k",
+        show,
+        &["A1"],
+        Some("pm_card_ok"),
+        &["confirmed"],
+    )
+    .await;
+    let id = b["booking_id"].as_str().unwrap().to_owned();
+    let payment = b["payment"]["payment_id"].as_str().unwrap().to_owned();
+    // The saga stops consuming, so the webhooks queue shows what ingress published.
+    let w = sys.workers.remove(0);
+    w.stop.cancel();
+    w.join.await.unwrap().unwrap();
+
+    // Ingress recorded the event, then died before publishing it: the row is there,
+    // unpublished, and nothing reached the saga.
+    let event = json!({"id": "evt_crashed", "type": "payment.succeeded", "created": 0,
+        "data": {"payment_id": payment, "booking_id": id, "amount": 25000, "currency": "INR"}});
+    sqlx::query(
+        "insert into payment_webhooks (event_id, type, payment_id, booking_id, payload)
+         values ('evt_crashed', 'payment.succeeded', $1, $2, $3)",
+    )
+    .bind(&payment)
+    .bind(id.parse::<uuid::Uuid>().unwrap())
+    .bind(&event)
+    .execute(&sys.pool)
+    .await
+    .unwrap();
+
+    // The gateway's retry is not a duplicate: it is published now, once.
+    let (status, answer) = sys.signed_webhook(&event).await;
+    assert_eq!(
+        (status, &answer["duplicate"]),
+        (200, &json!(false)),
+        "{answer}"
+    );
+    let (status, answer) = sys.signed_webhook(&event).await;
+    assert_eq!(
+        (status, &answer["duplicate"]),
+        (200, &json!(true)),
+        "{answer}"
+    );
+    let published: bool = sqlx::query_scalar(
+        "select published_at is not null from payment_webhooks where event_id = 'evt_crashed'",
+    )
+    .fetch_one(&sys.pool)
+    .await
+    .unwrap();
+    assert!(published);
+    let conn = platform::amqp::connect(&sys.settings.amqp.url, "test")
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let topo = sys.settings.topology();
+    let queued = platform::amqp::queue_counts(&ch, &topo.webhooks_queue())
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(queued, 1, "the event reached the saga's queue once");
+
+    // The saga takes it: the queue drains, nothing is dead-lettered, the booking
+    // stands confirmed on its payment.
+    let w = sys.start_worker(None, Default::default()).await;
+    sys.workers.push(w);
+    sys.eventually(
+        Duration::from_secs(20),
+        "the saga consumes the event",
+        || async {
+            platform::amqp::queue_counts(&ch, &topo.webhooks_queue())
+                .await
+                .unwrap()
+                .0
+                == 0
+        },
+    )
+    .await;
+    sys.holds_for(
+        Duration::from_secs(2),
+        "nothing is dead-lettered",
+        || async {
+            platform::amqp::queue_counts(&ch, &topo.payments_dlq())
+                .await
+                .unwrap()
+                .0
+                == 0
+        },
+    )
+    .await;
+    let (_, b) = sys.booking(&token, &id).await;
+    assert_eq!(b["status"], "confirmed", "{b}");
+    assert_eq!(b["payment"]["payment_id"], payment.as_str(), "{b}");
     sys.shutdown().await;
 }

@@ -2,8 +2,7 @@
 //! or a verified webhook), handling it in its trace, and the consumer settings.
 
 use super::{Saga, payments_dead_letter};
-use contracts::EventEnvelope;
-use contracts::topology::PAY_REQUEST_TYPE;
+use contracts::SagaMessage;
 use lapin::message::Delivery;
 use payment_adapter::PaymentGateway;
 use platform::amqp::{Backoff, ConsumerConfig, Failure, Handler};
@@ -34,35 +33,36 @@ async fn handle<G: PaymentGateway>(
     }
 }
 
-/// A message of the saga queue: a booking event or a pay request, handled in its
-/// trace (an exported `saga.handle` span under it).
+/// A message of the saga queue (a booking event, a pay request, a refund retry or
+/// an operator's record of a refund), read by the decoder the dead-letter replay
+/// also checks with, handled in its trace (an exported `saga.handle` span under it).
 async fn on_saga_message<G: PaymentGateway>(
     saga: &Saga<G>,
     d: &Delivery,
     header: Option<contracts::TraceParent>,
 ) -> Result<(), Failure> {
-    let abort = |e: serde_json::Error| Failure::Abort(format!("unparseable message: {e}"));
-    let is_pay_request = d
-        .properties
-        .kind()
-        .as_ref()
-        .is_some_and(|k| k.as_str() == PAY_REQUEST_TYPE);
-    if is_pay_request {
-        let req = serde_json::from_slice(&d.data).map_err(abort)?;
-        let span = tracing::info_span!("saga.handle", kind = "pay_request");
-        platform::trace::attach(&span, header);
-        platform::trace::scope(header, saga.on_pay_request(&req))
-            .instrument(span)
-            .await
-    } else {
-        let env: EventEnvelope = serde_json::from_slice(&d.data).map_err(abort)?;
-        let trace = env.trace.or(header);
-        let span = tracing::info_span!("saga.handle", kind = env.event.routing_key());
-        platform::trace::attach(&span, trace);
-        platform::trace::scope(trace, saga.on_event(&env))
-            .instrument(span)
-            .await
-    }
+    let kind = d.properties.kind().as_ref().map(|k| k.as_str().to_owned());
+    let message = SagaMessage::decode(kind.as_deref(), &d.data)
+        .map_err(|e| Failure::Abort(format!("unparseable message: {e}")))?;
+    let (label, trace) = match &message {
+        SagaMessage::Event(env) => (env.event.routing_key(), env.trace.or(header)),
+        SagaMessage::Pay(_) => ("pay_request", header),
+        SagaMessage::RetryRefund(_) => ("refund_retry", header),
+        SagaMessage::RecordRefund(_) => ("refund_record", header),
+    };
+    let span = tracing::info_span!("saga.handle", kind = label);
+    platform::trace::attach(&span, trace);
+    let handled = async {
+        match &message {
+            SagaMessage::Event(env) => saga.on_event(env).await,
+            SagaMessage::Pay(req) => saga.on_pay_request(req).await,
+            SagaMessage::RetryRefund(r) => saga.on_refund_retry(r).await,
+            SagaMessage::RecordRefund(r) => saga.on_refund_record(r).await,
+        }
+    };
+    platform::trace::scope(trace, handled)
+        .instrument(span)
+        .await
 }
 
 /// The saga consuming one of its queues.

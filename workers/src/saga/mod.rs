@@ -53,6 +53,7 @@ pub mod payment_match;
 pub mod poll;
 mod refund;
 pub mod refund_match;
+mod refund_ops;
 pub mod sweep;
 
 pub use consumer::{SagaConsumer, SagaQueue, consumer_config};

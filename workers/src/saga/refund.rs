@@ -12,7 +12,9 @@
 use super::attempt::{self, Attempt};
 use super::refund_match::{self, Requested};
 use super::{Saga, gateway_error, payments_dead_letter};
-use contracts::{BookingId, Command, MessageId, ShowId};
+use contracts::saga::REFUND_FAILED_PROBLEM;
+use contracts::topology::REFUND_RETRY_TYPE;
+use contracts::{BookingId, Command, MessageId, RefundRetry, ShowId};
 use payment_adapter::{GatewayError, PaymentGateway, RefundStatus};
 use platform::amqp::{Failure, Parcel};
 
@@ -62,18 +64,21 @@ impl<G: PaymentGateway> Saga<G> {
         .bind(amount)
         .execute(&self.pool)
         .await?;
-        self.request_refund(show, &attempt, amount).await
+        self.request_refund(show, &attempt, amount, &attempt.refund_key())
+            .await
     }
 
-    /// Asks the gateway to refund `amount` of the attempt's payment under the
-    /// attempt's refund key: a repeat (a redelivered event, or the poll of a refund
-    /// recorded `requested` whose request never reached the gateway or whose answer
-    /// was lost) gets the same refund, never a second one.
+    /// Asks the gateway to refund `amount` of the attempt's payment under
+    /// idempotency `key`: the attempt's refund key, so that a repeat (a redelivered
+    /// event, or the poll of a refund recorded `requested` whose request never
+    /// reached the gateway or whose answer was lost) gets the same refund, never a
+    /// second one; or a retry's own key (see `refund_ops`).
     pub(super) async fn request_refund(
         &self,
         show: ShowId,
         attempt: &Attempt,
         amount: i64,
+        key: &str,
     ) -> Result<(), Failure> {
         if amount <= 0 {
             return self.refund_done(show, attempt, "no_refund_due", 0).await;
@@ -85,11 +90,7 @@ impl<G: PaymentGateway> Saga<G> {
                 attempt.number
             )));
         };
-        match self
-            .gateway
-            .refund(payment_id, amount, &attempt.refund_key())
-            .await
-        {
+        match self.gateway.refund(payment_id, amount, key).await {
             Ok(r) => {
                 sqlx::query(
                     "update payments set refund_id = $3, updated_at = now()
@@ -217,29 +218,38 @@ impl<G: PaymentGateway> Saga<G> {
 
     pub(super) async fn refund_failed(&self, attempt: &Attempt, why: &str) -> Result<(), Failure> {
         let booking = attempt.booking;
-        sqlx::query(
+        let retries: i32 = sqlx::query_scalar(
             "update payments set refund_status = 'failed', failure_reason = $3, updated_at = now()
-              where booking_id = $1 and attempt = $2",
+              where booking_id = $1 and attempt = $2 returning refund_retries",
         )
         .bind(booking.0)
         .bind(attempt.number)
         .bind(why)
-        .execute(&self.pool)
+        .fetch_one(&self.pool)
         .await?;
         metrics::counter!("saga_refunds_total", "status" => "failed").increment(1);
         // Parked for operators in the payments dead-letter queue (no queue feeds it
-        // back by itself: `x-source-queue` is the saga queue, for a replay).
-        let body = serde_json::json!({"booking_id": booking, "attempt": attempt.number,
-            "problem": "refund_failed", "reason": why})
-        .to_string();
+        // back by itself): a replay sends it to the saga queue (`x-source-queue`),
+        // which retries the refund; `bookctl refund record` records one made by hand.
+        let retry = RefundRetry {
+            booking_id: booking,
+            attempt: attempt.number,
+            problem: REFUND_FAILED_PROBLEM.into(),
+            reason: why.to_owned(),
+            retries: u32::try_from(retries).unwrap_or(0),
+        };
+        let body = serde_json::to_vec(&retry).map_err(|e| Failure::Abort(e.to_string()))?;
+        let step = match retries {
+            0 => attempt.step("refund-failed"),
+            n => attempt.step(&format!("refund-failed-r{n}")),
+        };
+        let mut parcel = Parcel::new(MessageId::for_booking(booking, &step).to_string(), &body);
+        parcel.kind = Some(REFUND_RETRY_TYPE.into());
         let topo = self.commands.topology();
         platform::amqp::dead_letter(
             self.commands.publisher(),
             &payments_dead_letter(&topo.payments_dlx(), topo.saga_queue()),
-            Parcel::new(
-                MessageId::for_booking(booking, &attempt.step("refund-failed")).to_string(),
-                body.as_bytes(),
-            ),
+            parcel,
             &format!("refund failed: {why}"),
         )
         .await?;

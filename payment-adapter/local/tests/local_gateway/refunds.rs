@@ -94,6 +94,49 @@ async fn a_refund_of_a_refund_fail_card_fails_with_a_refund_failed_webhook() {
 }
 
 #[tokio::test]
+async fn a_refund_fail_once_card_fails_its_first_refund_and_pays_a_retried_one() {
+    let system = spawn_system(Options::default()).await;
+    let req = payment("pm_card_refund_fail_once");
+    let intent = system
+        .client
+        .create_payment(&req, "refund-3")
+        .await
+        .unwrap();
+    status_becomes(&system.client, &intent.id, IntentStatus::Succeeded).await;
+    let first = system
+        .client
+        .refund(&intent.id, 25_000, "refund-3-r")
+        .await
+        .unwrap();
+    webhooks_arrive(&system, req.booking_id, 2).await;
+    assert_eq!(
+        get_refund(&system, &first.id).await.status,
+        RefundStatus::Failed
+    );
+    // The same key is the same (failed) refund; another key is a new one, paid.
+    let again = system
+        .client
+        .refund(&intent.id, 25_000, "refund-3-r")
+        .await
+        .unwrap();
+    assert_eq!(again.id, first.id);
+    let retried = system
+        .client
+        .refund(&intent.id, 25_000, "refund-3-r2")
+        .await
+        .unwrap();
+    assert_ne!(retried.id, first.id);
+    let events = webhooks_arrive(&system, req.booking_id, 3).await;
+    assert!(
+        events.iter().any(|e| e.kind == event_type::REFUND_SUCCEEDED
+            && e.data.refund_id.as_deref() == Some(retried.id.as_str())),
+        "{events:?}"
+    );
+    let after = system.client.get_payment(&intent.id).await.unwrap();
+    assert_eq!(after.amount_refunded, 25_000);
+}
+
+#[tokio::test]
 async fn a_payment_that_has_not_succeeded_cannot_be_refunded() {
     let system = spawn_system(Options::default()).await;
     let intent = system

@@ -107,7 +107,10 @@ async fn poll_one<G: PaymentGateway>(
 ) {
     let result = match refund_id {
         Some(id) => saga.settle_refund(show, attempt, id).await,
-        None => saga.request_refund(show, attempt, due).await,
+        None => {
+            saga.request_refund(show, attempt, due, &attempt.refund_key())
+                .await
+        }
     };
     match result {
         Ok(()) => metrics::counter!("saga_refund_polls_total").increment(1),
