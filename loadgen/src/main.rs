@@ -10,10 +10,10 @@ mod fire;
 mod observe;
 mod probe;
 mod report;
-mod setup;
 mod watch;
 
 use anyhow::Context;
+use loadgen::setup;
 use auth::{Role, TokenKeys};
 use clap::{Parser, ValueEnum};
 use rand::SeedableRng;
