@@ -13,9 +13,9 @@ mod report;
 mod watch;
 
 use anyhow::Context;
-use loadgen::setup;
 use auth::{Role, TokenKeys};
 use clap::{Parser, ValueEnum};
+use loadgen::setup;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use reqwest::header::HeaderValue;

@@ -43,16 +43,19 @@ fn check(name: &'static str, ok: bool, detail: String) -> Check {
 
 /// Waits until every accepted booking has a row in a final status (or `max`);
 /// returns the seconds waited and the statuses of those that did not get there.
-pub async fn quiesce(pool: &PgPool, ids: &[Uuid], max: Duration) -> anyhow::Result<(f64, BTreeMap<String, usize>)> {
+pub async fn quiesce(
+    pool: &PgPool,
+    ids: &[Uuid],
+    max: Duration,
+) -> anyhow::Result<(f64, BTreeMap<String, usize>)> {
     let started = Instant::now();
     loop {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "select status, count(*) from bookings where id = any($1) group by 1",
-        )
-        .bind(ids)
-        .fetch_all(pool)
-        .await
-        .unwrap_or_default();
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("select status, count(*) from bookings where id = any($1) group by 1")
+                .bind(ids)
+                .fetch_all(pool)
+                .await
+                .unwrap_or_default();
         let mut open: BTreeMap<String, usize> = BTreeMap::new();
         let mut seen = 0;
         for (st, n) in rows {
@@ -152,14 +155,27 @@ pub async fn oversold(pool: &PgPool, shows: &HashMap<Uuid, usize>) -> anyhow::Re
 
 /// `bookctl reconcile` (the same function), and every payment attempt compared
 /// with what the gateway says of it.
-pub async fn reconciled(pool: &PgPool, gateway: &payment_adapter::HttpGateway, ids: &[Uuid]) -> anyhow::Result<Check> {
+pub async fn reconciled(
+    pool: &PgPool,
+    gateway: &payment_adapter::HttpGateway,
+    ids: &[Uuid],
+) -> anyhow::Result<Check> {
     let report = ops::reconcile::reconcile(pool).await?;
     let mut problems: Vec<String> = report
         .problems
         .iter()
         .map(|p| format!("{} {:?}: {}", p.kind, p.booking_id, p.detail))
         .collect();
-    type Row = (Uuid, String, Option<String>, i64, String, Option<String>, String, Option<String>);
+    type Row = (
+        Uuid,
+        String,
+        Option<String>,
+        i64,
+        String,
+        Option<String>,
+        String,
+        Option<String>,
+    );
     let rows: Vec<Row> = sqlx::query_as(
         "select p.booking_id, p.status, p.payment_id, p.amount, p.currency, p.refund_status,
                 b.status, b.payment_id
@@ -173,7 +189,9 @@ pub async fn reconciled(pool: &PgPool, gateway: &payment_adapter::HttpGateway, i
     for (booking, st, pid, amount, currency, refund, bst, bpid) in rows {
         let Some(pid) = pid else {
             if st != "failed" && st != "canceled" {
-                problems.push(format!("gateway {booking}: attempt {st} without a payment id"));
+                problems.push(format!(
+                    "gateway {booking}: attempt {st} without a payment id"
+                ));
             }
             continue;
         };
@@ -205,7 +223,10 @@ pub async fn reconciled(pool: &PgPool, gateway: &payment_adapter::HttpGateway, i
             bad("ticket without a kept capture");
         }
         if (intent.amount_refunded > 0) != (refund.as_deref() == Some("succeeded")) {
-            bad(&format!("refunded {} at the gateway, refund {refund:?} in the database", intent.amount_refunded));
+            bad(&format!(
+                "refunded {} at the gateway, refund {refund:?} in the database",
+                intent.amount_refunded
+            ));
         }
     }
     Ok(check(
@@ -214,7 +235,16 @@ pub async fn reconciled(pool: &PgPool, gateway: &payment_adapter::HttpGateway, i
         format!(
             "bookctl reconcile: {} problem(s); {asked} payments compared with the gateway; {}",
             report.problems.len(),
-            if problems.is_empty() { "clean".to_owned() } else { problems.iter().take(8).cloned().collect::<Vec<_>>().join("; ") }
+            if problems.is_empty() {
+                "clean".to_owned()
+            } else {
+                problems
+                    .iter()
+                    .take(8)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }
         ),
     ))
 }
@@ -250,16 +280,18 @@ pub async fn emails(pool: &PgPool, ids: &[Uuid], dir: &Path) -> anyhow::Result<(
     let mut per_event: HashMap<Uuid, usize> = HashMap::new();
     for m in smtp_sink::read_messages(dir).unwrap_or_default() {
         let text = String::from_utf8_lossy(&m.raw);
-        let id = text
-            .lines()
-            .take_while(|l| !l.is_empty())
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                if !k.eq_ignore_ascii_case("message-id") {
-                    return None;
-                }
-                v.trim().trim_start_matches('<').split('@').next()?.parse::<Uuid>().ok()
-            });
+        let id = text.lines().take_while(|l| !l.is_empty()).find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            if !k.eq_ignore_ascii_case("message-id") {
+                return None;
+            }
+            v.trim()
+                .trim_start_matches('<')
+                .split('@')
+                .next()?
+                .parse::<Uuid>()
+                .ok()
+        });
         if let Some(id) = id {
             *per_event.entry(id).or_default() += 1;
         }
@@ -276,7 +308,13 @@ pub async fn emails(pool: &PgPool, ids: &[Uuid], dir: &Path) -> anyhow::Result<(
     for (id, ty) in &expected {
         let got = per_event.get(id).copied().unwrap_or(0);
         let e = by_type
-            .entry(MAILED.iter().copied().find(|t| *t == ty.as_str()).unwrap_or("other"))
+            .entry(
+                MAILED
+                    .iter()
+                    .copied()
+                    .find(|t| *t == ty.as_str())
+                    .unwrap_or("other"),
+            )
             .or_default();
         e.0 += 1;
         e.1 += got;

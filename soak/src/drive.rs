@@ -103,7 +103,14 @@ impl Load {
     }
 
     /// POSTs until an answer that is not worth retrying, or `stop`.
-    async fn post(&self, path: &str, token: &HeaderValue, key: &str, body: &Value, op: Op) -> (u16, Value) {
+    async fn post(
+        &self,
+        path: &str,
+        token: &HeaderValue,
+        key: &str,
+        body: &Value,
+        op: Op,
+    ) -> (u16, Value) {
         let mut backoff = Duration::from_millis(200);
         loop {
             let req = self
@@ -122,7 +129,12 @@ impl Load {
     }
 
     /// Polls the booking until it is settled (for its client), or `stop`.
-    async fn poll(&self, id: Uuid, token: &HeaderValue, until_status: Option<&str>) -> Option<Value> {
+    async fn poll(
+        &self,
+        id: Uuid,
+        token: &HeaderValue,
+        until_status: Option<&str>,
+    ) -> Option<Value> {
         loop {
             let req = self
                 .client
@@ -148,7 +160,8 @@ impl Load {
                         None => {
                             SETTLED.contains(&status.as_str())
                                 || (status == "held"
-                                    && (b.method.is_none() || matches!(pay, Some("failed" | "canceled"))))
+                                    && (b.method.is_none()
+                                        || matches!(pay, Some("failed" | "canceled"))))
                         }
                     }
                 };
@@ -188,25 +201,40 @@ impl Load {
             let cancel = rng.random_range(0..100) < 25;
             let think = Duration::from_millis(rng.random_range(0..200));
             let key = format!("soak-{}-{vu}-{n}", self.seed);
-            let (s, v) = self.post("/v1/bookings", &token, &key, &body, Op::Book).await;
-            let id = v["booking_id"].as_str().and_then(|s| s.parse::<Uuid>().ok());
+            let (s, v) = self
+                .post("/v1/bookings", &token, &key, &body, Op::Book)
+                .await;
+            let id = v["booking_id"]
+                .as_str()
+                .and_then(|s| s.parse::<Uuid>().ok());
             match (s, id) {
                 (202, Some(id)) => {
                     let at = self.now();
-                    self.log.lock().unwrap().bookings.entry(id).or_insert(Booking {
-                        method,
-                        accepted: at,
-                        decided: None,
-                        last_status: None,
-                        cancel_requested: false,
-                    });
+                    self.log
+                        .lock()
+                        .unwrap()
+                        .bookings
+                        .entry(id)
+                        .or_insert(Booking {
+                            method,
+                            accepted: at,
+                            decided: None,
+                            last_status: None,
+                            cancel_requested: false,
+                        });
                     let settled = self.poll(id, &token, None).await;
                     let confirmed = settled.is_some_and(|v| v["status"] == "confirmed");
                     if confirmed && cancel {
                         let path = format!("/v1/bookings/{id}/cancel");
                         let (s, _) = self.post(&path, &token, &key, &json!({}), Op::Cancel).await;
                         if s == 202 {
-                            self.log.lock().unwrap().bookings.get_mut(&id).expect("recorded").cancel_requested = true;
+                            self.log
+                                .lock()
+                                .unwrap()
+                                .bookings
+                                .get_mut(&id)
+                                .expect("recorded")
+                                .cancel_requested = true;
                             self.poll(id, &token, Some("refunded")).await;
                         }
                     }
@@ -223,7 +251,9 @@ impl Load {
 pub async fn run(load: Load, users: usize) -> Arc<Mutex<Log>> {
     let log = load.log.clone();
     let load = Arc::new(load);
-    let tasks: Vec<_> = (0..users).map(|vu| tokio::spawn(load.clone().user(vu))).collect();
+    let tasks: Vec<_> = (0..users)
+        .map(|vu| tokio::spawn(load.clone().user(vu)))
+        .collect();
     for t in tasks {
         drop(t.await);
     }

@@ -117,7 +117,9 @@ pub async fn run(o: Options) -> anyhow::Result<Outcome> {
     // --- the stores ---
     let pg = stack::Postgres::init(&work, pg_port).await?;
     let admin = sqlx::PgPool::connect(&pg.url("postgres")).await?;
-    sqlx::query("create database booking").execute(&admin).await?;
+    sqlx::query("create database booking")
+        .execute(&admin)
+        .await?;
     admin.close().await;
     let rabbit = stack::Rabbit::init(&work, amqp_port, dist_port).await?;
     let redis = stack::Redis::init(&work, redis_port).await?;
@@ -130,9 +132,14 @@ pub async fn run(o: Options) -> anyhow::Result<Outcome> {
     settings.redis.url = redis.url();
     for args in [["bookctl", "migrate"], ["bookctl", "topology"]] {
         let mut out = Vec::new();
-        bookctl::cli::run(&settings, bookctl::cli::Cli::parse_from(args), &mut out, None)
-            .await
-            .with_context(|| args.join(" "))?;
+        bookctl::cli::run(
+            &settings,
+            bookctl::cli::Cli::parse_from(args),
+            &mut out,
+            None,
+        )
+        .await
+        .with_context(|| args.join(" "))?;
     }
 
     // --- the gateway and the mail sink (never faulted), then the platform ---
@@ -147,7 +154,9 @@ pub async fn run(o: Options) -> anyhow::Result<Outcome> {
     })
     .await?;
     let gateway = local_gateway::LocalGateway::build(local_gateway::LocalGatewayConfig {
-        webhook_url: Some(format!("http://127.0.0.1:{ingress_port}/v1/payments/webhook")),
+        webhook_url: Some(format!(
+            "http://127.0.0.1:{ingress_port}/v1/payments/webhook"
+        )),
         api_key: settings.payments.gateway_api_key.expose_secret().to_owned(),
         webhook_secret: settings.payments.webhook_secret.expose_secret().to_owned(),
         seed: Some(o.seed),
@@ -208,11 +217,16 @@ pub async fn run(o: Options) -> anyhow::Result<Outcome> {
         .collect::<Result<Vec<_>, _>>()?;
     let show_count = o.shows.unwrap_or((o.minutes * 5.0).ceil() as usize).max(1);
     let shows = setup::shows(&sys.pool, &run_id, show_count, 10, 20).await?;
-    let capacity: HashMap<uuid::Uuid, usize> = shows.iter().map(|s| (s.id.0, s.seats.len())).collect();
+    let capacity: HashMap<uuid::Uuid, usize> =
+        shows.iter().map(|s| (s.id.0, s.seats.len())).collect();
 
     // --- the schedule and the load ---
     let load_secs = o.minutes * 60.0;
-    let kinds = if o.faults.is_empty() { schedule::Kind::ALL.to_vec() } else { o.faults.clone() };
+    let kinds = if o.faults.is_empty() {
+        schedule::Kind::ALL.to_vec()
+    } else {
+        o.faults.clone()
+    };
     let gap = (o.gap[0], o.gap[1].max(o.gap[0] + 0.1));
     let mut rng = rand::rngs::StdRng::seed_from_u64(o.seed);
     let plan = schedule::draw(&mut rng, &kinds, load_secs, gap);
@@ -243,7 +257,10 @@ pub async fn run(o: Options) -> anyhow::Result<Outcome> {
             r.target,
             r.start,
             r.end,
-            r.error.as_ref().map(|e| format!(" (FAILED: {e})")).unwrap_or_default()
+            r.error
+                .as_ref()
+                .map(|e| format!(" (FAILED: {e})"))
+                .unwrap_or_default()
         );
         runs.push(r);
     }
@@ -256,7 +273,8 @@ pub async fn run(o: Options) -> anyhow::Result<Outcome> {
     // --- quiescence and the checks ---
     let log = std::mem::take(&mut *log.lock().unwrap());
     let ids: Vec<uuid::Uuid> = log.bookings.keys().copied().collect();
-    let (waited, open) = check::quiesce(&sys.pool, &ids, Duration::from_secs(o.quiesce_secs)).await?;
+    let (waited, open) =
+        check::quiesce(&sys.pool, &ids, Duration::from_secs(o.quiesce_secs)).await?;
     settle_mail(&sys.pool, &mail).await;
     let (mail_check, mail_figures) = check::emails(&sys.pool, &ids, &mail).await?;
     let checks = vec![
@@ -279,7 +297,9 @@ pub async fn run(o: Options) -> anyhow::Result<Outcome> {
         allowed: &o.allow,
     }
     .print();
-    let passed = checks.iter().all(|c| c.ok || o.allow.iter().any(|a| a == c.name))
+    let passed = checks
+        .iter()
+        .all(|c| c.ok || o.allow.iter().any(|a| a == c.name))
         && runs.iter().all(|r| r.error.is_none());
     sys.shutdown().await;
     if passed && !o.keep {
@@ -295,7 +315,11 @@ pub async fn run(o: Options) -> anyhow::Result<Outcome> {
 }
 
 /// Waits for ingress's /readyz (60 s), restarting a process that exits.
-async fn wait_ready(client: &reqwest::Client, base: &str, sys: &mut system::System) -> anyhow::Result<()> {
+async fn wait_ready(
+    client: &reqwest::Client,
+    base: &str,
+    sys: &mut system::System,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let ok = client
@@ -306,7 +330,10 @@ async fn wait_ready(client: &reqwest::Client, base: &str, sys: &mut system::Syst
         if ok {
             return Ok(());
         }
-        anyhow::ensure!(Instant::now() < deadline, "ingress not ready in 60 s: see the logs");
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "ingress not ready in 60 s: see the logs"
+        );
         sys.wait(0.25).await;
     }
 }
@@ -318,10 +345,11 @@ async fn settle_mail(pool: &sqlx::PgPool, dir: &std::path::Path) {
     let mut last = (usize::MAX, Instant::now());
     while Instant::now() < deadline {
         let files = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
-        let sending: i64 = sqlx::query_scalar("select count(*) from sent_messages where status = 'sending'")
-            .fetch_one(pool)
-            .await
-            .unwrap_or(1);
+        let sending: i64 =
+            sqlx::query_scalar("select count(*) from sent_messages where status = 'sending'")
+                .fetch_one(pool)
+                .await
+                .unwrap_or(1);
         if files != last.0 {
             last = (files, Instant::now());
         } else if sending == 0 && last.1.elapsed() > Duration::from_secs(3) {

@@ -5,7 +5,10 @@ use clap::Parser;
 
 fn main() {
     let opts = soak::Options::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("soak: {e}");

@@ -37,7 +37,10 @@ impl Wiring {
                 "APP__INGRESS__LISTEN",
                 format!("127.0.0.1:{}", self.ingress_port),
             ),
-            ("APP__INGRESS__HOLD_TTL_SECS", self.hold_ttl_secs.to_string()),
+            (
+                "APP__INGRESS__HOLD_TTL_SECS",
+                self.hold_ttl_secs.to_string(),
+            ),
             ("APP__PAYMENTS__GATEWAY_URL", self.gateway_url.clone()),
             ("APP__NOTIFIER__SMTP_HOST", "127.0.0.1".to_owned()),
             ("APP__NOTIFIER__SMTP_PORT", self.smtp_port.to_string()),

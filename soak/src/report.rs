@@ -18,7 +18,11 @@ pub struct FaultFigures {
 }
 
 fn status_name(s: u16) -> String {
-    if s == 0 { "no answer".into() } else { s.to_string() }
+    if s == 0 {
+        "no answer".into()
+    } else {
+        s.to_string()
+    }
 }
 
 /// Figures of fault `i`: its window runs from its start to the next fault's start
@@ -82,7 +86,10 @@ impl Summary<'_> {
             *by_op.entry((o.op, status_name(o.status))).or_default() += 1;
         }
         let count = |op: Op| log.obs.iter().filter(|o| o.op == op).count();
-        println!("\n== soak seed {}: {:.0} s of load", self.seed, self.load_secs);
+        println!(
+            "\n== soak seed {}: {:.0} s of load",
+            self.seed, self.load_secs
+        );
         println!(
             "requests: {} (bookings {}, polls {}, cancellations {}); accepted bookings {}; booking requests given up after retries {}",
             log.obs.len(),
@@ -100,7 +107,11 @@ impl Summary<'_> {
         println!("faults ({}):", self.faults.len());
         for (i, f) in self.faults.iter().enumerate() {
             let fig = fault_figures(log, self.faults, i, self.load_secs);
-            let errors: Vec<String> = fig.errors.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+            let errors: Vec<String> = fig
+                .errors
+                .iter()
+                .map(|(k, n)| format!("{k}: {n}"))
+                .collect();
             println!(
                 "  {:>2}. {:<14} {:<10} {:>6.1}-{:>6.1} s  first 202 after {}, first decision after {}; 404 after 202: {}; errors: {}{}",
                 i + 1,
@@ -111,8 +122,15 @@ impl Summary<'_> {
                 secs(fig.accept_after),
                 secs(fig.decide_after),
                 fig.not_found,
-                if errors.is_empty() { "none".to_owned() } else { errors.join(", ") },
-                f.error.as_ref().map(|e| format!("; INJECTION FAILED: {e}")).unwrap_or_default()
+                if errors.is_empty() {
+                    "none".to_owned()
+                } else {
+                    errors.join(", ")
+                },
+                f.error
+                    .as_ref()
+                    .map(|e| format!("; INJECTION FAILED: {e}"))
+                    .unwrap_or_default()
             );
         }
         if self.exits.is_empty() {

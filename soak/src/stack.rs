@@ -60,7 +60,9 @@ async fn run(cmd: &mut Command, what: &str) -> anyhow::Result<String> {
 /// `kill -SIG pid` (the `kill` program: this workspace forbids unsafe code).
 pub async fn signal(pid: u32, sig: &str) -> anyhow::Result<()> {
     run(
-        Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()),
+        Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(pid.to_string()),
         &format!("kill -{sig} {pid}"),
     )
     .await
@@ -159,7 +161,9 @@ impl Postgres {
     }
 
     pub async fn start(&self) -> anyhow::Result<()> {
-        run(&mut self.pg_ctl("start"), "pg_ctl start").await.map(drop)
+        run(&mut self.pg_ctl("start"), "pg_ctl start")
+            .await
+            .map(drop)
     }
 
     pub async fn stop(&self) -> anyhow::Result<()> {
@@ -169,16 +173,20 @@ impl Postgres {
     }
 
     pub async fn restart(&self) -> anyhow::Result<()> {
-        run(self.pg_ctl("restart").args(["-m", "fast"]), "pg_ctl restart")
-            .await
-            .map(drop)
+        run(
+            self.pg_ctl("restart").args(["-m", "fast"]),
+            "pg_ctl restart",
+        )
+        .await
+        .map(drop)
     }
 
     /// Last resort on the way out (also from `Drop`): stop at once, ignore errors.
     fn stop_now(&self) {
         let mut c = if self.as_postgres {
             let mut c = std::process::Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(self.bin.join("pg_ctl"));
+            c.args(["-u", "postgres", "--"])
+                .arg(self.bin.join("pg_ctl"));
             c
         } else {
             std::process::Command::new(self.bin.join("pg_ctl"))
@@ -248,7 +256,10 @@ impl Rabbit {
             .env("RABBITMQ_MNESIA_BASE", self.dir.join("mnesia"))
             .env("RABBITMQ_LOG_BASE", self.dir.join("log"))
             .env("RABBITMQ_CONFIG_FILE", self.dir.join("rabbitmq.conf"))
-            .env("RABBITMQ_ENABLED_PLUGINS_FILE", self.dir.join("enabled_plugins"));
+            .env(
+                "RABBITMQ_ENABLED_PLUGINS_FILE",
+                self.dir.join("enabled_plugins"),
+            );
     }
 
     fn ctl(&self) -> Command {
@@ -285,11 +296,18 @@ impl Rabbit {
                 break;
             }
             if Instant::now() > deadline {
-                bail!("RabbitMQ did not start in 120 s: see {}", self.dir.display());
+                bail!(
+                    "RabbitMQ did not start in 120 s: see {}",
+                    self.dir.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
-        let out = run(self.ctl().args(["eval", "os:getpid()."]), "rabbitmqctl eval").await?;
+        let out = run(
+            self.ctl().args(["eval", "os:getpid()."]),
+            "rabbitmqctl eval",
+        )
+        .await?;
         self.pid = out.trim().trim_matches('"').parse().ok();
         Ok(())
     }
@@ -310,13 +328,12 @@ impl Rabbit {
     }
 
     async fn reap(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            if tokio::time::timeout(Duration::from_secs(30), child.wait())
+        if let Some(mut child) = self.child.take()
+            && tokio::time::timeout(Duration::from_secs(30), child.wait())
                 .await
                 .is_err()
-            {
-                drop(child.start_kill());
-            }
+        {
+            drop(child.start_kill());
         }
         self.pid = None;
     }
@@ -330,7 +347,12 @@ impl Rabbit {
                 .args(["-P", &script?.to_string()])
                 .output()
                 .ok()?;
-            String::from_utf8_lossy(&out.stdout).lines().next()?.trim().parse().ok()
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .next()?
+                .trim()
+                .parse()
+                .ok()
         });
         if let Some(pid) = vm {
             let _ = std::process::Command::new("kill")
@@ -410,5 +432,4 @@ impl Redis {
         }
         Ok(())
     }
-
 }

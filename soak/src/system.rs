@@ -72,7 +72,7 @@ impl System {
                 .iter()
                 .filter(|(o,)| {
                     o.as_deref()
-                        .and_then(|o| o.rsplitn(3, '-').nth(1))
+                        .and_then(|o| o.rsplit('-').nth(1))
                         .and_then(|p| p.parse::<u32>().ok())
                         == Some(pid)
                 })
