@@ -11,7 +11,8 @@
 # The same seed with the same --minutes/--faults/--gap replays the same schedule
 # (printed at the start). Exit status: 0 every invariant held, 1 one broke (its
 # figures are printed and the run's folder kept), 2 the soak itself failed.
-# SKIP_BUILD=1 uses the binaries already in $CARGO_TARGET_DIR/release.
+# SKIP_BUILD=1 uses the binaries already built; SOAK_PROFILE=dev runs the debug
+# binaries (those `cargo test` builds) instead of the release ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-target}
@@ -22,7 +23,10 @@ if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || ! command -v re
     ! command -v rabbitmq-server >/dev/null; then
     scripts/services.sh ensure
 fi
+PROFILE=${SOAK_PROFILE:-release}
+DIR=$PROFILE
+[[ $PROFILE == dev ]] && DIR=debug
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    cargo build --release --locked -p soak -p ingress -p workers
+    cargo build --locked --profile "$PROFILE" -p soak -p ingress -p workers
 fi
-exec "$CARGO_TARGET_DIR/release/soak" --bin-dir "$CARGO_TARGET_DIR/release" "$@"
+exec "$CARGO_TARGET_DIR/$DIR/soak" --bin-dir "$CARGO_TARGET_DIR/$DIR" "$@"

@@ -232,6 +232,9 @@ pub async fn run(o: Options) -> anyhow::Result<Outcome> {
     let plan = schedule::draw(&mut rng, &kinds, load_secs, gap);
     schedule::print(&plan);
     sys.t0 = Instant::now();
+    let t0_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs_f64();
     let log = Arc::new(Mutex::new(drive::Log::default()));
     let load = drive::Load {
         base: wiring.base_url(),
@@ -276,10 +279,12 @@ pub async fn run(o: Options) -> anyhow::Result<Outcome> {
     let (waited, open) =
         check::quiesce(&sys.pool, &ids, Duration::from_secs(o.quiesce_secs)).await?;
     settle_mail(&sys.pool, &mail).await;
-    let (mail_check, mail_figures) = check::emails(&sys.pool, &ids, &mail).await?;
+    let (mail_check, mail_figures, dup_times) = check::emails(&sys.pool, &ids, &mail).await?;
+    let dup_emails: Vec<f64> = dup_times.iter().map(|t| t - t0_unix).collect();
     let checks = vec![
         check::decided_once(&sys.pool, &ids).await?,
         check::settled(&open, waited),
+        check::pending_after_decline(&open),
         check::oversold(&sys.pool, &capacity).await?,
         check::reconciled(&sys.pool, &gateway_client, &ids).await?,
         check::no_404(&log),
@@ -294,6 +299,7 @@ pub async fn run(o: Options) -> anyhow::Result<Outcome> {
         exits: &sys.exits,
         checks: &checks,
         emails: &mail_figures,
+        dup_emails: &dup_emails,
         allowed: &o.allow,
     }
     .print();

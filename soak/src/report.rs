@@ -75,6 +75,8 @@ pub struct Summary<'a> {
     pub exits: &'a [(f64, String, String)],
     pub checks: &'a [Check],
     pub emails: &'a str,
+    /// When the first copy of each duplicated email arrived (seconds from t0).
+    pub dup_emails: &'a [f64],
     pub allowed: &'a [String],
 }
 
@@ -107,13 +109,19 @@ impl Summary<'_> {
         println!("faults ({}):", self.faults.len());
         for (i, f) in self.faults.iter().enumerate() {
             let fig = fault_figures(log, self.faults, i, self.load_secs);
+            let until = self.faults.get(i + 1).map_or(f64::MAX, |n| n.start);
+            let dups = self
+                .dup_emails
+                .iter()
+                .filter(|t| **t >= f.start && **t < until)
+                .count();
             let errors: Vec<String> = fig
                 .errors
                 .iter()
                 .map(|(k, n)| format!("{k}: {n}"))
                 .collect();
             println!(
-                "  {:>2}. {:<14} {:<10} {:>6.1}-{:>6.1} s  first 202 after {}, first decision after {}; 404 after 202: {}; errors: {}{}",
+                "  {:>2}. {:<14} {:<10} {:>6.1}-{:>6.1} s  first 202 after {}, first decision after {}; 404 after 202: {}; duplicated emails: {dups}; errors: {}{}",
                 i + 1,
                 f.kind.name(),
                 f.target,

@@ -220,6 +220,9 @@ pub struct Rabbit {
     child: Option<Child>,
     /// The Erlang VM's OS pid (asked from the node after each start).
     pub pid: Option<u32>,
+    /// When the last start first took an AMQP connection (asking the pid after
+    /// that takes seconds of its own on a busy machine).
+    pub ready_at: Option<Instant>,
 }
 
 fn rabbit_program(name: &str) -> PathBuf {
@@ -244,6 +247,7 @@ impl Rabbit {
             dist_port,
             child: None,
             pid: None,
+            ready_at: None,
         };
         r.start().await?;
         Ok(r)
@@ -292,6 +296,7 @@ impl Rabbit {
         let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             if let Ok(conn) = platform::amqp::connect(&self.url(), "soak-probe").await {
+                self.ready_at = Some(Instant::now());
                 drop(conn.close(200, "probe".into()).await);
                 break;
             }

@@ -119,11 +119,17 @@ impl System {
                 ("redis".into(), r.and(self.redis.start().await))
             }
         };
+        let end = match (f.kind, self.rabbit.ready_at) {
+            (Kind::RabbitStop | Kind::RabbitKill, Some(ready)) => {
+                ready.saturating_duration_since(self.t0).as_secs_f64()
+            }
+            _ => self.now(),
+        };
         FaultRun {
             kind: f.kind,
             target,
             start,
-            end: self.now(),
+            end,
             error: res.err().map(|e| format!("{e:#}")),
         }
     }
