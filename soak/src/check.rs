@@ -399,3 +399,26 @@ pub async fn emails(
         dup_times,
     ))
 }
+
+/// Nothing dead-lettered: every message of the commands, the saga and the notifier
+/// was handled (a message parked in a DLQ waits for an operator).
+pub async fn no_dead_letters(settings: &platform::Settings) -> anyhow::Result<Check> {
+    let conn = platform::amqp::connect(&settings.amqp.url, "soak-check").await?;
+    let ch = conn.create_channel().await?;
+    let mut parked = Vec::new();
+    for q in settings.topology().dead_letter_queues() {
+        let (n, _) = platform::amqp::queue_counts(&ch, &q).await?;
+        parked.push((q, n));
+    }
+    drop(conn.close(200, "done".into()).await);
+    let total: u32 = parked.iter().map(|(_, n)| n).sum();
+    Ok(check(
+        "no_dead_letters",
+        total == 0,
+        parked
+            .iter()
+            .map(|(q, n)| format!("{q}: {n}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    ))
+}

@@ -290,6 +290,7 @@ pub async fn run(o: Options) -> anyhow::Result<Outcome> {
         check::no_404(&log),
         check::no_500(&log),
         mail_check,
+        check::no_dead_letters(&settings).await?,
     ];
     report::Summary {
         seed: o.seed,
