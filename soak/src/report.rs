@@ -156,7 +156,7 @@ impl Summary<'_> {
                 (false, true) => "FAILED (allowed)",
                 (false, false) => "FAILED",
             };
-            println!("  {:<18} {:<16} {}", c.name, verdict, c.detail);
+            println!("  {:<24} {:<16} {}", c.name, verdict, c.detail);
         }
     }
 }
