@@ -10,12 +10,12 @@ mod fire;
 mod observe;
 mod probe;
 mod report;
-mod setup;
 mod watch;
 
 use anyhow::Context;
 use auth::{Role, TokenKeys};
 use clap::{Parser, ValueEnum};
+use loadgen::setup;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use reqwest::header::HeaderValue;
