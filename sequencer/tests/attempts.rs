@@ -83,6 +83,30 @@ fn a_declined_attempt_keeps_the_seats_and_a_second_attempt_confirms() {
 }
 
 #[test]
+fn the_start_of_an_attempt_whose_failure_came_first_leaves_the_booking_held() {
+    // The soak saw it: the saga's PaymentStarted reached the partition after the
+    // PaymentFailed of the same attempt, and the booking stayed payment_pending on
+    // a payment that had failed, its seats taken for good.
+    let mut d = Driver::new(plan(&["rrrr"]));
+    let b = d.take(&["A1"]);
+    assert!(matches!(
+        &events(&mut d, failed(b, "pi_1"))[..],
+        [Event::PaymentDeclined { .. }]
+    ));
+    assert!(events(&mut d, started(b, "pi_1")).is_empty());
+    let live = d.state.live_booking(b).unwrap();
+    assert_eq!(live.status, BookingStatus::Held);
+    assert_eq!(live.payment_id.as_deref(), Some("pi_1"));
+    // The next attempt goes ahead.
+    assert_eq!(
+        events(&mut d, started(b, "pi_2")),
+        vec![Event::PaymentPending {
+            payment_id: "pi_2".into()
+        }]
+    );
+}
+
+#[test]
 fn the_failure_of_an_attempt_that_is_not_current_changes_nothing() {
     let mut d = Driver::new(plan(&["rrrr"]));
     let b = d.take(&["A1"]);

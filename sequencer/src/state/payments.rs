@@ -16,6 +16,16 @@ impl ShowState {
         payment_id: &str,
     ) -> Option<(BookingId, Event)> {
         match self.live.get_mut(&booking_id) {
+            // The start of an attempt whose failure came first (the saga's two
+            // messages can reach the partition in either order): that attempt is
+            // over, and the booking stays held for the next one.
+            Some(b)
+                if b.status == BookingStatus::Held
+                    && b.declined.is_some()
+                    && b.payment_id.as_deref() == Some(payment_id) =>
+            {
+                None
+            }
             Some(b) if b.status == BookingStatus::Held => {
                 b.status = BookingStatus::PaymentPending;
                 b.payment_id = Some(payment_id.to_owned());
@@ -68,6 +78,10 @@ impl ShowState {
             ));
         }
         b.status = BookingStatus::Held;
+        // The declined attempt, as the database records it (a failure that
+        // overtook its attempt's start leaves the booking held with this attempt
+        // named, so that start is recognised as stale).
+        b.payment_id = Some(payment_id.to_owned());
         b.declined = Some(reason.to_owned());
         Some((
             booking_id,
