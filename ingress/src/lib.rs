@@ -5,6 +5,8 @@
 //! - [`catalog`]: the catalog read model (lists, searches, shows, seat maps) the
 //!   catalog and admin routes answer from.
 //! - [`timefmt`]: times as the API answers them (RFC 3339).
+//! - [`deadline`]: the request deadline; a slow body is `408`, a slow handler `503`,
+//!   both problem+json and counted.
 //! - [`serve`]: the HTTP/1.1 server loop with header-read timeout, head size cap and
 //!   connection cap.
 //! - [`auth`]: the `Caller` extractor over the `auth` crate's bearer tokens.
@@ -30,6 +32,7 @@
 pub mod auth;
 pub mod catalog;
 pub mod cors;
+pub mod deadline;
 pub mod extract;
 pub mod memo;
 pub mod openapi;

@@ -4,7 +4,7 @@
 //! docs page at `GET /docs`.
 //!
 //! The error answers every operation shares (problem+json bodies for 400, 401, 403,
-//! 404, 422, 429, 503) are added once here rather than on each handler: see
+//! 404, 408, 413, 415, 422, 429, 503) are added once here rather than on each handler: see
 //! [`add_common_responses`].
 
 use axum::Extension;
@@ -64,7 +64,7 @@ const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 /// Adds the shared problem+json answers to every operation that can give them:
 /// 400 (malformed request) and 422 (validation) where the operation takes input,
-/// 413 and 415 where it takes a body,
+/// 408, 413 and 415 where it takes a body,
 /// 401 and 403 where it needs a token, 404 where the path names a resource, 429 and
 /// 503 everywhere under `/v1`. An answer a handler documents itself is kept.
 pub fn add_common_responses(doc: &mut Value) {
@@ -90,6 +90,10 @@ pub fn add_common_responses(doc: &mut Value) {
         (
             "PayloadTooLarge",
             "The body is larger than the limit (problem+json)",
+        ),
+        (
+            "RequestTimeout",
+            "The body did not arrive within the request deadline (problem+json)",
         ),
         (
             "UnsupportedMediaType",
@@ -139,6 +143,7 @@ pub fn add_common_responses(doc: &mut Value) {
             if op.get("requestBody").is_some() {
                 add.push(("413", "PayloadTooLarge"));
                 add.push(("415", "UnsupportedMediaType"));
+                add.push(("408", "RequestTimeout"));
             }
             if secured {
                 add.push(("401", "Unauthenticated"));

@@ -54,6 +54,10 @@ pub enum ApiError {
     PaymentInProgress(String),
     #[error("request body too large")]
     PayloadTooLarge,
+    /// The request body did not fully arrive within the request deadline
+    /// ([`crate::deadline`]).
+    #[error("the request body did not arrive within {timeout_ms} ms; send it faster")]
+    RequestTimeout { timeout_ms: u64 },
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("method not allowed")]
@@ -171,6 +175,11 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 "Payload too large",
+            ),
+            ApiError::RequestTimeout { .. } => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "Request timeout",
             ),
             ApiError::UnsupportedMediaType(_) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,

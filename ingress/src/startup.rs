@@ -13,7 +13,6 @@ use crate::serve::ServeLimits;
 use crate::shows::ShowCache;
 use crate::state::{AppState, Draining};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::{Extension, Router};
@@ -28,7 +27,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -253,9 +251,9 @@ pub fn router(state: AppState) -> Router {
     };
     routes
         .layer(axum::middleware::from_fn(track_http))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
+        .layer(axum::middleware::from_fn_with_state(
             timeout,
+            crate::deadline::enforce,
         ))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request| {
