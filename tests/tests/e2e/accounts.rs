@@ -354,3 +354,55 @@ async fn a_reset_link_lives_thirty_minutes_by_default() {
     assert!((1795.0..=1805.0).contains(&secs), "{secs}");
     sys.shutdown().await;
 }
+
+/// `POST /v1/bookings` with `token`: its status, content type and body.
+async fn book_with(sys: &TestSystem, token: &str, show: uuid::Uuid) -> (u16, String, Value) {
+    let res = sys
+        .http
+        .post(sys.url("/v1/bookings"))
+        .bearer_auth(token)
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+        .json(&json!({"show_id": show.to_string(), "quantity": 1}))
+        .send()
+        .await
+        .expect("booking request");
+    let status = res.status().as_u16();
+    let kind = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    (status, kind, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_tokens_of_a_deleted_account_book_nothing_whether_from_a_login_or_minted() {
+    let sys = spawn_system(SystemOptions::default()).await;
+    let show = sys.show(5, 5).await;
+    // A login's token, and one minted with the key (as `bookctl mint-token` does).
+    let registered = register(&sys, "leaving@example.com").await;
+    let (from_login, _) = pair(&registered);
+    let (minted_for, minted) = sys.customer(1).await;
+    for token in [&from_login, &minted] {
+        let (status, _, body) = book_with(&sys, token, show.0).await;
+        assert_eq!(status, 202, "a live account books: {body}");
+    }
+    let deleted = sqlx::query("delete from users where email = $1 or id = $2")
+        .bind("leaving@example.com")
+        .bind(minted_for.0)
+        .execute(&sys.pool)
+        .await
+        .expect("delete the accounts")
+        .rows_affected();
+    assert_eq!(deleted, 2);
+    for token in [&from_login, &minted] {
+        let (status, kind, body) = book_with(&sys, token, show.0).await;
+        assert_eq!(
+            (status, kind.as_str(), body["code"].as_str()),
+            (401, "application/problem+json", Some("unauthenticated")),
+            "{body}"
+        );
+    }
+    sys.shutdown().await;
+}
