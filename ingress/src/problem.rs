@@ -35,6 +35,10 @@ pub enum ApiError {
     InvalidMfaToken,
     #[error("the current password is wrong")]
     WrongPassword,
+    /// A new password of a good length that is still easy to guess; `reason` is
+    /// the machine word of [`::auth::strength::Weakness`].
+    #[error("{}", .0.explain())]
+    WeakPassword(::auth::strength::Weakness),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -148,6 +152,11 @@ impl ApiError {
                 "Invalid sign-in challenge",
             ),
             ApiError::WrongPassword => (StatusCode::FORBIDDEN, "wrong_password", "Wrong password"),
+            ApiError::WeakPassword(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "weak_password",
+                "Weak password",
+            ),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", "Not found"),
             ApiError::ShowNotOnSale(_) => {
                 (StatusCode::CONFLICT, "show_not_on_sale", "Show not on sale")
@@ -226,6 +235,9 @@ impl ApiError {
         match self {
             ApiError::TicketNotValid { reason } => {
                 m.insert("reason".into(), reason.clone().into());
+            }
+            ApiError::WeakPassword(weakness) => {
+                m.insert("reason".into(), weakness.code().into());
             }
             ApiError::AlreadyCheckedIn {
                 booking_id,

@@ -406,3 +406,54 @@ async fn the_tokens_of_a_deleted_account_book_nothing_whether_from_a_login_or_mi
     }
     sys.shutdown().await;
 }
+
+#[tokio::test]
+async fn easy_passwords_are_refused_with_a_reason_and_change_nothing() {
+    let sys = spawn_system(SystemOptions::default()).await;
+    let email = "asha.rao@example.com";
+    for (password, reason) in [
+        ("password1234", "too_common"),
+        ("Iloveyou", "too_common"),
+        ("asha.rao-2026!", "contains_email"),
+        ("          ", "whitespace_only"),
+    ] {
+        let (status, body) = sys
+            .call(
+                Method::POST,
+                "/v1/auth/register",
+                None,
+                Some(json!({"email": email, "password": password, "name": "Asha Rao"})),
+            )
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str(), body["reason"].as_str()),
+            (422, Some("weak_password"), Some(reason)),
+            "{password:?}: {body}"
+        );
+    }
+    let accounts: i64 = sqlx::query_scalar("select count(*) from users where email = $1")
+        .bind(email)
+        .fetch_one(&sys.pool)
+        .await
+        .unwrap();
+    assert_eq!(accounts, 0, "a refused registration created an account");
+
+    // A change to an easy password is refused too; the old one still signs in.
+    let (access, _) = pair(&register(&sys, email).await);
+    let (status, body) = sys
+        .call(
+            Method::POST,
+            "/v1/me/password",
+            Some(&access),
+            Some(json!({"current_password": PASSWORD, "new_password": "qwertyuiop"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str(), body["reason"].as_str()),
+        (422, Some("weak_password"), Some("too_common")),
+        "{body}"
+    );
+    let (status, body) = login(&sys, email, PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    sys.shutdown().await;
+}

@@ -73,14 +73,19 @@ pub(crate) fn normalize_email(raw: &str) -> Result<String, ApiError> {
     }
 }
 
-pub(crate) fn check_password(p: &str) -> Result<(), ApiError> {
+/// A new password for the account of `email`: 8 to 128 characters (else `422
+/// validation_failed`), and not easy to guess (else `422 weak_password` with a
+/// `reason`: `whitespace_only`, `too_common`, `contains_email`).
+pub(crate) fn check_password(p: &str, email: &str) -> Result<(), ApiError> {
     let n = p.chars().count();
-    if (MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&n) && !p.contains('\0') {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(format!(
+    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&n) || p.contains('\0') {
+        return Err(ApiError::Validation(format!(
             "password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
-        )))
+        )));
+    }
+    match ::auth::strength::weakness(p, email) {
+        Some(w) => Err(ApiError::WeakPassword(w)),
+        None => Ok(()),
     }
 }
 
@@ -199,9 +204,17 @@ mod tests {
         ] {
             assert!(check_phone(bad).is_err(), "{bad:?} accepted");
         }
-        assert!(check_password("12345678").is_ok());
-        assert!(check_password("1234567").is_err());
-        assert!(check_password(&"x".repeat(129)).is_err());
+        let email = "asha@example.com";
+        assert!(check_password("lantern-93-quay", email).is_ok());
+        assert!(matches!(
+            check_password("1234567", email),
+            Err(ApiError::Validation(_))
+        ));
+        assert!(check_password(&"x".repeat(129), email).is_err());
+        assert!(matches!(
+            check_password("12345678", email),
+            Err(ApiError::WeakPassword(_))
+        ));
         let many = profile::Preferences {
             city: None,
             genres: (0..21).map(|i| format!("g{i}")).collect(),
