@@ -22,6 +22,8 @@
 //!   applied by a middleware before any handler runs.
 //! - [`memo`]: a short-lived single-flight cache of computed answers (movie lists).
 //! - [`scope`]: theater scopes of admins and staff, the [`scope::Access`] extractor.
+//! - [`text`]: visible free text (names): bounded, no control or invisible
+//!   formatting characters (zero-width, bidi controls).
 //! - [`cors`]: CORS for the configured other origins (none by default); the web app
 //!   (crate `web`, merged into the router) is same-origin and needs none.
 //!
@@ -45,6 +47,7 @@ pub mod serve;
 pub mod shows;
 pub mod startup;
 pub mod state;
+pub mod text;
 pub mod timefmt;
 
 pub use startup::Application;

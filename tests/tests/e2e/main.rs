@@ -12,6 +12,7 @@ mod connections;
 mod door;
 mod events;
 mod failures;
+mod invisible;
 mod journey;
 mod journey_mail;
 mod lookup;

@@ -56,7 +56,9 @@ const MAX_TOKEN_CHARS: usize = 128;
 pub(crate) fn normalize_email(raw: &str) -> Result<String, ApiError> {
     let email = raw.trim().to_lowercase();
     let valid = email.chars().count() <= MAX_EMAIL_CHARS
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || crate::text::invisible(c))
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
                 && !domain.contains('@')
@@ -89,16 +91,8 @@ pub(crate) fn check_password(p: &str, email: &str) -> Result<(), ApiError> {
     }
 }
 
-/// A bounded, trimmed, non-empty text without control characters.
-pub(crate) fn clean_text(field: &str, raw: &str, max: usize) -> Result<String, ApiError> {
-    let v = raw.trim();
-    if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
-        return Err(ApiError::Validation(format!(
-            "{field} must be 1 to {max} characters, without control characters"
-        )));
-    }
-    Ok(v.to_owned())
-}
+// A bounded, trimmed, non-empty visible text (`crate::text::clean`).
+pub(crate) use crate::text::clean as clean_text;
 
 pub(crate) fn check_phone(raw: &str) -> Result<String, ApiError> {
     let digits = raw.strip_prefix('+').unwrap_or("");
