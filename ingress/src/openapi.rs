@@ -35,7 +35,7 @@ Lists are cursor-paginated (`limit`, `cursor` -> `{items, next_cursor}`).",
         (name = "payments", description = "Payment gateway webhooks"),
         (name = "admin", description = "Theaters, screens, movies, shows (role admin)"),
         (name = "ops", description = "Dead letters, partitions, reconciliation (role operator)"),
-        (name = "health", description = "Liveness, readiness, metrics"),
+        (name = "health", description = "Liveness and readiness"),
     ),
     modifiers(&BearerAuth)
 )]

@@ -34,6 +34,8 @@ use utoipa_axum::routes;
 
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics` and `/healthz` apart from the API (`ingress.metrics_listen`).
+    metrics: Option<TcpListener>,
     router: Router,
     addr: SocketAddr,
     limits: ServeLimits,
@@ -112,6 +114,11 @@ impl Application {
             draining: Draining::default(),
         };
         let listener = bind(&state.settings.ingress.listen).await?;
+        let metrics = platform::probe::bind(
+            &state.settings.ingress.metrics_listen,
+            "APP__INGRESS__METRICS_LISTEN",
+        )
+        .await;
         let addr = listener.local_addr()?;
         let s = &state.settings.ingress;
         let limits = ServeLimits {
@@ -124,6 +131,7 @@ impl Application {
         let router = router(state);
         Ok(Self {
             listener,
+            metrics,
             router,
             addr,
             limits,
@@ -140,6 +148,11 @@ impl Application {
         self.addr.port()
     }
 
+    /// The address `/metrics` is served on, if any.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` resolves; then `/readyz` answers 503 for
     /// `ingress.drain_delay_ms` while requests are still served (so load balancers
     /// stop sending new ones), and only then the listener closes and in-flight
@@ -148,7 +161,13 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        tracing::info!(addr = %self.addr, "ingress listening");
+        tracing::info!(addr = %self.addr, metrics = ?self.metrics_addr(), "ingress listening");
+        let metrics_stop = tokio_util::sync::CancellationToken::new();
+        if let Some(listener) = self.metrics {
+            tokio::spawn(platform::probe::serve(listener, metrics_stop.clone()));
+        }
+        // The metrics listener stops with the API's (dropping this cancels it).
+        let _metrics_stop = metrics_stop.drop_guard();
         let (draining, delay) = (self.draining, self.drain_delay);
         let stop = async move {
             shutdown.await;

@@ -117,6 +117,8 @@ pub struct TestSystem {
     pub smtp: Arc<smtp_sink::SinkStats>,
     /// The Redis URL workers get (see [`SystemOptions::workers_redis_port`]).
     pub workers_redis_url: String,
+    /// Where ingress serves `/metrics` (its own listener, not the API's port).
+    pub ingress_metrics_addr: std::net::SocketAddr,
     ingress_stop: CancellationToken,
 }
 
@@ -190,6 +192,7 @@ pub async fn test_settings(opts: &SystemOptions) -> (Settings, String) {
     // Tests look for rows they just added: no memoised movie availability.
     s.catalog.availability_ttl_ms = 0;
     s.workers.metrics_listen = "127.0.0.1:0".into();
+    s.ingress.metrics_listen = "127.0.0.1:0".into();
     s.workers.expiry_sweep_ms = opts.expiry_sweep_ms;
     s.workers.outbox_relay_ms = 200;
     s.workers.outbox_grace_ms = 500;
@@ -223,6 +226,7 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
         .await
         .expect("build ingress");
     let base_url = format!("http://{}", app.addr());
+    let ingress_metrics_addr = app.metrics_addr().expect("ingress serves /metrics");
     tokio::spawn(app.run_until_stopped(ingress_stop.clone().cancelled_owned()));
     let mut gw = opts.gateway.clone();
     gw.webhook_url = opts
@@ -259,6 +263,7 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
         mail_dir,
         smtp,
         workers_redis_url,
+        ingress_metrics_addr,
         ingress_stop,
     };
     for _ in 0..opts.workers {
@@ -392,6 +397,18 @@ impl TestSystem {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
+    }
+
+    /// Ingress's Prometheus text, from its metrics listener.
+    pub async fn ingress_metrics(&self) -> String {
+        self.http
+            .get(format!("http://{}/metrics", self.ingress_metrics_addr))
+            .send()
+            .await
+            .expect("ingress /metrics")
+            .text()
+            .await
+            .expect("ingress /metrics text")
     }
 
     /// `POST /v1/bookings` with `body`; returns (status, json body).

@@ -268,18 +268,6 @@ fn metric(text: &str, name_and_labels: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Ingress's own `/metrics` text.
-async fn ingress_metrics(sys: &TestSystem) -> String {
-    sys.http
-        .get(sys.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text")
-}
-
 #[tokio::test]
 async fn a_body_trickled_past_the_request_deadline_is_a_408_problem_and_counted() {
     let sys = spawn_system(SystemOptions::default()).await;
@@ -288,7 +276,7 @@ async fn a_body_trickled_past_the_request_deadline_is_a_408_problem_and_counted(
     })
     .await;
     let counted = r#"http_request_timeouts_total{kind="body"}"#;
-    let before = metric(&ingress_metrics(&sys).await, counted);
+    let before = metric(&sys.ingress_metrics().await, counted);
 
     // A complete head announcing 200 bytes, then one byte every 100 ms.
     let mut slow = TcpStream::connect(addr).await.unwrap();
@@ -333,7 +321,7 @@ async fn a_body_trickled_past_the_request_deadline_is_a_408_problem_and_counted(
         "answered only after {after:?}"
     );
 
-    let after_count = metric(&ingress_metrics(&sys).await, counted);
+    let after_count = metric(&sys.ingress_metrics().await, counted);
     assert!(
         after_count >= before + 1.0,
         "{counted} went from {before} to {after_count}"
