@@ -65,7 +65,8 @@ const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 /// Adds the shared problem+json answers to every operation that can give them:
 /// 400 (malformed request) and 422 (validation) where the operation takes input,
 /// 408, 413 and 415 where it takes a body,
-/// 401 and 403 where it needs a token, 404 where the path names a resource, 429 and
+/// 401 and 403 where it needs a token, 404 where the path or the JSON body names a
+/// resource (a `*_id` field: `POST /v1/admin/shows {screen_id}`), 429 and
 /// 503 everywhere under `/v1`. An answer a handler documents itself is kept.
 pub fn add_common_responses(doc: &mut Value) {
     let problem = |description: &str| {
@@ -116,6 +117,7 @@ pub fn add_common_responses(doc: &mut Value) {
     shared.insert("RateLimited".to_owned(), limited);
     doc["components"]["responses"] = Value::Object(shared);
 
+    let schemas = doc["components"]["schemas"].clone();
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
@@ -149,7 +151,7 @@ pub fn add_common_responses(doc: &mut Value) {
                 add.push(("401", "Unauthenticated"));
                 add.push(("403", "Forbidden"));
             }
-            if has_path_params {
+            if has_path_params || body_names_a_resource(op, &schemas) {
                 add.push(("404", "NotFound"));
             }
             if public_api {
@@ -174,6 +176,21 @@ pub fn add_common_responses(doc: &mut Value) {
             }
         }
     }
+}
+
+/// Whether the operation's JSON body has a `*_id` field (naming another resource,
+/// which may not exist: `404`). `schemas` are the document's component schemas.
+fn body_names_a_resource(op: &Value, schemas: &Value) -> bool {
+    let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+    let schema = match schema["$ref"].as_str() {
+        Some(r) => r
+            .strip_prefix("#/components/schemas/")
+            .map_or(&Value::Null, |name| &schemas[name]),
+        None => schema,
+    };
+    schema["properties"]
+        .as_object()
+        .is_some_and(|p| p.keys().any(|k| k.ends_with("_id")))
 }
 
 /// The served document, rendered once at startup.

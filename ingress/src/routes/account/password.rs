@@ -83,6 +83,7 @@ pub(super) async fn end_logins(
     responses(
         (status = 204, description = "Changed; every other login of the account has ended (this one refreshes its access token)"),
         (status = 403, description = "The current password is wrong (problem+json, `wrong_password`)", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The account was deleted meanwhile (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many wrong passwords for this account (problem+json, `Retry-After`)", body = crate::problem::Problem, content_type = "application/problem+json"),
     )
 )]

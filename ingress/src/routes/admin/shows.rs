@@ -210,7 +210,7 @@ pub async fn create_show(
 type ShowListRow = (Uuid, Uuid, Uuid, OffsetDateTime, String, String, i64, i64);
 
 /// Shows by start time, optionally of one screen or movie (or event).
-#[utoipa::path(get, path = "/v1/admin/shows", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "admin_list_shows", path = "/v1/admin/shows", tag = "admin", security(("bearer" = [])),
     params(ShowListQuery, PageParams),
     responses((status = 200, description = "A page of show ids with their start", body = Page<ShowListItem>)))]
 pub async fn list_shows(
@@ -290,7 +290,7 @@ pub struct ShowListItem {
 }
 
 /// One show.
-#[utoipa::path(get, path = "/v1/admin/shows/{show_id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "admin_get_show", path = "/v1/admin/shows/{show_id}", tag = "admin", security(("bearer" = [])),
     params(("show_id" = Uuid, Path, description = "The show id")),
     responses((status = 200, description = "The show", body = ShowView)))]
 pub async fn get_show(
