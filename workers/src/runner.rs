@@ -50,6 +50,8 @@ pub struct Faults {
     pub crash_before_commit: AtomicU32,
     /// Crash this many times after committing a batch, before acking it.
     pub crash_after_commit: AtomicU32,
+    /// The notifier's (its record step).
+    pub notifier: Arc<notifier::record::Faults>,
 }
 
 impl Faults {

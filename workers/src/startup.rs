@@ -62,9 +62,11 @@ impl Workers {
                 topo.partitions
             );
         }
-        let metrics =
-            platform::probe::bind(&settings.workers.metrics_listen, "APP__WORKERS__METRICS_LISTEN")
-                .await;
+        let metrics = platform::probe::bind(
+            &settings.workers.metrics_listen,
+            "APP__WORKERS__METRICS_LISTEN",
+        )
+        .await;
         let owner = format!(
             "{}-{}-{}",
             hostname(),
@@ -202,7 +204,8 @@ impl Workers {
         ));
         // The notifier: one email per booking event it is bound to.
         if s.notifier.enabled {
-            let n = notifier::Notifier::from_settings(s, pool.clone())?;
+            let n =
+                notifier::Notifier::from_settings(s, pool.clone(), self.faults.notifier.clone())?;
             background.spawn(platform::amqp::consume(
                 s.amqp.url.clone(),
                 notifier::consumer_config(s),
