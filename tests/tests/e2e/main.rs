@@ -5,6 +5,7 @@ mod account;
 mod accounts;
 mod admin;
 mod api;
+mod broker;
 mod catalog;
 mod catalog_seed;
 mod chaos;
