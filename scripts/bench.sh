@@ -46,6 +46,7 @@ export APP__AMQP__PREFIX=bench.
 export APP__REDIS__KEY_PREFIX=bench:
 export APP__TELEMETRY__FILTER=${APP__TELEMETRY__FILTER:-warn}
 export APP__INGRESS__LISTEN=127.0.0.1:18080
+export APP__INGRESS__METRICS_LISTEN=127.0.0.1:19102
 export APP__WORKERS__METRICS_LISTEN=127.0.0.1:19101
 # The bundled local payment gateway, its webhooks to the bench ingress.
 export APP__PAYMENTS__GATEWAY_URL=http://127.0.0.1:18090
@@ -159,7 +160,7 @@ run_loadgen() {
     "$BIN/loadgen" --base-url "$BASE_URL" --scenario "$scenario" --requests "$REQUESTS" --role operator \
         --pid "ingress=$INGRESS_PID" --pid "workers=$WORKERS_PID" \
         --pids-of postgres,beam.smp,redis-server \
-        --metrics-url "$BASE_URL/metrics,http://$APP__WORKERS__METRICS_LISTEN/metrics" \
+        --metrics-url "http://$APP__INGRESS__METRICS_LISTEN/metrics,http://$APP__WORKERS__METRICS_LISTEN/metrics" \
         "$@" ${LOADGEN_ARGS:-} 2>&1 | tee "$RUN_DIR/bench-loadgen-$tag.log"
 }
 

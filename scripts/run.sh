@@ -91,7 +91,7 @@ cat <<MSG
 
 The booking platform is up: $URL
   web app: $URL/   (the demo city: $URL/?city=Mumbai; pay with the test card "Visa ending 4242")
-  health: $URL/healthz   readiness: $URL/readyz   metrics: $URL/metrics
+  health: $URL/healthz   readiness: $URL/readyz   metrics: http://${APP__INGRESS__METRICS_LISTEN:-127.0.0.1:9102}/metrics
   API docs: $URL/docs   (OpenAPI document: $URL/v1/openapi.json)
   logs:   $RUN_DIR/ingress.log  $RUN_DIR/workers.log  $RUN_DIR/gateway.log
   payment gateway (local stand-in): http://$GATEWAY_LISTEN

@@ -5,12 +5,14 @@
 //!   login's refresh-token family (`fam`) and how the bearer authenticated (`amr`,
 //!   RFC 8176, see [`Amr`]); [`TokenKeys::check`] answers the token's [`Claims`].
 //! - [`passwords`]: argon2id hashing and verification on the blocking pool.
+//! - [`strength`]: passwords too easy to guess (whitespace only, common, the email).
 //! - [`totp`]: two-factor codes (RFC 6238) and single-use recovery codes.
 //!
 //! Ingress builds its `Caller` extractor on top; `bookctl`, `loadgen` and the tests
 //! mint tokens and hash passwords with the same code, without linking ingress.
 
 pub mod passwords;
+pub mod strength;
 pub mod totp;
 
 pub use contracts::Role;

@@ -11,7 +11,8 @@
 //! there is no cache to invalidate and no window in which another instance still
 //! accepts the token (a per-instance cache or a Redis copy would need exactly that
 //! invalidation, and fail open when it is lost). Anonymous requests (the catalog,
-//! most of the traffic) pay nothing. A deleted account's tokens stop working too.
+//! most of the traffic) pay nothing. A deleted account's tokens stop working too,
+//! whether they came from a login or were minted with the key (`bookctl mint-token`).
 
 use crate::problem::ApiError;
 use axum::extract::FromRequestParts;
@@ -58,9 +59,12 @@ impl Authenticator {
             .await?;
         let valid = match current {
             Some(epoch) => claims.epoch >= epoch,
-            // Tokens minted with the key for no stored account (operators' tools,
-            // the load generator) have no generation to check.
-            None => claims.amr == Amr::Key,
+            // No stored account: a deleted one, whose tokens must stop working, or
+            // none ever. Only an operator token minted with the key itself may name
+            // no account (operators' tools, the load generator's readers); any
+            // other role acts for an account (books, pays, is scoped to theaters),
+            // and that account must exist.
+            None => claims.amr == Amr::Key && claims.role == Role::Operator,
         };
         if !valid {
             return Err(ApiError::Unauthenticated);

@@ -5,6 +5,8 @@
 //! - [`catalog`]: the catalog read model (lists, searches, shows, seat maps) the
 //!   catalog and admin routes answer from.
 //! - [`timefmt`]: times as the API answers them (RFC 3339).
+//! - [`deadline`]: the request deadline; a slow body is `408`, a slow handler `503`,
+//!   both problem+json and counted.
 //! - [`serve`]: the HTTP/1.1 server loop with header-read timeout, head size cap and
 //!   connection cap.
 //! - [`auth`]: the `Caller` extractor over the `auth` crate's bearer tokens.
@@ -20,6 +22,8 @@
 //!   applied by a middleware before any handler runs.
 //! - [`memo`]: a short-lived single-flight cache of computed answers (movie lists).
 //! - [`scope`]: theater scopes of admins and staff, the [`scope::Access`] extractor.
+//! - [`text`]: visible free text (names): bounded, no control or invisible
+//!   formatting characters (zero-width, bidi controls).
 //! - [`cors`]: CORS for the configured other origins (none by default); the web app
 //!   (crate `web`, merged into the router) is same-origin and needs none.
 //!
@@ -30,6 +34,7 @@
 pub mod auth;
 pub mod catalog;
 pub mod cors;
+pub mod deadline;
 pub mod extract;
 pub mod memo;
 pub mod openapi;
@@ -42,6 +47,7 @@ pub mod serve;
 pub mod shows;
 pub mod startup;
 pub mod state;
+pub mod text;
 pub mod timefmt;
 
 pub use startup::Application;

@@ -6,6 +6,9 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = platform::telemetry::init(&settings.telemetry, "ingress");
     let app = ingress::Application::build(settings).await?;
     println!("ingress listening on http://{}", app.addr());
+    if let Some(addr) = app.metrics_addr() {
+        println!("ingress metrics on http://{addr}/metrics");
+    }
     app.run_until_stopped(platform::shutdown::signal()).await?;
     Ok(())
 }

@@ -4,7 +4,7 @@
 //! docs page at `GET /docs`.
 //!
 //! The error answers every operation shares (problem+json bodies for 400, 401, 403,
-//! 404, 422, 429, 503) are added once here rather than on each handler: see
+//! 404, 408, 413, 415, 422, 429, 503) are added once here rather than on each handler: see
 //! [`add_common_responses`].
 
 use axum::Extension;
@@ -35,7 +35,7 @@ Lists are cursor-paginated (`limit`, `cursor` -> `{items, next_cursor}`).",
         (name = "payments", description = "Payment gateway webhooks"),
         (name = "admin", description = "Theaters, screens, movies, shows (role admin)"),
         (name = "ops", description = "Dead letters, partitions, reconciliation (role operator)"),
-        (name = "health", description = "Liveness, readiness, metrics"),
+        (name = "health", description = "Liveness and readiness"),
     ),
     modifiers(&BearerAuth)
 )]
@@ -64,8 +64,9 @@ const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 /// Adds the shared problem+json answers to every operation that can give them:
 /// 400 (malformed request) and 422 (validation) where the operation takes input,
-/// 413 and 415 where it takes a body,
-/// 401 and 403 where it needs a token, 404 where the path names a resource, 429 and
+/// 408, 413 and 415 where it takes a body,
+/// 401 and 403 where it needs a token, 404 where the path or the JSON body names a
+/// resource (a `*_id` field: `POST /v1/admin/shows {screen_id}`), 429 and
 /// 503 everywhere under `/v1`. An answer a handler documents itself is kept.
 pub fn add_common_responses(doc: &mut Value) {
     let problem = |description: &str| {
@@ -92,6 +93,10 @@ pub fn add_common_responses(doc: &mut Value) {
             "The body is larger than the limit (problem+json)",
         ),
         (
+            "RequestTimeout",
+            "The body did not arrive within the request deadline (problem+json)",
+        ),
+        (
             "UnsupportedMediaType",
             "The body is not JSON (problem+json)",
         ),
@@ -112,6 +117,7 @@ pub fn add_common_responses(doc: &mut Value) {
     shared.insert("RateLimited".to_owned(), limited);
     doc["components"]["responses"] = Value::Object(shared);
 
+    let schemas = doc["components"]["schemas"].clone();
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
     };
@@ -139,12 +145,13 @@ pub fn add_common_responses(doc: &mut Value) {
             if op.get("requestBody").is_some() {
                 add.push(("413", "PayloadTooLarge"));
                 add.push(("415", "UnsupportedMediaType"));
+                add.push(("408", "RequestTimeout"));
             }
             if secured {
                 add.push(("401", "Unauthenticated"));
                 add.push(("403", "Forbidden"));
             }
-            if has_path_params {
+            if has_path_params || body_names_a_resource(op, &schemas) {
                 add.push(("404", "NotFound"));
             }
             if public_api {
@@ -169,6 +176,21 @@ pub fn add_common_responses(doc: &mut Value) {
             }
         }
     }
+}
+
+/// Whether the operation's JSON body has a `*_id` field (naming another resource,
+/// which may not exist: `404`). `schemas` are the document's component schemas.
+fn body_names_a_resource(op: &Value, schemas: &Value) -> bool {
+    let schema = &op["requestBody"]["content"]["application/json"]["schema"];
+    let schema = match schema["$ref"].as_str() {
+        Some(r) => r
+            .strip_prefix("#/components/schemas/")
+            .map_or(&Value::Null, |name| &schemas[name]),
+        None => schema,
+    };
+    schema["properties"]
+        .as_object()
+        .is_some_and(|p| p.keys().any(|k| k.ends_with("_id")))
 }
 
 /// The served document, rendered once at startup.

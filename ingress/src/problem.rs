@@ -35,6 +35,10 @@ pub enum ApiError {
     InvalidMfaToken,
     #[error("the current password is wrong")]
     WrongPassword,
+    /// A new password of a good length that is still easy to guess; `reason` is
+    /// the machine word of [`::auth::strength::Weakness`].
+    #[error("{}", .0.explain())]
+    WeakPassword(::auth::strength::Weakness),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -57,6 +61,10 @@ pub enum ApiError {
     PaymentInProgress(String),
     #[error("request body too large")]
     PayloadTooLarge,
+    /// The request body did not fully arrive within the request deadline
+    /// ([`crate::deadline`]).
+    #[error("the request body did not arrive within {timeout_ms} ms; send it faster")]
+    RequestTimeout { timeout_ms: u64 },
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("method not allowed")]
@@ -147,6 +155,11 @@ impl ApiError {
                 "Invalid sign-in challenge",
             ),
             ApiError::WrongPassword => (StatusCode::FORBIDDEN, "wrong_password", "Wrong password"),
+            ApiError::WeakPassword(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "weak_password",
+                "Weak password",
+            ),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found", "Not found"),
             ApiError::ShowNotOnSale(_) => {
                 (StatusCode::CONFLICT, "show_not_on_sale", "Show not on sale")
@@ -177,6 +190,11 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",
                 "Payload too large",
+            ),
+            ApiError::RequestTimeout { .. } => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "Request timeout",
             ),
             ApiError::UnsupportedMediaType(_) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -229,6 +247,9 @@ impl ApiError {
                     "overlaps".into(),
                     serde_json::to_value(overlaps).unwrap_or_default(),
                 );
+            }
+            ApiError::WeakPassword(weakness) => {
+                m.insert("reason".into(), weakness.code().into());
             }
             ApiError::AlreadyCheckedIn {
                 booking_id,

@@ -1,12 +1,18 @@
-//! Shared rate limits: one budget per caller and route class, kept in Redis so that
-//! every ingress instance draws on the same one.
+//! Shared rate limits: one budget per caller across all of `/v1` (API.md: 100
+//! requests a minute per user, per client IP when anonymous), and a stricter budget
+//! on top for `/v1/auth/*`; kept in Redis so that every ingress instance draws on
+//! the same ones. A request spends every budget of its class, the stricter first:
+//! a login spends the `auth` budget and the caller's `/v1` budget, a booking, a
+//! search or a read only the `/v1` one. (Budgets per route class that added up, 320
+//! a minute where the contract says 100, were replaced by this.)
 //!
 //! The algorithm is GCRA (the generic cell rate algorithm, as in `redis-cell`): a
 //! budget of `n` requests per minute is one request every `60/n` s with a burst of
-//! `n`. Redis stores one number per caller, the theoretical arrival time (TAT) of
-//! the next request; one Lua script reads the Redis clock, decides and moves the TAT
-//! atomically, so concurrent requests on several instances can never overspend. The
-//! key expires when the budget is full again: an idle caller costs nothing.
+//! `n`. Redis stores one number per caller and budget, the theoretical arrival time
+//! (TAT) of the next request; one Lua script reads the Redis clock, decides and moves
+//! the TAT atomically, so concurrent requests on several instances can never
+//! overspend. The key expires when the budget is full again: an idle caller costs
+//! nothing.
 //!
 //! The caller is the user of a valid bearer token, else the client IP (an invalid
 //! token counts as anonymous: forging tokens buys no fresh budget). Callers whose
@@ -38,37 +44,39 @@ use std::time::{Duration, Instant};
 
 pub mod login;
 
-/// The route classes, each with its own budget (`rate_limit.per_minute.<class>`).
+/// The route classes. Each class spends the budgets [`RouteClass::budgets`] names,
+/// set by `rate_limit.per_minute.<name>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum RouteClass {
-    /// `/v1/auth/*`: logins and registrations, the target of credential stuffing.
+    /// `/v1/auth/*`: logins and registrations, the target of credential stuffing:
+    /// the `auth` budget, then the `/v1` one.
     Auth,
-    /// `POST` under `/v1/bookings`: every one becomes work for the sequencer.
-    Bookings,
-    /// `GET /v1/movies*`, `/v1/events*` and `/v1/shows*`: browsing the catalog.
-    Search,
-    /// The rest of `/v1`.
+    /// The rest of `/v1`: the one `/v1` budget (`default`).
     Default,
 }
 
 impl RouteClass {
-    pub const ALL: [RouteClass; 4] = [
-        RouteClass::Auth,
-        RouteClass::Bookings,
-        RouteClass::Search,
-        RouteClass::Default,
-    ];
+    pub const ALL: [RouteClass; 2] = [RouteClass::Auth, RouteClass::Default];
 
     /// The name used in settings, Redis keys and metric labels.
     pub fn as_str(self) -> &'static str {
         match self {
             RouteClass::Auth => "auth",
-            RouteClass::Bookings => "bookings",
-            RouteClass::Search => "search",
             RouteClass::Default => "default",
         }
     }
+
+    /// The budgets a request of this class spends, the stricter first.
+    pub fn budgets(self) -> &'static [RouteClass] {
+        match self {
+            RouteClass::Auth => &[RouteClass::Auth, RouteClass::Default],
+            RouteClass::Default => &[RouteClass::Default],
+        }
+    }
 }
+
+/// Budgets of earlier versions, one per route class, now covered by `default`.
+const RETIRED: [&str; 2] = ["bookings", "search"];
 
 /// Paths under `/v1` that are never limited: the OpenAPI document (static), and the
 /// payment gateway's webhook, which is authenticated by its signature and must never
@@ -83,19 +91,12 @@ fn under(path: &str, prefix: &str) -> bool {
 
 /// The class of a request, or `None` when it is not limited (everything outside
 /// `/v1`: health, readiness, metrics, docs; and [`UNLIMITED`]).
-pub fn classify(method: &Method, path: &str) -> Option<RouteClass> {
+pub fn classify(_method: &Method, path: &str) -> Option<RouteClass> {
     if !under(path, "/v1") || UNLIMITED.contains(&path) {
         return None;
     }
-    let reads = method == Method::GET || method == Method::HEAD;
     Some(if under(path, "/v1/auth") {
         RouteClass::Auth
-    } else if method == Method::POST && under(path, "/v1/bookings") {
-        RouteClass::Bookings
-    } else if reads
-        && (under(path, "/v1/movies") || under(path, "/v1/events") || under(path, "/v1/shows"))
-    {
-        RouteClass::Search
     } else {
         RouteClass::Default
     })
@@ -167,6 +168,12 @@ impl Policy {
     /// for every class given (a class left out uses `default`), no unknown class.
     pub fn new(s: &RateLimitSettings, tokens: TokenKeys) -> anyhow::Result<Self> {
         let known: Vec<&str> = RouteClass::ALL.iter().map(|c| c.as_str()).collect();
+        if let Some(retired) = s.per_minute.keys().find(|k| RETIRED.contains(&k.as_str())) {
+            anyhow::bail!(
+                "rate_limit.per_minute.{retired}: no longer a budget of its own; one budget \
+                 (rate_limit.per_minute.default) covers all of /v1, auth has its own on top"
+            );
+        }
         if let Some(unknown) = s.per_minute.keys().find(|k| !known.contains(&k.as_str())) {
             anyhow::bail!(
                 "rate_limit.per_minute.{unknown}: unknown class (one of {})",
@@ -440,23 +447,42 @@ pub async fn enforce(
     if limiter.skipping() {
         return next.run(req).await;
     }
-    let decision = match limiter.check(class, &subject).await {
-        Ok(d) => d,
-        Err(e) => {
-            limiter.failed_open(&e);
-            return next.run(req).await;
+    // Every budget of the class, the stricter first; the first to refuse answers
+    // (the later ones are not spent). The answer's `RateLimit-*` fields are those
+    // of the budget closest to running out.
+    let mut shown: Option<Decision> = None;
+    let mut refused_by = None;
+    for &budget in class.budgets() {
+        let decision = match limiter.check(budget, &subject).await {
+            Ok(d) => d,
+            Err(e) => {
+                limiter.failed_open(&e);
+                return next.run(req).await;
+            }
+        };
+        let tighter = shown.is_none_or(|s| decision.remaining < s.remaining);
+        if !decision.allowed || tighter {
+            shown = Some(decision);
+        }
+        if !decision.allowed {
+            refused_by = Some(budget);
+            break;
+        }
+    }
+    let mut res = match refused_by {
+        None => next.run(req).await,
+        Some(budget) => {
+            metrics::counter!("rate_limited_total", "class" => budget.as_str()).increment(1);
+            let retry_after = shown.map(|d| d.retry_after).unwrap_or_default();
+            ApiError::RateLimited {
+                retry_after_secs: ceil_secs(retry_after).max(1),
+            }
+            .into_response()
         }
     };
-    let mut res = if decision.allowed {
-        next.run(req).await
-    } else {
-        metrics::counter!("rate_limited_total", "class" => class.as_str()).increment(1);
-        ApiError::RateLimited {
-            retry_after_secs: ceil_secs(decision.retry_after).max(1),
-        }
-        .into_response()
-    };
-    decision.write_headers(res.headers_mut());
+    if let Some(decision) = shown {
+        decision.write_headers(res.headers_mut());
+    }
     res
 }
 

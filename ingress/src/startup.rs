@@ -13,7 +13,6 @@ use crate::serve::ServeLimits;
 use crate::shows::ShowCache;
 use crate::state::{AppState, Draining};
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
-use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::{Extension, Router};
@@ -28,7 +27,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -36,6 +34,8 @@ use utoipa_axum::routes;
 
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics` and `/healthz` apart from the API (`ingress.metrics_listen`).
+    metrics: Option<TcpListener>,
     router: Router,
     addr: SocketAddr,
     limits: ServeLimits,
@@ -115,6 +115,11 @@ impl Application {
             draining: Draining::default(),
         };
         let listener = bind(&state.settings.ingress.listen).await?;
+        let metrics = platform::probe::bind(
+            &state.settings.ingress.metrics_listen,
+            "APP__INGRESS__METRICS_LISTEN",
+        )
+        .await;
         let addr = listener.local_addr()?;
         let s = &state.settings.ingress;
         let limits = ServeLimits {
@@ -127,6 +132,7 @@ impl Application {
         let router = router(state);
         Ok(Self {
             listener,
+            metrics,
             router,
             addr,
             limits,
@@ -143,6 +149,11 @@ impl Application {
         self.addr.port()
     }
 
+    /// The address `/metrics` is served on, if any.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` resolves; then `/readyz` answers 503 for
     /// `ingress.drain_delay_ms` while requests are still served (so load balancers
     /// stop sending new ones), and only then the listener closes and in-flight
@@ -151,7 +162,13 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        tracing::info!(addr = %self.addr, "ingress listening");
+        tracing::info!(addr = %self.addr, metrics = ?self.metrics_addr(), "ingress listening");
+        let metrics_stop = tokio_util::sync::CancellationToken::new();
+        if let Some(listener) = self.metrics {
+            tokio::spawn(platform::probe::serve(listener, metrics_stop.clone()));
+        }
+        // The metrics listener stops with the API's (dropping this cancels it).
+        let _metrics_stop = metrics_stop.drop_guard();
         let (draining, delay) = (self.draining, self.drain_delay);
         let stop = async move {
             shutdown.await;
@@ -254,9 +271,9 @@ pub fn router(state: AppState) -> Router {
     };
     routes
         .layer(axum::middleware::from_fn(track_http))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
+        .layer(axum::middleware::from_fn_with_state(
             timeout,
+            crate::deadline::enforce,
         ))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request| {

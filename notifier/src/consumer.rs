@@ -12,13 +12,15 @@
 //! `impl Handler for Notifier`.
 
 use crate::mail::{Mailer, Recipient, SendError, ShowInfo, Template, Templates};
+use crate::record::{Faults, Unrecorded, until_recorded};
 use backon::{ExponentialBuilder, Retryable};
 use contracts::topology::DEAD_LETTER_REASON_HEADER;
 use contracts::{EventEnvelope, Topology};
 use lapin::message::Delivery;
 use platform::amqp::{Backoff, ConsumerConfig, DeadLetterTo, Failure, Handler};
 use sqlx::PgPool;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tickets::{TicketClaims, TicketKeys};
 use uuid::Uuid;
 
@@ -58,10 +60,17 @@ pub struct Notifier {
     pub templates: Templates,
     pub keys: TicketKeys,
     pub retry: RetryPolicy,
+    /// Sends made but not yet recorded ([`crate::record`]).
+    pub unrecorded: Unrecorded,
+    pub faults: Arc<Faults>,
 }
 
 impl Notifier {
-    pub fn from_settings(s: &platform::Settings, pool: PgPool) -> anyhow::Result<Self> {
+    pub fn from_settings(
+        s: &platform::Settings,
+        pool: PgPool,
+        faults: Arc<Faults>,
+    ) -> anyhow::Result<Self> {
         let n = &s.notifier;
         Ok(Self {
             pool,
@@ -79,7 +88,26 @@ impl Notifier {
                 max: Duration::from_millis(n.retry_max_ms),
                 smtp_timeout: Duration::from_millis(n.smtp_timeout_ms),
             },
+            unrecorded: Unrecorded::default(),
+            faults,
         })
+    }
+
+    /// Records the send of `event` to `to` (one attempt).
+    async fn record_sent(&self, event: Uuid, to: &str) -> Result<(), String> {
+        if self.faults.take_record_failure() {
+            return Err("injected fault: recording the send failed".into());
+        }
+        sqlx::query(
+            "update sent_messages set status = 'sent', sent_at = now(), recipient = $2,
+                    last_error = null where event_id = $1",
+        )
+        .bind(event)
+        .bind(to)
+        .execute(&self.pool)
+        .await
+        .map(drop)
+        .map_err(|e| format!("postgres: {e}"))
     }
 
     /// Claims the event's row: true when this consumer may send it now.
@@ -193,6 +221,19 @@ impl Notifier {
         let Some(template) = Template::for_event(&env.event) else {
             return Ok(Outcome::Ignored);
         };
+        // Sent by this process earlier, but not recorded (PostgreSQL was down):
+        // record it now; sending again would repeat the email.
+        if let Some(to) = self.unrecorded.get(env.event_id.0) {
+            self.record_sent(env.event_id.0, &to)
+                .await
+                .map_err(Failure::Retry)?;
+            self.unrecorded.remove(env.event_id.0);
+            metrics::counter!("notifier_sends_total", "template" => template.name(), "outcome" => "recorded_late")
+                .increment(1);
+            tracing::info!("a send made earlier is recorded; nothing sent again");
+            return Ok(Outcome::Duplicate);
+        }
+        let claimed_at = Instant::now();
         if !self.claim(env, template, replay).await? {
             metrics::counter!("notifier_sends_total", "template" => template.name(), "outcome" => "duplicate")
                 .increment(1);
@@ -202,14 +243,20 @@ impl Notifier {
         let res = self.send(env, template).await;
         match &res {
             Ok(to) => {
-                sqlx::query(
-                    "update sent_messages set status = 'sent', sent_at = now(), recipient = $2,
-                            last_error = null where event_id = $1",
-                )
-                .bind(env.event_id.0)
-                .bind(to)
-                .execute(&self.pool)
-                .await?;
+                // Retried while the claim's lease holds (nobody else may send it).
+                let sent_at = Instant::now();
+                let deadline = claimed_at + self.retry.lease() - LEASE_SLACK / 2;
+                let recorded =
+                    until_recorded(deadline, || self.record_sent(env.event_id.0, to)).await;
+                metrics::histogram!("notifier_record_seconds")
+                    .record(sent_at.elapsed().as_secs_f64());
+                if let Err(e) = recorded {
+                    self.unrecorded.insert(env.event_id.0, to);
+                    metrics::counter!("notifier_unrecorded_sends_total").increment(1);
+                    return Err(Failure::Retry(format!(
+                        "the email was sent, but recording it failed: {e}"
+                    )));
+                }
                 metrics::counter!("notifier_sends_total", "template" => template.name(), "outcome" => "sent")
                     .increment(1);
                 tracing::info!(template = template.name(), "email sent");

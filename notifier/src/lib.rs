@@ -8,11 +8,14 @@
 //! - [`consumer`]: the notifier's `platform::amqp::Handler`, idempotent per event id
 //!   (`sent_messages`), retrying transient SMTP failures and dead-lettering permanent
 //!   ones. The workers process runs it.
+//! - [`record`]: recording a send; the guarantee (at least once, with a stable
+//!   Message-ID) and the window in which an email can go out twice.
 //!
 //! The local SMTP receiver the run command and the tests send to is its own crate,
 //! `notifier/sink` (`smtp-sink`), so the workers binary does not carry it.
 
 pub mod consumer;
 pub mod mail;
+pub mod record;
 
 pub use consumer::{Notifier, Outcome, consumer_config};

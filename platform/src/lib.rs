@@ -14,6 +14,7 @@
 //!   its rebuild from PostgreSQL.
 //! - [`localtime`]: theaters' IANA time zones and show times on their clocks.
 //! - [`smtp`]: the SMTP transport and sender of every e-mail.
+//! - [`probe`]: the metrics listener (`/metrics`, `/healthz`) on its own address.
 //! - [`telemetry`]: JSON logs, optional OTLP span export and the Prometheus recorder.
 //! - [`trace`]: the W3C trace context on spans and AMQP headers.
 //! - [`shutdown`]: the Ctrl-C / SIGTERM signal; [`every`]: a period that ticks until
@@ -27,6 +28,7 @@ pub mod catalog;
 pub mod commands;
 pub mod db;
 pub mod localtime;
+pub mod probe;
 pub mod seatmap;
 pub mod settings;
 pub mod shutdown;

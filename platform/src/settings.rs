@@ -289,6 +289,9 @@ pub struct IngressSettings {
     pub header_bytes_max: usize,
     /// Most open connections; at the cap, new ones wait in the accept backlog.
     pub connections_max: usize,
+    /// Where `/metrics` (and `/healthz`) are served, apart from the API ("" = off):
+    /// the API's own port answers 404 for `/metrics`.
+    pub metrics_listen: String,
     pub hold_ttl_secs: u64,
     pub show_cache_ttl_secs: u64,
     pub poll_interval_secs: u64,

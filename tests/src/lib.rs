@@ -11,6 +11,9 @@ mod mail;
 mod money;
 pub mod openapi;
 pub mod proxy;
+mod urls;
+use urls::with_database;
+pub use urls::with_port;
 
 use auth::{Role, TokenKeys};
 use contracts::UserId;
@@ -33,7 +36,7 @@ pub const BOOKING_WAIT: Duration = Duration::from_secs(30);
 /// Partition count in tests: small, so topology declaration is quick.
 pub const TEST_PARTITIONS: u16 = 2;
 
-/// The rate-limit budget of every route class in tests unless a test lowers it: the
+/// The rate-limit budgets (the /v1 one and auth's) in tests unless a test lowers them: the
 /// limiter stays on (so every test goes through it) but no test that sends
 /// thousands of requests per user comes near it.
 pub const TEST_RATE_LIMIT_PER_MINUTE: u32 = 1_000_000;
@@ -57,7 +60,7 @@ pub struct SystemOptions {
     /// first, and reject recipients containing this text with 550.
     pub smtp_refuse_first: u32,
     pub smtp_reject_pattern: Option<String>,
-    /// Requests per minute per caller in every route class (see
+    /// Requests per minute per caller in every budget (see
     /// [`TEST_RATE_LIMIT_PER_MINUTE`]).
     pub rate_limit_per_minute: u32,
     /// Whether the gateway sends its webhooks to ingress (off: every one is lost).
@@ -118,35 +121,9 @@ pub struct TestSystem {
     pub smtp: Arc<smtp_sink::SinkStats>,
     /// The Redis URL workers get (see [`SystemOptions::workers_redis_port`]).
     pub workers_redis_url: String,
+    /// Where ingress serves `/metrics` (its own listener, not the API's port).
+    pub ingress_metrics_addr: std::net::SocketAddr,
     ingress_stop: CancellationToken,
-}
-
-fn with_database(url: &str, db: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (url, None),
-    };
-    let base = base.rsplit_once('/').map(|(b, _)| b).unwrap_or(base);
-    match query {
-        Some(q) => format!("{base}/{db}?{q}"),
-        None => format!("{base}/{db}"),
-    }
-}
-
-/// `url` with its port replaced (to point a process at a [`proxy::TcpProxy`]).
-pub fn with_port(url: &str, port: u16) -> String {
-    // postgres://user:pass@host:PORT/db, redis://host:PORT
-    let (scheme, rest) = url.split_once("://").expect("url has a scheme");
-    let (auth_host, path) = rest.split_once('/').unwrap_or((rest, ""));
-    let (auth, host) = match auth_host.rsplit_once('@') {
-        Some((a, h)) => (Some(a), h),
-        None => (None, auth_host),
-    };
-    let host = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
-    match auth {
-        Some(a) => format!("{scheme}://{a}@{host}:{port}/{path}"),
-        None => format!("{scheme}://{host}:{port}/{path}"),
-    }
 }
 
 /// Fails clearly when a service does not answer.
@@ -191,6 +168,7 @@ pub async fn test_settings(opts: &SystemOptions) -> (Settings, String) {
     // Tests look for rows they just added: no memoised movie availability.
     s.catalog.availability_ttl_ms = 0;
     s.workers.metrics_listen = "127.0.0.1:0".into();
+    s.ingress.metrics_listen = "127.0.0.1:0".into();
     s.workers.expiry_sweep_ms = opts.expiry_sweep_ms;
     s.workers.outbox_relay_ms = 200;
     s.workers.outbox_grace_ms = 500;
@@ -201,7 +179,7 @@ pub async fn test_settings(opts: &SystemOptions) -> (Settings, String) {
     s.auth.mfa_required_roles = opts.mfa_required_roles.clone();
     s.auth.require_verified_email_to_pay = opts.require_verified_email_to_pay;
     s.rate_limit.enabled = true;
-    s.rate_limit.per_minute = ["default", "auth", "bookings", "search"]
+    s.rate_limit.per_minute = ["default", "auth"]
         .into_iter()
         .map(|class| (class.to_owned(), opts.rate_limit_per_minute))
         .collect();
@@ -236,6 +214,7 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
         .await
         .expect("build ingress");
     let base_url = format!("http://{}", app.addr());
+    let ingress_metrics_addr = app.metrics_addr().expect("ingress serves /metrics");
     tokio::spawn(app.run_until_stopped(ingress_stop.clone().cancelled_owned()));
     let gateway = gateway
         .webhooks_to(
@@ -265,6 +244,7 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
         mail_dir,
         smtp,
         workers_redis_url,
+        ingress_metrics_addr,
         ingress_stop,
     };
     for _ in 0..opts.workers {
@@ -398,6 +378,18 @@ impl TestSystem {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
+    }
+
+    /// Ingress's Prometheus text, from its metrics listener.
+    pub async fn ingress_metrics(&self) -> String {
+        self.http
+            .get(format!("http://{}/metrics", self.ingress_metrics_addr))
+            .send()
+            .await
+            .expect("ingress /metrics")
+            .text()
+            .await
+            .expect("ingress /metrics text")
     }
 
     /// `POST /v1/bookings` with `body`; returns (status, json body).
@@ -564,22 +556,5 @@ impl TestSystem {
         .await
         .expect("insert user");
         (id, self.tokens.mint(id, role).expect("token"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn database_and_port_are_swapped_in_urls() {
-        assert_eq!(
-            with_database("postgres://u:p@h:5432/booking", "x"),
-            "postgres://u:p@h:5432/x"
-        );
-        assert_eq!(
-            with_port("postgres://u:p@127.0.0.1:5432/x", 6000),
-            "postgres://u:p@127.0.0.1:6000/x"
-        );
     }
 }

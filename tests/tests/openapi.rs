@@ -182,3 +182,115 @@ fn a_broken_example_is_caught() {
         .is_ok()
     );
 }
+
+#[test]
+fn operation_ids_are_unique() {
+    let doc = ingress::startup::openapi_document();
+    let mut seen = std::collections::BTreeMap::new();
+    for op in operations(&doc) {
+        let id = op.op["operationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{} {} has no operationId", op.method, op.path))
+            .to_owned();
+        if let Some(other) = seen.insert(id.clone(), format!("{} {}", op.method, op.path)) {
+            panic!(
+                "operationId {id} names both {other} and {} {}",
+                op.method, op.path
+            );
+        }
+    }
+}
+
+/// The end of the function that starts in `text`: its body's closing brace (braces
+/// in format strings come in pairs, so counting them is enough here).
+fn function_end(text: &str) -> usize {
+    let Some(fn_at) = text.find("async fn ") else {
+        return text.len();
+    };
+    // The body opens at the first `{` after the signature's `->` (or `)`).
+    let sig_end = text[fn_at..].find(") ->").map_or(fn_at, |i| fn_at + i);
+    let Some(open) = text[sig_end..].find('{').map(|i| sig_end + i) else {
+        return text.len();
+    };
+    let mut depth = 0usize;
+    for (i, c) in text[open..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    return open + i + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    text.len()
+}
+
+/// The source of each annotated handler (its annotation and its body), with the
+/// (method, path) it documents.
+fn handler_sources() -> Vec<((String, String), String)> {
+    let mut files = vec![];
+    rust_files(&ingress_src(), &mut files);
+    let mut out = vec![];
+    for f in files {
+        let src = std::fs::read_to_string(&f).unwrap();
+        let starts: Vec<usize> = src
+            .match_indices("#[utoipa::path(")
+            .map(|(i, _)| i)
+            .collect();
+        for (n, &i) in starts.iter().enumerate() {
+            let next = starts.get(n + 1).copied().unwrap_or(src.len());
+            let text = &src[i..next];
+            let text = &text[..function_end(text)];
+            let rest = &text["#[utoipa::path(".len()..];
+            let method = rest
+                .trim_start()
+                .split(|c: char| c == ',' || c.is_whitespace())
+                .next()
+                .unwrap()
+                .to_owned();
+            let p = rest.find("path = \"").expect("a path") + "path = \"".len();
+            let path = rest[p..].split('"').next().unwrap().to_owned();
+            out.push(((method, path), text.to_owned()));
+        }
+    }
+    out
+}
+
+#[test]
+fn a_not_found_or_conflict_a_handler_answers_itself_is_documented() {
+    // Where it can be seen from the handler's own code: an `ApiError::NotFound` or
+    // `ApiError::Conflict` it builds, or a constraint it maps (`db_conflict`: a
+    // duplicate is 409, a missing referenced row 404). The fuzzer finds the rest.
+    let doc = ingress::startup::openapi_document();
+    let mut checked = 0;
+    for ((method, path), src) in handler_sources() {
+        let responses = &doc["paths"][&path][&method]["responses"];
+        for (needles, status) in [
+            (&["ApiError::NotFound(", "db_conflict("][..], "404"),
+            (&["ApiError::Conflict(", "db_conflict("][..], "409"),
+        ] {
+            if needles.iter().any(|n| src.contains(n)) {
+                checked += 1;
+                assert!(
+                    responses.get(status).is_some(),
+                    "{method} {path} can answer {status} but does not document it"
+                );
+            }
+        }
+    }
+    assert!(checked >= 5, "only {checked} handlers checked");
+}
+
+#[test]
+fn an_operation_whose_body_names_another_resource_documents_404() {
+    let doc = ingress::startup::openapi_document();
+    for (method, path) in [("post", "/v1/admin/shows"), ("post", "/v1/bookings")] {
+        assert!(
+            doc["paths"][path][method]["responses"].get("404").is_some(),
+            "{method} {path}"
+        );
+    }
+}

@@ -50,6 +50,8 @@ pub struct Faults {
     pub crash_before_commit: AtomicU32,
     /// Crash this many times after committing a batch, before acking it.
     pub crash_after_commit: AtomicU32,
+    /// The notifier's (its record step).
+    pub notifier: Arc<notifier::record::Faults>,
 }
 
 impl Faults {
@@ -91,10 +93,15 @@ impl From<lapin::Error> for SessionEnd {
     }
 }
 
+/// Longest pause between two sessions of a runner: a session that ended because the
+/// broker went away starts again within this of the broker's return (a refused
+/// connection costs nothing; a long pause only lengthens the outage).
+const SESSION_RETRY_MAX: Duration = Duration::from_secs(1);
+
 /// Runs partition `p` until `shutdown`, reconnecting after failures.
 pub async fn run_partition(ctx: Arc<RunnerCtx>, p: u16, shutdown: CancellationToken) {
-    let mut delay = Duration::from_millis(ctx.settings.retry_initial_ms);
-    let max = Duration::from_millis(ctx.settings.retry_max_ms);
+    let mut delay = Duration::from_millis(ctx.settings.retry_initial_ms).min(SESSION_RETRY_MAX);
+    let max = Duration::from_millis(ctx.settings.retry_max_ms).min(SESSION_RETRY_MAX);
     loop {
         let started = Instant::now();
         match run_session(&ctx, p, &shutdown).await {
@@ -104,7 +111,7 @@ pub async fn run_partition(ctx: Arc<RunnerCtx>, p: u16, shutdown: CancellationTo
             }
         }
         if started.elapsed() > max {
-            delay = Duration::from_millis(ctx.settings.retry_initial_ms);
+            delay = Duration::from_millis(ctx.settings.retry_initial_ms).min(max);
         }
         tokio::select! {
             () = shutdown.cancelled() => return,

@@ -62,23 +62,11 @@ impl Workers {
                 topo.partitions
             );
         }
-        let metrics = if settings.workers.metrics_listen.is_empty() {
-            None
-        } else {
-            match tokio::net::TcpListener::bind(&settings.workers.metrics_listen).await {
-                Ok(l) => Some(l),
-                // A second workers process on one host (a standby) must not fail over
-                // a metrics port: it runs without, and says so.
-                Err(e) => {
-                    tracing::warn!(
-                        listen = %settings.workers.metrics_listen,
-                        error = %e,
-                        "metrics listener not started; set APP__WORKERS__METRICS_LISTEN to a free address"
-                    );
-                    None
-                }
-            }
-        };
+        let metrics = platform::probe::bind(
+            &settings.workers.metrics_listen,
+            "APP__WORKERS__METRICS_LISTEN",
+        )
+        .await;
         let owner = format!(
             "{}-{}-{}",
             hostname(),
@@ -216,7 +204,8 @@ impl Workers {
         ));
         // The notifier: one email per booking event it is bound to.
         if s.notifier.enabled {
-            let n = notifier::Notifier::from_settings(s, pool.clone())?;
+            let n =
+                notifier::Notifier::from_settings(s, pool.clone(), self.faults.notifier.clone())?;
             background.spawn(platform::amqp::consume(
                 s.amqp.url.clone(),
                 notifier::consumer_config(s),
@@ -232,22 +221,9 @@ impl Workers {
             stop.clone(),
         ));
         if let Some(listener) = self.metrics {
-            let stop = stop.clone();
-            background.spawn(async move {
-                // `/healthz` answers while the process runs: the liveness probe of
-                // the Kubernetes manifests (readiness has no meaning for a consumer).
-                let app = axum::Router::new()
-                    .route(
-                        "/metrics",
-                        axum::routing::get(|| async { platform::telemetry::prometheus().render() }),
-                    )
-                    .route("/healthz", axum::routing::get(|| async { "ok" }));
-                drop(
-                    axum::serve(listener, app)
-                        .with_graceful_shutdown(stop.cancelled_owned())
-                        .await,
-                );
-            });
+            // `/healthz` answers while the process runs: the liveness probe of the
+            // Kubernetes manifests (readiness has no meaning for a consumer).
+            background.spawn(platform::probe::serve(listener, stop.clone()));
         }
         tracing::info!(owner = %self.owner, partitions = ?self.partitions, "workers running");
         shutdown.await;

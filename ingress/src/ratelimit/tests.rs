@@ -8,7 +8,7 @@ use secrecy::SecretString;
 fn settings() -> RateLimitSettings {
     RateLimitSettings {
         enabled: true,
-        per_minute: [("default", 100), ("auth", 20), ("bookings", 30)]
+        per_minute: [("default", 100), ("auth", 20)]
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
             .collect(),
@@ -39,18 +39,17 @@ fn routes_fall_into_their_classes() {
     let cases = [
         (Method::POST, "/v1/auth/login", Some(RouteClass::Auth)),
         (Method::POST, "/v1/auth/register", Some(RouteClass::Auth)),
-        (Method::POST, "/v1/bookings", Some(RouteClass::Bookings)),
+        // One budget for the rest of /v1: bookings, searches and reads alike.
+        (Method::POST, "/v1/bookings", Some(RouteClass::Default)),
         (
             Method::POST,
             "/v1/bookings/x/cancel",
-            Some(RouteClass::Bookings),
+            Some(RouteClass::Default),
         ),
         (Method::GET, "/v1/bookings/x", Some(RouteClass::Default)),
-        (Method::GET, "/v1/movies", Some(RouteClass::Search)),
-        (Method::GET, "/v1/movies/x/shows", Some(RouteClass::Search)),
-        (Method::GET, "/v1/shows/x/seats", Some(RouteClass::Search)),
-        (Method::HEAD, "/v1/shows/x", Some(RouteClass::Search)),
-        (Method::POST, "/v1/shows", Some(RouteClass::Default)),
+        (Method::GET, "/v1/movies", Some(RouteClass::Default)),
+        (Method::GET, "/v1/shows/x/seats", Some(RouteClass::Default)),
+        (Method::HEAD, "/v1/shows/x", Some(RouteClass::Default)),
         (Method::GET, "/v1/showsx", Some(RouteClass::Default)),
         (Method::GET, "/v1/me", Some(RouteClass::Default)),
         (Method::GET, "/v1/nope", Some(RouteClass::Default)),
@@ -152,12 +151,21 @@ fn forwarded_for_is_used_only_when_trusted_and_well_formed() {
 }
 
 #[test]
-fn each_class_has_its_budget_and_a_missing_one_uses_default() {
+fn auth_spends_its_stricter_budget_then_the_v1_one_and_the_rest_only_the_v1_one() {
     let p = Policy::new(&settings(), keys()).unwrap();
     assert_eq!(p.budget(RouteClass::Auth).per_minute, 20);
-    assert_eq!(p.budget(RouteClass::Bookings).per_minute, 30);
-    assert_eq!(p.budget(RouteClass::Search).per_minute, 100);
+    assert_eq!(p.budget(RouteClass::Default).per_minute, 100);
     assert_eq!(p.budget(RouteClass::Auth).interval_us, 3_000_000);
+    assert_eq!(
+        RouteClass::Auth.budgets(),
+        &[RouteClass::Auth, RouteClass::Default]
+    );
+    assert_eq!(RouteClass::Default.budgets(), &[RouteClass::Default]);
+    // A missing auth budget is the /v1 one.
+    let mut s = settings();
+    s.per_minute.remove("auth");
+    let p = Policy::new(&s, keys()).unwrap();
+    assert_eq!(p.budget(RouteClass::Auth).per_minute, 100);
 }
 
 #[test]
@@ -174,6 +182,11 @@ fn bad_settings_are_refused() {
     let mut s = settings();
     s.per_minute.remove("default");
     assert!(Policy::new(&s, keys()).is_err());
+    // The budgets per route class of earlier versions are gone: say so.
+    let mut s = settings();
+    s.per_minute.insert("bookings".into(), 100);
+    let e = Policy::new(&s, keys()).err().unwrap().to_string();
+    assert!(e.contains("no longer a budget"), "{e}");
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! `/healthz`, `/readyz`, `/metrics` (outside `/v1`, no auth).
+//! `/healthz`, `/readyz` (outside `/v1`, no auth). `/metrics` is served on its own
+//! listener (`ingress.metrics_listen`), never on the API's port.
 
 use crate::state::AppState;
 use axum::extract::State;
@@ -54,24 +55,10 @@ pub async fn readyz(State(app): State<AppState>) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-/// Prometheus text exposition of this process's metrics.
-#[utoipa::path(get, path = "/metrics", tag = "health",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String)))]
-pub async fn metrics() -> Response {
-    (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
-        )],
-        platform::telemetry::prometheus().render(),
-    )
-        .into_response()
-}
-
-/// Health and metrics (outside `/v1`).
+/// Health and readiness (outside `/v1`). `/metrics` is not on the API's port: see
+/// `ingress.metrics_listen` ([`platform::probe`]).
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(healthz))
         .routes(routes!(readyz))
-        .routes(routes!(metrics))
 }

@@ -36,7 +36,7 @@ pub use headers::delivery_count;
 pub use publish::{ConfirmedPublisher, PublishError, json_properties};
 pub use topology::{declare_topology, delete_topology, partition_queue_args};
 
-/// Longest wait for one broker node to accept a connection before the next is tried
+/// Longest wait for one broker node to accept a connection (before the next is tried)
 /// (a node that is down but not refusing, e.g. behind a dropped route, would otherwise
 /// hold the client for the kernel's TCP timeout).
 const NODE_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -55,7 +55,10 @@ pub async fn connect(urls: &str, name: &str) -> Result<Connection, lapin::Error>
     let props =
         || ConnectionProperties::default().with_connection_name(LongString::from(name.to_owned()));
     if nodes.len() <= 1 {
-        return Connection::connect(nodes.first().copied().unwrap_or(urls), props()).await;
+        let url = nodes.first().copied().unwrap_or(urls);
+        return tokio::time::timeout(NODE_CONNECT_TIMEOUT, Connection::connect(url, props()))
+            .await
+            .unwrap_or_else(|_| Err(timed_out()));
     }
     let start = NEXT_NODE.fetch_add(1, Ordering::Relaxed);
     let mut last = None;
@@ -65,15 +68,19 @@ pub async fn connect(urls: &str, name: &str) -> Result<Connection, lapin::Error>
         let err = match attempt.await {
             Ok(Ok(conn)) => return Ok(conn),
             Ok(Err(e)) => e,
-            Err(_) => lapin::Error::from(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("no answer within {NODE_CONNECT_TIMEOUT:?}"),
-            )),
+            Err(_) => timed_out(),
         };
         tracing::warn!(node = node_address(url), error = %err, "rabbitmq node unreachable; trying the next");
         last = Some(err);
     }
     Err(last.expect("at least two nodes were tried"))
+}
+
+fn timed_out() -> lapin::Error {
+    lapin::Error::from(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("no answer within {NODE_CONNECT_TIMEOUT:?}"),
+    ))
 }
 
 /// The node URLs of `urls` (comma-separated, blanks ignored).

@@ -354,3 +354,106 @@ async fn a_reset_link_lives_thirty_minutes_by_default() {
     assert!((1795.0..=1805.0).contains(&secs), "{secs}");
     sys.shutdown().await;
 }
+
+/// `POST /v1/bookings` with `token`: its status, content type and body.
+async fn book_with(sys: &TestSystem, token: &str, show: uuid::Uuid) -> (u16, String, Value) {
+    let res = sys
+        .http
+        .post(sys.url("/v1/bookings"))
+        .bearer_auth(token)
+        .header("idempotency-key", uuid::Uuid::new_v4().to_string())
+        .json(&json!({"show_id": show.to_string(), "quantity": 1}))
+        .send()
+        .await
+        .expect("booking request");
+    let status = res.status().as_u16();
+    let kind = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    (status, kind, res.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_tokens_of_a_deleted_account_book_nothing_whether_from_a_login_or_minted() {
+    let sys = spawn_system(SystemOptions::default()).await;
+    let show = sys.show(5, 5).await;
+    // A login's token, and one minted with the key (as `bookctl mint-token` does).
+    let registered = register(&sys, "leaving@example.com").await;
+    let (from_login, _) = pair(&registered);
+    let (minted_for, minted) = sys.customer(1).await;
+    for token in [&from_login, &minted] {
+        let (status, _, body) = book_with(&sys, token, show.0).await;
+        assert_eq!(status, 202, "a live account books: {body}");
+    }
+    let deleted = sqlx::query("delete from users where email = $1 or id = $2")
+        .bind("leaving@example.com")
+        .bind(minted_for.0)
+        .execute(&sys.pool)
+        .await
+        .expect("delete the accounts")
+        .rows_affected();
+    assert_eq!(deleted, 2);
+    for token in [&from_login, &minted] {
+        let (status, kind, body) = book_with(&sys, token, show.0).await;
+        assert_eq!(
+            (status, kind.as_str(), body["code"].as_str()),
+            (401, "application/problem+json", Some("unauthenticated")),
+            "{body}"
+        );
+    }
+    sys.shutdown().await;
+}
+
+#[tokio::test]
+async fn easy_passwords_are_refused_with_a_reason_and_change_nothing() {
+    let sys = spawn_system(SystemOptions::default()).await;
+    let email = "asha.rao@example.com";
+    for (password, reason) in [
+        ("password1234", "too_common"),
+        ("Iloveyou", "too_common"),
+        ("asha.rao-2026!", "contains_email"),
+        ("          ", "whitespace_only"),
+    ] {
+        let (status, body) = sys
+            .call(
+                Method::POST,
+                "/v1/auth/register",
+                None,
+                Some(json!({"email": email, "password": password, "name": "Asha Rao"})),
+            )
+            .await;
+        assert_eq!(
+            (status, body["code"].as_str(), body["reason"].as_str()),
+            (422, Some("weak_password"), Some(reason)),
+            "{password:?}: {body}"
+        );
+    }
+    let accounts: i64 = sqlx::query_scalar("select count(*) from users where email = $1")
+        .bind(email)
+        .fetch_one(&sys.pool)
+        .await
+        .unwrap();
+    assert_eq!(accounts, 0, "a refused registration created an account");
+
+    // A change to an easy password is refused too; the old one still signs in.
+    let (access, _) = pair(&register(&sys, email).await);
+    let (status, body) = sys
+        .call(
+            Method::POST,
+            "/v1/me/password",
+            Some(&access),
+            Some(json!({"current_password": PASSWORD, "new_password": "qwertyuiop"})),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str(), body["reason"].as_str()),
+        (422, Some("weak_password"), Some("too_common")),
+        "{body}"
+    );
+    let (status, body) = login(&sys, email, PASSWORD).await;
+    assert_eq!(status, 200, "{body}");
+    sys.shutdown().await;
+}

@@ -309,7 +309,7 @@ async fn a_show_that_is_not_on_sale_is_a_conflict() {
 }
 
 #[tokio::test]
-async fn health_and_readiness_answer_and_metrics_are_served() {
+async fn health_and_readiness_answer_and_metrics_are_served_only_on_their_own_listener() {
     let sys = spawn_system(SystemOptions::default()).await;
     let res = sys.http.get(sys.url("/healthz")).send().await.unwrap();
     assert_eq!(res.status(), 200);
@@ -320,9 +320,21 @@ async fn health_and_readiness_answer_and_metrics_are_served() {
         body["checks"],
         json!({"postgres": true, "rabbitmq": true, "redis": true})
     );
-    let res = sys.http.get(sys.url("/metrics")).send().await.unwrap();
-    assert_eq!(res.status(), 200);
-    let text = res.text().await.unwrap();
+    // Metrics are served on their own listener, never on the API's port.
+    let text = sys.ingress_metrics().await;
     assert!(text.contains("http_request_duration_seconds"), "{text}");
+    let res = sys
+        .http
+        .get(format!("http://{}/healthz", sys.ingress_metrics_addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let res = sys.http.get(sys.url("/metrics")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(
+        res.headers()["content-type"].to_str().unwrap(),
+        "application/problem+json"
+    );
     sys.shutdown().await;
 }

@@ -260,3 +260,72 @@ async fn after_sigterm_readyz_turns_503_while_requests_are_still_served_then_the
     assert!(started.elapsed() >= Duration::from_millis(3900));
     sys.shutdown().await;
 }
+
+/// The value of `name{labels}` in a Prometheus text exposition (0 when absent).
+fn metric(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_body_trickled_past_the_request_deadline_is_a_408_problem_and_counted() {
+    let sys = spawn_system(SystemOptions::default()).await;
+    let (addr, stop) = another_ingress(&sys, |s| {
+        s.request_timeout_ms = 800;
+    })
+    .await;
+    let counted = r#"http_request_timeouts_total{kind="body"}"#;
+    let before = metric(&sys.ingress_metrics().await, counted);
+
+    // A complete head announcing 200 bytes, then one byte every 100 ms.
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(
+        b"POST /v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    // Each round sends one byte and reads for 100 ms, until the server closes.
+    let started = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let mut answer = None;
+    while started.elapsed() < Duration::from_secs(6) {
+        drop(slow.write_all(b" ").await);
+        match tokio::time::timeout(Duration::from_millis(100), slow.read(&mut buf)).await {
+            Err(_) => {}
+            Ok(Ok(0) | Err(_)) => {
+                answer = Some((
+                    String::from_utf8_lossy(&got).into_owned(),
+                    started.elapsed(),
+                ));
+                break;
+            }
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    let (answer, after) = answer.expect("the slow request was still open after 6 s");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let lower = answer.to_ascii_lowercase();
+    assert!(
+        lower.contains("content-type: application/problem+json"),
+        "{answer}"
+    );
+    assert!(lower.contains("connection: close"), "{answer}");
+    let body: serde_json::Value =
+        serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or("")).expect("a JSON body");
+    assert_eq!(body["code"], "request_timeout", "{body}");
+    assert_eq!(body["status"], 408, "{body}");
+    assert!(
+        after < Duration::from_secs(4),
+        "answered only after {after:?}"
+    );
+
+    let after_count = metric(&sys.ingress_metrics().await, counted);
+    assert!(
+        after_count >= before + 1.0,
+        "{counted} went from {before} to {after_count}"
+    );
+    stop.cancel();
+    sys.shutdown().await;
+}

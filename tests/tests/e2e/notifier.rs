@@ -175,19 +175,19 @@ async fn a_confirmed_booking_mails_exactly_one_ticket_whose_qr_decodes_to_a_toke
     sys.shutdown().await;
 }
 
-#[tokio::test]
-async fn redelivering_the_confirmed_event_sends_nothing_more() {
-    let sys = spawn_system(SystemOptions::default()).await;
-    let (_, token) = sys.customer(1).await;
-    let id = book_paid(&sys, &token, "k", &["A3"]).await;
-    sys.wait_emails(1, WAIT).await;
-    let (event_id, payload): (uuid::Uuid, Value) = sqlx::query_as(
+/// The `booking.confirmed` event of booking `id`: its id and envelope.
+async fn confirmed_event(sys: &TestSystem, id: &str) -> (uuid::Uuid, Value) {
+    sqlx::query_as(
         "select id, payload from booking_events where booking_id = $1 and type = 'booking.confirmed'",
     )
     .bind(id.parse::<uuid::Uuid>().unwrap())
     .fetch_one(&sys.pool)
     .await
-    .unwrap();
+    .unwrap()
+}
+
+/// Publishes the event `copies` times more, as the broker would redeliver it.
+async fn redeliver(sys: &TestSystem, event_id: uuid::Uuid, payload: &Value, copies: usize) {
     let topo = sys.settings.topology();
     let publisher = platform::amqp::ConfirmedPublisher::new(
         &sys.settings.amqp.url,
@@ -195,12 +195,12 @@ async fn redelivering_the_confirmed_event_sends_nothing_more() {
         1,
         Duration::from_secs(5),
     );
-    for _ in 0..2 {
+    for _ in 0..copies {
         publisher
             .publish(
                 &topo.events_exchange(),
                 "booking.confirmed",
-                &serde_json::to_vec(&payload).unwrap(),
+                &serde_json::to_vec(payload).unwrap(),
                 platform::amqp::json_properties(
                     &event_id.to_string(),
                     lapin::types::FieldTable::default(),
@@ -209,6 +209,107 @@ async fn redelivering_the_confirmed_event_sends_nothing_more() {
             .await
             .unwrap();
     }
+}
+
+/// The status and attempts of the event's `sent_messages` row.
+async fn send_row(sys: &TestSystem, event_id: uuid::Uuid) -> Option<(String, i32)> {
+    sqlx::query_as("select status, attempts from sent_messages where event_id = $1")
+        .bind(event_id)
+        .fetch_optional(&sys.pool)
+        .await
+        .unwrap()
+}
+
+fn message_id(raw: &[u8]) -> String {
+    let mail = mailparse::parse_mail(raw).unwrap();
+    mailparse::MailHeaderMap::get_first_value(&mail.get_headers(), "Message-ID")
+        .expect("a Message-ID")
+}
+
+#[tokio::test]
+async fn a_send_whose_record_fails_for_a_while_is_recorded_and_sent_once() {
+    let sys = spawn_system(SystemOptions::default()).await;
+    // PostgreSQL "down" for the first few attempts to record the send.
+    sys.workers[0]
+        .faults
+        .notifier
+        .fail_record
+        .store(4, std::sync::atomic::Ordering::SeqCst);
+    let (_, token) = sys.customer(1).await;
+    let id = book_paid(&sys, &token, "k", &["A1"]).await;
+    sys.wait_emails(1, WAIT).await;
+    let (event_id, _) = confirmed_event(&sys, &id).await;
+    // Recorded within seconds, not after the claim's lease (minutes) ran out.
+    sys.eventually(WAIT, "the send is recorded", || async {
+        send_row(&sys, event_id)
+            .await
+            .is_some_and(|(s, _)| s == "sent")
+    })
+    .await;
+    assert_eq!(send_row(&sys, event_id).await, Some(("sent".into(), 1)));
+    sys.holds_for(Duration::from_secs(2), "one email only", || async {
+        sys.emails().len() == 1
+    })
+    .await;
+    let workers = sys.workers[0].metrics_addr.expect("workers metrics");
+    let metrics = sys
+        .http
+        .get(format!("http://{workers}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("notifier_record_retries_total"),
+        "{metrics}"
+    );
+    sys.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_send_repeated_after_a_lost_record_carries_the_same_message_id() {
+    let sys = spawn_system(SystemOptions::default()).await;
+    let (_, token) = sys.customer(1).await;
+    let id = book_paid(&sys, &token, "k", &["A2"]).await;
+    let first = sys.wait_emails(1, WAIT).await;
+    let (event_id, payload) = confirmed_event(&sys, &id).await;
+    sys.eventually(WAIT, "the send is recorded", || async {
+        send_row(&sys, event_id)
+            .await
+            .is_some_and(|(s, _)| s == "sent")
+    })
+    .await;
+    // What a crash between the send and its record leaves: a claim whose lease ran
+    // out. The redelivered event is sent again (at least once), with the same id.
+    sqlx::query(
+        "update sent_messages set status = 'sending', sent_at = null,
+                lease_until = now() - interval '1 second' where event_id = $1",
+    )
+    .bind(event_id)
+    .execute(&sys.pool)
+    .await
+    .unwrap();
+    redeliver(&sys, event_id, &payload, 1).await;
+    let both = sys.wait_emails(2, WAIT).await;
+    let expected = format!("<{event_id}@notifier.booking.local>");
+    assert_eq!(message_id(&first[0].raw), expected);
+    for mail in &both {
+        assert_eq!(message_id(&mail.raw), expected);
+    }
+    sys.shutdown().await;
+}
+
+#[tokio::test]
+async fn redelivering_the_confirmed_event_sends_nothing_more() {
+    let sys = spawn_system(SystemOptions::default()).await;
+    let (_, token) = sys.customer(1).await;
+    let id = book_paid(&sys, &token, "k", &["A3"]).await;
+    sys.wait_emails(1, WAIT).await;
+    let (event_id, payload) = confirmed_event(&sys, &id).await;
+    redeliver(&sys, event_id, &payload, 2).await;
+    let topo = sys.settings.topology();
     // Both copies are consumed (the queue drains), and nothing more is sent.
     let conn = platform::amqp::connect(&sys.settings.amqp.url, "test-depth")
         .await

@@ -406,7 +406,7 @@ async fn purge_removes_only_the_named_message() {
 async fn the_ops_endpoints_refuse_customers_and_anonymous_callers() {
     let sys = spawn_system(SystemOptions::default()).await;
     let dlq = sys.settings.topology().commands_dlq();
-    let customer = token(&sys, Role::Customer);
+    let (_, customer) = sys.customer(1).await;
     let gets = [
         "/v1/ops/dlq".to_owned(),
         format!("/v1/ops/dlq/{dlq}/messages"),
@@ -439,7 +439,7 @@ async fn the_ops_endpoints_refuse_other_queues_and_unclear_replays() {
     let sys = spawn_system(SystemOptions::default()).await;
     let topo = sys.settings.topology();
     let dlq = topo.commands_dlq();
-    let admin = token(&sys, Role::Admin);
+    let (_, admin) = sys.user_with_role(Role::Admin).await;
     // A real queue, but not a dead-letter queue: it cannot be read through ops.
     let partition = topo.partition_queue(0);
     let (status, body) = get(

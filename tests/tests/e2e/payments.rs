@@ -77,15 +77,7 @@ async fn a_card_that_pays_confirms_the_booking_and_sells_its_seats() {
         ]
     );
     // Both processes' /metrics carry the series of the path the booking took.
-    let ingress = sys
-        .http
-        .get(sys.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let ingress = sys.ingress_metrics().await;
     let workers_addr = sys.workers[0].metrics_addr.expect("workers serve /metrics");
     let workers = sys
         .http

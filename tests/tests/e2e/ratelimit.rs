@@ -1,5 +1,6 @@
-//! Shared rate limits (API.md "Conventions"): a budget per user (per IP when
-//! anonymous) and route class, shared by every ingress instance through Redis; over
+//! Shared rate limits (API.md "Conventions"): one budget per user (per IP when
+//! anonymous) across `/v1`, a stricter one on top for `/v1/auth/*`, shared by every
+//! ingress instance through Redis; over
 //! it a 429 problem with `Retry-After` and `RateLimit-*`, and the handler never runs.
 
 use platform::Settings;
@@ -130,13 +131,9 @@ async fn the_request_over_a_users_budget_is_a_429_problem_and_changes_nothing() 
         "the limited request booked nothing"
     );
 
-    let metrics = send(sys.http.get(sys.url("/metrics")))
-        .await
-        .text()
-        .await
-        .unwrap();
+    let metrics = sys.ingress_metrics().await;
     assert!(
-        metrics.contains("rate_limited_total{class=\"bookings\"}"),
+        metrics.contains("rate_limited_total{class=\"default\"}"),
         "{metrics}"
     );
     sys.shutdown().await;
@@ -246,38 +243,71 @@ async fn an_exempt_operator_health_checks_and_the_payment_webhook_are_never_limi
 }
 
 #[tokio::test]
-async fn route_classes_have_separate_budgets() {
+async fn one_budget_covers_all_of_v1_and_auth_has_a_stricter_one_on_top() {
     let sys = limited_system(BUDGET).await;
-    let budget = BUDGET as usize;
+    // An instance whose auth budget is stricter than the /v1 one (same Redis prefix).
+    const AUTH: u32 = 3;
+    let mut strict = sys.settings.clone();
+    strict.rate_limit.per_minute.insert("auth".into(), AUTH);
+    let (base, stop) = another_ingress(strict).await;
     let (_, token) = sys.customer(1).await;
+
+    // Bookings, searches and reads draw on one budget of BUDGET.
+    let show = uuid::Uuid::new_v4();
     let bad_booking = || {
         sys.http
-            .post(sys.url("/v1/bookings"))
+            .post(format!("{base}/v1/bookings"))
             .bearer_auth(&token)
             .header("idempotency-key", "k")
             .json(&json!({"show_id": "not-a-uuid"}))
     };
-    let spent = statuses(budget + 1, bad_booking).await;
-    assert_eq!(count(&spent[..budget], 429), 0, "{spent:?}");
-    assert_eq!(spent[budget], 429);
-
-    let show = uuid::Uuid::new_v4();
-    for req in [
-        read_booking(&sys, &sys.base_url, Some(&token)),
+    let search = || {
         sys.http
-            .get(sys.url(&format!("/v1/shows/{show}")))
-            .bearer_auth(&token),
-        sys.http.post(sys.url("/v1/auth/login")).bearer_auth(&token),
+            .get(format!("{base}/v1/shows/{show}"))
+            .bearer_auth(&token)
+    };
+    let mut remaining = Vec::new();
+    for i in 0..BUDGET {
+        let req = match i % 3 {
+            0 => bad_booking(),
+            1 => search(),
+            _ => read_booking(&sys, &base, Some(&token)),
+        };
+        let res = send(req).await;
+        assert_ne!(res.status(), 429, "request {i}: {}", res.url());
+        remaining.push(header(&res, "ratelimit-remaining").expect("RateLimit-Remaining"));
+    }
+    let expected: Vec<u64> = (0..u64::from(BUDGET)).rev().collect();
+    assert_eq!(
+        remaining, expected,
+        "one budget spent by every kind of request"
+    );
+    for req in [
+        bad_booking(),
+        search(),
+        read_booking(&sys, &base, Some(&token)),
     ] {
         let res = send(req).await;
-        assert_ne!(res.status(), 429, "{}", res.url());
-        assert_eq!(
-            header(&res, "ratelimit-remaining"),
-            Some(u64::from(BUDGET - 1)),
-            "{}",
-            res.url()
-        );
+        assert_eq!(res.status(), 429, "{}", res.url());
     }
+
+    // Auth: AUTH requests from this IP, then 429, although its /v1 budget is not spent;
+    // they spent that budget too (AUTH of BUDGET), and the refused one did not.
+    let login = || {
+        sys.http
+            .post(format!("{base}/v1/auth/login"))
+            .json(&json!({"email": "nobody@example.com", "password": "whatever-it-is"}))
+    };
+    let got = statuses(AUTH as usize + 1, login).await;
+    assert_eq!(count(&got[..AUTH as usize], 429), 0, "{got:?}");
+    assert_eq!(got[AUTH as usize], 429, "{got:?}");
+    let res = send(sys.http.get(format!("{base}/v1/tickets/keys"))).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        header(&res, "ratelimit-remaining"),
+        Some(u64::from(BUDGET - AUTH - 1))
+    );
+    stop.cancel();
     sys.shutdown().await;
 }
 
@@ -340,11 +370,8 @@ async fn without_redis_requests_are_served_unlimited_until_it_is_back() {
         "requests waited on the absent Redis: {:?}",
         started.elapsed()
     );
-    let metrics = send(sys.http.get(format!("{base}/metrics")))
-        .await
-        .text()
-        .await
-        .unwrap();
+    // One recorder per process: the test's ingress shows the other one's counts.
+    let metrics = sys.ingress_metrics().await;
     assert!(metrics.contains("rate_limit_errors_total"), "{metrics}");
 
     proxy.restore();

@@ -56,7 +56,9 @@ const MAX_TOKEN_CHARS: usize = 128;
 pub(crate) fn normalize_email(raw: &str) -> Result<String, ApiError> {
     let email = raw.trim().to_lowercase();
     let valid = email.chars().count() <= MAX_EMAIL_CHARS
-        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || crate::text::invisible(c))
         && email.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
                 && !domain.contains('@')
@@ -73,27 +75,24 @@ pub(crate) fn normalize_email(raw: &str) -> Result<String, ApiError> {
     }
 }
 
-pub(crate) fn check_password(p: &str) -> Result<(), ApiError> {
+/// A new password for the account of `email`: 8 to 128 characters (else `422
+/// validation_failed`), and not easy to guess (else `422 weak_password` with a
+/// `reason`: `whitespace_only`, `too_common`, `contains_email`).
+pub(crate) fn check_password(p: &str, email: &str) -> Result<(), ApiError> {
     let n = p.chars().count();
-    if (MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&n) && !p.contains('\0') {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(format!(
+    if !(MIN_PASSWORD_CHARS..=MAX_PASSWORD_CHARS).contains(&n) || p.contains('\0') {
+        return Err(ApiError::Validation(format!(
             "password must be {MIN_PASSWORD_CHARS} to {MAX_PASSWORD_CHARS} characters"
-        )))
+        )));
+    }
+    match ::auth::strength::weakness(p, email) {
+        Some(w) => Err(ApiError::WeakPassword(w)),
+        None => Ok(()),
     }
 }
 
-/// A bounded, trimmed, non-empty text without control characters.
-pub(crate) fn clean_text(field: &str, raw: &str, max: usize) -> Result<String, ApiError> {
-    let v = raw.trim();
-    if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
-        return Err(ApiError::Validation(format!(
-            "{field} must be 1 to {max} characters, without control characters"
-        )));
-    }
-    Ok(v.to_owned())
-}
+// A bounded, trimmed, non-empty visible text (`crate::text::clean`).
+pub(crate) use crate::text::clean as clean_text;
 
 pub(crate) fn check_phone(raw: &str) -> Result<String, ApiError> {
     let digits = raw.strip_prefix('+').unwrap_or("");
@@ -199,9 +198,17 @@ mod tests {
         ] {
             assert!(check_phone(bad).is_err(), "{bad:?} accepted");
         }
-        assert!(check_password("12345678").is_ok());
-        assert!(check_password("1234567").is_err());
-        assert!(check_password(&"x".repeat(129)).is_err());
+        let email = "asha@example.com";
+        assert!(check_password("lantern-93-quay", email).is_ok());
+        assert!(matches!(
+            check_password("1234567", email),
+            Err(ApiError::Validation(_))
+        ));
+        assert!(check_password(&"x".repeat(129), email).is_err());
+        assert!(matches!(
+            check_password("12345678", email),
+            Err(ApiError::WeakPassword(_))
+        ));
         let many = profile::Preferences {
             city: None,
             genres: (0..21).map(|i| format!("g{i}")).collect(),

@@ -29,7 +29,8 @@ use uuid::Uuid;
 #[schema(example = json!({"current_password": "correct horse battery", "new_password": "another horse battery"}))]
 pub struct PasswordChange {
     pub current_password: String,
-    /// 8 to 128 characters.
+    /// 8 to 128 characters; not only whitespace, not one of the commonest passwords,
+    /// not containing the email address (else `422 weak_password` with a `reason`).
     pub new_password: String,
 }
 
@@ -39,7 +40,8 @@ pub struct PasswordChange {
 pub struct ResetConfirm {
     /// The token of the emailed link.
     pub token: String,
-    /// 8 to 128 characters.
+    /// 8 to 128 characters; not only whitespace, not one of the commonest passwords,
+    /// not containing the email address (else `422 weak_password` with a `reason`).
     pub new_password: String,
 }
 
@@ -81,6 +83,7 @@ pub(super) async fn end_logins(
     responses(
         (status = 204, description = "Changed; every other login of the account has ended (this one refreshes its access token)"),
         (status = 403, description = "The current password is wrong (problem+json, `wrong_password`)", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The account was deleted meanwhile (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many wrong passwords for this account (problem+json, `Retry-After`)", body = crate::problem::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -89,7 +92,6 @@ pub async fn change_password(
     Authenticated(caller, claims): Authenticated,
     ApiJson(body): ApiJson<PasswordChange>,
 ) -> Result<StatusCode, ApiError> {
-    check_password(&body.new_password)?;
     let row: Option<(String, String)> =
         sqlx::query_as("select email, password_hash from users where id = $1")
             .bind(caller.user_id.0)
@@ -98,6 +100,7 @@ pub async fn change_password(
     let Some((email, stored)) = row else {
         return Err(ApiError::NotFound("this account no longer exists".into()));
     };
+    check_password(&body.new_password, &email)?;
     // Guessing the current password here counts against the account like a login.
     let attempt = match &app.limiter {
         Some(limiter) => limiter.login_attempt(&email).await?,
@@ -145,12 +148,17 @@ pub async fn confirm_password_reset(
     State(app): State<AppState>,
     ApiJson(body): ApiJson<ResetConfirm>,
 ) -> Result<StatusCode, ApiError> {
-    check_password(&body.new_password)?;
+    let mut tx = app.db.begin().await?;
+    let user = use_email_token(&mut tx, &body.token, Purpose::PasswordReset).await?;
+    let email: String = sqlx::query_scalar("select email from users where id = $1")
+        .bind(user.0)
+        .fetch_one(&mut *tx)
+        .await?;
+    // A refused password rolls the transaction back: the link stays usable.
+    check_password(&body.new_password, &email)?;
     let hash = passwords::hash(body.new_password)
         .await
         .map_err(ApiError::Internal)?;
-    let mut tx = app.db.begin().await?;
-    let user = use_email_token(&mut tx, &body.token, Purpose::PasswordReset).await?;
     sqlx::query(
         "update users set password_hash = $2,
                           email_verified_at = coalesce(email_verified_at, now())

@@ -26,7 +26,8 @@ use uuid::Uuid;
 #[schema(example = json!({"email": "asha@example.com", "password": "correct horse battery", "name": "Asha Rao", "phone": "+919812345678"}))]
 pub struct Register {
     pub email: String,
-    /// 8 to 128 characters.
+    /// 8 to 128 characters; not only whitespace, not one of the commonest passwords,
+    /// not containing the email address (else `422 weak_password` with a `reason`).
     pub password: String,
     pub name: String,
     /// `+` and 7 to 15 digits.
@@ -149,7 +150,7 @@ pub async fn register(
     ApiJson(body): ApiJson<Register>,
 ) -> Result<Response, ApiError> {
     let email = normalize_email(&body.email)?;
-    check_password(&body.password)?;
+    check_password(&body.password, &email)?;
     let name = clean_text("name", &body.name, MAX_NAME_CHARS)?;
     let phone = body.phone.as_deref().map(check_phone).transpose()?;
     let hash = passwords::hash(body.password)

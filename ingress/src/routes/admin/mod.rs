@@ -66,16 +66,8 @@ const MAX_PRICE: i64 = 1_000_000_000;
 /// How far ahead a show may be scheduled.
 const MAX_DAYS_AHEAD: i64 = 730;
 
-/// A bounded, trimmed, non-empty text without control characters.
-fn text(field: &str, raw: &str, max: usize) -> Result<String, ApiError> {
-    let v = raw.trim();
-    if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
-        return Err(ApiError::Validation(format!(
-            "{field} must be 1 to {max} characters, without control characters"
-        )));
-    }
-    Ok(v.to_owned())
-}
+// A bounded, trimmed, non-empty visible text (`crate::text::clean`).
+use crate::text::clean as text;
 
 fn texts(field: &str, raw: &[String], max_each: usize) -> Result<Vec<String>, ApiError> {
     if raw.len() > MAX_LIST_ITEMS {

@@ -101,7 +101,7 @@ pub struct MovieListQuery {
 }
 
 /// Movies and events of every kind, oldest first.
-#[utoipa::path(get, path = "/v1/admin/movies", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "admin_list_movies", path = "/v1/admin/movies", tag = "admin", security(("bearer" = [])),
     params(MovieListQuery, PageParams),
     responses((status = 200, description = "A page of movies", body = Page<MovieView>)))]
 pub async fn list_movies(
@@ -139,7 +139,7 @@ pub async fn list_movies(
 }
 
 /// One movie.
-#[utoipa::path(get, path = "/v1/admin/movies/{movie_id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "admin_get_movie", path = "/v1/admin/movies/{movie_id}", tag = "admin", security(("bearer" = [])),
     params(("movie_id" = Uuid, Path, description = "The movie id")),
     responses((status = 200, description = "The movie", body = MovieView)))]
 pub async fn get_movie(

@@ -262,7 +262,7 @@ type ShowListRow = (
 
 /// Shows by start time, optionally of one screen or movie (or event), optionally
 /// starting within `[from, to)` (a calendar's week).
-#[utoipa::path(get, path = "/v1/admin/shows", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "admin_list_shows", path = "/v1/admin/shows", tag = "admin", security(("bearer" = [])),
     params(ShowListQuery, PageParams),
     responses((status = 200, description = "A page of shows with their start and end", body = Page<ShowListItem>),
         (status = 422, description = "A bound or cursor that is not valid (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json")))]
@@ -357,7 +357,7 @@ pub struct ShowListItem {
 }
 
 /// One show.
-#[utoipa::path(get, path = "/v1/admin/shows/{show_id}", tag = "admin", security(("bearer" = [])),
+#[utoipa::path(get, operation_id = "admin_get_show", path = "/v1/admin/shows/{show_id}", tag = "admin", security(("bearer" = [])),
     params(("show_id" = Uuid, Path, description = "The show id")),
     responses((status = 200, description = "The show", body = ShowView)))]
 pub async fn get_show(
