@@ -52,10 +52,13 @@ pub struct Faults {
     pub crash_after_commit: AtomicU32,
     /// The notifier's (its record step).
     pub notifier: Arc<notifier::record::Faults>,
+    /// Fail this many of the payment saga's command sends after the gateway
+    /// settled a payment, as a broker away at that moment does.
+    pub saga_send_fail: AtomicU32,
 }
 
 impl Faults {
-    fn take(counter: &AtomicU32) -> bool {
+    pub(crate) fn take(counter: &AtomicU32) -> bool {
         counter
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()

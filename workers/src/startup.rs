@@ -169,6 +169,7 @@ impl Workers {
             pool: pool.clone(),
             gateway,
             commands,
+            faults: self.faults.clone(),
         });
         for which in [
             crate::saga::SagaQueue::Events,

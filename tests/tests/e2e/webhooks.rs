@@ -1,7 +1,8 @@
 //! Trust at the payment edge: a correctly signed webhook that names another
 //! booking's payment confirms nothing, and a paid booking whose webhook never
-//! arrives is confirmed by polling the gateway, and a webhook recorded by an ingress
-//! that died before publishing it is published by the gateway's next delivery.
+//! arrives is confirmed by polling the gateway (also when the command it settles
+//! could not be sent at first), and a webhook recorded by an ingress that died before
+//! publishing it is published by the gateway's next delivery.
 
 use crate::payments::{book_and_wait, events_of, wait_declined, wait_status};
 use serde_json::json;
@@ -111,6 +112,51 @@ async fn a_paid_booking_whose_webhook_is_lost_is_confirmed_within_seconds() {
         .await
         .unwrap();
     assert_eq!(n, 0, "no webhook arrived");
+    sys.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_settled_payment_whose_command_could_not_be_sent_is_sent_by_the_next_poll() {
+    let sys = spawn_system(SystemOptions {
+        deliver_webhooks: false,
+        ..SystemOptions::default()
+    })
+    .await;
+    // The broker is away when the poll finds the payment captured (the soak saw it
+    // in a RabbitMQ kill): the saga's `PaymentSucceeded` cannot be sent. Before, the
+    // payment row was already marked settled and the poll never asked again: the
+    // booking stayed `payment_pending` with the money taken until its hold ran out.
+    sys.workers[0]
+        .faults
+        .saga_send_fail
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let show = sys.show(1, 3).await;
+    let (_, token) = sys.customer(1).await;
+    let started = std::time::Instant::now();
+    let b = book_and_wait(
+        &sys,
+        &token,
+        "k",
+        show,
+        &["A2"],
+        Some("pm_card_ok"),
+        &["confirmed"],
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(b["payment"]["status"], "succeeded");
+    assert_eq!(
+        sys.workers[0]
+            .faults
+            .saga_send_fail
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the send did fail once"
+    );
     sys.shutdown().await;
 }
 

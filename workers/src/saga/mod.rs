@@ -44,6 +44,7 @@ use payment_adapter::{
 use platform::amqp::{DeadLetterTo, Failure};
 use platform::commands::CommandBus;
 use sqlx::PgPool;
+use std::sync::Arc;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -72,6 +73,8 @@ pub struct Saga<G> {
     pub gateway: G,
     /// Commands into the partitions; its publisher also parks refund failures.
     pub commands: CommandBus,
+    /// Test hooks (`saga_send_fail`); none in production.
+    pub faults: Arc<crate::runner::Faults>,
 }
 
 impl<G: PaymentGateway> Saga<G> {
@@ -306,20 +309,40 @@ impl<G: PaymentGateway> Saga<G> {
                 )
             }
         };
+        // The gateway id is recorded first (what the command's consequences, e.g. a
+        // refund, look the attempt up by); then the command; then the status. The poll
+        // asks about `pending` rows only, so a row marked settled whose command was
+        // never sent (the broker away at that moment) left the booking
+        // `payment_pending` with the money taken (the soak saw it). A crash between
+        // the command and the status sends the command again on the next poll; its
+        // message id is fixed, so the sequencer applies it once.
         sqlx::query(
-            "update payments set status = $3, payment_id = coalesce(payment_id, $4),
-                    failure_reason = coalesce($5, failure_reason), updated_at = now()
+            "update payments set payment_id = $3, updated_at = now()
+              where booking_id = $1 and attempt = $2 and payment_id is null",
+        )
+        .bind(booking.0)
+        .bind(attempt.number)
+        .bind(&pi.id)
+        .execute(&self.pool)
+        .await?;
+        if crate::runner::Faults::take(&self.faults.saga_send_fail) {
+            return Err(Failure::Retry("rabbitmq: unreachable (injected)".into()));
+        }
+        self.send(show, booking, &attempt.step(step), command)
+            .await?;
+        sqlx::query(
+            "update payments set status = $3, failure_reason = coalesce($4, failure_reason),
+                    updated_at = now()
               where booking_id = $1 and attempt = $2",
         )
         .bind(booking.0)
         .bind(attempt.number)
         .bind(status)
-        .bind(&pi.id)
         .bind(reason)
         .execute(&self.pool)
         .await?;
         metrics::counter!("saga_payments_total", "status" => status).increment(1);
-        self.send(show, booking, &attempt.step(step), command).await
+        Ok(())
     }
 
     /// Reacts to one verified gateway webhook.
