@@ -186,6 +186,23 @@ pub async fn test_settings(opts: &SystemOptions) -> (Settings, String) {
     (s, db_name)
 }
 
+/// The one wait of the tests: calls `attempt` every `every` until it gives `Ok`, for
+/// at most `max`; at the deadline, the last `Err` it gave.
+pub async fn poll<T, E, F, Fut>(max: Duration, every: Duration, mut attempt: F) -> Result<T, E>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = Instant::now() + max;
+    loop {
+        match attempt().await {
+            Ok(v) => return Ok(v),
+            Err(e) if Instant::now() >= deadline => return Err(e),
+            Err(_) => tokio::time::sleep(every).await,
+        }
+    }
+}
+
 /// Starts a system: migrated database, topology, ingress and `opts.workers` workers.
 pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -427,22 +444,21 @@ impl TestSystem {
 
     /// Waits until every booking in `ids` has a decided row, or panics after `max`.
     pub async fn wait_decided(&self, ids: &[uuid::Uuid], max: Duration) {
-        let deadline = Instant::now() + max;
-        loop {
+        let decided = poll(max, POLL, || async {
             let n: i64 = sqlx::query_scalar("select count(*) from bookings where id = any($1)")
                 .bind(ids)
                 .fetch_one(&self.pool)
                 .await
                 .expect("count bookings");
             if n == ids.len() as i64 {
-                return;
+                Ok(())
+            } else {
+                Err(n)
             }
-            assert!(
-                Instant::now() < deadline,
-                "only {n} of {} bookings decided within {max:?}",
-                ids.len()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        })
+        .await;
+        if let Err(n) = decided {
+            panic!("only {n} of {} bookings decided within {max:?}", ids.len());
         }
     }
 
@@ -460,20 +476,18 @@ impl TestSystem {
     }
 
     /// The first value `f` yields, polling every [`POLL`] for at most `max`; panics
-    /// naming `what` at the deadline. Every wait of the tests goes through here.
+    /// naming `what` at the deadline.
     pub async fn until_some<T, F, Fut>(&self, max: Duration, what: &str, mut f: F) -> T
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Option<T>>,
     {
-        let deadline = Instant::now() + max;
-        loop {
-            if let Some(v) = f().await {
-                return v;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-            tokio::time::sleep(POLL).await;
-        }
+        poll(max, POLL, || {
+            let v = f();
+            async move { v.await.ok_or(()) }
+        })
+        .await
+        .unwrap_or_else(|()| panic!("timed out waiting for: {what}"))
     }
 
     /// The booking's answer once `done` holds of it (within [`BOOKING_WAIT`]); panics
@@ -485,18 +499,12 @@ impl TestSystem {
         what: &str,
         done: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
-        let deadline = Instant::now() + BOOKING_WAIT;
-        loop {
+        poll(BOOKING_WAIT, POLL, || async {
             let (_, b) = self.booking(token, id).await;
-            if done(&b) {
-                return b;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "booking {id} never {what}; last seen {b}"
-            );
-            tokio::time::sleep(POLL).await;
-        }
+            if done(&b) { Ok(b) } else { Err(b) }
+        })
+        .await
+        .unwrap_or_else(|b| panic!("booking {id} never {what}; last seen {b}"))
     }
 
     /// Asserts that `check` holds all through `window` (something that must not
@@ -507,11 +515,16 @@ impl TestSystem {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        let end = Instant::now() + window;
-        while Instant::now() < end {
-            assert!(check().await, "no longer true: {what}");
-            tokio::time::sleep(POLL).await;
-        }
+        // Polled to the end of the window: "done" never comes, only a failure.
+        let never: Result<(), ()> = poll(window, POLL, || {
+            let holds = check();
+            async move {
+                assert!(holds.await, "no longer true: {what}");
+                Err(())
+            }
+        })
+        .await;
+        assert!(never.is_err());
         assert!(check().await, "no longer true: {what}");
     }
 

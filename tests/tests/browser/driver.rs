@@ -1,7 +1,7 @@
 //! A headless Chromium per test, driven over WebDriver: [`Chromedriver`] starts
 //! Debian's `chromedriver` on a free port (killed when dropped), [`Browser`] is one
 //! session with the helpers the tests use. Every wait polls a condition until a
-//! deadline; none sleeps blindly.
+//! deadline through the harness's one wait, [`tests::poll`]; none sleeps blindly.
 
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -9,7 +9,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::process::{Child, Command};
 
 /// How long a page has to reach a state the test waits for.
@@ -55,20 +55,17 @@ impl Chromedriver {
             });
         let url = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
-        let deadline = Instant::now() + DRIVER_START;
-        loop {
-            if let Ok(res) = http.get(format!("{url}/status")).send().await
-                && let Ok(v) = res.json::<Value>().await
-                && v["value"]["ready"] == json!(true)
-            {
-                break;
+        let ready = tests::poll(DRIVER_START, POLL, || async {
+            match http.get(format!("{url}/status")).send().await {
+                Ok(res) => match res.json::<Value>().await {
+                    Ok(v) if v["value"]["ready"] == json!(true) => Ok(()),
+                    _ => Err(()),
+                },
+                Err(_) => Err(()),
             }
-            assert!(
-                Instant::now() < deadline,
-                "chromedriver did not become ready"
-            );
-            tokio::time::sleep(POLL).await;
-        }
+        })
+        .await;
+        assert!(ready.is_ok(), "chromedriver did not become ready");
         Self { _child: child, url }
     }
 
@@ -132,16 +129,15 @@ impl Browser {
     /// Clicks the element `css`, finding it again when the page redrew it between
     /// the find and the click (a stale element reference).
     pub async fn click(&self, css: &str) {
-        let deadline = Instant::now() + WAIT;
-        loop {
+        let clicked = tests::poll(WAIT, POLL, || async {
             match self.find(css).await.click().await {
-                Ok(()) => return,
-                Err(e) if e.is_stale_element_reference() && Instant::now() < deadline => {
-                    tokio::time::sleep(POLL).await;
-                }
+                Err(e) if e.is_stale_element_reference() => Err(e),
                 Err(e) => panic!("click {css}: {e}"),
+                Ok(()) => Ok(()),
             }
-        }
+        })
+        .await;
+        clicked.unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
     /// Types `text` into the field `css`.
@@ -159,19 +155,19 @@ impl Browser {
     /// Waits until `script` (a function body returning a value) returns a truthy
     /// value, and returns it; panics with `what` at the deadline.
     pub async fn until(&self, what: &str, script: &str, args: Vec<Value>) -> Value {
-        let deadline = Instant::now() + WAIT;
-        loop {
+        let seen = tests::poll(WAIT, POLL, || async {
             let v = self.js(script, args.clone()).await;
             let truthy =
                 !matches!(&v, Value::Null | Value::Bool(false)) && v != json!("") && v != json!(0);
-            if truthy {
-                return v;
-            }
-            if Instant::now() > deadline {
+            if truthy { Ok(v) } else { Err(()) }
+        })
+        .await;
+        match seen {
+            Ok(v) => v,
+            Err(()) => {
                 let text = self.js("return document.body.innerText", vec![]).await;
                 panic!("timed out waiting for {what}; the page says:\n{text}");
             }
-            tokio::time::sleep(POLL).await;
         }
     }
 
