@@ -27,6 +27,9 @@ use uuid::Uuid;
 /// Extra lease time beyond the worst-case send, for the database round trips.
 const LEASE_SLACK: Duration = Duration::from_secs(30);
 
+/// How long after another consumer's lease ends its event is looked at again.
+const LEASE_RECHECK: Duration = Duration::from_millis(200);
+
 /// What happened to one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -138,16 +141,26 @@ impl Notifier {
         if claimed.is_some() {
             return Ok(true);
         }
-        let status: Option<String> =
-            sqlx::query_scalar("select status from sent_messages where event_id = $1")
-                .bind(env.event_id.0)
-                .fetch_optional(&self.pool)
-                .await?;
-        match status.as_deref() {
-            Some("sent") | Some("failed") => Ok(false),
-            // Another consumer holds the lease right now: come back later.
-            _ => Err(Failure::Retry(
-                "another consumer is sending this event".into(),
+        let row: Option<(String, i64)> = sqlx::query_as(
+            "select status,
+                    greatest(0, ceil(extract(epoch from (lease_until - now())) * 1000))::int8
+               from sent_messages where event_id = $1",
+        )
+        .bind(env.event_id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        match row {
+            Some((status, _)) if status == "sent" || status == "failed" => Ok(false),
+            // Another consumer holds the lease: it is sending now, or it died while
+            // sending. Either way the event is its own until the lease ends; come back
+            // then, not on the backoff, which would spend the delivery limit first and
+            // dead-letter an email whose sender was only killed.
+            Some((_, left_ms)) => Err(Failure::NotBefore(
+                Duration::from_millis(u64::try_from(left_ms).unwrap_or(0)) + LEASE_RECHECK,
+                "another consumer holds this event's send lease".into(),
+            )),
+            None => Err(Failure::Retry(
+                "the event's send row vanished between claim and look".into(),
             )),
         }
     }
@@ -273,6 +286,10 @@ impl Notifier {
                     .execute(&self.pool)
                     .await,
                 );
+                metrics::counter!("notifier_sends_total", "template" => template.name(), "outcome" => "retry")
+                    .increment(1);
+            }
+            Err(Failure::NotBefore(..)) => {
                 metrics::counter!("notifier_sends_total", "template" => template.name(), "outcome" => "retry")
                     .increment(1);
             }

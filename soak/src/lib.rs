@@ -348,7 +348,9 @@ async fn wait_ready(
 /// Lets the notifier finish: no send in progress and no new message for 3 s (60 s
 /// at most).
 async fn settle_mail(pool: &sqlx::PgPool, dir: &std::path::Path) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    // Longer than a send claim's lease (105 s with the default notifier settings):
+    // an event whose sender was killed mid-send is sent again once it ends.
+    let deadline = Instant::now() + Duration::from_secs(150);
     let mut last = (usize::MAX, Instant::now());
     while Instant::now() < deadline {
         let files = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);

@@ -4,17 +4,11 @@
 //! faults whose invariants hold today (see docs/reliability.md); fails on any broken
 //! invariant, printing the figures.
 //!
-//! Some checks are allowed to fail, and say so in the figures (`FAILED (allowed)`),
-//! because the bugs behind them are open (docs/reliability.md has the figures):
-//! - `emails_once` and `no_dead_letters`: a workers process killed in the middle
-//!   of a send leaves the event `sending` under a 105 s lease; the redeliveries
-//!   meet the lease and run out of tries first (to `notifier.dlq`), so the email is
-//!   never sent, or was sent and never recorded (issue 11, reliability finding 4).
-//!
-//! `no_404_after_202` (an accepted booking is recorded in PostgreSQL) and
-//! `no_pending_after_decline` (the sequencer ignores the start of an attempt whose
-//! failure came first) hold since their fixes.
-//! Drop an `--allow` when its fix lands.
+//! No check is allowed to fail. `emails_once` counts an email sent again after a
+//! workers process was killed mid-send (the same Message-ID, under a new claim once
+//! the dead sender's lease ran out) as the stated at-least-once guarantee, and fails
+//! on an event without an email or a repeat under one claim. A check that has to be
+//! let fail while its bug is open goes in `--allow`, with the reason here.
 
 use clap::Parser;
 
@@ -35,8 +29,6 @@ async fn a_short_seeded_fault_schedule_keeps_every_invariant() {
         "8",
         "--quiesce-secs",
         "120",
-        "--allow",
-        "emails_once,no_dead_letters",
     ]);
     let outcome = soak::run(opts).await.expect("the soak ran to its checks");
     let broken: Vec<String> = outcome

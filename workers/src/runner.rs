@@ -53,7 +53,7 @@ pub struct Faults {
     /// The notifier's (its record step).
     pub notifier: Arc<notifier::record::Faults>,
     /// Fail this many of the payment saga's command sends after the gateway
-    /// settled a payment, as a broker away at that moment does.
+    /// settled a payment or a refund, as a broker away at that moment does.
     pub saga_send_fail: AtomicU32,
 }
 

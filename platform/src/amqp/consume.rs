@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `Ok(())` | acked |
 //! | [`Failure::Retry`] | requeued (nack) after a backoff that grows with the broker's delivery count; the queue's `x-delivery-limit` bounds the tries, past it the broker dead-letters it |
+//! | [`Failure::NotBefore`] | as `Retry`, but requeued no sooner than the time it names (another consumer holds the work until then), so the tries are not spent while waiting |
 //! | [`Failure::Abort`] | copied to the dead-letter exchange with the reason, source queue and AMQP type ([`dead_letter()`]), then [`Handler::on_abort`] runs, then acked; requeued if the dead-letter publish failed |
 //!
 //! The sequencer runner does not run on this: it takes deliveries in batches and
@@ -32,6 +33,12 @@ pub enum Failure {
     /// Try again later (a dependency is down or busy).
     #[error("retry: {0}")]
     Retry(String),
+    /// Try again, but not before this long: the work is someone else's until then
+    /// (e.g. a claim's lease held by a consumer that may have died). Waiting it out
+    /// spends one delivery, where retrying on the backoff would spend the queue's
+    /// whole delivery limit and dead-letter work that only had to wait.
+    #[error("retry in {0:?}: {1}")]
+    NotBefore(Duration, String),
     /// Never going to work: dead-letter with this reason.
     #[error("abort: {0}")]
     Abort(String),
@@ -140,7 +147,7 @@ async fn session<H: Handler>(
         .take_until(stop.cancelled())
         .for_each_concurrent(cfg.concurrency.max(1), |d| async move {
             if let Ok(d) = d {
-                settle(cfg, publisher, handler, d).await;
+                settle(cfg, publisher, handler, d, stop).await;
             }
         })
         .await;
@@ -154,6 +161,7 @@ async fn settle<H: Handler>(
     publisher: &ConfirmedPublisher,
     handler: &H,
     d: Delivery,
+    stop: &CancellationToken,
 ) {
     let requeue = BasicNackOptions {
         requeue: true,
@@ -174,14 +182,43 @@ async fn settle<H: Handler>(
             }
         }
         Err(Failure::Retry(reason)) => {
-            let attempt = delivery_count(&d);
-            let wait = cfg.requeue_backoff.after(attempt);
-            tracing::warn!(consumer = %cfg.name, error = %reason, attempt, retry_in = ?wait, "handling failed; requeueing");
+            let wait = cfg.requeue_backoff.after(delivery_count(&d));
             handler.on_retry(&d, &reason);
-            tokio::time::sleep(wait).await;
-            drop(d.nack(requeue).await);
+            requeue_later(cfg, d, wait, &reason, stop);
+        }
+        Err(Failure::NotBefore(at_least, reason)) => {
+            let wait = cfg.requeue_backoff.after(delivery_count(&d)).max(at_least);
+            handler.on_retry(&d, &reason);
+            requeue_later(cfg, d, wait, &reason, stop);
         }
     }
+}
+
+/// Requeues `d` after `wait` (at once when the consumer stops). The wait runs on
+/// its own task, so a delivery waiting out a long lease does not take one of the
+/// consumer's `concurrency` slots from the deliveries behind it (it still counts
+/// against the prefetch). If the connection closes first, the broker requeues it.
+fn requeue_later(
+    cfg: &ConsumerConfig,
+    d: Delivery,
+    wait: Duration,
+    reason: &str,
+    stop: &CancellationToken,
+) {
+    let attempt = delivery_count(&d);
+    tracing::warn!(consumer = %cfg.name, error = %reason, attempt, retry_in = ?wait, "handling failed; requeueing");
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = stop.cancelled() => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+        let requeue = BasicNackOptions {
+            requeue: true,
+            multiple: false,
+        };
+        drop(d.nack(requeue).await);
+    });
 }
 
 #[cfg(test)]

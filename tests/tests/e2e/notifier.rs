@@ -301,6 +301,72 @@ async fn a_send_repeated_after_a_lost_record_carries_the_same_message_id() {
     sys.shutdown().await;
 }
 
+/// Messages in the notifier's dead-letter queue.
+async fn notifier_dead_letters(sys: &TestSystem) -> u32 {
+    let conn = platform::amqp::connect(&sys.settings.amqp.url, "test-dlq")
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let (n, _) = platform::amqp::queue_counts(&ch, &sys.settings.topology().notifier_dlq())
+        .await
+        .unwrap();
+    n
+}
+
+#[tokio::test]
+async fn an_event_whose_sender_died_mid_send_is_sent_after_its_lease_not_dead_lettered() {
+    // A quick requeue backoff, so that retrying on it spends the queue's delivery
+    // limit (10) in well under a second, long before the dead sender's lease ends.
+    let mut sys = spawn_system(SystemOptions {
+        workers: 0,
+        ..SystemOptions::default()
+    })
+    .await;
+    sys.settings.notifier.requeue_initial_ms = 10;
+    sys.settings.notifier.requeue_max_ms = 40;
+    let w = sys
+        .start_worker(None, workers::runner::Faults::default())
+        .await;
+    sys.workers.push(w);
+    let (_, token) = sys.customer(1).await;
+    let id = book_paid(&sys, &token, "k", &["A3"]).await;
+    let first = sys.wait_emails(1, WAIT).await;
+    let (event_id, payload) = confirmed_event(&sys, &id).await;
+    sys.eventually(WAIT, "the send is recorded", || async {
+        send_row(&sys, event_id)
+            .await
+            .is_some_and(|(s, _)| s == "sent")
+    })
+    .await;
+    // What a workers process killed in the middle of a send leaves: the event
+    // claimed, its lease still running for a few seconds, and the event redelivered
+    // to another consumer at once.
+    sqlx::query(
+        "update sent_messages set status = 'sending', sent_at = null,
+                lease_until = now() + interval '3 seconds' where event_id = $1",
+    )
+    .bind(event_id)
+    .execute(&sys.pool)
+    .await
+    .unwrap();
+    redeliver(&sys, event_id, &payload, 1).await;
+    // Sent once the lease is over (at least once: the dead sender may have sent it).
+    let both = sys.wait_emails(2, WAIT).await;
+    let expected = format!("<{event_id}@notifier.booking.local>");
+    assert_eq!(message_id(&first[0].raw), expected);
+    assert!(both.iter().all(|m| message_id(&m.raw) == expected));
+    sys.eventually(WAIT, "the resend is recorded", || async {
+        send_row(&sys, event_id).await == Some(("sent".into(), 2))
+    })
+    .await;
+    assert_eq!(
+        notifier_dead_letters(&sys).await,
+        0,
+        "nothing dead-lettered"
+    );
+    sys.shutdown().await;
+}
+
 #[tokio::test]
 async fn redelivering_the_confirmed_event_sends_nothing_more() {
     let sys = spawn_system(SystemOptions::default()).await;

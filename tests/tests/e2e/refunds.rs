@@ -92,6 +92,35 @@ async fn a_cancelled_booking_whose_refund_webhook_is_lost_is_refunded_within_sec
 }
 
 #[tokio::test]
+async fn a_settled_refund_whose_command_could_not_be_sent_is_sent_by_the_next_poll() {
+    let sys = spawn_system(webhooks_lost()).await;
+    let show = sys.show(1, 3).await;
+    let (_, token) = sys.customer(1).await;
+    let id = paid(&sys, &token, "k", show, "A1").await;
+    // The broker is away when the poll finds the refund done (the soak saw it in a
+    // RabbitMQ stop): `RefundCompleted` cannot be sent. Before, the refund row was
+    // already marked succeeded and the poll never asked again: the booking stayed
+    // `cancelled`, the money returned, for good.
+    sys.workers[0]
+        .faults
+        .saga_send_fail
+        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let b = cancel_and_refund(&sys, &token, &id).await;
+    assert_eq!(b["payment"]["refund_status"], "succeeded", "{b}");
+    assert_eq!(
+        sys.workers[0]
+            .faults
+            .saga_send_fail
+            .load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "the send did fail once"
+    );
+    let report = sys.reconcile().await;
+    assert!(report.ok, "{:#?}", report.problems);
+    sys.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_late_payment_refused_is_refunded_without_its_webhooks() {
     let sys = spawn_system(SystemOptions {
         hold_ttl_secs: 1,

@@ -192,16 +192,15 @@ impl<G: PaymentGateway> Saga<G> {
         amount: i64,
     ) -> Result<(), Failure> {
         let booking = attempt.booking;
-        sqlx::query(
-            "update payments set refund_status = 'succeeded', refund_id = $3, updated_at = now()
-              where booking_id = $1 and attempt = $2",
-        )
-        .bind(booking.0)
-        .bind(attempt.number)
-        .bind(refund_id)
-        .execute(&self.pool)
-        .await?;
-        metrics::counter!("saga_refunds_total", "status" => "succeeded").increment(1);
+        // The command first, then the row: the poll asks about `requested` refunds
+        // only, so a row marked succeeded whose `RefundCompleted` was never sent (the
+        // broker away at that moment) left the booking `cancelled` for good, the money
+        // returned but the booking never `refunded` (the soak saw it). A crash between
+        // the two sends the command again on the next poll; its message id is fixed,
+        // so the sequencer applies it once.
+        if crate::runner::Faults::take(&self.faults.saga_send_fail) {
+            return Err(Failure::Retry("rabbitmq: unreachable (injected)".into()));
+        }
         self.send(
             show,
             booking,
@@ -213,21 +212,32 @@ impl<G: PaymentGateway> Saga<G> {
                 payment_id: attempt.payment_id.clone(),
             },
         )
-        .await
+        .await?;
+        sqlx::query(
+            "update payments set refund_status = 'succeeded', refund_id = $3, updated_at = now()
+              where booking_id = $1 and attempt = $2",
+        )
+        .bind(booking.0)
+        .bind(attempt.number)
+        .bind(refund_id)
+        .execute(&self.pool)
+        .await?;
+        metrics::counter!("saga_refunds_total", "status" => "succeeded").increment(1);
+        Ok(())
     }
 
     pub(super) async fn refund_failed(&self, attempt: &Attempt, why: &str) -> Result<(), Failure> {
         let booking = attempt.booking;
+        // Parked first, then marked (as `refund_done` sends first): the poll asks about
+        // `requested` refunds only, so a row marked failed whose parcel never reached
+        // the dead-letter queue would be a failed refund no operator is shown.
         let retries: i32 = sqlx::query_scalar(
-            "update payments set refund_status = 'failed', failure_reason = $3, updated_at = now()
-              where booking_id = $1 and attempt = $2 returning refund_retries",
+            "select refund_retries from payments where booking_id = $1 and attempt = $2",
         )
         .bind(booking.0)
         .bind(attempt.number)
-        .bind(why)
         .fetch_one(&self.pool)
         .await?;
-        metrics::counter!("saga_refunds_total", "status" => "failed").increment(1);
         // Parked for operators in the payments dead-letter queue (no queue feeds it
         // back by itself): a replay sends it to the saga queue (`x-source-queue`),
         // which retries the refund; `bookctl refund record` records one made by hand.
@@ -253,6 +263,16 @@ impl<G: PaymentGateway> Saga<G> {
             &format!("refund failed: {why}"),
         )
         .await?;
+        sqlx::query(
+            "update payments set refund_status = 'failed', failure_reason = $3, updated_at = now()
+              where booking_id = $1 and attempt = $2",
+        )
+        .bind(booking.0)
+        .bind(attempt.number)
+        .bind(why)
+        .execute(&self.pool)
+        .await?;
+        metrics::counter!("saga_refunds_total", "status" => "failed").increment(1);
         Ok(())
     }
 }
