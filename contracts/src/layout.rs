@@ -49,7 +49,9 @@ pub struct LayoutZone {
 }
 
 /// Places of one zone held or bought by one booking.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub struct ZonePlaces {
     pub zone: String,
     pub quantity: u32,
@@ -192,7 +194,10 @@ impl ScreenLayout {
             }
             let name = z.name.trim();
             if name.is_empty() || name.chars().count() > 100 {
-                return err(format!("zone {:?} needs a name of 1 to 100 characters", z.id));
+                return err(format!(
+                    "zone {:?} needs a name of 1 to 100 characters",
+                    z.id
+                ));
             }
             if !(1..=MAX_ZONE_CAPACITY).contains(&z.capacity) {
                 return err(format!(
@@ -341,7 +346,10 @@ mod tests {
     fn a_layout_without_zones_keeps_its_wire_form() {
         let l = ScreenLayout::grid(1, 1, "regular");
         let json = serde_json::to_string(&l).unwrap();
-        assert_eq!(json, r#"{"rows":[{"row":"A","seats":[{"number":1,"type":"regular"}]}]}"#);
+        assert_eq!(
+            json,
+            r#"{"rows":[{"row":"A","seats":[{"number":1,"type":"regular"}]}]}"#
+        );
     }
 
     #[test]

@@ -16,8 +16,8 @@ mod payments;
 mod transitions;
 mod zones;
 
-pub use zones::ZoneView;
 use zones::Zone;
+pub use zones::ZoneView;
 
 /// What the sequencer needs to know about a show to allocate its seats.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -205,11 +205,7 @@ impl ShowState {
             )));
         }
 
-        let seat_types: Vec<String> = layout
-            .seat_types()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        let seat_types: Vec<String> = layout.seat_types().into_iter().map(str::to_owned).collect();
         let mut type_prices = Vec::with_capacity(seat_types.len());
         for t in &seat_types {
             match price_of.get(t.as_str()) {

@@ -208,7 +208,10 @@ fn a_zoned_log_gives_the_same_bytes_the_pinned_events_and_the_same_state_restore
     let mut second = ShowState::new(config(zoned_layout())).unwrap();
     let events = replay(&mut first, &log);
     let bytes = serde_json::to_vec(&events).unwrap();
-    assert_eq!(bytes, serde_json::to_vec(&replay(&mut second, &log)).unwrap());
+    assert_eq!(
+        bytes,
+        serde_json::to_vec(&replay(&mut second, &log)).unwrap()
+    );
     assert_eq!(first, second);
     let placed = |code: &str| {
         events

@@ -87,16 +87,35 @@ fn a_mixed_request_is_all_or_nothing_and_refused_where_the_layout_does_not_mix()
     show.take(&["A2"]);
     let (_, e) = show.places("floor", 2, &["A1", "A2"]);
     assert!(
-        matches!(e, Event::BookingRejected { reason: RejectReason::SeatUnavailable { .. }, .. }),
+        matches!(
+            e,
+            Event::BookingRejected {
+                reason: RejectReason::SeatUnavailable { .. },
+                ..
+            }
+        ),
         "{e:?}"
     );
-    assert_eq!(show.available("floor"), 6, "no place taken for a refused request");
+    assert_eq!(
+        show.available("floor"),
+        6,
+        "no place taken for a refused request"
+    );
     let (_, e) = show.places("pit", 4, &["A1"]);
     assert!(
-        matches!(e, Event::BookingRejected { reason: RejectReason::NotEnoughPlaces { available: 3, .. }, .. }),
+        matches!(
+            e,
+            Event::BookingRejected {
+                reason: RejectReason::NotEnoughPlaces { available: 3, .. },
+                ..
+            }
+        ),
         "{e:?}"
     );
-    assert_eq!(show.state.seat_status(&seat("A1")), Some(SeatStatus::Available));
+    assert_eq!(
+        show.state.seat_status(&seat("A1")),
+        Some(SeatStatus::Available)
+    );
     let (_, e) = show.places("pit", 3, &["A1"]);
     assert!(
         matches!(&e, Event::BookingHeld { seats, amount, .. } if seats.len() == 1 && *amount == 1200 + 3 * 900),
@@ -106,7 +125,13 @@ fn a_mixed_request_is_all_or_nothing_and_refused_where_the_layout_does_not_mix()
     let mut unmixed = Driver::new(layout(false));
     let (_, e) = unmixed.places("floor", 1, &["A1"]);
     assert!(
-        matches!(e, Event::BookingRejected { reason: RejectReason::InvalidRequest { .. }, .. }),
+        matches!(
+            e,
+            Event::BookingRejected {
+                reason: RejectReason::InvalidRequest { .. },
+                ..
+            }
+        ),
         "{e:?}"
     );
 }
@@ -259,12 +284,14 @@ fn check_hold(
                 prop_assert!(available < quantity);
             }
         }
-        [Event::BookingHeld {
-            seats,
-            zones,
-            amount,
-            ..
-        }] => {
+        [
+            Event::BookingHeld {
+                seats,
+                zones,
+                amount,
+                ..
+            },
+        ] => {
             let (want_zone, want_qty, want_seats) = match op {
                 Op::Places {
                     zone,
@@ -310,7 +337,12 @@ fn run(mixed: bool, ops: &[Op]) -> Result<(), TestCaseError> {
             .map(|b| (b.booking_id, b.zones.iter().map(|p| p.quantity).sum()))
             .collect();
         let env = show.envelope(command(op).expect("not an advance"));
-        let events: Vec<Event> = show.state.apply(&env).into_iter().map(|e| e.event).collect();
+        let events: Vec<Event> = show
+            .state
+            .apply(&env)
+            .into_iter()
+            .map(|e| e.event)
+            .collect();
         log.push(env);
         match op {
             Op::Places { .. } | Op::Seats { .. } => {
@@ -331,7 +363,10 @@ fn run(mixed: bool, ops: &[Op]) -> Result<(), TestCaseError> {
                     .map(|p| p.quantity)
                     .sum();
                 let sum = |m: &BTreeMap<String, u32>| m.values().sum::<u32>();
-                prop_assert_eq!(sum(&available(&show.state)) + retaken, sum(&before) + given_back);
+                prop_assert_eq!(
+                    sum(&available(&show.state)) + retaken,
+                    sum(&before) + given_back
+                );
             }
         }
         check_state(&show.state)?;

@@ -101,8 +101,7 @@ impl ShowState {
         let event = match self.decide(&hold.request, hold.user_id) {
             Ok(decision) => {
                 let hold_expires_at = issued_at.plus_ms(hold.hold_ttl_ms);
-                let booking =
-                    self.occupy(hold.booking_id, hold.user_id, decision, hold_expires_at);
+                let booking = self.occupy(hold.booking_id, hold.user_id, decision, hold_expires_at);
                 Event::BookingHeld {
                     user_id: hold.user_id,
                     seats: booking.seats.clone(),
@@ -258,8 +257,7 @@ impl ShowState {
                 }
                 if !seats.is_empty() && !self.mixing_allowed() {
                     return invalid(
-                        "this layout does not combine seats and zone places in one booking"
-                            .into(),
+                        "this layout does not combine seats and zone places in one booking".into(),
                     );
                 }
                 if self.zone_index(zone).is_none() {

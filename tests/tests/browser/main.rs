@@ -76,6 +76,8 @@ pub async fn cinema(sys: &TestSystem, title: &str, city: &str) -> Cinema {
                 layout: ScreenLayout {
                     rows,
                     focal_point: None,
+                    zones: vec![],
+                    mixed_booking: false,
                 },
                 prices: vec![
                     Price {
