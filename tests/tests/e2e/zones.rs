@@ -185,6 +185,10 @@ async fn two_thousand_concurrent_requests_mixing_zone_and_seats_never_oversell_e
     );
 
     map_shows(&sys, show, "floor", 500 - taken).await;
+    println!(
+        "floor: {taken} of 500 places taken, {full} requests found it full; {} of 200 seats held; {statuses:?}",
+        held_seats.len()
+    );
     sys.shutdown().await;
 }
 
