@@ -11,7 +11,10 @@ use sqlx::types::Json;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
+mod fence;
 mod zones;
+
+pub use fence::{acquire_partition, already_processed};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -22,23 +25,6 @@ pub enum StoreError {
     BadShow(ShowId, String),
     #[error("postgres: {0}")]
     Db(#[from] sqlx::Error),
-}
-
-/// Takes partition `p` for `owner`: bumps and returns its epoch. Every later batch
-/// of the previous owner is refused.
-#[tracing::instrument(skip(pool))]
-pub async fn acquire_partition(pool: &PgPool, p: u16, owner: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "insert into partitions (partition, epoch, owner, acquired_at)
-         values ($1, 1, $2, now())
-         on conflict (partition) do update
-            set epoch = partitions.epoch + 1, owner = excluded.owner, acquired_at = now()
-         returning epoch",
-    )
-    .bind(i16::try_from(p).unwrap_or(i16::MAX))
-    .bind(owner)
-    .fetch_one(pool)
-    .await
 }
 
 /// id, user, status, seats, hold expiry (ms), amount, currency, payment id,
@@ -153,14 +139,6 @@ pub async fn load_show_state(pool: &PgPool, show: ShowId) -> Result<Option<ShowS
         .and_then(|s| s.with_closed(closed_bookings))
         .map(Some)
         .map_err(|e| StoreError::BadShow(show, e.to_string()))
-}
-
-/// Ids among `ids` that the inbox has already applied.
-pub async fn already_processed(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("select message_id from processed_messages where message_id = any($1)")
-        .bind(ids)
-        .fetch_all(pool)
-        .await
 }
 
 /// A committed event waiting to be published.
