@@ -86,11 +86,13 @@ done
 curl -fsS -o /dev/null "$URL/readyz" || { echo "ingress did not become ready; see $RUN_DIR/ingress.log" >&2; exit 1; }
 
 SHOW=$(sed -n 's/^demo show: //p' "$RUN_DIR/seed.txt")
+CONCERT=$(sed -n 's/^demo concert[^:]*: //p' "$RUN_DIR/seed.txt")
 TOKEN=$(sed -n 's/^customer token: //p' "$RUN_DIR/seed.txt")
 cat <<MSG
 
 The booking platform is up: $URL
   web app: $URL/   (the demo city: $URL/?city=Mumbai; pay with the test card "Visa ending 4242")
+  demo concert (200 seats and a 500-place standing floor): $URL/shows/$CONCERT
   health: $URL/healthz   readiness: $URL/readyz   metrics: http://${APP__INGRESS__METRICS_LISTEN:-127.0.0.1:9102}/metrics
   API docs: $URL/docs   (OpenAPI document: $URL/v1/openapi.json)
   logs:   $RUN_DIR/ingress.log  $RUN_DIR/workers.log  $RUN_DIR/gateway.log
@@ -109,6 +111,9 @@ curl -s -X POST $URL/v1/bookings \\
   -d '{"show_id":"$SHOW","quantity":2,"payment_method":"pm_card_ok"}'
 
 curl -s $URL/v1/bookings/<booking_id> -H 'Authorization: Bearer $TOKEN'
+
+Or three places on the demo concert's standing floor with seat A1 (general admission):
+  ... -d '{"show_id":"$CONCERT","zone":"floor","quantity":3,"seats":["A1"]}'
 
 Once confirmed, the email with the e-ticket is in $SMTP_SINK_DIR (newest last):
   ls $SMTP_SINK_DIR

@@ -177,6 +177,14 @@ pub enum SeatRequest {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         seat_type: Option<String>,
     },
+    /// `quantity` places of general-admission zone `zone`, with these exact `seats`
+    /// too when the layout allows mixing; all or nothing.
+    Zone {
+        zone: String,
+        quantity: u32,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        seats: Vec<SeatId>,
+    },
 }
 
 impl SeatRequest {
@@ -184,6 +192,11 @@ impl SeatRequest {
         match self {
             SeatRequest::Chosen { seats } => seats.len(),
             SeatRequest::BestAvailable { quantity, .. } => usize::from(*quantity),
+            SeatRequest::Zone {
+                quantity, seats, ..
+            } => usize::try_from(*quantity)
+                .unwrap_or(usize::MAX)
+                .saturating_add(seats.len()),
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::Millis;
 use crate::ids::{BookingId, EventId, MessageId, SeatId, ShowId, UserId};
+use crate::layout::ZonePlaces;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +33,9 @@ pub enum Event {
         hold_expires_at: Millis,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         payment_method: Option<String>,
+        /// General-admission places taken, by zone id order.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        zones: Vec<ZonePlaces>,
     },
     BookingRejected {
         user_id: UserId,
@@ -61,6 +65,9 @@ pub enum Event {
         currency: String,
         payment_id: String,
         retaken: bool,
+        /// General-admission places, by zone id order.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        zones: Vec<ZonePlaces>,
     },
     /// A payment attempt was declined while the hold lasts:
     /// `payment_pending -> held` (or `held` stays `held`), the seats stay taken and
@@ -132,6 +139,8 @@ pub enum RejectReason {
     SeatUnavailable { seats: Vec<SeatId> },
     /// Not enough free seats (of the asked type) for a best-available request.
     NotEnoughSeats { available: u32 },
+    /// Fewer places left in general-admission zone `zone` than asked for.
+    NotEnoughPlaces { zone: String, available: u32 },
     /// A chosen seat is not in the layout, a seat type is unknown, a count is out of range.
     InvalidRequest { detail: String },
     /// The show is not on sale (cancelled, started, or unknown to the sequencer).
@@ -146,6 +155,7 @@ impl RejectReason {
         match self {
             RejectReason::SeatUnavailable { .. } => "seat_unavailable",
             RejectReason::NotEnoughSeats { .. } => "not_enough_seats",
+            RejectReason::NotEnoughPlaces { .. } => "not_enough_places",
             RejectReason::InvalidRequest { .. } => "invalid_request",
             RejectReason::NotOnSale => "not_on_sale",
             RejectReason::LimitPerUser { .. } => "limit_per_user",

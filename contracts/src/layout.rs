@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 /// Bounds that keep a layout small enough to hold thousands of shows in memory.
 pub const MAX_ROWS: usize = 60;
 pub const MAX_SEATS_PER_ROW: usize = 120;
+/// Bounds of general-admission zones: how many a layout may have, and the places
+/// one zone may hold.
+pub const MAX_ZONES: usize = 20;
+pub const MAX_ZONE_CAPACITY: u32 = 100_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ScreenLayout {
@@ -19,6 +23,46 @@ pub struct ScreenLayout {
     /// thirds of the way back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub focal_point: Option<FocalPoint>,
+    /// General-admission zones beside the rows (a standing floor, a lawn): places
+    /// counted, not numbered.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub zones: Vec<LayoutZone>,
+    /// Whether one booking may combine chosen seats and zone places (all or
+    /// nothing). Off by default: a booking is then either seats or one zone.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mixed_booking: bool,
+}
+
+/// A general-admission zone: `capacity` places of `seat_type` (its price), sold by
+/// count (`{zone, quantity}`), never more than the capacity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LayoutZone {
+    /// Stable id, 1-32 of `a-z`, `0-9`, `-`, `_` (`"floor"`); what a booking names.
+    pub id: String,
+    /// What buyers see (`"Standing floor"`), 1-100 characters.
+    pub name: String,
+    /// How many places the zone has, 1 to 100,000.
+    #[schema(minimum = 1, maximum = 100000)]
+    pub capacity: u32,
+    /// The seat type whose show price one place costs.
+    pub seat_type: String,
+}
+
+/// Places of one zone held or bought by one booking.
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
+pub struct ZonePlaces {
+    pub zone: String,
+    pub quantity: u32,
+}
+
+/// Whether `id` is a well-formed zone id (1-32 of `a-z`, `0-9`, `-`, `_`).
+pub fn is_zone_id(id: &str) -> bool {
+    (1..=32).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -127,7 +171,62 @@ impl ScreenLayout {
         {
             return err("focal_point permille values must be 0 to 1000".into());
         }
+        self.validate_zones()
+    }
+
+    /// Checks the zones: bounded count, unique well-formed ids, a name, a capacity
+    /// of 1 to [`MAX_ZONE_CAPACITY`], a seat type like a seat's.
+    fn validate_zones(&self) -> Result<(), LayoutError> {
+        let err = |m: String| Err(LayoutError(m));
+        if self.zones.len() > MAX_ZONES {
+            return err(format!("a layout has at most {MAX_ZONES} zones"));
+        }
+        let mut ids = std::collections::HashSet::new();
+        for z in &self.zones {
+            if !is_zone_id(&z.id) {
+                return err(format!(
+                    "zone id {:?} must be 1 to 32 of a-z, 0-9, '-' and '_'",
+                    z.id
+                ));
+            }
+            if !ids.insert(z.id.as_str()) {
+                return err(format!("zone {:?} appears twice", z.id));
+            }
+            let name = z.name.trim();
+            if name.is_empty() || name.chars().count() > 100 {
+                return err(format!(
+                    "zone {:?} needs a name of 1 to 100 characters",
+                    z.id
+                ));
+            }
+            if !(1..=MAX_ZONE_CAPACITY).contains(&z.capacity) {
+                return err(format!(
+                    "zone {:?} needs a capacity of 1 to {MAX_ZONE_CAPACITY}",
+                    z.id
+                ));
+            }
+            if z.seat_type.is_empty() || z.seat_type.len() > 32 {
+                return err(format!(
+                    "zone {:?} needs a seat type of 1 to 32 characters",
+                    z.id
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The zone `id`, if the layout has it.
+    pub fn zone(&self, id: &str) -> Option<&LayoutZone> {
+        self.zones.iter().find(|z| z.id == id)
+    }
+
+    /// Every seat type the layout sells (its seats' and its zones'), sorted: the
+    /// types a show of it needs a price for.
+    pub fn seat_types(&self) -> std::collections::BTreeSet<&str> {
+        self.seats()
+            .map(|(_, s)| s.seat_type.as_str())
+            .chain(self.zones.iter().map(|z| z.seat_type.as_str()))
+            .collect()
     }
 
     /// Every seat id with its type, front row first, left to right.
@@ -157,6 +256,8 @@ impl ScreenLayout {
                 })
                 .collect(),
             focal_point: None,
+            zones: vec![],
+            mixed_booking: false,
         }
     }
 }
@@ -197,6 +298,58 @@ mod tests {
         let mut l = ScreenLayout::grid(1, 3, "regular");
         l.rows[0].aisles_after = vec![9];
         assert!(l.validate().is_err());
+    }
+
+    fn zone(id: &str, capacity: u32) -> LayoutZone {
+        LayoutZone {
+            id: id.into(),
+            name: "Standing floor".into(),
+            capacity,
+            seat_type: "standing".into(),
+        }
+    }
+
+    #[test]
+    fn zones_are_valid_within_their_bounds_and_add_their_seat_types() {
+        let mut l = ScreenLayout::grid(1, 2, "regular");
+        l.zones = vec![zone("floor", 500), zone("vip-pit", MAX_ZONE_CAPACITY)];
+        l.validate().unwrap();
+        assert_eq!(
+            l.seat_types().into_iter().collect::<Vec<_>>(),
+            ["regular", "standing"]
+        );
+        assert_eq!(l.zone("floor").map(|z| z.capacity), Some(500));
+    }
+
+    #[test]
+    fn zones_with_a_bad_id_a_repeated_id_or_a_capacity_out_of_range_are_refused() {
+        for zones in [
+            vec![zone("floor", 0)],
+            vec![zone("floor", MAX_ZONE_CAPACITY + 1)],
+            vec![zone("Floor", 10)],
+            vec![zone("", 10)],
+            vec![zone("floor", 10), zone("floor", 20)],
+        ] {
+            let mut l = ScreenLayout::grid(1, 2, "regular");
+            l.zones = zones.clone();
+            assert!(l.validate().is_err(), "{zones:?}");
+        }
+        let mut l = ScreenLayout::grid(1, 2, "regular");
+        l.zones = vec![LayoutZone {
+            seat_type: String::new(),
+            ..zone("floor", 10)
+        }];
+        assert!(l.validate().is_err());
+    }
+
+    #[test]
+    fn a_layout_without_zones_keeps_its_wire_form() {
+        let l = ScreenLayout::grid(1, 1, "regular");
+        let json = serde_json::to_string(&l).unwrap();
+        assert_eq!(
+            json,
+            r#"{"rows":[{"row":"A","seats":[{"number":1,"type":"regular"}]}]}"#
+        );
     }
 
     #[test]

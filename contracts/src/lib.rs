@@ -6,8 +6,8 @@
 //! - [`ids`]: typed identifiers (`ShowId`, `BookingId`, `SeatId`, ...) and the
 //!   deterministic derivation of a booking id from (user, idempotency key).
 //! - [`kind`]: what a catalog entry is (movie, concert, sports, play, comedy, other).
-//! - [`layout`]: a screen's seat layout (rows, seats, seat types, aisles, focal point)
-//!   and a show's price list.
+//! - [`layout`]: a screen's seat layout (rows, seats, seat types, aisles, focal point,
+//!   general-admission zones) and a show's price list.
 //! - [`command`]: what travels on the partition queues (`HoldSeats`, `ExpireHold`,
 //!   `ReleaseHold`, ...), wrapped in a [`command::CommandEnvelope`].
 //! - [`event`]: what the sequencer emits (`BookingHeld`, `BookingRejected`, ...).
@@ -42,7 +42,7 @@ pub use command::{Command, CommandEnvelope, HoldSeats, SeatRequest};
 pub use event::{Event, EventEnvelope, RejectReason};
 pub use ids::{BookingId, EventId, IdempotencyKey, MessageId, SeatId, ShowId, UserId};
 pub use kind::EventKind;
-pub use layout::{FocalPoint, LayoutRow, LayoutSeat, Price, ScreenLayout};
+pub use layout::{FocalPoint, LayoutRow, LayoutSeat, LayoutZone, Price, ScreenLayout, ZonePlaces};
 pub use partition::partition_of;
 pub use payment::{
     PayRequest, PaymentMethod, PaymentMethodError, looks_like_card_number, redact_card_numbers,

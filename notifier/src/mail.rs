@@ -190,15 +190,21 @@ impl Templates {
         let Some(template) = Template::for_event(&env.event) else {
             return Ok(None);
         };
-        let seats_of = |s: &[contracts::SeatId]| s.iter().map(|s| s.to_string()).collect();
+        let seats_of =
+            |s: &[contracts::SeatId]| -> Vec<String> { s.iter().map(|s| s.to_string()).collect() };
         let (seats, amount, refund, refund_id, reason) = match &env.event {
             Event::BookingConfirmed {
                 seats,
                 amount,
                 currency,
+                zones,
                 ..
             } => (
-                seats_of(seats),
+                // Zone places are listed as "2 x floor" beside the seats.
+                seats_of(seats)
+                    .into_iter()
+                    .chain(zones.iter().map(|p| format!("{} x {}", p.quantity, p.zone)))
+                    .collect(),
                 Some(money(*amount, currency)),
                 None,
                 None,
@@ -380,6 +386,7 @@ mod tests {
             currency: "INR".into(),
             payment_id: "pi_1".into(),
             retaken: false,
+            zones: vec![],
         });
         let show = ShowInfo {
             title: "Film".into(),
@@ -508,6 +515,7 @@ mod tests {
             currency: "INR".into(),
             payment_id: "pi_1".into(),
             retaken: false,
+            zones: vec![],
         });
         let r = Templates::new()
             .unwrap()

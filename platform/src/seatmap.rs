@@ -22,6 +22,37 @@ pub struct SeatMap {
     pub held: Vec<String>,
     /// Seats of `confirmed` bookings.
     pub sold: Vec<String>,
+    /// Places taken (held, being paid or sold) per general-admission zone, by zone
+    /// id; a zone not listed has none taken. The layout gives each capacity.
+    pub zones: Vec<(String, u32)>,
+}
+
+impl SeatMap {
+    /// Places taken in `zone`.
+    pub fn zone_taken(&self, zone: &str) -> u32 {
+        self.zones
+            .iter()
+            .find(|(z, _)| z == zone)
+            .map_or(0, |(_, n)| *n)
+    }
+}
+
+/// Zone counts are stored as `floor:12,pit:3` (zone ids have no `:` or `,`).
+fn join_zones(zones: &[(String, u32)]) -> String {
+    zones
+        .iter()
+        .map(|(z, n)| format!("{z}:{n}"))
+        .collect::<Vec<_>>()
+        .join(SEP)
+}
+
+fn split_zones(s: &str) -> Vec<(String, u32)> {
+    s.split(SEP)
+        .filter_map(|p| {
+            let (z, n) = p.split_once(':')?;
+            Some((z.to_owned(), n.parse().ok()?))
+        })
+        .collect()
 }
 
 /// Seat ids never contain a comma (`A12`), so a list is stored comma-joined.
@@ -40,16 +71,17 @@ fn split(s: &str) -> Vec<String> {
 
 /// Stores each map whose version is greater than the stored one, and (re)sets the
 /// key's TTL. KEYS: one seat-map hash per show. ARGV: the TTL in seconds, then per
-/// key its version, held list and sold list. Returns 1 (stored) or 0 (refused) per key.
+/// key its version, held list, sold list and zone counts. Returns 1 (stored) or 0
+/// (refused) per key.
 const STORE_IF_NEWER: &str = r"
 local ttl = ARGV[1]
 local out = {}
 for i, key in ipairs(KEYS) do
-  local at = 2 + (i - 1) * 3
+  local at = 2 + (i - 1) * 4
   local version = tonumber(ARGV[at])
   local current = tonumber(redis.call('HGET', key, 'v'))
   if current == nil or version > current then
-    redis.call('HSET', key, 'v', ARGV[at], 'h', ARGV[at + 1], 's', ARGV[at + 2])
+    redis.call('HSET', key, 'v', ARGV[at], 'h', ARGV[at + 1], 's', ARGV[at + 2], 'z', ARGV[at + 3])
     redis.call('EXPIRE', key, ttl)
     out[i] = 1
   else
@@ -76,7 +108,8 @@ pub async fn store_if_newer(
         call.key(key)
             .arg(map.version)
             .arg(join(&map.held))
-            .arg(join(&map.sold));
+            .arg(join(&map.sold))
+            .arg(join_zones(&map.zones));
     }
     let stored: Vec<i64> = call.invoke_async(redis).await?;
     Ok(stored.into_iter().map(|s| s == 1).collect())
@@ -87,17 +120,20 @@ pub async fn load(
     redis: &mut ConnectionManager,
     key: &str,
 ) -> Result<Option<SeatMap>, redis::RedisError> {
-    let (version, held, sold): (Option<i64>, Option<String>, Option<String>) = redis::cmd("HMGET")
+    type Fields = (Option<i64>, Option<String>, Option<String>, Option<String>);
+    let (version, held, sold, zones): Fields = redis::cmd("HMGET")
         .arg(key)
         .arg("v")
         .arg("h")
         .arg("s")
+        .arg("z")
         .query_async(redis)
         .await?;
     Ok(version.map(|version| SeatMap {
         version,
         held: split(held.as_deref().unwrap_or("")),
         sold: split(sold.as_deref().unwrap_or("")),
+        zones: split_zones(zones.as_deref().unwrap_or("")),
     }))
 }
 
@@ -131,7 +167,15 @@ pub async fn rebuild_many(
     shows: &[ShowId],
 ) -> Result<Vec<(ShowId, SeatMap)>, sqlx::Error> {
     let ids: Vec<uuid::Uuid> = shows.iter().map(|s| s.0).collect();
-    let rows: Vec<(uuid::Uuid, i64, Vec<String>, Vec<String>)> = sqlx::query_as(
+    type Row = (
+        uuid::Uuid,
+        i64,
+        Vec<String>,
+        Vec<String>,
+        Vec<String>,
+        Vec<i64>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
         "select sh.id,
                 (select coalesce(max(e.seq), 0) from booking_events e where e.show_id = sh.id),
                 coalesce((select array_agg(s.seat_id order by s.seat_id)
@@ -141,7 +185,11 @@ pub async fn rebuild_many(
                 coalesce((select array_agg(s.seat_id order by s.seat_id)
                             from booking_seats s join bookings b on b.id = s.booking_id
                            where s.show_id = sh.id and s.released_at is null
-                             and b.status = 'confirmed'), '{}')
+                             and b.status = 'confirmed'), '{}'),
+                coalesce((select array_agg(z.zone_id order by z.zone_id)
+                            from show_zones z where z.show_id = sh.id and z.taken > 0), '{}'),
+                coalesce((select array_agg(z.taken::int8 order by z.zone_id)
+                            from show_zones z where z.show_id = sh.id and z.taken > 0), '{}')
            from unnest($1::uuid[]) as sh(id)",
     )
     .bind(&ids)
@@ -149,13 +197,19 @@ pub async fn rebuild_many(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(show, version, held, sold)| {
+        .map(|(show, version, held, sold, zone_ids, taken)| {
+            let zones = zone_ids
+                .into_iter()
+                .zip(taken)
+                .map(|(z, n)| (z, u32::try_from(n).unwrap_or(0)))
+                .collect();
             (
                 ShowId(show),
                 SeatMap {
                     version,
                     held,
                     sold,
+                    zones,
                 },
             )
         })
@@ -171,5 +225,8 @@ mod tests {
         let seats = vec!["A1".to_owned(), "B12".to_owned()];
         assert_eq!(split(&join(&seats)), seats);
         assert!(split(&join(&[])).is_empty());
+        let zones = vec![("floor".to_owned(), 12), ("pit".to_owned(), 3)];
+        assert_eq!(split_zones(&join_zones(&zones)), zones);
+        assert!(split_zones("").is_empty());
     }
 }

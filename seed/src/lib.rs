@@ -4,10 +4,14 @@
 //! - [`show`]: one show at a time: the run command's demo theater, and shows of a
 //!   given size for tests and benchmarks ([`create_show`], [`theater_layout`],
 //!   [`inr_prices`]).
+//! - [`concert`]: the demo concert: 200 seats and a 500-place standing floor
+//!   ([`concert_layout`], [`create_concert`]).
 //! - [`catalog`]: a realistic generated catalog (cities, theaters, screens, movies,
 //!   two weeks of shows), small or large, deterministic and idempotent.
 
 pub mod catalog;
+pub mod concert;
 pub mod show;
 
+pub use concert::{concert_layout, concert_prices, create_concert, demo_concert};
 pub use show::{NewShow, create_show, demo, inr_prices, theater_layout};

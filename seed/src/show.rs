@@ -120,6 +120,8 @@ pub fn theater_layout(rows: usize, per_row: u16) -> ScreenLayout {
             })
             .collect(),
         focal_point: None,
+        zones: vec![],
+        mixed_booking: false,
     }
 }
 

@@ -2,11 +2,19 @@
 //! the operator CLI's dry run. Every batch is a handful of multi-row statements in
 //! one transaction; nothing loops over rows.
 
-use contracts::{BookingId, BookingStatus, Event, EventEnvelope, Millis, SeatId, ShowId, UserId};
+use contracts::{
+    BookingId, BookingStatus, Event, EventEnvelope, Millis, SeatId, ShowId, UserId, ZonePlaces,
+};
 use sequencer::{ClosedBooking, LiveBooking, ShowConfig, ShowState};
 use sqlx::PgPool;
+use sqlx::types::Json;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
+
+mod fence;
+mod zones;
+
+pub use fence::{acquire_partition, already_processed};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -19,25 +27,8 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
 }
 
-/// Takes partition `p` for `owner`: bumps and returns its epoch. Every later batch
-/// of the previous owner is refused.
-#[tracing::instrument(skip(pool))]
-pub async fn acquire_partition(pool: &PgPool, p: u16, owner: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "insert into partitions (partition, epoch, owner, acquired_at)
-         values ($1, 1, $2, now())
-         on conflict (partition) do update
-            set epoch = partitions.epoch + 1, owner = excluded.owner, acquired_at = now()
-         returning epoch",
-    )
-    .bind(i16::try_from(p).unwrap_or(i16::MAX))
-    .bind(owner)
-    .fetch_one(pool)
-    .await
-}
-
 /// id, user, status, seats, hold expiry (ms), amount, currency, payment id,
-/// decline reason.
+/// decline reason, zone places.
 type LiveRow = (
     Uuid,
     Uuid,
@@ -48,8 +39,10 @@ type LiveRow = (
     Option<String>,
     Option<String>,
     Option<String>,
+    Json<Vec<ZonePlaces>>,
 );
-/// id, user, status, seats, amount, currency, payment id, refund pending.
+/// id, user, status, seats, amount, currency, payment id, refund pending, zone
+/// places.
 type ClosedRow = (
     Uuid,
     Uuid,
@@ -59,6 +52,7 @@ type ClosedRow = (
     Option<String>,
     Option<String>,
     bool,
+    Json<Vec<ZonePlaces>>,
 );
 
 /// Loads a show's sequencer state: catalog, live bookings, every decided booking id.
@@ -71,7 +65,7 @@ pub async fn load_show_state(pool: &PgPool, show: ShowId) -> Result<Option<ShowS
     let live: Vec<LiveRow> = sqlx::query_as(
         "select id, user_id, status, seats,
                 (extract(epoch from hold_expires_at) * 1000)::bigint, amount, currency, payment_id,
-                decline_reason
+                decline_reason, zones
            from bookings
           where show_id = $1 and status in ('held', 'payment_pending', 'confirmed')",
     )
@@ -87,7 +81,8 @@ pub async fn load_show_state(pool: &PgPool, show: ShowId) -> Result<Option<ShowS
         "select b.id, b.user_id, b.status, b.seats, b.amount, b.currency, b.payment_id,
                 b.status = 'cancelled' or exists (
                     select 1 from booking_events e
-                     where e.booking_id = b.id and e.type = 'booking.late_payment_refused')
+                     where e.booking_id = b.id and e.type = 'booking.late_payment_refused'),
+                b.zones
            from bookings b
           where b.show_id = $1 and b.status in ('expired', 'failed', 'cancelled', 'released')",
     )
@@ -103,7 +98,7 @@ pub async fn load_show_state(pool: &PgPool, show: ShowId) -> Result<Option<ShowS
             .map_err(|e| StoreError::BadShow(show, e.to_string()))
     };
     let mut bookings = Vec::with_capacity(live.len());
-    for (id, user, status, seats, expires, amount, currency, payment_id, declined) in live {
+    for (id, user, status, seats, expires, amount, currency, payment_id, declined, zones) in live {
         bookings.push(LiveBooking {
             booking_id: BookingId(id),
             user_id: UserId(user),
@@ -116,10 +111,11 @@ pub async fn load_show_state(pool: &PgPool, show: ShowId) -> Result<Option<ShowS
             // Only an open booking's last decline matters (a hold running out
             // after one fails the booking).
             declined: declined.filter(|_| status != "confirmed"),
+            zones: zones.0,
         });
     }
     let mut closed_bookings = Vec::with_capacity(closed.len());
-    for (id, user, status, seats, amount, currency, payment_id, refund_pending) in closed {
+    for (id, user, status, seats, amount, currency, payment_id, refund_pending, zones) in closed {
         closed_bookings.push(ClosedBooking {
             booking_id: BookingId(id),
             user_id: UserId(user),
@@ -129,6 +125,7 @@ pub async fn load_show_state(pool: &PgPool, show: ShowId) -> Result<Option<ShowS
             currency: currency.unwrap_or_default(),
             payment_id,
             refund_pending,
+            zones: zones.0,
         });
     }
     let config = ShowConfig {
@@ -142,14 +139,6 @@ pub async fn load_show_state(pool: &PgPool, show: ShowId) -> Result<Option<ShowS
         .and_then(|s| s.with_closed(closed_bookings))
         .map(Some)
         .map_err(|e| StoreError::BadShow(show, e.to_string()))
-}
-
-/// Ids among `ids` that the inbox has already applied.
-pub async fn already_processed(pool: &PgPool, ids: &[Uuid]) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("select message_id from processed_messages where message_id = any($1)")
-        .bind(ids)
-        .fetch_all(pool)
-        .await
 }
 
 /// A committed event waiting to be published.
@@ -178,6 +167,8 @@ struct NewBookings {
     expires: Vec<Option<i64>>,
     reason: Vec<Option<String>>,
     at: Vec<i64>,
+    /// `bookings.zones` JSON.
+    zones: Vec<String>,
 }
 
 /// A later transition of a booking already decided.
@@ -200,6 +191,8 @@ struct BatchRows {
     transitions: BTreeMap<Uuid, Transition>,
     /// (booking, show, seat) allocations made in this batch (holds and re-takes).
     allocations: Vec<(Uuid, Uuid, String)>,
+    /// Zone places taken in this batch (holds and re-takes).
+    zone_allocations: Vec<zones::ZoneAllocation>,
     /// booking -> Some(at) if its seats end the batch released, None if they end live.
     seats_end: BTreeMap<Uuid, Option<i64>>,
 }
@@ -216,6 +209,7 @@ fn rows_of(events: &[EventEnvelope]) -> BatchRows {
     for e in events {
         let b = e.booking_id.0;
         let at = e.occurred_at.0;
+        r.zone_allocations.extend(zones::taken_by(e));
         let mut transition =
             |status: BookingStatus, reason: Option<String>, pi: Option<&String>| {
                 // A decline earlier in the batch stays recorded.
@@ -240,6 +234,7 @@ fn rows_of(events: &[EventEnvelope]) -> BatchRows {
                 currency,
                 hold_expires_at,
                 payment_method,
+                zones: places,
             } => {
                 let n = &mut r.new;
                 n.id.push(b);
@@ -259,6 +254,7 @@ fn rows_of(events: &[EventEnvelope]) -> BatchRows {
                 n.expires.push(Some(hold_expires_at.0));
                 n.reason.push(None);
                 n.at.push(at);
+                n.zones.push(zones::json(places));
                 for s in seats {
                     r.allocations.push((b, e.show_id.0, s.as_str().to_owned()));
                 }
@@ -278,6 +274,7 @@ fn rows_of(events: &[EventEnvelope]) -> BatchRows {
                 n.reason
                     .push(Some(serde_json::to_string(reason).unwrap_or_default()));
                 n.at.push(at);
+                n.zones.push("[]".into());
             }
             Event::BookingExpired { .. } => {
                 transition(BookingStatus::Expired, reason("hold_expired", None), None);
@@ -396,13 +393,15 @@ pub async fn commit_batch(
         let n = &rows.new;
         sqlx::query(
             "insert into bookings (id, user_id, show_id, status, seats, amount, currency,
-                                   payment_method, hold_expires_at, reason, created_at, updated_at)
+                                   payment_method, hold_expires_at, reason, created_at, updated_at,
+                                   zones)
              select u.id, u.user_id, u.show_id, u.status, string_to_array(u.seats, ','), u.amount,
                     u.currency, u.pm, to_timestamp(u.exp / 1000.0), u.reason::jsonb,
-                    to_timestamp(u.at / 1000.0), to_timestamp(u.at / 1000.0)
+                    to_timestamp(u.at / 1000.0), to_timestamp(u.at / 1000.0), u.zones::jsonb
                from unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int8[],
-                           $7::text[], $8::text[], $9::int8[], $10::text[], $11::int8[])
-                    as u(id, user_id, show_id, status, seats, amount, currency, pm, exp, reason, at)
+                           $7::text[], $8::text[], $9::int8[], $10::text[], $11::int8[], $12::text[])
+                    as u(id, user_id, show_id, status, seats, amount, currency, pm, exp, reason, at,
+                         zones)
              on conflict (id) do nothing",
         )
         .bind(&n.id)
@@ -416,6 +415,7 @@ pub async fn commit_batch(
         .bind(&n.expires)
         .bind(&n.reason)
         .bind(&n.at)
+        .bind(&n.zones)
         .execute(&mut *tx)
         .await?;
     }
@@ -479,7 +479,15 @@ pub async fn commit_batch(
         .bind(&at)
         .execute(&mut *tx)
         .await?;
+        zones::release(&mut tx, &ids, &at).await?;
     }
+
+    let zone_released: Vec<Option<i64>> = rows
+        .zone_allocations
+        .iter()
+        .map(|a| rows.seats_end.get(&a.0).copied().flatten())
+        .collect();
+    zones::allocate(&mut tx, &rows.zone_allocations, &zone_released).await?;
 
     if !rows.allocations.is_empty() {
         let booking: Vec<Uuid> = rows.allocations.iter().map(|a| a.0).collect();

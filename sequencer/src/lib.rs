@@ -21,6 +21,14 @@
 //!   available seats of the type) or `BookingHeld` (seats in layout order, amount =
 //!   sum of the seats' prices, `hold_expires_at = issued_at + hold_ttl_ms`).
 //!   Chosen seats are all or nothing. Blocked seats are never allocated.
+//! - A zone request (`SeatRequest::Zone`: `quantity` places of a general-admission
+//!   zone, with chosen seats too when the layout sets `mixed_booking`) is all or
+//!   nothing: `InvalidRequest` for an unknown zone, no places, or seats where the
+//!   layout does not mix; `SeatUnavailable` for a taken seat; `NotEnoughPlaces`
+//!   with the places left when the zone has fewer than asked. Places are priced by
+//!   the zone's seat type, count toward `max_tickets_per_user` like seats, and come
+//!   back wherever seats do (expiry, release, cancellation, failure); a late
+//!   payment re-takes them only if they are still free (`state/zones.rs`).
 //! - `ExpireHold` frees a booking that is still `Held` once `issued_at` reaches its
 //!   `hold_expires_at`: `BookingExpired`, or `PaymentFailed` when its last payment
 //!   attempt was declined; otherwise nothing.

@@ -6,7 +6,7 @@
 use crate::allocate::{Floor, Row};
 use contracts::{
     BookingId, BookingStatus, Command, CommandEnvelope, Event, EventEnvelope, EventId, Millis,
-    Price, ScreenLayout, SeatId, ShowId, UserId,
+    Price, ScreenLayout, SeatId, ShowId, UserId, ZonePlaces,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -14,6 +14,10 @@ use std::fmt;
 
 mod payments;
 mod transitions;
+mod zones;
+
+use zones::Zone;
+pub use zones::ZoneView;
 
 /// What the sequencer needs to know about a show to allocate its seats.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,6 +55,9 @@ pub struct LiveBooking {
     /// hold that runs out after a decline ends `Failed`, not `Expired`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub declined: Option<String>,
+    /// General-admission places it occupies, by zone id order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub zones: Vec<ZonePlaces>,
 }
 
 /// A booking that no longer occupies seats but may still see money move: an
@@ -72,6 +79,9 @@ pub struct ClosedBooking {
     /// A refund was asked for (cancellation or a late payment that lost its seats).
     #[serde(default)]
     pub refund_pending: bool,
+    /// The general-admission places it had, by zone id order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub zones: Vec<ZonePlaces>,
 }
 
 /// Why a show state could not be built from its configuration or restored rows.
@@ -139,6 +149,12 @@ pub struct ShowState {
     /// Seat id -> index into `seats`; derived from `seats`, so not serialized.
     #[serde(skip)]
     index: BTreeMap<SeatId, usize>,
+    /// General-admission zones, in layout order, with their places taken.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    zones: Vec<Zone>,
+    /// Whether one booking may combine chosen seats and zone places.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    mixed_booking: bool,
     live: BTreeMap<BookingId, LiveBooking>,
     closed: BTreeMap<BookingId, ClosedBooking>,
     known: BTreeSet<BookingId>,
@@ -189,13 +205,7 @@ impl ShowState {
             )));
         }
 
-        let seat_types: Vec<String> = layout
-            .rows
-            .iter()
-            .flat_map(|r| r.seats.iter().map(|s| s.seat_type.clone()))
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let seat_types: Vec<String> = layout.seat_types().into_iter().map(str::to_owned).collect();
         let mut type_prices = Vec::with_capacity(seat_types.len());
         for t in &seat_types {
             match price_of.get(t.as_str()) {
@@ -233,10 +243,13 @@ impl ShowState {
             }
         }
 
+        let zones = zones::of_layout(&layout, &seat_types)?;
         Ok(Self {
             show_id,
             on_sale,
             currency,
+            zones,
+            mixed_booking: layout.mixed_booking,
             seat_types,
             type_prices,
             floor: Floor {
@@ -308,6 +321,7 @@ impl ShowState {
                 state.seats[i].occupant = Some((id, status));
             }
             booking.seats = seats.iter().map(|&i| state.seats[i].id.clone()).collect();
+            booking.zones = state.restore_places(id, std::mem::take(&mut booking.zones))?;
             state.known.insert(id);
             state.live.insert(id, booking);
         }
@@ -391,6 +405,12 @@ impl ShowState {
     /// Every seat with its status, in layout order (front row first, left to right).
     pub fn seats(&self) -> impl Iterator<Item = (&SeatId, SeatStatus)> {
         self.seats.iter().map(|s| (&s.id, s.status()))
+    }
+
+    /// Every general-admission zone with its capacity and places left, in layout
+    /// order.
+    pub fn zones(&self) -> impl Iterator<Item = ZoneView<'_>> {
+        self.zones.iter().map(Zone::view)
     }
 
     /// How many seats are Available.

@@ -87,6 +87,7 @@ fn a_held_booking_carries_its_seats_price_currency_and_expiry() {
             currency: "EUR".into(),
             hold_expires_at: START.plus_ms(HOLD_TTL_MS),
             payment_method: Some("card".into()),
+            zones: vec![],
         }
     );
     assert_eq!(status(&show, "A1"), SeatStatus::Held);
@@ -205,6 +206,7 @@ fn live(n: u128, status: BookingStatus, seats: &[&str]) -> LiveBooking {
         currency: "EUR".into(),
         payment_id: None,
         declined: None,
+        zones: vec![],
     }
 }
 

@@ -198,6 +198,7 @@ fn start() -> (Driver, Model) {
         currency: "EUR".into(),
         payment_id: None,
         declined: None,
+        zones: vec![],
     };
     let live = vec![
         restored(CONFIRMED, BookingStatus::Confirmed, &["D5", "D6"]),
@@ -322,6 +323,8 @@ fn hold(
         return Ok(());
     }
     let taken: Vec<usize> = match &request {
+        // Zones have a model of their own (tests/zones.rs).
+        SeatRequest::Zone { .. } => unreachable!("this model generates no zone requests"),
         SeatRequest::Chosen { seats } => {
             let idx: Vec<Option<usize>> = seats.iter().map(|s| model.index_of(s)).collect();
             let distinct: BTreeSet<_> = seats.iter().collect();
@@ -428,6 +431,7 @@ fn hold(
         currency: "EUR".into(),
         hold_expires_at: expires,
         payment_method: None,
+        zones: vec![],
     };
     prop_assert_eq!(&event, &want);
     model.occupy(booking, BookingStatus::Held, taken, expires);

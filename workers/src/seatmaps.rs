@@ -57,6 +57,12 @@ pub fn snapshot(state: &ShowState, version: i64) -> SeatMap {
             SeatStatus::Available | SeatStatus::Blocked => {}
         }
     }
+    map.zones = state
+        .zones()
+        .filter(|z| z.available < z.capacity)
+        .map(|z| (z.id.to_owned(), z.capacity - z.available))
+        .collect();
+    map.zones.sort();
     map
 }
 

@@ -24,6 +24,7 @@ pub(super) async fn demo(
     report: &mut serde_json::Map<String, serde_json::Value>,
 ) -> anyhow::Result<()> {
     let show = seed::demo(pool).await?;
+    let concert = seed::demo_concert(pool).await?;
     let keys = TokenKeys::new(
         &settings.auth.jwt_secret,
         settings.auth.access_token_ttl_secs,
@@ -38,10 +39,15 @@ pub(super) async fn demo(
             .map(|(e, _, r)| json!({"email": e, "password": DEMO_PASSWORD, "role": r.as_str()}))
             .collect();
         report.insert("show_id".into(), json!(show.to_string()));
+        report.insert("concert_show_id".into(), json!(concert.to_string()));
         report.insert("logins".into(), json!(logins));
         report.insert("customer_token".into(), json!(token));
     } else {
         writeln!(out, "demo show: {show}")?;
+        writeln!(
+            out,
+            "demo concert (200 seats, a 500-place standing floor): {concert}"
+        )?;
         for (email, _, role) in DEMO_USERS {
             writeln!(out, "login: {email} / {DEMO_PASSWORD} ({})", role.as_str())?;
         }

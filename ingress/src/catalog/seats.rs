@@ -42,9 +42,25 @@ pub struct SeatRowView {
     pub aisles_after: Vec<u16>,
 }
 
+/// A general-admission zone of the show: places counted, not numbered.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ZoneView {
+    /// What a booking names (`{"zone": "floor", "quantity": 2}`).
+    pub id: String,
+    pub name: String,
+    #[serde(rename = "type")]
+    pub seat_type: String,
+    /// Price of one place in minor units of `currency`; null when the show sells
+    /// no places of this type.
+    pub price: Option<i64>,
+    pub capacity: u32,
+    /// Places neither held nor sold.
+    pub available: u32,
+}
+
 /// The live seat map of a show.
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"show_id": "0193a000-0000-7000-8000-000000000002", "version": 42, "currency": "INR", "rows": [{"row": "A", "aisles_after": [], "seats": [{"id": "A1", "type": "regular", "price": 20000, "status": "available"}, {"id": "A2", "type": "regular", "price": 20000, "status": "sold"}]}]}))]
+#[schema(example = json!({"show_id": "0193a000-0000-7000-8000-000000000002", "version": 42, "currency": "INR", "rows": [{"row": "A", "aisles_after": [], "seats": [{"id": "A1", "type": "regular", "price": 20000, "status": "available"}, {"id": "A2", "type": "regular", "price": 20000, "status": "sold"}]}], "zones": [{"id": "floor", "name": "Standing floor", "type": "standing", "price": 15000, "capacity": 500, "available": 498}], "mixed_booking": false}))]
 pub struct SeatMapView {
     pub show_id: ShowId,
     /// Grows with every change of the show's seats; a map with a higher version is
@@ -54,6 +70,11 @@ pub struct SeatMapView {
     pub currency: Option<String>,
     /// Rows from the front to the back, seats from left to right.
     pub rows: Vec<SeatRowView>,
+    /// General-admission zones with their places left, in layout order; empty
+    /// when the layout has none.
+    pub zones: Vec<ZoneView>,
+    /// Whether one booking may combine chosen seats and zone places.
+    pub mixed_booking: bool,
 }
 
 /// The map from Redis, or rebuilt from PostgreSQL (and stored) when Redis has none.
@@ -119,10 +140,25 @@ pub fn view(show: &crate::shows::CachedShow, map: SeatMap) -> SeatMapView {
                 .collect(),
         })
         .collect();
+    let layout = &show.screen.layout;
+    let zones = layout
+        .zones
+        .iter()
+        .map(|z| ZoneView {
+            id: z.id.clone(),
+            name: z.name.clone(),
+            seat_type: z.seat_type.clone(),
+            price: price_of(&z.seat_type),
+            capacity: z.capacity,
+            available: z.capacity.saturating_sub(map.zone_taken(&z.id)),
+        })
+        .collect();
     SeatMapView {
         show_id: show.info.show_id,
         version: map.version,
         currency: prices.first().map(|p| p.currency.clone()),
         rows,
+        zones,
+        mixed_booking: layout.mixed_booking,
     }
 }

@@ -29,12 +29,18 @@ use uuid::Uuid;
 pub struct SubmitBooking {
     pub show_id: Uuid,
     /// Chosen seats (`["A1", "A2"]`); or give `quantity` for the best available.
+    /// With `zone`, only where the layout sets `mixed_booking` (all or nothing).
     #[serde(default)]
     pub seats: Option<Vec<String>>,
-    /// How many seats to pick (best available, adjacent where possible).
+    /// How many seats to pick (best available, adjacent where possible); with
+    /// `zone`, how many places of the zone.
     #[serde(default)]
     #[schema(minimum = 1, maximum = 10)]
     pub quantity: Option<u32>,
+    /// A general-admission zone of the layout (`"floor"`): book `quantity` places
+    /// of it. Seats and places together count at most 10.
+    #[serde(default)]
+    pub zone: Option<String>,
     /// With `quantity`: only seats of this type.
     #[serde(default)]
     pub seat_type: Option<String>,
@@ -67,6 +73,9 @@ fn parse_request(
     body: &SubmitBooking,
     show: &crate::shows::CachedShow,
 ) -> Result<SeatRequest, ApiError> {
+    if let Some(zone) = &body.zone {
+        return super::zone_request::parse(body, zone, show);
+    }
     match (&body.seats, body.quantity) {
         (Some(_), Some(_)) => Err(ApiError::Validation(
             "send either seats or quantity, not both".into(),
@@ -85,28 +94,9 @@ fn parse_request(
                     "seats must list 1 to {MAX_SEATS_PER_BOOKING} seats"
                 )));
             }
-            let mut seen = HashSet::new();
-            let mut ids = Vec::with_capacity(seats.len());
-            for s in seats {
-                let id =
-                    SeatId::try_from(s.clone()).map_err(|e| ApiError::Validation(e.to_string()))?;
-                if !seen.insert(id.clone()) {
-                    return Err(ApiError::Validation(format!("seat {id} is listed twice")));
-                }
-                match show.screen.seats.get(&id) {
-                    None => {
-                        return Err(ApiError::Validation(format!(
-                            "seat {id} does not exist at this show"
-                        )));
-                    }
-                    Some(seat) if seat.blocked => {
-                        return Err(ApiError::Validation(format!("seat {id} is not for sale")));
-                    }
-                    Some(_) => {}
-                }
-                ids.push(id);
-            }
-            Ok(SeatRequest::Chosen { seats: ids })
+            Ok(SeatRequest::Chosen {
+                seats: parse_seats(seats, show)?,
+            })
         }
         (None, Some(q)) => {
             let quantity = u8::try_from(q)
@@ -134,6 +124,34 @@ fn parse_request(
             })
         }
     }
+}
+
+/// Chosen seat ids: well formed, distinct, in the layout and for sale.
+pub(super) fn parse_seats(
+    seats: &[String],
+    show: &crate::shows::CachedShow,
+) -> Result<Vec<SeatId>, ApiError> {
+    let mut seen = HashSet::new();
+    let mut ids = Vec::with_capacity(seats.len());
+    for s in seats {
+        let id = SeatId::try_from(s.clone()).map_err(|e| ApiError::Validation(e.to_string()))?;
+        if !seen.insert(id.clone()) {
+            return Err(ApiError::Validation(format!("seat {id} is listed twice")));
+        }
+        match show.screen.seats.get(&id) {
+            None => {
+                return Err(ApiError::Validation(format!(
+                    "seat {id} does not exist at this show"
+                )));
+            }
+            Some(seat) if seat.blocked => {
+                return Err(ApiError::Validation(format!("seat {id} is not for sale")));
+            }
+            Some(_) => {}
+        }
+        ids.push(id);
+    }
+    Ok(ids)
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<IdempotencyKey, ApiError> {
@@ -175,7 +193,7 @@ fn request_id(headers: &HeaderMap) -> Option<String> {
         (status = 403, description = "A payment method was given, `auth.require_verified_email_to_pay` is on and the email is not verified (problem+json, `email_not_verified`)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such show (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 409, description = "The show is not on sale (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid request; `card_number_refused` when `payment_method` looks like a card number (only gateway tokens are accepted; the number is never stored, logged or echoed) (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid request (an unknown `zone`, a `quantity` out of range, seats with a zone where the layout does not mix them, ...); `card_number_refused` when `payment_method` looks like a card number (only gateway tokens are accepted; the number is never stored, logged or echoed) (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
     )
 )]
 #[tracing::instrument(skip_all, fields(booking_id, show_id = %body.show_id, user_id = %caller.user_id))]
@@ -221,7 +239,7 @@ pub async fn submit(
         user_id: caller.user_id,
         show_id,
         seats: match &request {
-            SeatRequest::Chosen { seats } => seats.clone(),
+            SeatRequest::Chosen { seats } | SeatRequest::Zone { seats, .. } => seats.clone(),
             SeatRequest::BestAvailable { .. } => vec![],
         },
         fingerprint: fingerprint.clone(),
@@ -314,6 +332,9 @@ pub struct BookingView {
     pub show_id: ShowId,
     pub status: BookingStatus,
     pub seats: Vec<String>,
+    /// General-admission places (`[{"zone": "floor", "quantity": 2}]`); empty for
+    /// a seats-only booking and while `queued`.
+    pub zones: Vec<contracts::ZonePlaces>,
     pub amount: Option<i64>,
     pub currency: Option<String>,
     pub hold_expires_at: Option<String>,
@@ -369,6 +390,7 @@ type BookingRow = (
     OffsetDateTime,
     OffsetDateTime,
     Option<serde_json::Value>,
+    sqlx::types::Json<Vec<contracts::ZonePlaces>>,
 );
 
 /// The booking's state (owner, admin or operator; anyone else gets 404).
@@ -404,7 +426,8 @@ pub async fn get(
                   -- The captured attempt the booking stands on, else the latest.
                   order by (p.status = 'succeeded' and p.payment_id = b.payment_id) desc nulls last,
                            p.attempt desc
-                  limit 1)
+                  limit 1),
+                b.zones
            from bookings b
           where b.id = $1",
     )
@@ -425,6 +448,7 @@ pub async fn get(
             created,
             updated,
             payment,
+            zones,
         )) => {
             let status: BookingStatus = status
                 .parse()
@@ -452,6 +476,7 @@ pub async fn get(
                 show_id: ShowId(show),
                 status,
                 seats,
+                zones: zones.0,
                 amount: currency.is_some().then_some(amount),
                 currency,
                 hold_expires_at: expires.map(rfc3339),
@@ -474,6 +499,7 @@ pub async fn get(
                 show_id: q.show_id,
                 status: BookingStatus::Queued,
                 seats: q.seats,
+                zones: vec![],
                 amount: None,
                 currency: None,
                 hold_expires_at: None,

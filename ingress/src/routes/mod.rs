@@ -11,3 +11,4 @@ pub mod ops;
 pub mod payments;
 pub mod release;
 pub mod tickets;
+pub mod zone_request;

@@ -217,15 +217,24 @@ fn seats(s: &[SeatId]) -> Vec<String> {
 pub fn change(e: &EventEnvelope) -> Change {
     let b = e.booking_id.to_string();
     let (taken, freed, summary) = match &e.event {
-        Event::BookingHeld { seats: s, .. } => {
+        Event::BookingHeld {
+            seats: s, zones, ..
+        } => {
             let s = seats(s);
-            let summary = format!("booking {b} held {}", s.join(","));
+            let places: String = zones
+                .iter()
+                .map(|p| format!(" + {} of zone {}", p.quantity, p.zone))
+                .collect();
+            let summary = format!("booking {b} held {}{places}", s.join(","));
             (s, vec![], summary)
         }
         Event::BookingRejected { reason, .. } => {
             let detail = match reason {
                 RejectReason::SeatUnavailable { seats: s } => seats(s).join(","),
                 RejectReason::NotEnoughSeats { available } => format!("{available} available"),
+                RejectReason::NotEnoughPlaces { zone, available } => {
+                    format!("{available} left in zone {zone}")
+                }
                 RejectReason::InvalidRequest { detail } => detail.clone(),
                 RejectReason::NotOnSale => String::new(),
                 RejectReason::LimitPerUser { limit, already } => {
@@ -353,6 +362,7 @@ mod tests {
             currency: "INR".into(),
             hold_expires_at: Millis(0),
             payment_method: None,
+            zones: vec![],
         }));
         assert!(held.summary.ends_with("held A1,A2"), "{}", held.summary);
         assert_eq!(held.seats_taken, ["A1", "A2"]);

@@ -169,6 +169,8 @@ fn venue_layout(rows: usize, per_row: u16) -> ScreenLayout {
             })
             .collect(),
         focal_point: None,
+        zones: vec![],
+        mixed_booking: false,
     }
 }
 

@@ -110,6 +110,8 @@ pub fn screen_layout(rng: &mut StdRng) -> ScreenLayout {
     ScreenLayout {
         rows,
         focal_point: None,
+        zones: vec![],
+        mixed_booking: false,
     }
 }
 

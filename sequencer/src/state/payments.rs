@@ -161,6 +161,7 @@ impl ShowState {
                 currency: b.currency,
                 payment_id: payment_id.to_owned(),
                 retaken: false,
+                zones: b.zones,
             });
         }
         let Some(closed) = self.closed.get(&booking_id) else {
@@ -187,15 +188,21 @@ impl ShowState {
                     .filter(|&i| self.seats[i].status() == SeatStatus::Available)
             })
             .collect();
-        let retake = closed.status != BookingStatus::Released && self.on_sale;
+        let retake = closed.status != BookingStatus::Released
+            && self.on_sale
+            && self.places_free(&closed.zones);
+        let occupies = seats
+            .as_ref()
+            .is_some_and(|s| !s.is_empty() || !closed.zones.is_empty());
         match seats {
             // A show off sale (cancelled) never sells again, and released seats
             // were given back: the money goes back.
-            Some(seats) if !seats.is_empty() && retake => {
+            Some(seats) if occupies && retake => {
                 let closed = self.closed.remove(&booking_id).expect("checked above");
                 for &i in &seats {
                     self.seats[i].occupant = Some((booking_id, SeatStatus::Sold));
                 }
+                self.retake_places(&closed.zones);
                 self.live.insert(
                     booking_id,
                     LiveBooking {
@@ -208,6 +215,7 @@ impl ShowState {
                         currency: closed.currency.clone(),
                         payment_id: Some(payment_id.to_owned()),
                         declined: None,
+                        zones: closed.zones.clone(),
                     },
                 );
                 Some(Event::BookingConfirmed {
@@ -217,6 +225,7 @@ impl ShowState {
                     currency: closed.currency,
                     payment_id: payment_id.to_owned(),
                     retaken: true,
+                    zones: closed.zones,
                 })
             }
             _ => {

@@ -8,6 +8,14 @@ use contracts::{
     RejectReason, SeatId, SeatRequest, UserId,
 };
 
+/// What a hold request is given: seat indices (sorted) and zone places (zone
+/// index, quantity).
+#[derive(Debug, Default)]
+struct Decision {
+    seats: Vec<usize>,
+    places: Option<(usize, u32)>,
+}
+
 impl ShowState {
     /// The show is cancelled: no more sales; every live booking ends, in booking id
     /// order (deterministic). Confirmed ones are cancelled with a full refund; held
@@ -91,9 +99,9 @@ impl ShowState {
             return None;
         }
         let event = match self.decide(&hold.request, hold.user_id) {
-            Ok(seats) => {
+            Ok(decision) => {
                 let hold_expires_at = issued_at.plus_ms(hold.hold_ttl_ms);
-                let booking = self.occupy(hold.booking_id, hold.user_id, &seats, hold_expires_at);
+                let booking = self.occupy(hold.booking_id, hold.user_id, decision, hold_expires_at);
                 Event::BookingHeld {
                     user_id: hold.user_id,
                     seats: booking.seats.clone(),
@@ -101,6 +109,7 @@ impl ShowState {
                     currency: booking.currency.clone(),
                     hold_expires_at,
                     payment_method: hold.payment_method.clone(),
+                    zones: booking.zones.clone(),
                 }
             }
             Err(reason) => Event::BookingRejected {
@@ -202,9 +211,10 @@ impl ShowState {
         })
     }
 
-    /// Decides a hold request of `user`: the seat indices to take (sorted), or why
-    /// not.
-    fn decide(&self, request: &SeatRequest, user: UserId) -> Result<Vec<usize>, RejectReason> {
+    /// Decides a hold request of `user`: the seats and places to take, or why not.
+    /// A zone request with seats is all or nothing: the seats are checked first
+    /// (`SeatUnavailable`), then the places (`NotEnoughPlaces`).
+    fn decide(&self, request: &SeatRequest, user: UserId) -> Result<Decision, RejectReason> {
         if !self.on_sale {
             return Err(RejectReason::NotOnSale);
         }
@@ -219,40 +229,46 @@ impl ShowState {
             // Every seat the user occupies in this show counts: held, being paid
             // or sold. Decided here, in the partition's order, so two requests of
             // one user sent at once are counted one after the other.
+            // Zone places count like seats.
             let already: usize = self
                 .live
                 .values()
                 .filter(|b| b.user_id == user)
                 .map(|b| b.seats.len())
-                .sum();
+                .sum::<usize>()
+                + self.places_of(user);
             let already = u32::try_from(already).unwrap_or(u32::MAX);
             if already.saturating_add(u32::try_from(count).unwrap_or(u32::MAX)) > limit {
                 return Err(RejectReason::LimitPerUser { limit, already });
             }
         }
         match request {
-            SeatRequest::Chosen { seats } => {
-                let mut chosen = Vec::with_capacity(seats.len());
-                for seat in seats {
-                    match self.index.get(seat) {
-                        Some(&i) => chosen.push(i),
-                        None => return invalid(format!("seat {seat} is not in the layout")),
-                    }
+            SeatRequest::Chosen { seats } => Ok(Decision {
+                seats: self.decide_chosen(seats)?,
+                places: None,
+            }),
+            SeatRequest::Zone {
+                zone,
+                quantity,
+                seats,
+            } => {
+                if *quantity == 0 {
+                    return invalid(format!("zone {zone:?} needs a quantity of at least 1"));
                 }
-                chosen.sort_unstable();
-                if let Some(w) = chosen.windows(2).find(|w| w[0] == w[1]) {
-                    return invalid(format!("seat {} is chosen twice", self.seats[w[0]].id));
+                if !seats.is_empty() && !self.mixing_allowed() {
+                    return invalid(
+                        "this layout does not combine seats and zone places in one booking".into(),
+                    );
                 }
-                let unavailable: Vec<SeatId> = chosen
-                    .iter()
-                    .filter(|&&i| self.seats[i].status() != SeatStatus::Available)
-                    .map(|&i| self.seats[i].id.clone())
-                    .collect();
-                if unavailable.is_empty() {
-                    Ok(chosen)
-                } else {
-                    Err(RejectReason::SeatUnavailable { seats: unavailable })
+                if self.zone_index(zone).is_none() {
+                    return invalid(format!("zone {zone:?} is not in the layout"));
                 }
+                let seats = self.decide_chosen(seats)?;
+                let places = self.decide_places(zone, *quantity)?;
+                Ok(Decision {
+                    seats,
+                    places: Some(places),
+                })
             }
             SeatRequest::BestAvailable { seat_type, .. } => {
                 let kind = match seat_type {
@@ -275,6 +291,10 @@ impl ShowState {
                     .collect();
                 self.floor
                     .best_available(&free, &wanted, count)
+                    .map(|seats| Decision {
+                        seats,
+                        places: None,
+                    })
                     .map_err(|available| RejectReason::NotEnoughSeats {
                         available: u32::try_from(available).unwrap_or(u32::MAX),
                     })
@@ -282,19 +302,53 @@ impl ShowState {
         }
     }
 
-    /// Puts a new `Held` booking on `seats` (sorted indices, all Available).
+    /// Chosen seats, all or nothing: their sorted indices, or why not.
+    fn decide_chosen(&self, seats: &[SeatId]) -> Result<Vec<usize>, RejectReason> {
+        let invalid = |detail: String| Err(RejectReason::InvalidRequest { detail });
+        let mut chosen = Vec::with_capacity(seats.len());
+        for seat in seats {
+            match self.index.get(seat) {
+                Some(&i) => chosen.push(i),
+                None => return invalid(format!("seat {seat} is not in the layout")),
+            }
+        }
+        chosen.sort_unstable();
+        if let Some(w) = chosen.windows(2).find(|w| w[0] == w[1]) {
+            return invalid(format!("seat {} is chosen twice", self.seats[w[0]].id));
+        }
+        let unavailable: Vec<SeatId> = chosen
+            .iter()
+            .filter(|&&i| self.seats[i].status() != SeatStatus::Available)
+            .map(|&i| self.seats[i].id.clone())
+            .collect();
+        if unavailable.is_empty() {
+            Ok(chosen)
+        } else {
+            Err(RejectReason::SeatUnavailable { seats: unavailable })
+        }
+    }
+
+    /// Puts a new `Held` booking on the decided seats (sorted indices, all
+    /// Available) and zone places (checked free).
     fn occupy(
         &mut self,
         booking_id: BookingId,
         user_id: UserId,
-        seats: &[usize],
+        decision: Decision,
         hold_expires_at: Millis,
     ) -> &LiveBooking {
+        let Decision { seats, places } = decision;
         let mut amount: i64 = 0;
-        for &i in seats {
+        for &i in &seats {
             debug_assert_eq!(self.seats[i].status(), SeatStatus::Available);
             self.seats[i].occupant = Some((booking_id, SeatStatus::Held));
             amount = amount.saturating_add(self.type_prices[self.seats[i].kind]);
+        }
+        let mut zones = Vec::new();
+        if let Some((z, quantity)) = places {
+            let (taken, price) = self.take_places(z, quantity);
+            amount = amount.saturating_add(price);
+            zones.push(taken);
         }
         let booking = LiveBooking {
             booking_id,
@@ -306,6 +360,7 @@ impl ShowState {
             currency: self.currency.clone(),
             payment_id: None,
             declined: None,
+            zones,
         };
         self.live.entry(booking_id).or_insert(booking)
     }
@@ -328,16 +383,19 @@ impl ShowState {
                 currency: b.currency,
                 payment_id: b.payment_id,
                 refund_pending: false,
+                zones: b.zones,
             },
         );
         seats
     }
 
-    /// Removes live booking `booking_id` and frees its seats, which it returns.
+    /// Removes live booking `booking_id` and frees its seats, which it returns, and
+    /// its zone places.
     fn vacate(&mut self, booking_id: BookingId) -> Vec<SeatId> {
         let Some(booking) = self.live.remove(&booking_id) else {
             return Vec::new();
         };
+        self.return_places(&booking.zones);
         for seat in &booking.seats {
             if let Some(&i) = self.index.get(seat) {
                 debug_assert_eq!(self.seats[i].occupant.map(|o| o.0), Some(booking_id));

@@ -66,7 +66,21 @@ pub fn plan(rows: &[&str]) -> ScreenLayout {
             })
             .collect(),
         focal_point: None,
+        zones: vec![],
+        mixed_booking: false,
     }
+}
+
+/// `layout` with a general-admission zone `id` of `capacity` places sold at the
+/// `standing` price (900 EUR cents).
+pub fn with_zone(mut layout: ScreenLayout, id: &str, capacity: u32) -> ScreenLayout {
+    layout.zones.push(contracts::LayoutZone {
+        id: id.to_owned(),
+        name: format!("Zone {id}"),
+        capacity,
+        seat_type: "standing".to_owned(),
+    });
+    layout
 }
 
 pub fn focal(layout: ScreenLayout, row_permille: u16, col_permille: u16) -> ScreenLayout {
@@ -90,6 +104,11 @@ pub fn prices() -> Vec<Price> {
         Price {
             seat_type: "vip".into(),
             amount: 2000,
+            currency: "EUR".into(),
+        },
+        Price {
+            seat_type: "standing".into(),
+            amount: 900,
             currency: "EUR".into(),
         },
     ]
@@ -171,6 +190,24 @@ impl Driver {
         self.hold(SeatRequest::Chosen {
             seats: seats.iter().map(|s| seat(s)).collect(),
         })
+    }
+
+    /// `quantity` places of `zone` (and `seats`, mixed) for a new booking.
+    pub fn places(&mut self, zone: &str, quantity: u32, seats: &[&str]) -> (BookingId, Event) {
+        self.hold(SeatRequest::Zone {
+            zone: zone.to_owned(),
+            quantity,
+            seats: seats.iter().map(|s| seat(s)).collect(),
+        })
+    }
+
+    /// Places left in `zone`.
+    pub fn available(&self, zone: &str) -> u32 {
+        self.state
+            .zones()
+            .find(|z| z.id == zone)
+            .map(|z| z.available)
+            .expect("zone in the layout")
     }
 
     /// Takes `seats` for a new booking, panicking unless they are held.

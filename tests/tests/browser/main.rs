@@ -18,6 +18,7 @@
 //! - [`mfa`]: an admin turns two-step sign-in on and signs in with a code.
 //! - [`events`]: a concert under its kind on home, its event page and seat page in
 //!   the theater's local time with the zone.
+//! - [`zones`]: a buyer books standing places with a seat; the places left drop.
 
 mod access;
 mod admin;
@@ -30,6 +31,7 @@ mod mfa;
 mod ops;
 mod schedule;
 mod weight;
+mod zones;
 
 use contracts::{LayoutRow, LayoutSeat, Price, ScreenLayout, ShowId};
 use tests::TestSystem;
@@ -76,6 +78,8 @@ pub async fn cinema(sys: &TestSystem, title: &str, city: &str) -> Cinema {
                 layout: ScreenLayout {
                     rows,
                     focal_point: None,
+                    zones: vec![],
+                    mixed_booking: false,
                 },
                 prices: vec![
                     Price {

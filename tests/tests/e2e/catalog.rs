@@ -507,6 +507,7 @@ async fn an_older_seat_map_never_replaces_a_newer_one() {
         version,
         held: vec![],
         sold: sold.iter().map(|s| (*s).to_owned()).collect(),
+        zones: vec![],
     };
     let (v5, v3, v6) = (map(5, &["A1", "A2"]), map(3, &[]), map(6, &["A1"]));
     let stored = seatmap::store_if_newer(&mut redis, &[(a.clone(), &v5)], 60)

@@ -153,9 +153,20 @@ async fn bookctl_seeds_the_demo_and_the_small_catalog_once() {
         serde_json::json!({"theaters": 0, "screens": 0, "movies": 0, "shows": 0, "prices": 0})
     );
     assert_eq!(second["catalog"]["events"]["shows"], 0);
-    // The small catalog, its events and the demo show.
+    // The small catalog, its events, the demo show and the demo concert, whose
+    // screen has the 500-place standing floor.
     let shows = count(&sys.pool, "select count(*) from shows").await;
-    assert_eq!(shows, seeded + event_shows + 1);
+    assert_eq!(shows, seeded + event_shows + 2);
+    let concert: uuid::Uuid = first["concert_show_id"].as_str().unwrap().parse().unwrap();
+    let floor: Option<i64> = sqlx::query_scalar(
+        "select (sc.layout -> 'zones' -> 0 ->> 'capacity')::int8 from shows s
+           join screens sc on sc.id = s.screen_id where s.id = $1",
+    )
+    .bind(concert)
+    .fetch_one(&sys.pool)
+    .await
+    .unwrap();
+    assert_eq!(floor, Some(500));
     let famous = count(
         &sys.pool,
         "select count(*) from movies where title = 'Avengers: Endgame'",

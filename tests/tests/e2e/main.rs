@@ -35,3 +35,4 @@ mod scopes;
 mod timezones;
 mod venues;
 mod webhooks;
+mod zones;

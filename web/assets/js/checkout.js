@@ -11,6 +11,10 @@ import { codeStep } from './pages/security.js';
 import { navigate } from './nav.js';
 import { money, clock } from './format.js';
 import { payForm, TEST_CARDS } from './payform.js';
+import { heldText } from './zones.js';
+
+/** Seats and places a booking holds. */
+const heldCount = (b) => (b.seats?.length ?? 0) + (b.zones ?? []).reduce((n, z) => n + z.quantity, 0);
 
 export { TEST_CARDS };
 
@@ -192,6 +196,8 @@ export class Checkout {
       text = `${taken.length === 1 ? `Seat ${taken[0]} was` : `Seats ${taken.join(', ')} were`} just taken by someone else. Please pick ${taken.length === 1 ? 'another seat' : 'other seats'}.`;
     } else if (b.reason === 'not_enough_seats') {
       text = 'There are not enough free seats for that request. Try fewer seats or another type.';
+    } else if (b.reason === 'not_enough_places') {
+      text = `There are only ${b.reason_detail?.available ?? 'a few'} places left in that area. Try fewer places.`;
     } else if (b.reason === 'limit_per_user') {
       text = 'You already have the most tickets one person may buy for this show.';
     } else {
@@ -237,7 +243,7 @@ export class Checkout {
       this.heading(notice ? 'Try another card' : 'Pay for your seats'),
       steps(1),
       notice,
-      h('p', { id: 'checkout-status', role: 'status' }, `Seats ${b.seats.join(', ')} are held for you.`),
+      h('p', { id: 'checkout-status', role: 'status' }, `${heldText(b)} ${heldCount(b) === 1 ? 'is' : 'are'} held for you.`),
       h('p', { class: 'hold' }, 'Time left to pay: ', timer),
       h('p', { class: 'total' }, h('span', {}, 'Total'), h('strong', {}, money(b.amount, b.currency))),
       form);

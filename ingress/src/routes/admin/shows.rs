@@ -83,7 +83,8 @@ fn parse_start(raw: &str) -> Result<OffsetDateTime, ApiError> {
 
 /// Prices must name exactly the layout's seat types, in one currency.
 pub(super) fn check_prices(prices: &[Price], layout: &ScreenLayout) -> Result<(), ApiError> {
-    let types: BTreeSet<&str> = layout.seats().map(|(_, s)| s.seat_type.as_str()).collect();
+    // Zones are priced by their seat type like seats.
+    let types: BTreeSet<&str> = layout.seat_types();
     let priced: BTreeSet<&str> = prices.iter().map(|p| p.seat_type.as_str()).collect();
     if priced.len() != prices.len() {
         return Err(ApiError::Validation("each seat type is priced once".into()));

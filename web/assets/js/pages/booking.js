@@ -59,7 +59,8 @@ export async function render(main, [id]) {
           h('dl', { class: 'facts' },
             show ? [h('dt', {}, 'Theater'), h('dd', {}, [show.theater.name, show.theater.address, show.theater.city].filter(Boolean).join(', '))] : null,
             show ? [h('dt', {}, 'Screen'), h('dd', {}, show.screen.name)] : null,
-            h('dt', {}, b.seats.length === 1 ? 'Seat' : 'Seats'), h('dd', { class: 'seats', id: 'ticket-seats' }, b.seats.join(', ')),
+            h('dt', {}, b.seats.length === 1 ? 'Seat' : 'Seats'), h('dd', { class: 'seats', id: 'ticket-seats' }, b.seats.join(', ') || '—'),
+            (b.zones ?? []).length ? [h('dt', {}, 'Places'), h('dd', { id: 'ticket-zones' }, (b.zones ?? []).map((z) => `${z.quantity} × ${z.zone}`).join(', '))] : null,
             h('dt', {}, 'Amount'), h('dd', {}, money(b.amount, b.currency)),
             h('dt', {}, 'Booking'), h('dd', { class: 'mono' }, b.booking_id))),
         b.status === 'confirmed'

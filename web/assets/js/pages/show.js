@@ -7,6 +7,7 @@ import { api } from '../api.js';
 import { money, whenText } from '../format.js';
 import { SeatMap } from '../seatmap.js';
 import { Checkout } from '../checkout.js';
+import { Zones } from '../zones.js';
 
 /** Most seats in one booking (the API's limit). */
 const MAX_SEATS = 10;
@@ -40,6 +41,13 @@ export async function render(main, [id]) {
       poll();
     },
     refreshMap: () => poll(),
+  });
+
+  const zones = new Zones(first, {
+    currency: show.prices[0]?.currency,
+    onSale: show.on_sale,
+    picked: () => [...selected],
+    onBook: (request) => { if (!checkout.active) checkout.start(request); },
   });
 
   function toggle(seatId) {
@@ -100,6 +108,7 @@ export async function render(main, [id]) {
       drawSummary();
     }
     seatmap.update(map);
+    zones.update(map);
   }
 
   replace(main,
@@ -110,7 +119,7 @@ export async function render(main, [id]) {
       h('h1', {}, title),
       h('p', { class: 'muted' }, `${show.theater.name}, ${show.theater.city} · ${show.screen.name} · ${whenText(show)}`)),
     h('div', { class: 'seat-layout' },
-      h('section', { class: 'map-area', 'aria-label': 'Seats' }, h('div', { class: 'map-scroll' }, mapBox), h('div', { id: 'legend' })),
+      h('section', { class: 'map-area', 'aria-label': 'Seats' }, h('div', { class: 'map-scroll' }, mapBox), h('div', { id: 'legend' }), zones.el),
       panel),
     live);
   seatmap.draw(first);
