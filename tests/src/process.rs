@@ -1,0 +1,259 @@
+//! The real `ingress` and `workers` binaries as child processes of a test: configured
+//! with `APP__...` variables like production ([`platform::settings::env::to_vars`]),
+//! their startup lines read from stdout, their JSON log lines kept from stderr, and
+//! killed with the test: on drop, and by the kernel when the test's thread ends
+//! however it ends (started through util-linux `setpriv --pdeathsig KILL`, which
+//! sets `PR_SET_PDEATHSIG` and execs the binary, so no test leaves an orphan).
+
+use platform::Settings;
+use rustix::process::{Pid, Signal, kill_process};
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, SystemTime};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+/// Longest wait for a binary's last startup line (it waits for the stores itself).
+const STARTUP_WAIT: Duration = Duration::from_secs(60);
+
+/// Log lines kept per child (the newest).
+const LOG_LINES_MAX: usize = 50_000;
+
+/// Log lines of a failed test's children shown with its failure.
+const TAIL_ON_FAILURE: usize = 40;
+
+/// The stderr lines (JSON logs) of a child so far.
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<VecDeque<String>>>);
+
+impl Logs {
+    /// Every line kept so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().expect("logs").iter().cloned().collect()
+    }
+
+    fn push(&self, line: String) {
+        let mut l = self.0.lock().expect("logs");
+        if l.len() == LOG_LINES_MAX {
+            l.pop_front();
+        }
+        l.push_back(line);
+    }
+}
+
+/// A running binary of the workspace.
+pub struct ChildProcess {
+    name: &'static str,
+    child: tokio::process::Child,
+    /// Its stdout lines up to and including the one it was waited for.
+    pub startup: Vec<String>,
+    pub logs: Logs,
+}
+
+/// util-linux `setpriv` on `PATH`, if there (without it children still die on drop,
+/// but not with a test process that is killed).
+fn setpriv() -> Option<PathBuf> {
+    static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
+    FOUND
+        .get_or_init(|| {
+            std::env::split_paths(&std::env::var_os("PATH")?)
+                .map(|dir| dir.join("setpriv"))
+                .find(|p| p.is_file())
+        })
+        .clone()
+}
+
+/// Where cargo put the workspace's binaries: next to the test executable's folder
+/// (`target/debug/deps/e2e-...` -> `target/debug`).
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let deps = exe.parent().expect("the test executable's folder");
+    deps.parent().unwrap_or(deps).to_path_buf()
+}
+
+/// The path of binary `name`, built and not older than any source file it was built
+/// from (cargo's dep-info file `name.d` lists them); panics saying how to build it.
+fn binary(name: &'static str) -> PathBuf {
+    static CHECKED: OnceLock<Mutex<Vec<(&'static str, Result<PathBuf, String>)>>> =
+        OnceLock::new();
+    let checked = CHECKED.get_or_init(Mutex::default);
+    let mut checked = checked.lock().expect("checked binaries");
+    if !checked.iter().any(|(n, _)| *n == name) {
+        let found = check_binary(&bin_dir(), name);
+        checked.push((name, found));
+    }
+    let (_, found) = checked.iter().find(|(n, _)| *n == name).expect("checked");
+    found.clone().unwrap_or_else(|e| {
+        panic!(
+            "{e}: build the binaries first, in the same profile as the tests \
+             (scripts/test.sh and `cargo test --workspace` do; alone: \
+             `cargo build -p ingress -p workers --bins`)"
+        )
+    })
+}
+
+fn check_binary(dir: &Path, name: &str) -> Result<PathBuf, String> {
+    let bin = dir.join(name);
+    let built = std::fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .map_err(|e| format!("no `{name}` binary at {} ({e})", bin.display()))?;
+    let Ok(deps) = std::fs::read_to_string(dir.join(format!("{name}.d"))) else {
+        return Ok(bin);
+    };
+    let newer = dep_info_sources(&deps)
+        .into_iter()
+        .filter(|src| !src.contains("/.cargo/registry/"))
+        .find(|src| {
+            std::fs::metadata(src)
+                .and_then(|m| m.modified())
+                .is_ok_and(|changed: SystemTime| changed > built)
+        });
+    match newer {
+        Some(src) => Err(format!(
+            "the `{name}` binary at {} is older than {src}",
+            bin.display()
+        )),
+        None => Ok(bin),
+    }
+}
+
+/// The sources listed in a dep-info file (`target: src src ...`, spaces in paths
+/// escaped with a backslash).
+fn dep_info_sources(text: &str) -> Vec<String> {
+    let Some(line) = text.lines().next() else {
+        return vec![];
+    };
+    let Some((_, list)) = line.split_once(": ") else {
+        return vec![];
+    };
+    let mut out = vec![];
+    let mut cur = String::new();
+    let mut chars = list.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => cur.extend(chars.next()),
+            ' ' if !cur.is_empty() => out.push(std::mem::take(&mut cur)),
+            ' ' => {}
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+impl ChildProcess {
+    /// Starts binary `name` with `settings` (nothing else of the test's environment)
+    /// and waits for its stdout line starting with `ready`.
+    pub async fn start(name: &'static str, settings: &Settings, ready: &str) -> Self {
+        let mut cmd = match setpriv() {
+            Some(setpriv) => {
+                let mut c = Command::new(setpriv);
+                c.args(["--pdeathsig", "KILL", "--"]).arg(binary(name));
+                c
+            }
+            None => Command::new(binary(name)),
+        };
+        cmd.env_clear()
+            .env(platform::settings::APP_ENV_VAR, settings.app_env.as_str())
+            .env("RUST_BACKTRACE", "1")
+            .envs(platform::settings::env::to_vars(settings))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("start the {name} binary: {e}"));
+        let logs = Logs::default();
+        let stderr = child.stderr.take().expect("piped stderr");
+        let keep = logs.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                keep.push(line);
+            }
+        });
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let mut startup = vec![];
+        let waited = tokio::time::timeout(STARTUP_WAIT, async {
+            while let Ok(Some(line)) = stdout.next_line().await {
+                let done = line.starts_with(ready);
+                startup.push(line);
+                if done {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        if waited != Ok(true) {
+            let tail = logs.lines();
+            let tail = &tail[tail.len().saturating_sub(TAIL_ON_FAILURE)..];
+            let exit = child.try_wait().ok().flatten();
+            panic!(
+                "{name} did not start (exit {exit:?}; stdout {startup:?}); its last log lines:\n{}",
+                tail.join("\n")
+            );
+        }
+        // Later stdout lines are not needed, but the pipe must not fill up.
+        tokio::spawn(async move { while let Ok(Some(_)) = stdout.next_line().await {} });
+        Self {
+            name,
+            child,
+            startup,
+            logs,
+        }
+    }
+
+    /// The rest of the startup line that starts with `prefix`.
+    pub fn startup_value(&self, prefix: &str) -> Option<&str> {
+        self.startup.iter().find_map(|l| l.strip_prefix(prefix))
+    }
+
+    /// Sends SIGTERM (a graceful stop, as Kubernetes does) and waits for the exit.
+    pub async fn terminate(mut self) -> ExitStatus {
+        if let Some(pid) = self.child.id().and_then(|id| Pid::from_raw(id as i32)) {
+            // Our own child, still unreaped: the pid is not anyone else's.
+            // (Already gone is fine: the wait below sees its exit.)
+            kill_process(pid, Signal::TERM).ok();
+        }
+        self.child.wait().await.expect("wait for the child")
+    }
+
+    /// SIGKILL: the process dies at once, mid-work (a crash).
+    pub async fn kill(mut self) -> ExitStatus {
+        drop(self.child.start_kill());
+        self.child.wait().await.expect("wait for the child")
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        // `kill_on_drop` kills it; a failing test shows what the process logged last.
+        if std::thread::panicking() {
+            let lines = self.logs.lines();
+            let tail = &lines[lines.len().saturating_sub(TAIL_ON_FAILURE)..];
+            if !tail.is_empty() {
+                eprintln!("--- last log lines of {}:\n{}", self.name, tail.join("\n"));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dep_info_lists_every_source_with_escaped_spaces() {
+        let text = "/t/debug/ingress: /w/a.rs /w/my\\ dir/b.rs  /w/c.toml\n\n/w/a.rs:\n";
+        assert_eq!(
+            dep_info_sources(text),
+            ["/w/a.rs", "/w/my dir/b.rs", "/w/c.toml"]
+        );
+    }
+}
