@@ -2,10 +2,10 @@
 //! every operation in it names a real handler, nothing is registered behind its back,
 //! and every example in it validates against its own schema.
 
+use openapi_check::{METHODS, operations, validate};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use openapi_check::{METHODS, operations, validate};
 
 /// The ingress crate's sources.
 fn ingress_src() -> PathBuf {

@@ -73,11 +73,10 @@ fn bin_dir() -> PathBuf {
     deps.parent().unwrap_or(deps).to_path_buf()
 }
 
-/// The path of binary `name`, built and not older than any source file it was built
-/// from (cargo's dep-info file `name.d` lists them); panics saying how to build it.
+/// The path of binary `name`, built and not older than any source of the workspace
+/// crates it is built from; panics saying how to build it (never runs it stale).
 fn binary(name: &'static str) -> PathBuf {
-    static CHECKED: OnceLock<Mutex<Vec<(&'static str, Result<PathBuf, String>)>>> =
-        OnceLock::new();
+    static CHECKED: OnceLock<Mutex<Vec<(&'static str, Result<PathBuf, String>)>>> = OnceLock::new();
     let checked = CHECKED.get_or_init(Mutex::default);
     let mut checked = checked.lock().expect("checked binaries");
     if !checked.iter().any(|(n, _)| *n == name) {
@@ -99,50 +98,91 @@ fn check_binary(dir: &Path, name: &str) -> Result<PathBuf, String> {
     let built = std::fs::metadata(&bin)
         .and_then(|m| m.modified())
         .map_err(|e| format!("no `{name}` binary at {} ({e})", bin.display()))?;
-    let Ok(deps) = std::fs::read_to_string(dir.join(format!("{name}.d"))) else {
-        return Ok(bin);
-    };
-    let newer = dep_info_sources(&deps)
-        .into_iter()
-        .filter(|src| !src.contains("/.cargo/registry/"))
-        .find(|src| {
-            std::fs::metadata(src)
-                .and_then(|m| m.modified())
-                .is_ok_and(|changed: SystemTime| changed > built)
-        });
+    let newer = sources_of(name).into_iter().find(|src| {
+        std::fs::metadata(src)
+            .and_then(|m| m.modified())
+            .is_ok_and(|changed: SystemTime| changed > built)
+    });
     match newer {
         Some(src) => Err(format!(
-            "the `{name}` binary at {} is older than {src}",
-            bin.display()
+            "the `{name}` binary at {} is older than {}",
+            bin.display(),
+            src.display()
         )),
         None => Ok(bin),
     }
 }
 
-/// The sources listed in a dep-info file (`target: src src ...`, spaces in paths
-/// escaped with a backslash).
-fn dep_info_sources(text: &str) -> Vec<String> {
-    let Some(line) = text.lines().next() else {
+/// The Rust sources (`src/**/*.rs`) of package `name` and of every workspace crate
+/// it depends on, and the compiled-in `config/*.toml`, found through `cargo
+/// metadata --no-deps` (none when cargo is not at hand: then nothing is checked).
+fn sources_of(name: &str) -> Vec<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let Ok(out) = std::process::Command::new(cargo)
+        .args([
+            "metadata",
+            "--no-deps",
+            "--offline",
+            "--format-version",
+            "1",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+    else {
         return vec![];
     };
-    let Some((_, list)) = line.split_once(": ") else {
+    let Ok(meta) = serde_json::from_slice::<serde_json::Value>(&out.stdout) else {
         return vec![];
     };
-    let mut out = vec![];
-    let mut cur = String::new();
-    let mut chars = list.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => cur.extend(chars.next()),
-            ' ' if !cur.is_empty() => out.push(std::mem::take(&mut cur)),
-            ' ' => {}
-            c => cur.push(c),
+    let packages = meta["packages"].as_array().cloned().unwrap_or_default();
+    let dir_of = |p: &serde_json::Value| {
+        p["manifest_path"]
+            .as_str()
+            .and_then(|m| Path::new(m).parent())
+            .map(Path::to_path_buf)
+    };
+    let mut todo = vec![name.to_owned()];
+    let mut seen: Vec<String> = vec![];
+    let mut files = vec![];
+    while let Some(n) = todo.pop() {
+        if seen.contains(&n) {
+            continue;
+        }
+        seen.push(n.clone());
+        let Some(p) = packages.iter().find(|p| p["name"] == n.as_str()) else {
+            continue;
+        };
+        if let Some(dir) = dir_of(p) {
+            rust_files(&dir.join("src"), &mut files);
+        }
+        for d in p["dependencies"].as_array().into_iter().flatten() {
+            if d["kind"].is_null() && d["path"].is_string() {
+                todo.push(d["name"].as_str().unwrap_or_default().to_owned());
+            }
         }
     }
-    if !cur.is_empty() {
-        out.push(cur);
+    if let Some(root) = meta["workspace_root"].as_str()
+        && let Ok(entries) = std::fs::read_dir(Path::new(root).join("config"))
+    {
+        files.extend(
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e == "toml")),
+        );
     }
-    out
+    files
+}
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
 }
 
 impl ChildProcess {
@@ -216,11 +256,21 @@ impl ChildProcess {
 
     /// Sends SIGTERM (a graceful stop, as Kubernetes does) and waits for the exit.
     pub async fn terminate(mut self) -> ExitStatus {
+        self.sigterm();
+        self.child.wait().await.expect("wait for the child")
+    }
+
+    /// Sends SIGTERM and returns at once (the process drains meanwhile).
+    pub fn sigterm(&self) {
         if let Some(pid) = self.child.id().and_then(|id| Pid::from_raw(id as i32)) {
             // Our own child, still unreaped: the pid is not anyone else's.
-            // (Already gone is fine: the wait below sees its exit.)
+            // (Already gone is fine: a later wait sees its exit.)
             kill_process(pid, Signal::TERM).ok();
         }
+    }
+
+    /// Waits for the process to exit by itself (e.g. after [`ChildProcess::sigterm`]).
+    pub async fn exited(mut self) -> ExitStatus {
         self.child.wait().await.expect("wait for the child")
     }
 
@@ -249,11 +299,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dep_info_lists_every_source_with_escaped_spaces() {
-        let text = "/t/debug/ingress: /w/a.rs /w/my\\ dir/b.rs  /w/c.toml\n\n/w/a.rs:\n";
-        assert_eq!(
-            dep_info_sources(text),
-            ["/w/a.rs", "/w/my dir/b.rs", "/w/c.toml"]
-        );
+    fn the_sources_of_ingress_are_its_own_and_its_workspace_dependencies() {
+        let files = sources_of("ingress");
+        let has = |tail: &str| files.iter().any(|f| f.ends_with(tail));
+        assert!(has("ingress/src/main.rs"), "{files:?}");
+        assert!(has("platform/src/settings.rs"), "{files:?}");
+        assert!(has("contracts/src/lib.rs"), "{files:?}");
+        assert!(has("config/default.toml"), "{files:?}");
+        // Not what it does not link: the workers, the tests, the stand-ins.
+        assert!(!has("workers/src/main.rs"), "{files:?}");
+        assert!(!has("tests/src/lib.rs"), "{files:?}");
+        assert!(!has("notifier/sink/src/lib.rs"), "{files:?}");
     }
 }

@@ -218,11 +218,7 @@ impl Workers {
             // `/healthz` answers while the process runs: the liveness probe of the
             // Kubernetes manifests (readiness has no meaning for a consumer).
             // With `fault_injection` (tests only), `/faults` arms injected failures.
-            let faults = if s.workers.fault_injection {
-                crate::faults::router(self.faults.clone())
-            } else {
-                axum::Router::new()
-            };
+            let faults = crate::faults::routes(s.workers.fault_injection, self.faults.clone());
             background.spawn(platform::probe::serve_with(listener, faults, stop.clone()));
         }
         tracing::info!(owner = %self.owner, partitions = ?self.partitions, "workers running");

@@ -3,8 +3,7 @@
 
 /// A fresh, migrated database of its own: (pool, server URL, database name).
 async fn fresh_database() -> (sqlx::PgPool, String, String) {
-    let settings =
-        platform::Settings::load_for(platform::settings::AppEnv::Development).unwrap();
+    let settings = platform::Settings::load_for(platform::settings::AppEnv::Development).unwrap();
     let id = uuid::Uuid::new_v4().simple().to_string();
     let name = format!("test_ret_{}", &id[..12]);
     let base = settings.database.url.rsplit_once('/').unwrap().0.to_owned();
@@ -98,7 +97,9 @@ async fn retention_forgets_old_inbox_webhook_token_and_acceptance_rows_and_keeps
         workers::retention::Swept::default()
     );
     pool.close().await;
-    let admin = sqlx::PgPool::connect(&format!("{base}/postgres")).await.unwrap();
+    let admin = sqlx::PgPool::connect(&format!("{base}/postgres"))
+        .await
+        .unwrap();
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "drop database if exists \"{db}\" with (force)"
     )))

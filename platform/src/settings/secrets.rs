@@ -218,7 +218,10 @@ mod tests {
         s.workers.fault_injection = true;
         let p = problems(&s);
         assert_eq!(p.len(), 1, "{p:?}");
-        assert!(p[0].starts_with("workers.fault_injection is a test hook"), "{p:?}");
+        assert!(
+            p[0].starts_with("workers.fault_injection is a test hook"),
+            "{p:?}"
+        );
         let mut dev = layered(AppEnv::Development);
         dev.workers.fault_injection = true;
         assert_eq!(problems(&dev), Vec::<String>::new());

@@ -221,7 +221,7 @@ async fn after_sigterm_readyz_turns_503_while_requests_are_still_served_then_the
     assert_eq!(ready.status(), 200);
     // A keep-alive client connected before the signal.
     let mut kept = TcpStream::connect(addr).await.unwrap();
-    other.stop().await;
+    other.process.sigterm();
     let started = Instant::now();
     sys.eventually(Duration::from_secs(2), "readyz says draining", || async {
         let res = sys.http.get(url("/readyz")).send().await.unwrap();
@@ -252,6 +252,11 @@ async fn after_sigterm_readyz_turns_503_while_requests_are_still_served_then_the
     })
     .await;
     assert!(started.elapsed() >= Duration::from_millis(3900));
+    let status = other.process.exited().await;
+    assert!(
+        status.success(),
+        "ingress exited with {status} after draining"
+    );
     sys.shutdown().await;
 }
 

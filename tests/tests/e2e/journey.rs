@@ -6,8 +6,8 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
-use tests::{SystemOptions, TestSystem, spawn_system};
 use tests::Faults;
+use tests::{SystemOptions, TestSystem, spawn_system};
 
 const WAIT: Duration = Duration::from_secs(30);
 

@@ -5,8 +5,8 @@ use crate::payments::{book_and_wait, events_of, late_payment, wait_status};
 use crate::webhooks::workers_counter;
 use serde_json::json;
 use std::time::{Duration, Instant};
-use tests::{BOOKING_WAIT, SystemOptions, TestSystem, spawn_system};
 use tests::Faults;
+use tests::{BOOKING_WAIT, SystemOptions, TestSystem, spawn_system};
 
 /// A system whose gateway never delivers a webhook: only the saga's polls settle.
 fn webhooks_lost() -> SystemOptions {
