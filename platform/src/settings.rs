@@ -427,7 +427,7 @@ impl Settings {
             ));
         }
         if let Some(path) = vars.get("APP_CONFIG") {
-            b = b.add_source(config::File::with_name(&path));
+            b = b.add_source(config::File::with_name(path));
         }
         b = b.add_source(
             config::Environment::with_prefix("APP")

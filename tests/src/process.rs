@@ -73,10 +73,13 @@ fn bin_dir() -> PathBuf {
     deps.parent().unwrap_or(deps).to_path_buf()
 }
 
+/// A binary's name and its path, or why it cannot be run.
+type Checked = (&'static str, Result<PathBuf, String>);
+
 /// The path of binary `name`, built and not older than any source of the workspace
 /// crates it is built from; panics saying how to build it (never runs it stale).
 fn binary(name: &'static str) -> PathBuf {
-    static CHECKED: OnceLock<Mutex<Vec<(&'static str, Result<PathBuf, String>)>>> = OnceLock::new();
+    static CHECKED: OnceLock<Mutex<Vec<Checked>>> = OnceLock::new();
     let checked = CHECKED.get_or_init(Mutex::default);
     let mut checked = checked.lock().expect("checked binaries");
     if !checked.iter().any(|(n, _)| *n == name) {
@@ -211,10 +214,12 @@ impl ChildProcess {
         let logs = Logs::default();
         let stderr = child.stderr.take().expect("piped stderr");
         let keep = logs.clone();
+        // Read to the end whatever comes (a line that is not UTF-8 is kept lossily):
+        // a reader that stopped would block the child once the pipe is full.
         tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                keep.push(line);
+            let mut lines = BufReader::new(stderr).split(b'\n');
+            while let Ok(Some(line)) = lines.next_segment().await {
+                keep.push(String::from_utf8_lossy(&line).into_owned());
             }
         });
         let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
@@ -240,7 +245,8 @@ impl ChildProcess {
             );
         }
         // Later stdout lines are not needed, but the pipe must not fill up.
-        tokio::spawn(async move { while let Ok(Some(_)) = stdout.next_line().await {} });
+        let mut rest = stdout.into_inner();
+        tokio::spawn(async move { drop(tokio::io::copy(&mut rest, &mut tokio::io::sink()).await) });
         Self {
             name,
             child,

@@ -79,7 +79,11 @@ async fn dump_redis(sys: &TestSystem) -> String {
 async fn a_card_number_is_refused_and_never_stored_logged_or_echoed() {
     // Everything any process logs, at every level our code logs at.
     let sys = spawn_system(SystemOptions {
-        log_filter: Some("debug,lapin=info,sqlx=info,hyper=info,h2=info,reqwest=info".into()),
+        log_filter: Some(
+            "debug,lapin=info,sqlx=info,hyper=info,h2=info,reqwest=info,hyper_util=info,\
+             amq_protocol=info,pinky_swear=info,redis=info,tokio_util=info,rustls=info"
+                .into(),
+        ),
         ..SystemOptions::default()
     })
     .await;
@@ -167,7 +171,9 @@ async fn a_card_number_is_refused_and_never_stored_logged_or_echoed() {
     let lines = sys.logs();
     assert!(
         lines.iter().any(|l| l.contains("booking accepted")),
-        "the capture holds the processes' logs"
+        "the capture holds the processes' logs ({} lines, of ingress {:?})",
+        lines.len(),
+        sys.ingress.process.logs.lines()
     );
     let leaked: Vec<&String> = lines.iter().filter(|l| leaks(l)).collect();
     assert!(leaked.is_empty(), "logged: {leaked:#?}");
