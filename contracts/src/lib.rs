@@ -5,6 +5,7 @@
 //!
 //! - [`ids`]: typed identifiers (`ShowId`, `BookingId`, `SeatId`, ...) and the
 //!   deterministic derivation of a booking id from (user, idempotency key).
+//! - [`faults`]: the counts of the workers' fault-injection test hook.
 //! - [`kind`]: what a catalog entry is (movie, concert, sports, play, comedy, other).
 //! - [`layout`]: a screen's seat layout (rows, seats, seat types, aisles, focal point,
 //!   general-admission zones) and a show's price list.
@@ -27,6 +28,7 @@
 
 pub mod command;
 pub mod event;
+pub mod faults;
 pub mod ids;
 pub mod kind;
 pub mod layout;

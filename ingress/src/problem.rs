@@ -320,6 +320,13 @@ impl IntoResponse for ApiError {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        if matches!(self, ApiError::PayloadTooLarge) {
+            // The rest of the body was never read, so the connection cannot carry
+            // another request: say so, or a client reusing it races the close (the
+            // harness's client did, against an ingress in its own process).
+            res.headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         if let ApiError::RateLimited { retry_after_secs } = self {
             res.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));

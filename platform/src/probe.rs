@@ -51,7 +51,12 @@ async fn metrics() -> axum::response::Response {
 
 /// Serves [`router`] on `listener` until `stop` is cancelled.
 pub async fn serve(listener: TcpListener, stop: CancellationToken) {
-    if let Err(e) = axum::serve(listener, router())
+    serve_with(listener, Router::new(), stop).await;
+}
+
+/// Like [`serve`], with the process's own routes of this listener (`extra`) too.
+pub async fn serve_with(listener: TcpListener, extra: Router, stop: CancellationToken) {
+    if let Err(e) = axum::serve(listener, router().merge(extra))
         .with_graceful_shutdown(stop.cancelled_owned())
         .await
     {

@@ -5,10 +5,11 @@
 //! form is unset. [`Settings::load`] then checks the secrets ([`secrets`]): a process
 //! never starts with a missing, weak or (in production) publicly known one.
 
+pub mod env;
 pub mod secrets;
 
 use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 const DEFAULTS: &str = include_str!("../../config/default.toml");
 /// The well-known development secrets (see [`secrets::shipped`]).
@@ -77,7 +78,7 @@ pub enum SettingsError {
     },
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Settings {
     /// Set from `APP_ENV` by [`Settings::load`], never from a file.
     #[serde(skip)]
@@ -97,7 +98,7 @@ pub struct Settings {
 }
 
 /// Theater scopes and check-in at the door.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct DoorSettings {
     /// How long ingress trusts a looked-up theater scope of an account (0 = never):
     /// a revoked grant stops working at most this late.
@@ -110,7 +111,7 @@ pub struct DoorSettings {
 }
 
 /// The notifier: SMTP server, sender, e-ticket keys and send retries.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct NotifierSettings {
     pub enabled: bool,
     pub smtp_host: String,
@@ -118,6 +119,7 @@ pub struct NotifierSettings {
     /// `none` (plain, local sinks), `starttls` (required) or `tls` (implicit TLS).
     pub smtp_tls: String,
     pub smtp_username: String,
+    #[serde(serialize_with = "env::expose")]
     pub smtp_password: SecretString,
     pub smtp_timeout_ms: u64,
     pub from: String,
@@ -136,19 +138,21 @@ pub struct NotifierSettings {
     /// Key id of the key that signs new e-tickets.
     pub ticket_current_kid: String,
     /// 32-byte Ed25519 secret seeds (base64) by key id.
-    #[serde(default)]
+    #[serde(default, serialize_with = "env::expose_all")]
     pub ticket_signing_keys: std::collections::BTreeMap<String, SecretString>,
     /// Retired public keys (base64) by key id: old tickets still verify.
     #[serde(default)]
     pub ticket_public_keys: std::collections::BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct PaymentSettings {
     pub gateway_url: String,
+    #[serde(serialize_with = "env::expose")]
     pub gateway_api_key: SecretString,
     pub gateway_timeout_ms: u64,
     pub gateway_max_attempts: usize,
+    #[serde(serialize_with = "env::expose")]
     pub webhook_secret: SecretString,
     pub webhook_tolerance_secs: i64,
     pub cancellation_fee_permille: u16,
@@ -169,14 +173,14 @@ pub struct PaymentSettings {
     pub poll_max_interval_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct DatabaseSettings {
     pub url: String,
     pub max_connections: u32,
     pub acquire_timeout_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct AmqpSettings {
     pub url: String,
     pub prefix: String,
@@ -185,7 +189,7 @@ pub struct AmqpSettings {
     pub publish_confirm_timeout_ms: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct RedisSettings {
     pub url: String,
     pub key_prefix: String,
@@ -194,11 +198,13 @@ pub struct RedisSettings {
     pub seatmap_ttl_secs: u64,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct AuthSettings {
+    #[serde(serialize_with = "env::expose")]
     pub jwt_secret: SecretString,
     /// Key material of the TOTP secrets at rest; empty: derived from `jwt_secret`
     /// (then rotating that secret means enrolled accounts enrol again).
+    #[serde(serialize_with = "env::expose")]
     pub mfa_encryption_key: SecretString,
     pub access_token_ttl_secs: u64,
     /// How long a refresh token may be exchanged for a new pair.
@@ -245,7 +251,7 @@ impl AuthSettings {
 }
 
 /// Scheduling rules of the catalog.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct CatalogSettings {
     /// Minutes a screen stays busy after a show ends (cleaning, ads); a show may not
     /// start on the screen before that.
@@ -258,7 +264,7 @@ pub struct CatalogSettings {
 }
 
 /// The shared request budget (Redis-backed GCRA, one budget across every ingress).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct RateLimitSettings {
     pub enabled: bool,
     /// Requests per minute per caller (user, or client IP when anonymous), by route
@@ -277,7 +283,7 @@ pub struct RateLimitSettings {
     pub failed_logins_per_hour: u32,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct IngressSettings {
     pub listen: String,
     pub body_limit_bytes: usize,
@@ -322,7 +328,7 @@ impl IngressSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct WorkerSettings {
     pub partitions: Vec<u16>,
     pub prefetch: u16,
@@ -338,9 +344,15 @@ pub struct WorkerSettings {
     pub retry_max_ms: u64,
     pub shutdown_grace_secs: u64,
     pub metrics_listen: String,
+    /// Serve `GET`/`POST /faults` on the metrics listener: the end-to-end tests arm
+    /// injected failures (a runner crash before or after its commit, a failed saga
+    /// send, a failed notifier record) in a running `workers` process through it.
+    /// [`Settings::load`] refuses it in production.
+    #[serde(default)]
+    pub fault_injection: bool,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct TelemetrySettings {
     pub format: String,
     pub filter: String,
@@ -374,7 +386,16 @@ impl Settings {
     /// Like [`Settings::load`], in `env` whatever `APP_ENV` says (the test harness
     /// runs in development).
     pub fn load_for(env: AppEnv) -> Result<Self, SettingsError> {
-        let mut s = Self::layered(env)?;
+        Self::load_from(env, std::env::vars())
+    }
+
+    /// Like [`Settings::load_for`], with `vars` standing in for the process
+    /// environment (what a parent hands a child, see [`env::to_vars`]).
+    pub fn load_from(
+        env: AppEnv,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, SettingsError> {
+        let mut s = Self::layered(env, vars.into_iter().collect())?;
         s.app_env = env;
         s.check_secrets()?;
         Ok(s)
@@ -393,7 +414,10 @@ impl Settings {
         }
     }
 
-    fn layered(env: AppEnv) -> Result<Self, config::ConfigError> {
+    fn layered(
+        env: AppEnv,
+        vars: std::collections::HashMap<String, String>,
+    ) -> Result<Self, config::ConfigError> {
         let mut b = config::Config::builder()
             .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
         if env == AppEnv::Development {
@@ -402,8 +426,8 @@ impl Settings {
                 config::FileFormat::Toml,
             ));
         }
-        if let Ok(path) = std::env::var("APP_CONFIG") {
-            b = b.add_source(config::File::with_name(&path));
+        if let Some(path) = vars.get("APP_CONFIG") {
+            b = b.add_source(config::File::with_name(path));
         }
         b = b.add_source(
             config::Environment::with_prefix("APP")
@@ -414,9 +438,10 @@ impl Settings {
                 .with_list_parse_key("rate_limit.exempt_roles")
                 .with_list_parse_key("ingress.cors_origins")
                 .with_list_parse_key("auth.mfa_required_roles")
-                .try_parsing(true),
+                .try_parsing(true)
+                .source(Some(vars.clone().into_iter().collect())),
         );
-        for (var, key, path) in secret_files(std::env::vars()) {
+        for (var, key, path) in secret_files(vars.clone().into_iter()) {
             let value = std::fs::read_to_string(&path).map_err(|e| {
                 config::ConfigError::Message(format!("{var}: cannot read {path}: {e}"))
             })?;
@@ -427,10 +452,10 @@ impl Settings {
             ("AMQP_URL", "amqp.url", "APP__AMQP__URL"),
             ("REDIS_URL", "redis.url", "APP__REDIS__URL"),
         ] {
-            if std::env::var_os(app).is_none()
-                && let Ok(v) = std::env::var(plain)
+            if !vars.contains_key(app)
+                && let Some(v) = vars.get(plain)
             {
-                b = b.set_override(key, v)?;
+                b = b.set_override(key, v.as_str())?;
             }
         }
         b.build()?.try_deserialize()

@@ -1,17 +1,22 @@
-//! The end-to-end harness: `spawn_system()` starts the real ingress and workers
-//! (their `build` functions, in-process, on port 0) against the real PostgreSQL,
-//! RabbitMQ and Redis, with a fresh database, queue prefix and key prefix per test,
-//! so tests run in parallel.
+//! The end-to-end harness: `spawn_system()` starts the real `ingress` and `workers`
+//! binaries as child processes (configured with `APP__...` variables as in
+//! production, on port 0; see [`process`]) against the real PostgreSQL, RabbitMQ and
+//! Redis, with a fresh database, queue prefix and key prefix per test, so tests run
+//! in parallel. The local payment gateway and SMTP sink (stand-ins for outside
+//! systems) run inside the test.
 //!
 //! Services come from `DATABASE_URL`, `AMQP_URL`, `REDIS_URL` (defaults: the local
 //! ports). When one does not answer, the harness fails and names it; it never skips.
 
+mod children;
 mod fixtures;
 mod mail;
 mod money;
 pub mod openapi;
+pub mod process;
 pub mod proxy;
 mod urls;
+pub use children::{Faults, IngressHandle, WorkerHandle, start_ingress};
 use urls::with_database;
 pub use urls::with_port;
 
@@ -22,9 +27,7 @@ use platform::Settings;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use workers::runner::Faults;
 
 /// How often the tests' waits look again.
 pub const POLL: Duration = Duration::from_millis(50);
@@ -71,6 +74,11 @@ pub struct SystemOptions {
     pub mfa_required_roles: Vec<String>,
     /// `auth.require_verified_email_to_pay`.
     pub require_verified_email_to_pay: bool,
+    /// The processes' log filter (`telemetry.filter`; default: `APP__TELEMETRY__FILTER`
+    /// of the test's environment, `warn` in scripts/test.sh).
+    pub log_filter: Option<String>,
+    /// `telemetry.otlp_endpoint` of the processes (default: none).
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Default for SystemOptions {
@@ -93,17 +101,10 @@ impl Default for SystemOptions {
             deliver_webhooks: true,
             mfa_required_roles: vec![],
             require_verified_email_to_pay: false,
+            log_filter: None,
+            otlp_endpoint: None,
         }
     }
-}
-
-/// A running worker process (in-process).
-pub struct WorkerHandle {
-    pub stop: CancellationToken,
-    pub join: JoinHandle<anyhow::Result<()>>,
-    pub faults: Arc<Faults>,
-    pub owner: String,
-    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 pub struct TestSystem {
@@ -123,7 +124,10 @@ pub struct TestSystem {
     pub workers_redis_url: String,
     /// Where ingress serves `/metrics` (its own listener, not the API's port).
     pub ingress_metrics_addr: std::net::SocketAddr,
-    ingress_stop: CancellationToken,
+    /// The ingress process.
+    pub ingress: IngressHandle,
+    /// Stops what runs inside the test (the gateway, the SMTP sink).
+    stop: CancellationToken,
 }
 
 /// Fails clearly when a service does not answer.
@@ -183,6 +187,12 @@ pub async fn test_settings(opts: &SystemOptions) -> (Settings, String) {
         .into_iter()
         .map(|class| (class.to_owned(), opts.rate_limit_per_minute))
         .collect();
+    if let Some(filter) = &opts.log_filter {
+        s.telemetry.filter.clone_from(filter);
+    }
+    if let Some(endpoint) = &opts.otlp_endpoint {
+        s.telemetry.otlp_endpoint.clone_from(endpoint);
+    }
     (s, db_name)
 }
 
@@ -211,10 +221,10 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
         .await
         .expect("migrate test database");
     let pool = platform::db::pool(&settings.database).expect("pool");
-    let ingress_stop = CancellationToken::new();
+    let stop = CancellationToken::new();
     // The sink first: ingress sends account emails (verification, reset) to it too.
     let mut settings = settings;
-    let (mail_dir, smtp) = start_smtp_sink(&opts, &mut settings, &ingress_stop).await;
+    let (mail_dir, smtp) = start_smtp_sink(&opts, &mut settings, &stop).await;
     // The gateway is bound first (ingress asks it too, to reconcile) and sends its
     // webhooks to ingress once ingress is bound.
     let mut gw = opts.gateway.clone();
@@ -227,19 +237,16 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
         .expect("build local gateway");
     let gateway_url = gateway.base_url();
     settings.payments.gateway_url = gateway_url.clone();
-    let app = ingress::Application::build(settings.clone())
-        .await
-        .expect("build ingress");
-    let base_url = format!("http://{}", app.addr());
-    let ingress_metrics_addr = app.metrics_addr().expect("ingress serves /metrics");
-    tokio::spawn(app.run_until_stopped(ingress_stop.clone().cancelled_owned()));
+    let ingress = start_ingress(&settings).await;
+    let base_url = ingress.base_url();
+    let ingress_metrics_addr = ingress.metrics_addr.expect("ingress serves /metrics");
     let gateway = gateway
         .webhooks_to(
             opts.deliver_webhooks
                 .then(|| format!("{base_url}/v1/payments/webhook")),
         )
         .expect("webhooks to ingress");
-    tokio::spawn(gateway.run_until_stopped(ingress_stop.clone().cancelled_owned()));
+    tokio::spawn(gateway.run_until_stopped(stop.clone().cancelled_owned()));
     let tokens = TokenKeys::new(&settings.auth.jwt_secret, 3600);
     let workers_redis_url = match opts.workers_redis_port {
         Some(port) => with_port(&settings.redis.url, port),
@@ -262,7 +269,8 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
         smtp,
         workers_redis_url,
         ingress_metrics_addr,
-        ingress_stop,
+        ingress,
+        stop,
     };
     for _ in 0..opts.workers {
         let w = sys
@@ -274,30 +282,6 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
 }
 
 impl TestSystem {
-    /// Starts one more worker process (in-process) with `faults`.
-    pub async fn start_worker(&self, db_port: Option<u16>, faults: Faults) -> WorkerHandle {
-        let mut s = self.settings.clone();
-        s.redis.url = self.workers_redis_url.clone();
-        if let Some(port) = db_port {
-            s.database.url = with_port(&s.database.url, port);
-        }
-        let faults = Arc::new(faults);
-        let w = workers::Workers::build_with_faults(s, faults.clone())
-            .await
-            .expect("build workers");
-        let owner = w.owner().to_owned();
-        let metrics_addr = w.metrics_addr();
-        let stop = CancellationToken::new();
-        let join = tokio::spawn(w.run_until_stopped(stop.clone().cancelled_owned()));
-        WorkerHandle {
-            stop,
-            join,
-            faults,
-            owner,
-            metrics_addr,
-        }
-    }
-
     /// A customer with a token.
     pub async fn customer(&self, n: usize) -> (UserId, String) {
         let id = UserId::new_v7();
@@ -528,13 +512,15 @@ impl TestSystem {
         assert!(check().await, "no longer true: {what}");
     }
 
-    /// Stops everything and drops the test's database and queues.
+    /// Stops everything and drops the test's database and queues. The processes are
+    /// killed (nothing of them is checked any more; a test that checks a graceful
+    /// stop calls [`WorkerHandle::stop`]).
     pub async fn shutdown(self) {
         for w in self.workers {
-            w.stop.cancel();
-            drop(w.join.await);
+            w.kill().await;
         }
-        self.ingress_stop.cancel();
+        let _ = self.ingress.process.kill().await;
+        self.stop.cancel();
         drop(std::fs::remove_dir_all(&self.mail_dir));
         if let Ok(conn) = platform::amqp::connect(&self.settings.amqp.url, "test-cleanup").await
             && let Ok(ch) = conn.create_channel().await

@@ -2,26 +2,12 @@
 //! ingress (accepted, webhook), the sequencer runner (each decision), the payment
 //! saga, the notifier — by its booking id, and by the W3C trace id the client
 //! started, which travels in the AMQP `traceparent` headers and envelopes.
-//! Its own test binary, because it installs the global log subscriber.
+//! The lines read are the processes' own: the JSON the `ingress` and `workers`
+//! binaries write to stderr, as a log shipper would read them.
 
 use serde_json::{Value, json};
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tests::{SystemOptions, spawn_system};
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The client's W3C trace: every part continues it.
 const CLIENT_TRACE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
@@ -29,17 +15,11 @@ const CLIENT_TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_booking_can_be_followed_through_the_json_logs_of_every_process() {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(true)
-        .with_env_filter("info,lapin=warn,sqlx=warn")
-        .with_writer(move || writer.clone())
-        .init();
-
-    let sys = spawn_system(SystemOptions::default()).await;
+    let sys = spawn_system(SystemOptions {
+        log_filter: Some("info,lapin=warn,sqlx=warn".into()),
+        ..SystemOptions::default()
+    })
+    .await;
     let show = sys.show(2, 4).await;
     let (_, token) = sys.customer(1).await;
     let res = sys
@@ -67,11 +47,17 @@ async fn one_booking_can_be_followed_through_the_json_logs_of_every_process() {
     )
     .await;
     sys.wait_emails(1, Duration::from_secs(30)).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The notifier logs its send after the mail is stored: wait for that line.
+    sys.eventually(Duration::from_secs(10), "the notifier's line", || async {
+        sys.logs()
+            .iter()
+            .any(|l| l.contains(&id) && l.contains("email sent"))
+    })
+    .await;
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<Value> = text
-        .lines()
+    let lines: Vec<Value> = sys
+        .logs()
+        .iter()
         .filter(|l| l.contains(&id))
         .map(|l| serde_json::from_str(l).expect("every log line is JSON"))
         .collect();

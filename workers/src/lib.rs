@@ -10,6 +10,8 @@
 //!   after the commit (versioned; best effort).
 //! - [`events`]: publishing committed events from the outbox (right after the commit,
 //!   and a relay for whatever a crash left behind).
+//! - [`faults`]: the test hook `GET`/`POST /faults` that arms injected failures in a
+//!   running process (only with `workers.fault_injection`; production refuses it).
 //! - [`expiry`]: the sweep that turns ran-out holds into `ExpireHold` commands on
 //!   the show's partition queue, so expiry is ordered with everything else.
 //! - [`retention`]: keeps the inbox, webhook deduplication and refresh tokens
@@ -23,6 +25,7 @@
 
 pub mod events;
 pub mod expiry;
+pub mod faults;
 pub mod retention;
 pub mod runner;
 pub mod saga;

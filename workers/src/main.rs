@@ -11,6 +11,8 @@ async fn main() -> anyhow::Result<()> {
     if let Some(addr) = workers.metrics_addr() {
         println!("workers metrics on http://{addr}/metrics");
     }
+    // The last line at startup (the end-to-end harness reads these lines).
+    println!("workers running as {}", workers.owner());
     workers
         .run_until_stopped(platform::shutdown::signal())
         .await

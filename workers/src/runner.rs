@@ -43,7 +43,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// Where a test can make a runner "crash" (drop its channel without acking).
+/// Where a test can make a runner "crash" (drop its channel without acking), and the
+/// saga's and the notifier's failures: armed through [`crate::faults`].
 #[derive(Debug, Default)]
 pub struct Faults {
     /// Crash this many times right before committing a batch.
@@ -58,6 +59,27 @@ pub struct Faults {
 }
 
 impl Faults {
+    /// Arms `more` failures of each kind (see [`crate::faults`]).
+    pub fn add(&self, more: contracts::faults::FaultCounts) {
+        let add = |c: &AtomicU32, n: u32| {
+            c.fetch_add(n, Ordering::SeqCst);
+        };
+        add(&self.crash_before_commit, more.crash_before_commit);
+        add(&self.crash_after_commit, more.crash_after_commit);
+        add(&self.saga_send_fail, more.saga_send_fail);
+        add(&self.notifier.fail_record, more.notifier_fail_record);
+    }
+
+    /// The failures of each kind still to come.
+    pub fn left(&self) -> contracts::faults::FaultCounts {
+        contracts::faults::FaultCounts {
+            crash_before_commit: self.crash_before_commit.load(Ordering::SeqCst),
+            crash_after_commit: self.crash_after_commit.load(Ordering::SeqCst),
+            saga_send_fail: self.saga_send_fail.load(Ordering::SeqCst),
+            notifier_fail_record: self.notifier.fail_record.load(Ordering::SeqCst),
+        }
+    }
+
     pub(crate) fn take(counter: &AtomicU32) -> bool {
         counter
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))

@@ -27,14 +27,7 @@ impl Workers {
     /// Checks the stores answer (waiting with bounded backoff), declares the broker
     /// topology, and binds the metrics listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Self::build_with_faults(settings, Arc::new(Faults::default())).await
-    }
-
-    /// Like [`Workers::build`], with fault injection for tests.
-    pub async fn build_with_faults(
-        settings: Settings,
-        faults: Arc<Faults>,
-    ) -> anyhow::Result<Self> {
+        let faults = Arc::new(Faults::default());
         // Install the metrics recorder before anything records.
         let _ = platform::telemetry::prometheus();
         // The gateway client's TLS (reqwest built without a provider) uses ring.
@@ -224,7 +217,9 @@ impl Workers {
         if let Some(listener) = self.metrics {
             // `/healthz` answers while the process runs: the liveness probe of the
             // Kubernetes manifests (readiness has no meaning for a consumer).
-            background.spawn(platform::probe::serve(listener, stop.clone()));
+            // With `fault_injection` (tests only), `/faults` arms injected failures.
+            let faults = crate::faults::routes(s.workers.fault_injection, self.faults.clone());
+            background.spawn(platform::probe::serve_with(listener, faults, stop.clone()));
         }
         tracing::info!(owner = %self.owner, partitions = ?self.partitions, "workers running");
         shutdown.await;

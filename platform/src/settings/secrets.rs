@@ -87,6 +87,13 @@ pub fn problems(s: &Settings) -> Vec<String> {
     }
     if s.app_env == AppEnv::Production {
         out.extend(shipped_in_use(s));
+        if s.workers.fault_injection {
+            out.push(
+                "workers.fault_injection is a test hook (it lets anyone who reaches the \
+                 metrics listener crash the runners): unset APP__WORKERS__FAULT_INJECTION"
+                    .to_owned(),
+            );
+        }
         // Only the development layer may relax two-factor sign-in for staff.
         let roles = s.auth.mfa_roles();
         for needed in ["admin", "operator"] {
@@ -203,6 +210,21 @@ mod tests {
         let p = problems(&s);
         assert_eq!(p.len(), 1, "{p:?}");
         assert!(p[0].starts_with("auth.mfa_required_roles must include operator"));
+    }
+
+    #[test]
+    fn production_refuses_fault_injection_and_development_allows_it() {
+        let mut s = own_production();
+        s.workers.fault_injection = true;
+        let p = problems(&s);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("workers.fault_injection is a test hook"),
+            "{p:?}"
+        );
+        let mut dev = layered(AppEnv::Development);
+        dev.workers.fault_injection = true;
+        assert_eq!(problems(&dev), Vec::<String>::new());
     }
 
     #[test]

@@ -218,6 +218,11 @@ async fn bad_requests_get_problem_json_and_change_nothing() {
         .await
         .unwrap();
     assert_eq!(res.status(), 413);
+    assert_eq!(
+        res.headers().get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..]),
+        "an unread body ends the connection, and the answer says so"
+    );
 
     // No Idempotency-Key; no token; a forged token.
     let (status, p) = {

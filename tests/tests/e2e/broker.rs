@@ -7,7 +7,6 @@ use serde_json::json;
 use std::time::{Duration, Instant};
 use tests::proxy::TcpProxy;
 use tests::{SystemOptions, spawn_system, with_port};
-use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
 async fn without_the_broker_a_booking_is_a_prompt_503_problem_with_retry_after_then_it_recovers() {
@@ -22,12 +21,8 @@ async fn without_the_broker_a_booking_is_a_prompt_503_problem_with_retry_after_t
     .unwrap();
     let mut settings = sys.settings.clone();
     settings.amqp.url = with_port(&sys.settings.amqp.url, proxy.port);
-    let app = ingress::Application::build(settings)
-        .await
-        .expect("build the proxied ingress");
-    let base = format!("http://{}", app.addr());
-    let stop = CancellationToken::new();
-    tokio::spawn(app.run_until_stopped(stop.clone().cancelled_owned()));
+    let proxied = sys.start_ingress(&settings).await;
+    let base = proxied.base_url();
 
     let show = sys.show(5, 10).await;
     let (_, token) = sys.customer(1).await;
@@ -85,12 +80,13 @@ async fn without_the_broker_a_booking_is_a_prompt_503_problem_with_retry_after_t
         "recovered only after {:?}",
         restored.elapsed()
     );
-    let metrics = sys.ingress_metrics().await;
+    // The proxied ingress's own metrics (its own process and listener).
+    let metrics = proxied.metrics().await;
     assert!(
         metrics.contains("amqp_publisher_reconnects_total{name=\"ingress\"}"),
         "{metrics}"
     );
     assert!(metrics.contains("amqp_publisher_down_seconds"), "{metrics}");
-    stop.cancel();
+    proxied.stop().await;
     sys.shutdown().await;
 }

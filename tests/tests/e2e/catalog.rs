@@ -462,10 +462,10 @@ async fn a_runner_that_dies_between_commit_and_seat_map_write_leaves_no_stale_ma
         ..SystemOptions::default()
     })
     .await;
-    let faults = workers::runner::Faults::default();
-    faults
-        .crash_after_commit
-        .store(1, std::sync::atomic::Ordering::SeqCst);
+    let faults = tests::Faults {
+        crash_after_commit: 1,
+        ..Default::default()
+    };
     let w = sys.start_worker(None, faults).await;
     let show = sys.show(2, 4).await;
     let (v0, _) = seat_map(&sys, show).await;
@@ -484,9 +484,7 @@ async fn a_runner_that_dies_between_commit_and_seat_map_write_leaves_no_stale_ma
     let (v1, _) = wait_seats(&sys, show, &["A3"], "held").await;
     assert!(v1 > v0);
     assert_eq!(
-        w.faults
-            .crash_after_commit
-            .load(std::sync::atomic::Ordering::SeqCst),
+        w.faults_left().await.crash_after_commit,
         0,
         "the crash happened"
     );

@@ -5,26 +5,20 @@
 
 use serde_json::json;
 use std::time::{Duration, Instant};
-use tests::{SystemOptions, TestSystem, spawn_system};
+use tests::{IngressHandle, SystemOptions, TestSystem, spawn_system};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_util::sync::CancellationToken;
 
-/// Another ingress of `sys` with its `ingress` settings changed by `tune`, serving
-/// until the returned token is cancelled.
+/// Another ingress process of `sys` with its `ingress` settings changed by `tune`,
+/// serving until the returned handle is stopped or dropped.
 async fn another_ingress(
     sys: &TestSystem,
     tune: impl FnOnce(&mut platform::settings::IngressSettings),
-) -> (std::net::SocketAddr, CancellationToken) {
+) -> (std::net::SocketAddr, IngressHandle) {
     let mut settings = sys.settings.clone();
     tune(&mut settings.ingress);
-    let app = ingress::Application::build(settings)
-        .await
-        .expect("build the second ingress");
-    let addr = app.addr();
-    let stop = CancellationToken::new();
-    tokio::spawn(app.run_until_stopped(stop.clone().cancelled_owned()));
-    (addr, stop)
+    let ingress = sys.start_ingress(&settings).await;
+    (ingress.addr, ingress)
 }
 
 /// The `x-request-id` ingress answers `GET /healthz` sent with `id`.
@@ -138,7 +132,7 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<(S
 async fn a_slow_header_connection_and_an_idle_one_are_closed_within_the_timeout() {
     let sys = spawn_system(SystemOptions::default()).await;
     let timeout = Duration::from_millis(600);
-    let (addr, stop) = another_ingress(&sys, |s| {
+    let (addr, other) = another_ingress(&sys, |s| {
         s.header_read_timeout_ms = 600;
     })
     .await;
@@ -181,14 +175,14 @@ async fn a_slow_header_connection_and_an_idle_one_are_closed_within_the_timeout(
         .expect("an idle keep-alive connection was still open after 5 s");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(after < timeout * 3, "closed only after {after:?}");
-    stop.cancel();
+    other.stop().await;
     sys.shutdown().await;
 }
 
 #[tokio::test]
 async fn past_the_connection_cap_a_new_connection_waits_until_one_closes() {
     let sys = spawn_system(SystemOptions::default()).await;
-    let (addr, stop) = another_ingress(&sys, |s| {
+    let (addr, other) = another_ingress(&sys, |s| {
         s.connections_max = 2;
     })
     .await;
@@ -211,14 +205,14 @@ async fn past_the_connection_cap_a_new_connection_waits_until_one_closes() {
         .expect("the waiting connection is served once a slot frees");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     drop(second);
-    stop.cancel();
+    other.stop().await;
     sys.shutdown().await;
 }
 
 #[tokio::test]
 async fn after_sigterm_readyz_turns_503_while_requests_are_still_served_then_the_port_closes() {
     let sys = spawn_system(SystemOptions::default()).await;
-    let (addr, stop) = another_ingress(&sys, |s| {
+    let (addr, other) = another_ingress(&sys, |s| {
         s.drain_delay_ms = 4000;
     })
     .await;
@@ -227,7 +221,7 @@ async fn after_sigterm_readyz_turns_503_while_requests_are_still_served_then_the
     assert_eq!(ready.status(), 200);
     // A keep-alive client connected before the signal.
     let mut kept = TcpStream::connect(addr).await.unwrap();
-    stop.cancel();
+    other.process.sigterm();
     let started = Instant::now();
     sys.eventually(Duration::from_secs(2), "readyz says draining", || async {
         let res = sys.http.get(url("/readyz")).send().await.unwrap();
@@ -258,6 +252,11 @@ async fn after_sigterm_readyz_turns_503_while_requests_are_still_served_then_the
     })
     .await;
     assert!(started.elapsed() >= Duration::from_millis(3900));
+    let status = other.process.exited().await;
+    assert!(
+        status.success(),
+        "ingress exited with {status} after draining"
+    );
     sys.shutdown().await;
 }
 
@@ -271,12 +270,12 @@ fn metric(text: &str, name_and_labels: &str) -> f64 {
 #[tokio::test]
 async fn a_body_trickled_past_the_request_deadline_is_a_408_problem_and_counted() {
     let sys = spawn_system(SystemOptions::default()).await;
-    let (addr, stop) = another_ingress(&sys, |s| {
+    let (addr, other) = another_ingress(&sys, |s| {
         s.request_timeout_ms = 800;
     })
     .await;
     let counted = r#"http_request_timeouts_total{kind="body"}"#;
-    let before = metric(&sys.ingress_metrics().await, counted);
+    let before = metric(&other.metrics().await, counted);
 
     // A complete head announcing 200 bytes, then one byte every 100 ms.
     let mut slow = TcpStream::connect(addr).await.unwrap();
@@ -321,11 +320,11 @@ async fn a_body_trickled_past_the_request_deadline_is_a_408_problem_and_counted(
         "answered only after {after:?}"
     );
 
-    let after_count = metric(&sys.ingress_metrics().await, counted);
+    let after_count = metric(&other.metrics().await, counted);
     assert!(
         after_count >= before + 1.0,
         "{counted} went from {before} to {after_count}"
     );
-    stop.cancel();
+    other.stop().await;
     sys.shutdown().await;
 }

@@ -7,11 +7,9 @@ use lapin::options::{BasicGetOptions, BasicPublishOptions};
 use lapin::types::AMQPValue;
 use sequencer_store::{StoreError, commit_batch};
 use serde_json::json;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tests::proxy::TcpProxy;
-use tests::{SystemOptions, TestSystem, spawn_system};
-use workers::runner::Faults;
+use tests::{Faults, SystemOptions, TestSystem, spawn_system};
 
 async fn submit_many(sys: &TestSystem, show: ShowId, n: usize, prefix: &str) -> Vec<uuid::Uuid> {
     let (_, token) = sys.customer(0).await;
@@ -79,22 +77,23 @@ async fn a_runner_killed_before_its_commit_loses_and_duplicates_nothing() {
         ..SystemOptions::default()
     })
     .await;
-    let faults = Faults::default();
-    faults.crash_before_commit.store(1, Ordering::SeqCst);
+    let faults = Faults {
+        crash_before_commit: 1,
+        ..Faults::default()
+    };
     let w = sys.start_worker(None, faults).await;
     let show = sys.show(4, 5).await;
     let ids = submit_many(&sys, show, 30, "kill-before").await;
     sys.wait_decided(&ids, Duration::from_secs(60)).await;
     assert_eq!(
-        w.faults.crash_before_commit.load(Ordering::SeqCst),
+        w.faults_left().await.crash_before_commit,
         0,
         "the crash happened"
     );
     assert_exactly_once(&sys, &ids).await;
     let (epoch, _) = epoch_of(&sys, show).await;
     assert!(epoch >= 1);
-    w.stop.cancel();
-    drop(w.join.await);
+    w.stop().await;
     sys.shutdown().await;
 }
 
@@ -105,14 +104,16 @@ async fn a_runner_killed_after_its_commit_before_its_ack_applies_the_redelivery_
         ..SystemOptions::default()
     })
     .await;
-    let faults = Faults::default();
-    faults.crash_after_commit.store(1, Ordering::SeqCst);
+    let faults = Faults {
+        crash_after_commit: 1,
+        ..Faults::default()
+    };
     let w = sys.start_worker(None, faults).await;
     let show = sys.show(4, 5).await;
     let ids = submit_many(&sys, show, 30, "kill-after").await;
     sys.wait_decided(&ids, Duration::from_secs(60)).await;
     assert_eq!(
-        w.faults.crash_after_commit.load(Ordering::SeqCst),
+        w.faults_left().await.crash_after_commit,
         0,
         "the crash happened"
     );
@@ -139,8 +140,7 @@ async fn a_runner_killed_after_its_commit_before_its_ack_applies_the_redelivery_
         epoch >= 2,
         "the restarted session took the partition again (epoch {epoch})"
     );
-    w.stop.cancel();
-    drop(w.join.await);
+    w.stop().await;
     sys.shutdown().await;
 }
 
@@ -164,8 +164,7 @@ async fn two_runners_share_a_partition_one_at_a_time_and_a_stale_batch_is_fenced
     // Stop the active one: the standby takes over through single active consumer.
     let mut sys = sys;
     let stopped = sys.workers.remove(active);
-    stopped.stop.cancel();
-    stopped.join.await.unwrap().unwrap();
+    stopped.stop().await;
     let more = submit_many(&sys, show, 10, "second").await;
     sys.wait_decided(&more, Duration::from_secs(30)).await;
     let (epoch2, owner2) = epoch_of(&sys, show).await;

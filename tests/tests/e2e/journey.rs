@@ -6,8 +6,8 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
+use tests::Faults;
 use tests::{SystemOptions, TestSystem, spawn_system};
-use workers::runner::Faults;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -201,8 +201,7 @@ async fn two_payment_attempts_that_both_capture_keep_one_and_refund_the_other() 
     // Both pay requests pass ingress while the booking is held (the workers are
     // stopped, so neither attempt has started yet): a double click with two cards.
     let w = sys.workers.pop().unwrap();
-    w.stop.cancel();
-    drop(w.join.await);
+    w.stop().await;
     assert_eq!(pay(&sys, &token, &id, "pm_card_slow").await.0, 202);
     assert_eq!(pay(&sys, &token, &id, "pm_card_ok").await.0, 202);
     let w = sys.start_worker(None, Faults::default()).await;

@@ -30,7 +30,6 @@ mod ratelimit;
 mod recurring;
 mod refunds;
 mod reports;
-mod retention;
 mod scopes;
 mod timezones;
 mod venues;

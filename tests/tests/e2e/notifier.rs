@@ -231,10 +231,11 @@ async fn a_send_whose_record_fails_for_a_while_is_recorded_and_sent_once() {
     let sys = spawn_system(SystemOptions::default()).await;
     // PostgreSQL "down" for the first few attempts to record the send.
     sys.workers[0]
-        .faults
-        .notifier
-        .fail_record
-        .store(4, std::sync::atomic::Ordering::SeqCst);
+        .arm(tests::Faults {
+            notifier_fail_record: 4,
+            ..Default::default()
+        })
+        .await;
     let (_, token) = sys.customer(1).await;
     let id = book_paid(&sys, &token, "k", &["A1"]).await;
     sys.wait_emails(1, WAIT).await;

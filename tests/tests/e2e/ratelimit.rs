@@ -8,8 +8,7 @@ use reqwest::{RequestBuilder, Response};
 use serde_json::json;
 use std::time::Duration;
 use tests::proxy::TcpProxy;
-use tests::{SystemOptions, TestSystem, spawn_system, with_port};
-use tokio_util::sync::CancellationToken;
+use tests::{IngressHandle, SystemOptions, TestSystem, spawn_system, with_port};
 
 const BUDGET: u32 = 10;
 
@@ -22,16 +21,11 @@ async fn limited_system(per_minute: u32) -> TestSystem {
     .await
 }
 
-/// Another ingress with `settings` (the same Redis prefix: the same budgets),
-/// serving until the returned token is cancelled.
-async fn another_ingress(settings: Settings) -> (String, CancellationToken) {
-    let app = ingress::Application::build(settings)
-        .await
-        .expect("build the second ingress");
-    let url = format!("http://{}", app.addr());
-    let stop = CancellationToken::new();
-    tokio::spawn(app.run_until_stopped(stop.clone().cancelled_owned()));
-    (url, stop)
+/// Another ingress process with `settings` (the same Redis prefix: the same
+/// budgets), serving until the returned handle is stopped or dropped.
+async fn another_ingress(settings: Settings) -> (String, IngressHandle) {
+    let ingress = tests::start_ingress(&settings).await;
+    (ingress.base_url(), ingress)
 }
 
 fn header(res: &Response, name: &str) -> Option<u64> {
@@ -142,7 +136,7 @@ async fn the_request_over_a_users_budget_is_a_429_problem_and_changes_nothing() 
 #[tokio::test]
 async fn two_ingress_instances_share_one_budget() {
     let sys = limited_system(BUDGET).await;
-    let (second, stop) = another_ingress(sys.settings.clone()).await;
+    let (second, other) = another_ingress(sys.settings.clone()).await;
     let (_, token) = sys.customer(1).await;
     let mut got = Vec::new();
     for i in 0..2 * BUDGET {
@@ -157,7 +151,7 @@ async fn two_ingress_instances_share_one_budget() {
     let budget = BUDGET as usize;
     assert_eq!(count(&got[..budget], 404), budget, "{got:?}");
     assert_eq!(count(&got[budget..], 429), budget, "{got:?}");
-    stop.cancel();
+    other.stop().await;
     sys.shutdown().await;
 }
 
@@ -193,7 +187,7 @@ async fn anonymous_callers_are_limited_per_ip_and_each_user_has_a_budget() {
     // instance that does not trust the header ignores it.
     let mut trusting = sys.settings.clone();
     trusting.rate_limit.trust_forwarded_for = true;
-    let (proxied, stop) = another_ingress(trusting).await;
+    let (proxied, other) = another_ingress(trusting).await;
     let xff = "203.0.113.7, 127.0.0.1";
     let via_proxy = send(
         sys.http
@@ -204,7 +198,7 @@ async fn anonymous_callers_are_limited_per_ip_and_each_user_has_a_budget() {
     assert_eq!(via_proxy.status(), 200);
     let spoofed = send(keys().header("x-forwarded-for", xff)).await;
     assert_eq!(spoofed.status(), 429);
-    stop.cancel();
+    other.stop().await;
     sys.shutdown().await;
 }
 
@@ -249,7 +243,7 @@ async fn one_budget_covers_all_of_v1_and_auth_has_a_stricter_one_on_top() {
     const AUTH: u32 = 3;
     let mut strict = sys.settings.clone();
     strict.rate_limit.per_minute.insert("auth".into(), AUTH);
-    let (base, stop) = another_ingress(strict).await;
+    let (base, other) = another_ingress(strict).await;
     let (_, token) = sys.customer(1).await;
 
     // Bookings, searches and reads draw on one budget of BUDGET.
@@ -307,7 +301,7 @@ async fn one_budget_covers_all_of_v1_and_auth_has_a_stricter_one_on_top() {
         header(&res, "ratelimit-remaining"),
         Some(u64::from(BUDGET - AUTH - 1))
     );
-    stop.cancel();
+    other.stop().await;
     sys.shutdown().await;
 }
 
@@ -350,7 +344,7 @@ async fn without_redis_requests_are_served_unlimited_until_it_is_back() {
     let proxy = TcpProxy::start(target).await.unwrap();
     let mut settings = sys.settings.clone();
     settings.redis.url = with_port(&sys.settings.redis.url, proxy.port);
-    let (base, stop) = another_ingress(settings).await;
+    let (base, other) = another_ingress(settings).await;
     // The public keys: a handler that needs no Redis itself.
     let keys = || sys.http.get(format!("{base}/v1/tickets/keys"));
     let res = send(keys()).await;
@@ -370,8 +364,8 @@ async fn without_redis_requests_are_served_unlimited_until_it_is_back() {
         "requests waited on the absent Redis: {:?}",
         started.elapsed()
     );
-    // One recorder per process: the test's ingress shows the other one's counts.
-    let metrics = sys.ingress_metrics().await;
+    // The proxied ingress's own process and metrics.
+    let metrics = other.metrics().await;
     assert!(metrics.contains("rate_limit_errors_total"), "{metrics}");
 
     proxy.restore();
@@ -382,7 +376,7 @@ async fn without_redis_requests_are_served_unlimited_until_it_is_back() {
             .contains_key("ratelimit-remaining")
     })
     .await;
-    stop.cancel();
+    other.stop().await;
     sys.shutdown().await;
 }
 
@@ -439,7 +433,7 @@ async fn failed_logins_to_one_account_are_limited_whatever_the_ip_and_a_success_
     let mut settings = sys.settings.clone();
     settings.rate_limit.trust_forwarded_for = true;
     settings.rate_limit.failed_logins_per_hour = 3;
-    let (base, stop) = another_ingress(settings).await;
+    let (base, limited) = another_ingress(settings).await;
     let email = "target@example.com";
     let password = "the right password";
     let res = send(
@@ -498,6 +492,6 @@ async fn failed_logins_to_one_account_are_limited_whatever_the_ip_and_a_success_
     ))
     .await;
     assert_eq!(other.status(), 401);
-    stop.cancel();
+    limited.stop().await;
     sys.shutdown().await;
 }

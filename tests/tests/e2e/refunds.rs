@@ -5,8 +5,8 @@ use crate::payments::{book_and_wait, events_of, late_payment, wait_status};
 use crate::webhooks::workers_counter;
 use serde_json::json;
 use std::time::{Duration, Instant};
+use tests::Faults;
 use tests::{BOOKING_WAIT, SystemOptions, TestSystem, spawn_system};
-use workers::runner::Faults;
 
 /// A system whose gateway never delivers a webhook: only the saga's polls settle.
 fn webhooks_lost() -> SystemOptions {
@@ -181,8 +181,7 @@ async fn a_refund_that_never_reached_the_gateway_is_requested_again_under_its_ke
     })
     .await;
     let old = sys.workers.pop().unwrap();
-    old.stop.cancel();
-    drop(old.join.await);
+    old.stop().await;
     let conn = platform::amqp::connect(&sys.settings.amqp.url, "test")
         .await
         .unwrap();

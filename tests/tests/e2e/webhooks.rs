@@ -127,9 +127,11 @@ async fn a_settled_payment_whose_command_could_not_be_sent_is_sent_by_the_next_p
     // payment row was already marked settled and the poll never asked again: the
     // booking stayed `payment_pending` with the money taken until its hold ran out.
     sys.workers[0]
-        .faults
-        .saga_send_fail
-        .store(1, std::sync::atomic::Ordering::SeqCst);
+        .arm(tests::Faults {
+            saga_send_fail: 1,
+            ..Default::default()
+        })
+        .await;
     let show = sys.show(1, 3).await;
     let (_, token) = sys.customer(1).await;
     let started = std::time::Instant::now();
@@ -150,10 +152,7 @@ async fn a_settled_payment_whose_command_could_not_be_sent_is_sent_by_the_next_p
     );
     assert_eq!(b["payment"]["status"], "succeeded");
     assert_eq!(
-        sys.workers[0]
-            .faults
-            .saga_send_fail
-            .load(std::sync::atomic::Ordering::SeqCst),
+        sys.workers[0].faults_left().await.saga_send_fail,
         0,
         "the send did fail once"
     );
@@ -183,8 +182,7 @@ async fn a_webhook_recorded_by_an_ingress_that_died_before_publishing_is_publish
     let payment = b["payment"]["payment_id"].as_str().unwrap().to_owned();
     // The saga stops consuming, so the webhooks queue shows what ingress published.
     let w = sys.workers.remove(0);
-    w.stop.cancel();
-    w.join.await.unwrap().unwrap();
+    w.stop().await;
 
     // Ingress recorded the event, then died before publishing it: the row is there,
     // unpublished, and nothing reached the saga.
