@@ -102,16 +102,15 @@ async fn a_settled_refund_whose_command_could_not_be_sent_is_sent_by_the_next_po
     // already marked succeeded and the poll never asked again: the booking stayed
     // `cancelled`, the money returned, for good.
     sys.workers[0]
-        .faults
-        .saga_send_fail
-        .store(1, std::sync::atomic::Ordering::SeqCst);
+        .arm(tests::Faults {
+            saga_send_fail: 1,
+            ..Default::default()
+        })
+        .await;
     let b = cancel_and_refund(&sys, &token, &id).await;
     assert_eq!(b["payment"]["refund_status"], "succeeded", "{b}");
     assert_eq!(
-        sys.workers[0]
-            .faults
-            .saga_send_fail
-            .load(std::sync::atomic::Ordering::SeqCst),
+        sys.workers[0].faults_left().await.saga_send_fail,
         0,
         "the send did fail once"
     );
