@@ -9,6 +9,7 @@
 mod fixtures;
 mod mail;
 mod money;
+pub mod oidc;
 pub mod openapi;
 pub mod proxy;
 mod urls;
@@ -71,6 +72,8 @@ pub struct SystemOptions {
     pub mfa_required_roles: Vec<String>,
     /// `auth.require_verified_email_to_pay`.
     pub require_verified_email_to_pay: bool,
+    /// The local OpenID provider every test gets as sign-in provider `local`.
+    pub oidc: local_oidc::ProviderConfig,
 }
 
 impl Default for SystemOptions {
@@ -93,6 +96,7 @@ impl Default for SystemOptions {
             deliver_webhooks: true,
             mfa_required_roles: vec![],
             require_verified_email_to_pay: false,
+            oidc: local_oidc::ProviderConfig::default(),
         }
     }
 }
@@ -215,6 +219,7 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
     // The sink first: ingress sends account emails (verification, reset) to it too.
     let mut settings = settings;
     let (mail_dir, smtp) = start_smtp_sink(&opts, &mut settings, &ingress_stop).await;
+    oidc::start_oidc_provider(opts.oidc.clone(), &mut settings, &ingress_stop).await;
     // The gateway is bound first (ingress asks it too, to reconcile) and sends its
     // webhooks to ingress once ingress is bound.
     let mut gw = opts.gateway.clone();
