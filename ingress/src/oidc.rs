@@ -61,7 +61,9 @@ impl Providers {
 
     /// Sets where providers send browsers back (once, when the listener is bound).
     pub fn set_callback_base(&self, base: String) {
-        let _ = self.callback_base.set(base.trim_end_matches('/').to_owned());
+        let _ = self
+            .callback_base
+            .set(base.trim_end_matches('/').to_owned());
     }
 
     /// The providers by name and what their sign-in button says.
@@ -133,7 +135,9 @@ impl Providers {
     /// The HTTP client `openidconnect` calls the provider with.
     pub fn http_client(
         &self,
-    ) -> impl Fn(HttpRequest) -> futures::future::BoxFuture<'static, Result<HttpResponse, reqwest::Error>>
+    ) -> impl Fn(
+        HttpRequest,
+    ) -> futures::future::BoxFuture<'static, Result<HttpResponse, reqwest::Error>>
     + use<> {
         let http = self.http.clone();
         move |req: HttpRequest| {

@@ -44,7 +44,9 @@ pub enum ApiError {
     ProviderSignInRefused(String),
     /// Sign-in with a provider whose address it has not verified: never linked to
     /// an account (it could be anyone's address).
-    #[error("the provider has not verified this email address; verify it there, or sign in with a password")]
+    #[error(
+        "the provider has not verified this email address; verify it there, or sign in with a password"
+    )]
     ProviderEmailNotVerified,
     /// A new password of a good length that is still easy to guess; `reason` is
     /// the machine word of [`::auth::strength::Weakness`].

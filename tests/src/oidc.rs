@@ -64,7 +64,11 @@ impl TestSystem {
     /// Starts a sign-in with the local provider and lets the provider sign in
     /// `email` (its `login_hint`): answers the authorize URL it was sent to and the
     /// callback URL the provider sends the browser back to (with `code` and `state`).
-    pub async fn oidc_to_callback(&self, email: &str, redirect_uri: Option<&str>) -> (String, String) {
+    pub async fn oidc_to_callback(
+        &self,
+        email: &str,
+        redirect_uri: Option<&str>,
+    ) -> (String, String) {
         let mut start = self.url(&format!("/v1/auth/oidc/{PROVIDER}/start"));
         if let Some(r) = redirect_uri {
             start.push_str(&format!("?redirect_uri={r}"));

@@ -4,7 +4,7 @@
 use crate::{Grant, Mischief, Shared, User};
 use axum::extract::{Form, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use base64::Engine;
@@ -89,7 +89,8 @@ async fn authorize(State(s): State<Shared>, Query(p): Query<AuthorizeParams>) ->
             .map(|(k, v)| format!("{k}={}", encode(&v)))
             .collect();
         url.push_str(&query.join("&"));
-        Redirect::to(&url).into_response()
+        // 302, as providers answer (RFC 6749 section 4.1.2 examples).
+        (StatusCode::FOUND, [(header::LOCATION, url)]).into_response()
     };
     let error = |code: &str, description: &str| {
         back(vec![
@@ -121,18 +122,17 @@ async fn authorize(State(s): State<Shared>, Query(p): Query<AuthorizeParams>) ->
         .filter(|h| h.contains('@'))
         .unwrap_or_else(|| cfg.default_email.clone())
         .to_lowercase();
-    let user = s
-        .0
-        .users
-        .lock()
-        .expect("users lock")
-        .get(&email)
-        .cloned()
-        .unwrap_or(User {
-            email,
-            email_verified: true,
-            name: None,
-        });
+    let user =
+        s.0.users
+            .lock()
+            .expect("users lock")
+            .get(&email)
+            .cloned()
+            .unwrap_or(User {
+                email,
+                email_verified: true,
+                name: None,
+            });
     let code = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 24]>());
     s.0.codes.lock().expect("codes lock").insert(
         code.clone(),
@@ -230,15 +230,27 @@ fn now_secs() -> u64 {
 async fn token(State(s): State<Shared>, headers: HeaderMap, Form(f): Form<TokenForm>) -> Response {
     let cfg = &s.0.cfg;
     let Some((id, secret)) = client_credentials(&headers, &f) else {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "no client credentials");
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "no client credentials",
+        );
     };
     let id_ok = id.as_bytes().ct_eq(cfg.client_id.as_bytes());
     let secret_ok = secret.as_bytes().ct_eq(cfg.client_secret.as_bytes());
     if !bool::from(id_ok & secret_ok) {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", "wrong client id or secret");
+        return oauth_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "wrong client id or secret",
+        );
     }
     if f.grant_type.as_deref() != Some("authorization_code") {
-        return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "authorization_code only");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "authorization_code only",
+        );
     }
     // A code works once, whatever happens next.
     let grant = f
@@ -246,17 +258,29 @@ async fn token(State(s): State<Shared>, headers: HeaderMap, Form(f): Form<TokenF
         .as_deref()
         .and_then(|c| s.0.codes.lock().expect("codes lock").remove(c));
     let Some(grant) = grant.filter(|g| g.expires > Instant::now() && g.client_id == id) else {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "unknown, used or expired code");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "unknown, used or expired code",
+        );
     };
     if f.redirect_uri.as_deref() != Some(grant.redirect_uri.as_str()) {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "redirect_uri differs from the authorization's");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "redirect_uri differs from the authorization's",
+        );
     }
     let verified = f.code_verifier.as_deref().is_some_and(|v| {
         let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(v.as_bytes()));
         bool::from(computed.as_bytes().ct_eq(grant.code_challenge.as_bytes()))
     });
     if !verified {
-        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", "PKCE verification failed");
+        return oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+            "PKCE verification failed",
+        );
     }
     let mischief = s.0.mischief.lock().expect("mischief lock").take();
     let now = now_secs();
@@ -301,7 +325,10 @@ fn hex_sha(email: &str) -> String {
 
 async fn add_user(State(s): State<Shared>, Json(mut u): Json<User>) -> StatusCode {
     u.email = u.email.to_lowercase();
-    s.0.users.lock().expect("users lock").insert(u.email.clone(), u);
+    s.0.users
+        .lock()
+        .expect("users lock")
+        .insert(u.email.clone(), u);
     StatusCode::NO_CONTENT
 }
 

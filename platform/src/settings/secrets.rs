@@ -290,11 +290,13 @@ mod tests {
     #[test]
     fn a_provider_secret_is_required_and_the_shipped_one_refused_in_production() {
         let dev = layered(AppEnv::Development);
-        let local = dev.auth.oidc_providers.get("local").expect("the local provider");
-        let mut s = own_production();
-        s.auth
+        let local = dev
+            .auth
             .oidc_providers
-            .insert("local".into(), local.clone());
+            .get("local")
+            .expect("the local provider");
+        let mut s = own_production();
+        s.auth.oidc_providers.insert("local".into(), local.clone());
         let p = problems(&s).join("\n");
         assert!(
             p.contains("auth.oidc_providers.local.client_secret is a development secret"),

@@ -48,7 +48,10 @@ async fn a_first_provider_sign_in_with_pkce_creates_a_verified_account_and_the_n
     ] {
         assert!(authorize.contains(part), "{part} missing in {authorize}");
     }
-    assert!(callback.contains("/v1/auth/oidc/local/callback?"), "{callback}");
+    assert!(
+        callback.contains("/v1/auth/oidc/local/callback?"),
+        "{callback}"
+    );
     let hop = sys.browse(&callback).await;
     assert_eq!(hop.status, 200, "{}", hop.body);
     let body: Value = serde_json::from_str(&hop.body).unwrap();
@@ -153,11 +156,13 @@ async fn a_sign_in_state_works_once() {
 #[tokio::test]
 async fn a_sign_in_goes_back_only_to_an_allowed_redirect_uri_with_the_tokens_in_the_fragment() {
     let sys = spawn_system(SystemOptions::default()).await;
-    for foreign in ["https://evil.example/steal", "//evil.example/account", "/account/../x"] {
+    for foreign in [
+        "https://evil.example/steal",
+        "//evil.example/account",
+        "/account/../x",
+    ] {
         let hop = sys
-            .browse(&sys.url(&format!(
-                "/v1/auth/oidc/local/start?redirect_uri={foreign}"
-            )))
+            .browse(&sys.url(&format!("/v1/auth/oidc/local/start?redirect_uri={foreign}")))
             .await;
         assert_eq!(hop.status, 422, "{foreign}: {}", hop.body);
         assert!(hop.location.is_none());

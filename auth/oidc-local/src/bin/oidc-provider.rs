@@ -25,10 +25,19 @@ struct Args {
     )]
     client_secret: String,
     /// Registered redirect URIs, comma-separated (empty: any).
-    #[arg(long, env = "OIDC_REDIRECT_URIS", default_value = "", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "OIDC_REDIRECT_URIS",
+        default_value = "",
+        value_delimiter = ','
+    )]
     redirect_uris: Vec<String>,
     /// Who is signed in when the request names no `login_hint`.
-    #[arg(long, env = "OIDC_DEFAULT_EMAIL", default_value = "asha.oidc@example.com")]
+    #[arg(
+        long,
+        env = "OIDC_DEFAULT_EMAIL",
+        default_value = "asha.oidc@example.com"
+    )]
     default_email: String,
 }
 
@@ -43,7 +52,11 @@ async fn main() -> anyhow::Result<()> {
         issuer: a.issuer,
         client_id: a.client_id,
         client_secret: a.client_secret,
-        redirect_uris: a.redirect_uris.into_iter().filter(|u| !u.is_empty()).collect(),
+        redirect_uris: a
+            .redirect_uris
+            .into_iter()
+            .filter(|u| !u.is_empty())
+            .collect(),
         default_email: a.default_email,
         ..ProviderConfig::default()
     })

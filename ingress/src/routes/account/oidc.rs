@@ -33,8 +33,8 @@ use axum::response::{IntoResponse, Response};
 use contracts::UserId;
 use openidconnect::core::CoreAuthenticationFlow;
 use openidconnect::{
-    AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
-    PkceCodeVerifier, Scope, TokenResponse,
+    AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
+    Scope, TokenResponse,
 };
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
@@ -137,10 +137,17 @@ pub async fn start(
     ApiQuery(p): ApiQuery<StartParams>,
 ) -> Result<Response, ApiError> {
     if !app.oidc.knows(&provider) {
-        return Err(ApiError::NotFound(format!("no sign-in provider {provider:?}")));
+        return Err(ApiError::NotFound(format!(
+            "no sign-in provider {provider:?}"
+        )));
     }
     if let Some(uri) = &p.redirect_uri
-        && !app.settings.auth.oidc_redirect_uris.iter().any(|u| u == uri)
+        && !app
+            .settings
+            .auth
+            .oidc_redirect_uris
+            .iter()
+            .any(|u| u == uri)
     {
         return Err(ApiError::Validation(
             "redirect_uri is not one this site sends sign-ins back to".into(),
@@ -297,9 +304,8 @@ async fn verified_identity(
         let key = id_token
             .signing_key(&verifier)
             .map_err(|e| ApiError::ProviderSignInRefused(e.to_string()))?;
-        let actual =
-            openidconnect::AccessTokenHash::from_token(response.access_token(), alg, key)
-                .map_err(|e| ApiError::ProviderSignInRefused(e.to_string()))?;
+        let actual = openidconnect::AccessTokenHash::from_token(response.access_token(), alg, key)
+            .map_err(|e| ApiError::ProviderSignInRefused(e.to_string()))?;
         if actual != *expected {
             return Err(ApiError::ProviderSignInRefused(
                 "the access token is not the one the ID token names".into(),
@@ -336,7 +342,7 @@ async fn sign_in(
     .await?;
     let (id, role, mfa_on) = match linked {
         Some(found) => found,
-        None => link_or_create(app, &mut tx, provider, identity).await?,
+        None => link_or_create(&mut tx, provider, identity).await?,
     };
     if mfa_on {
         tx.commit().await?;
@@ -352,7 +358,6 @@ async fn sign_in(
 /// A first sign-in of this provider subject: links the account of the provider's
 /// verified email, or creates one. An unverified or missing email: `403`.
 async fn link_or_create(
-    app: &AppState,
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     provider: &str,
     identity: Identity,
