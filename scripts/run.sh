@@ -17,7 +17,7 @@ fi
 scripts/services.sh ensure
 
 echo "building (release; the first build takes several minutes)..."
-cargo build --release --locked --bin ingress --bin workers --bin bookctl --bin gateway --bin smtp-sink
+cargo build --release --locked --bin ingress --bin workers --bin bookctl --bin gateway --bin smtp-sink --bin oidc-provider
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 
 # A developer machine: the shipped development secrets (config/development.toml) are
@@ -68,6 +68,16 @@ export SMTP_SINK_DIR="${SMTP_SINK_DIR:-$RUN_DIR/mail}"
 export APP__NOTIFIER__SMTP_PORT="${APP__NOTIFIER__SMTP_PORT:-${SMTP_SINK_LISTEN##*:}}"
 "$BIN/smtp-sink" >> "$RUN_DIR/smtp-sink.log" 2>&1 &
 PIDS+=($!)
+# The bundled local OpenID provider (a stand-in for Google and the like: discovery,
+# authorize, token with PKCE, JWKS, signed ID tokens): the sign-in page's "Sign in
+# with Local ID". It signs in without asking, as the address you give it (login_hint)
+# or asha.oidc@example.com. Configure APP__AUTH__OIDC_PROVIDERS__<NAME>__* for others.
+export OIDC_LISTEN="${OIDC_LISTEN:-127.0.0.1:8092}"
+export APP__AUTH__OIDC_PROVIDERS__LOCAL__ISSUER="${APP__AUTH__OIDC_PROVIDERS__LOCAL__ISSUER:-http://$OIDC_LISTEN}"
+export OIDC_REDIRECT_URIS="${OIDC_REDIRECT_URIS:-$URL/v1/auth/oidc/local/callback}"
+export APP__INGRESS__PUBLIC_BASE_URL="${APP__INGRESS__PUBLIC_BASE_URL:-$URL}"
+"$BIN/oidc-provider" >> "$RUN_DIR/oidc-provider.log" 2>&1 &
+PIDS+=($!)
 "$BIN/workers" >> "$RUN_DIR/workers.log" 2>&1 &
 PIDS+=($!)
 "$BIN/ingress" >> "$RUN_DIR/ingress.log" 2>&1 &
@@ -98,6 +108,7 @@ The booking platform is up: $URL
   logs:   $RUN_DIR/ingress.log  $RUN_DIR/workers.log  $RUN_DIR/gateway.log
   payment gateway (local stand-in): http://$GATEWAY_LISTEN
   emails (local SMTP sink):         $SMTP_SINK_DIR/*.eml
+  OpenID provider (local stand-in): http://$OIDC_LISTEN   ("Sign in with Local ID" on $URL/account)
 $(grep '^login:' "$RUN_DIR/seed.txt" | sed 's/^/  /')
 $(grep '^catalog' "$RUN_DIR/seed.txt" | sed 's/^/  /')
 

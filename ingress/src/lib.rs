@@ -37,6 +37,7 @@ pub mod cors;
 pub mod deadline;
 pub mod extract;
 pub mod memo;
+pub mod oidc;
 pub mod openapi;
 pub mod pagination;
 pub mod problem;

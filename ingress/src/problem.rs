@@ -35,6 +35,19 @@ pub enum ApiError {
     InvalidMfaToken,
     #[error("the current password is wrong")]
     WrongPassword,
+    /// Sign-in with a provider: the `state` is unknown, expired or was used.
+    #[error("the sign-in attempt is unknown, expired or was already used; start again")]
+    InvalidSignInState,
+    /// Sign-in with a provider: its answer did not prove who signed in (a refused
+    /// code, an ID token with a bad signature, issuer, audience, nonce or expiry).
+    #[error("{0}")]
+    ProviderSignInRefused(String),
+    /// Sign-in with a provider whose address it has not verified: never linked to
+    /// an account (it could be anyone's address).
+    #[error(
+        "the provider has not verified this email address; verify it there, or sign in with a password"
+    )]
+    ProviderEmailNotVerified,
     /// A new password of a good length that is still easy to guess; `reason` is
     /// the machine word of [`::auth::strength::Weakness`].
     #[error("{}", .0.explain())]
@@ -155,6 +168,21 @@ impl ApiError {
                 "Invalid sign-in challenge",
             ),
             ApiError::WrongPassword => (StatusCode::FORBIDDEN, "wrong_password", "Wrong password"),
+            ApiError::InvalidSignInState => (
+                StatusCode::BAD_REQUEST,
+                "invalid_state",
+                "Invalid sign-in state",
+            ),
+            ApiError::ProviderSignInRefused(_) => (
+                StatusCode::UNAUTHORIZED,
+                "provider_sign_in_refused",
+                "Provider sign-in refused",
+            ),
+            ApiError::ProviderEmailNotVerified => (
+                StatusCode::FORBIDDEN,
+                "provider_email_not_verified",
+                "Email not verified by the provider",
+            ),
             ApiError::WeakPassword(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "weak_password",

@@ -93,6 +93,7 @@ impl Application {
             auth,
             mailer,
             mfa_secrets: ::auth::totp::SecretBox::new(&settings.auth.mfa_key_material()),
+            oidc: crate::oidc::Providers::new(&settings.auth.oidc_providers)?,
             keys,
             shows: ShowCache::new(
                 db.clone(),
@@ -122,6 +123,13 @@ impl Application {
         .await;
         let addr = listener.local_addr()?;
         let s = &state.settings.ingress;
+        state
+            .oidc
+            .set_callback_base(if s.public_base_url.trim().is_empty() {
+                format!("http://{addr}")
+            } else {
+                s.public_url()
+            });
         let limits = ServeLimits {
             header_read_timeout: Duration::from_millis(s.header_read_timeout_ms),
             header_bytes_max: s.header_bytes_max,

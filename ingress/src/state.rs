@@ -35,6 +35,8 @@ pub struct AppState {
     pub mailer: crate::routes::account::AccountMailer,
     /// Seals the TOTP secrets of two-step sign-in in the database.
     pub mfa_secrets: ::auth::totp::SecretBox,
+    /// The OpenID providers accepted for sign-in.
+    pub oidc: crate::oidc::Providers,
     /// The shared rate limiter; `None` when `rate_limit.enabled` is off.
     pub limiter: Option<Arc<RateLimiter>>,
     /// The catalog's reads, with their memoised lists.

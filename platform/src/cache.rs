@@ -46,6 +46,11 @@ impl Keys {
         format!("{}ratelimit:{class}:{subject}", self.prefix)
     }
 
+    /// A started provider sign-in, by the SHA-256 of its `state` (hex).
+    pub fn oidc_state(&self, state_hash: &str) -> String {
+        format!("{}oidc:state:{state_hash}", self.prefix)
+    }
+
     /// The live seat map of a show (see [`crate::seatmap`]).
     pub fn seatmap(&self, show: contracts::ShowId) -> String {
         format!("{}seatmap:{show}", self.prefix)

@@ -224,6 +224,29 @@ pub struct AuthSettings {
     /// how many codes it may try.
     pub mfa_challenge_ttl_secs: u64,
     pub mfa_challenge_attempts_max: i32,
+    /// Sign in with a provider (OpenID Connect): the providers by name (the name is
+    /// the `{provider}` of `/v1/auth/oidc/{provider}/...`).
+    #[serde(default)]
+    pub oidc_providers: std::collections::BTreeMap<String, OidcProvider>,
+    /// Where a provider sign-in may send the browser back to with its tokens
+    /// (`redirect_uri` of `/start`), exact matches only: anything else is refused,
+    /// so a sign-in link cannot hand tokens to another site.
+    pub oidc_redirect_uris: Vec<String>,
+    /// How long a started provider sign-in may take to come back (its state, nonce
+    /// and PKCE verifier are kept in Redis that long, and used once).
+    pub oidc_state_ttl_secs: u64,
+}
+
+/// An OpenID provider the platform accepts sign-ins from.
+#[derive(Debug, Clone, Deserialize)]
+pub struct OidcProvider {
+    /// The issuer URL; its `/.well-known/openid-configuration` is read.
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: SecretString,
+    /// What the sign-in button says ("Sign in with <display_name>").
+    #[serde(default)]
+    pub display_name: String,
 }
 
 impl AuthSettings {

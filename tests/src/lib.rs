@@ -12,6 +12,7 @@ mod children;
 mod fixtures;
 mod mail;
 mod money;
+pub mod oidc;
 pub mod openapi;
 pub mod process;
 pub mod proxy;
@@ -79,6 +80,8 @@ pub struct SystemOptions {
     pub log_filter: Option<String>,
     /// `telemetry.otlp_endpoint` of the processes (default: none).
     pub otlp_endpoint: Option<String>,
+    /// The local OpenID provider every test gets as sign-in provider `local`.
+    pub oidc: local_oidc::ProviderConfig,
 }
 
 impl Default for SystemOptions {
@@ -103,6 +106,7 @@ impl Default for SystemOptions {
             require_verified_email_to_pay: false,
             log_filter: None,
             otlp_endpoint: None,
+            oidc: local_oidc::ProviderConfig::default(),
         }
     }
 }
@@ -225,6 +229,7 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
     // The sink first: ingress sends account emails (verification, reset) to it too.
     let mut settings = settings;
     let (mail_dir, smtp) = start_smtp_sink(&opts, &mut settings, &stop).await;
+    oidc::start_oidc_provider(opts.oidc.clone(), &mut settings, &stop).await;
     // The gateway is bound first (ingress asks it too, to reconcile) and sends its
     // webhooks to ingress once ingress is bound.
     let mut gw = opts.gateway.clone();

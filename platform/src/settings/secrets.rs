@@ -39,6 +39,15 @@ pub fn shipped() -> Vec<String> {
         ] {
             values.extend(dev.get_string(key).ok());
         }
+        if let Ok(providers) = dev.get_table("auth.oidc_providers") {
+            values.extend(providers.into_values().filter_map(|p| {
+                p.into_table()
+                    .ok()?
+                    .remove("client_secret")?
+                    .into_string()
+                    .ok()
+            }));
+        }
         if let Ok(seeds) = dev.get_table("notifier.ticket_signing_keys") {
             values.extend(seeds.into_values().filter_map(|v| v.into_string().ok()));
         }
@@ -85,6 +94,15 @@ pub fn problems(s: &Settings) -> Vec<String> {
             upper = n.ticket_current_kid.to_ascii_uppercase(),
         ));
     }
+    for (name, p) in &s.auth.oidc_providers {
+        if p.client_secret.expose_secret().is_empty() {
+            out.push(format!(
+                "auth.oidc_providers.{name}.client_secret is not set \
+                 (set APP__AUTH__OIDC_PROVIDERS__{}__CLIENT_SECRET to the secret the provider shows)",
+                name.to_ascii_uppercase()
+            ));
+        }
+    }
     if s.app_env == AppEnv::Production {
         out.extend(shipped_in_use(s));
         if s.workers.fault_injection {
@@ -124,6 +142,12 @@ fn shipped_in_use(s: &Settings) -> Vec<String> {
         ),
         ("notifier.smtp_password".into(), &s.notifier.smtp_password),
     ];
+    for (name, p) in &s.auth.oidc_providers {
+        named.push((
+            format!("auth.oidc_providers.{name}.client_secret"),
+            &p.client_secret,
+        ));
+    }
     for (kid, seed) in &s.notifier.ticket_signing_keys {
         named.push((format!("notifier.ticket_signing_keys.{kid}"), seed));
     }
@@ -283,6 +307,35 @@ mod tests {
                 "{p}"
             );
         }
+    }
+
+    #[test]
+    fn a_provider_secret_is_required_and_the_shipped_one_refused_in_production() {
+        let dev = layered(AppEnv::Development);
+        let local = dev
+            .auth
+            .oidc_providers
+            .get("local")
+            .expect("the local provider");
+        let mut s = own_production();
+        s.auth.oidc_providers.insert("local".into(), local.clone());
+        let p = problems(&s).join("\n");
+        assert!(
+            p.contains("auth.oidc_providers.local.client_secret is a development secret"),
+            "{p}"
+        );
+        let mut empty = local.clone();
+        empty.client_secret = secret("");
+        s.auth.oidc_providers.insert("local".into(), empty);
+        let p = problems(&s).join("\n");
+        assert!(
+            p.contains("auth.oidc_providers.local.client_secret is not set"),
+            "{p}"
+        );
+        let mut own = local.clone();
+        own.client_secret = secret("a-secret-of-our-own");
+        s.auth.oidc_providers.insert("local".into(), own);
+        assert_eq!(problems(&s), Vec::<String>::new());
     }
 
     #[test]

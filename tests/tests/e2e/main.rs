@@ -23,6 +23,7 @@ mod lookup;
 mod mfa;
 mod notifier;
 mod offline;
+mod oidc;
 mod ops;
 mod payments;
 mod pipeline;

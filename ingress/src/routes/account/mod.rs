@@ -8,6 +8,7 @@
 //! - [`email`]: the emailed single-use tokens (verification, reset) and their routes.
 //! - [`password`]: change and reset; ending every login of an account.
 //! - [`profile`]: `GET`/`PATCH /v1/me`, `GET /v1/me/bookings`.
+//! - [`oidc`]: sign in with a provider (OpenID Connect).
 //! - [`mail`]: sending account emails over the notifier's SMTP settings.
 //!
 //! Access tokens are short-lived JWTs ([`crate::auth::TokenKeys`]) carrying the
@@ -22,6 +23,7 @@
 mod email;
 mod mail;
 mod mfa;
+mod oidc;
 mod password;
 mod profile;
 mod session;
@@ -150,6 +152,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(session::refresh))
         .routes(routes!(session::logout))
         .routes(routes!(mfa::complete_login))
+        .routes(routes!(oidc::providers))
+        .routes(routes!(oidc::start))
+        .routes(routes!(oidc::callback))
         .routes(routes!(email::verify_email))
         .routes(routes!(email::resend_verification))
         .routes(routes!(email::request_password_reset))

@@ -39,12 +39,41 @@ export function signInForm(done, mode = 'signin') {
     err,
     h('button', { class: 'btn primary', type: 'submit' }, m === 'signin' ? 'Sign in' : 'Create account'));
     replace(box, form,
+      m === 'signin' ? providerButtons() : null,
       m === 'signin' ? h('p', {}, h('button', { type: 'button', class: 'link', id: 'forgot', on: { click: () => replace(box, forgotForm(() => draw('signin'))) } }, 'Forgot your password?')) : null,
       h('p', { class: 'muted' }, m === 'signin' ? 'New here? ' : 'Have an account? ',
         h('button', { type: 'button', class: 'link', on: { click: () => draw(m === 'signin' ? 'register' : 'signin') } }, m === 'signin' ? 'Create an account' : 'Sign in')));
   };
   draw(mode);
   return box;
+}
+
+/**
+ * "Sign in with <provider>" links, one per configured OpenID provider (filled in
+ * when the list arrives; none configured: nothing shown).
+ */
+function providerButtons() {
+  const box = h('p', { class: 'providers' });
+  api('/v1/auth/oidc').then((list) => {
+    for (const p of list.items) {
+      box.append(h('a', { class: 'btn secondary wide', href: p.start_url, id: `oidc-${p.name}` }, `Sign in with ${p.display_name}`));
+    }
+  }).catch(() => {});
+  return box;
+}
+
+/**
+ * The answer of a provider sign-in, which comes back to /account in the URL's
+ * fragment (never sent to a server): the token pair, or the code step's challenge.
+ * Taken out of the address bar at once.
+ */
+function providerAnswer() {
+  if (!location.hash.includes('access_token=') && !location.hash.includes('mfa_token=')) return null;
+  const f = new URLSearchParams(location.hash.slice(1));
+  history.replaceState(null, '', location.pathname + location.search);
+  if (f.get('mfa_required') === 'true') return { mfa_required: true, mfa_token: f.get('mfa_token'), expires_in: Number(f.get('expires_in')) };
+  session.save({ access_token: f.get('access_token'), refresh_token: f.get('refresh_token'), token_type: 'Bearer', expires_in: Number(f.get('expires_in')) });
+  return null;
 }
 
 export async function renderSignIn(main) {
@@ -56,6 +85,11 @@ export async function renderSignIn(main) {
 
 export async function render(main) {
   document.title = 'Account — Marquee';
+  const challenge = providerAnswer();
+  if (challenge) {
+    replace(main, h('section', { class: 'narrow' }, h('h1', {}, 'Two-step sign-in'), codeStep(challenge, () => navigate('/account'))));
+    return;
+  }
   const me = await profile();
   if (!me) return renderSignIn(main);
   const err = h('div');
