@@ -63,7 +63,7 @@ impl Application {
             )
             .await?;
             let ch = conn.create_channel().await?;
-            platform::amqp::declare_topology(&ch, &topology, settings.amqp.delivery_limit).await?;
+            platform::amqp::declare_topology(&ch, &topology, settings.amqp.queue_shape()).await?;
             drop(conn.close(200, "setup done".into()).await);
         }
         let publisher = ConfirmedPublisher::new(

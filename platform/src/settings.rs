@@ -183,6 +183,20 @@ pub struct AmqpSettings {
     pub partitions: u16,
     pub delivery_limit: u32,
     pub publish_confirm_timeout_ms: u64,
+    /// On how many nodes of a cluster each new quorum queue gets a replica (0: the
+    /// broker's default, every node); see [`crate::amqp::QueueShape`].
+    #[serde(default)]
+    pub quorum_initial_group_size: u16,
+}
+
+impl AmqpSettings {
+    /// How the pipeline's queues are declared.
+    pub fn queue_shape(&self) -> crate::amqp::QueueShape {
+        crate::amqp::QueueShape {
+            delivery_limit: self.delivery_limit,
+            quorum_group_size: self.quorum_initial_group_size,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -10,6 +10,7 @@ mod fixtures;
 mod mail;
 mod money;
 pub mod openapi;
+pub mod cluster;
 pub mod proxy;
 mod urls;
 use urls::with_database;
@@ -71,7 +72,13 @@ pub struct SystemOptions {
     pub mfa_required_roles: Vec<String>,
     /// `auth.require_verified_email_to_pay`.
     pub require_verified_email_to_pay: bool,
+    /// Applied last to the test's settings (e.g. the nodes of a cluster the test
+    /// started itself as `amqp.url`).
+    pub settings_override: Option<SettingsOverride>,
 }
+
+/// A change to a test's settings (see [`SystemOptions::settings_override`]).
+pub type SettingsOverride = Arc<dyn Fn(&mut Settings) + Send + Sync>;
 
 impl Default for SystemOptions {
     fn default() -> Self {
@@ -93,6 +100,7 @@ impl Default for SystemOptions {
             deliver_webhooks: true,
             mfa_required_roles: vec![],
             require_verified_email_to_pay: false,
+            settings_override: None,
         }
     }
 }
@@ -183,6 +191,9 @@ pub async fn test_settings(opts: &SystemOptions) -> (Settings, String) {
         .into_iter()
         .map(|class| (class.to_owned(), opts.rate_limit_per_minute))
         .collect();
+    if let Some(change) = &opts.settings_override {
+        change(&mut s);
+    }
     (s, db_name)
 }
 

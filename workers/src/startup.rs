@@ -49,7 +49,7 @@ impl Workers {
         )
         .await?;
         let ch = conn.create_channel().await?;
-        platform::amqp::declare_topology(&ch, &topo, settings.amqp.delivery_limit).await?;
+        platform::amqp::declare_topology(&ch, &topo, settings.amqp.queue_shape()).await?;
         drop(conn.close(200, "setup done".into()).await);
         let partitions: Vec<u16> = if settings.workers.partitions.is_empty() {
             topo.all_partitions().collect()
