@@ -38,10 +38,8 @@ impl RabbitCluster {
              server (apt-get install rabbitmq-server)"
         );
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/cluster/rabbitmq.sh");
-        let dir = std::env::temp_dir().join(format!(
-            "rabbit-cluster-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("rabbit-cluster-{}", uuid::Uuid::new_v4().simple()));
         let mut cluster = Self {
             dir,
             script,

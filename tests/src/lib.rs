@@ -6,11 +6,11 @@
 //! Services come from `DATABASE_URL`, `AMQP_URL`, `REDIS_URL` (defaults: the local
 //! ports). When one does not answer, the harness fails and names it; it never skips.
 
+pub mod cluster;
 mod fixtures;
 mod mail;
 mod money;
 pub mod openapi;
-pub mod cluster;
 pub mod proxy;
 mod urls;
 use urls::with_database;

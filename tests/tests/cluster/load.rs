@@ -68,8 +68,16 @@ impl Load {
             tasks.spawn(async move {
                 while !stop.is_cancelled() {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let body = json!({"show_id": shows[i % shows.len()].to_string(), "quantity": 1});
-                    let out = request(&http, &url, &tokens[i % tokens.len()], &format!("cl-{i}"), &body).await;
+                    let body =
+                        json!({"show_id": shows[i % shows.len()].to_string(), "quantity": 1});
+                    let out = request(
+                        &http,
+                        &url,
+                        &tokens[i % tokens.len()],
+                        &format!("cl-{i}"),
+                        &body,
+                    )
+                    .await;
                     outcomes.lock().unwrap().push(out);
                 }
             });
@@ -139,7 +147,9 @@ impl Load {
                 .iter()
                 .rev()
                 .find_map(|o| o.last_error.clone());
-            panic!("only {have} of {n} requests accepted within {max:?}; last error seen: {last:?}");
+            panic!(
+                "only {have} of {n} requests accepted within {max:?}; last error seen: {last:?}"
+            );
         }
     }
 

@@ -51,17 +51,31 @@ async fn bookings_survive_the_loss_of_a_partition_leader_stopped_then_killed() {
     let topo = sys.settings.topology();
     // Shows on every partition, the first one's partition is the one whose leader goes.
     let mut shows = vec![];
-    while shows.len() < 4 || !topo.all_partitions().all(|p| shows.iter().any(|s| topo.partition_of(*s) == p)) {
+    while shows.len() < 4
+        || !topo
+            .all_partitions()
+            .all(|p| shows.iter().any(|s| topo.partition_of(*s) == p))
+    {
         shows.push(sys.show(20, 20).await);
     }
     let target = topo.partition_queue(topo.partition_of(shows[0]));
     let pipeline: Vec<String> = topo
         .all_partitions()
         .map(|p| topo.partition_queue(p))
-        .chain([topo.saga_queue(), topo.webhooks_queue(), topo.notifier_queue()])
+        .chain([
+            topo.saga_queue(),
+            topo.webhooks_queue(),
+            topo.notifier_queue(),
+        ])
         .collect();
-    let placement = cluster.placement(1, &target).expect("the partition queue exists");
-    assert_eq!(placement.members.len(), 3, "replicated on all three: {placement:?}");
+    let placement = cluster
+        .placement(1, &target)
+        .expect("the partition queue exists");
+    assert_eq!(
+        placement.members.len(),
+        3,
+        "replicated on all three: {placement:?}"
+    );
 
     let load = Load::start(&sys, shows.clone(), 16).await;
     load.wait_accepted(50, Duration::from_secs(30)).await;
@@ -73,7 +87,10 @@ async fn bookings_survive_the_loss_of_a_partition_leader_stopped_then_killed() {
     cluster.start_node(stopped);
 
     // 2. The (new) leader killed.
-    let killed = cluster.placement(stopped, &target).expect("the queue").leader;
+    let killed = cluster
+        .placement(stopped, &target)
+        .expect("the queue")
+        .leader;
     let fault_b = fault(&sys, || cluster.kill_node(killed)).await;
     let b = recovered(&cluster, &sys, &load, killed, &target, &pipeline, fault_b).await;
 
@@ -91,22 +108,30 @@ async fn bookings_survive_the_loss_of_a_partition_leader_stopped_then_killed() {
     .fetch_all(&sys.pool)
     .await
     .unwrap();
-    assert!(decisions.iter().all(|(_, n)| *n == 1), "a booking decided twice");
+    assert!(
+        decisions.iter().all(|(_, n)| *n == 1),
+        "a booking decided twice"
+    );
     let mut decided: Vec<uuid::Uuid> = decisions.into_iter().map(|(id, _)| id).collect();
     let mut want = accepted.clone();
     decided.sort();
     want.sort();
-    assert_eq!(decided, want, "the decided bookings are exactly the accepted ones");
-    assert_eq!(gave_up, 0, "every request was accepted in the end (clients retry)");
+    assert_eq!(
+        decided, want,
+        "the decided bookings are exactly the accepted ones"
+    );
+    assert_eq!(
+        gave_up, 0,
+        "every request was accepted in the end (clients retry)"
+    );
     // Nothing oversold, money and seats agree.
     let report = ops::reconcile::reconcile(&sys.pool).await.unwrap();
     assert!(report.ok, "{:#?}", report.problems);
-    let held: i64 = sqlx::query_scalar(
-        "select count(*) from booking_seats where released_at is null",
-    )
-    .fetch_one(&sys.pool)
-    .await
-    .unwrap();
+    let held: i64 =
+        sqlx::query_scalar("select count(*) from booking_seats where released_at is null")
+            .fetch_one(&sys.pool)
+            .await
+            .unwrap();
     assert!(held <= 400 * shows.len() as i64);
 
     println!(
@@ -176,9 +201,7 @@ async fn recovered(
     let ask = if lost == 1 { 2 } else { 1 };
     let back = poll(RECOVERY_MAX, Duration::from_millis(500), || async {
         let queues = tokio::task::block_in_place(|| cluster.queues(ask));
-        let leader_moved = queues
-            .iter()
-            .any(|(n, p)| n == target && p.leader != lost);
+        let leader_moved = queues.iter().any(|(n, p)| n == target && p.leader != lost);
         let missing: Vec<&String> = pipeline
             .iter()
             .filter(|q| !queues.iter().any(|(n, p)| n == *q && p.consumers > 0))
@@ -186,7 +209,9 @@ async fn recovered(
         if leader_moved && missing.is_empty() {
             Ok(())
         } else {
-            Err(format!("leader moved: {leader_moved}; without a consumer: {missing:?}"))
+            Err(format!(
+                "leader moved: {leader_moved}; without a consumer: {missing:?}"
+            ))
         }
     })
     .await;
