@@ -189,6 +189,10 @@ pub struct AmqpSettings {
     pub quorum_initial_group_size: u16,
 }
 
+fn default_master_name() -> String {
+    "booking".to_owned()
+}
+
 impl AmqpSettings {
     /// How the pipeline's queues are declared.
     pub fn queue_shape(&self) -> crate::amqp::QueueShape {
@@ -202,6 +206,12 @@ impl AmqpSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct RedisSettings {
     pub url: String,
+    /// Sentinels' addresses (`host:port`, comma-separated); when set, `url` is not
+    /// used and the clients connect to the primary they name for `master_name`.
+    #[serde(default)]
+    pub sentinels: String,
+    #[serde(default = "default_master_name")]
+    pub master_name: String,
     pub key_prefix: String,
     pub queued_marker_ttl_secs: u64,
     /// How long a show's live seat map lives after its last write (dead shows expire).

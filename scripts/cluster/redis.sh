@@ -6,6 +6,7 @@
 #   scripts/cluster/redis.sh start  DIR   # start all five, print the sentinel addresses
 #   scripts/cluster/redis.sh status DIR   # the primary the Sentinels name, and roles
 #   scripts/cluster/redis.sh stop   DIR   # stop what it started
+#   scripts/cluster/redis.sh primary DIR        # the port of the primary the Sentinels name
 #   scripts/cluster/redis.sh kill-primary DIR   # kill -9 of the current primary
 #
 # Ports: data nodes REDIS_CLUSTER_BASE+1 and +2 (default 6391, 6392), Sentinels
@@ -15,7 +16,7 @@
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 start|stop|status|kill-primary DIR" >&2
+    echo "usage: $0 start|stop|status|primary|kill-primary DIR" >&2
     exit 2
 }
 [[ $# -eq 2 ]] || usage
@@ -96,13 +97,17 @@ start)
     start_data 2
     for n in 1 2 3; do start_sentinel "$n"; done
     echo "redis primary 127.0.0.1:$(data_port 1), replica :$(data_port 2), sentinels :$(sentinel_port 1)..$(sentinel_port 3), master name $MASTER" >&2
-    echo "redis://127.0.0.1:$(sentinel_port 1),redis://127.0.0.1:$(sentinel_port 2),redis://127.0.0.1:$(sentinel_port 3)"
+    # The value of redis.sentinels.
+    echo "127.0.0.1:$(sentinel_port 1),127.0.0.1:$(sentinel_port 2),127.0.0.1:$(sentinel_port 3)"
     ;;
 status)
     echo "primary (as the Sentinels say): 127.0.0.1:$(primary_port)"
     for n in 1 2; do
         echo "127.0.0.1:$(data_port "$n"): $("$CLI" -p "$(data_port "$n")" role 2>/dev/null | head -1 || echo down)"
     done
+    ;;
+primary)
+    primary_port
     ;;
 kill-primary)
     port=$(primary_port)

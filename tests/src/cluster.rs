@@ -136,3 +136,70 @@ impl Drop for RabbitCluster {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A Redis primary, a replica and three Sentinels (`scripts/cluster/redis.sh`) on
+/// ports of their own, stopped with the test.
+pub struct RedisSentinels {
+    dir: PathBuf,
+    script: PathBuf,
+    base: u16,
+    /// `redis.sentinels`.
+    pub sentinels: String,
+}
+
+impl RedisSentinels {
+    /// Data nodes on `base + 1..=2`, Sentinels 20000 above `base + 1..=3`.
+    pub fn start(base: u16) -> Self {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/cluster/redis.sh");
+        let dir =
+            std::env::temp_dir().join(format!("redis-sentinel-{}", uuid::Uuid::new_v4().simple()));
+        let mut me = Self {
+            dir,
+            script,
+            base,
+            sentinels: String::new(),
+        };
+        let out = me.run("start");
+        me.sentinels = out.lines().last().unwrap_or_default().trim().to_owned();
+        assert!(me.sentinels.contains(':'), "the script printed {out}");
+        me
+    }
+
+    fn command(&self, what: &str) -> Command {
+        let mut cmd = Command::new("bash");
+        cmd.arg(&self.script)
+            .arg(what)
+            .arg(&self.dir)
+            .env("REDIS_CLUSTER_BASE", self.base.to_string());
+        cmd
+    }
+
+    fn run(&self, what: &str) -> String {
+        let out = self.command(what).output().expect("run redis.sh");
+        assert!(
+            out.status.success(),
+            "redis.sh {what} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The port of the primary the Sentinels name now.
+    pub fn primary_port(&self) -> u16 {
+        let out = self.run("primary");
+        out.trim().parse().unwrap_or_else(|e| panic!("{e}: {out}"))
+    }
+
+    /// `kill -9` of the primary.
+    pub fn kill_primary(&self) {
+        self.run("kill-primary");
+    }
+}
+
+impl Drop for RedisSentinels {
+    fn drop(&mut self) {
+        let _ = self.command("stop").output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

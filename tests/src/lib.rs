@@ -150,7 +150,7 @@ async fn require_services(s: &Settings) {
         s.amqp.url,
         amqp.err()
     );
-    let redis = platform::cache::connect(&s.redis.url).await;
+    let redis = platform::cache::connect(&s.redis).await;
     assert!(
         redis.is_ok(),
         "Redis is not reachable at {} ({:?}): start it (scripts/services.sh ensure) or set REDIS_URL",
@@ -365,8 +365,8 @@ impl TestSystem {
     }
 
     /// A Redis connection to the test's Redis (keys under `settings.redis.key_prefix`).
-    pub async fn redis(&self) -> redis::aio::ConnectionManager {
-        platform::cache::connect(&self.settings.redis.url)
+    pub async fn redis(&self) -> platform::cache::Redis {
+        platform::cache::connect(&self.settings.redis)
             .await
             .expect("connect redis")
     }

@@ -119,7 +119,7 @@ impl Workers {
             events: tx,
             faults: self.faults.clone(),
             seatmaps: SeatMapWriter::new(
-                platform::cache::connect_lazy(&s.redis.url)?,
+                platform::cache::connect_lazy(&s.redis).await?,
                 platform::cache::Keys::new(s.redis.key_prefix.clone()),
                 s.redis.seatmap_ttl_secs,
             ),

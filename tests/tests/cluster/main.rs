@@ -10,6 +10,7 @@
 //! `cargo test -p tests --test cluster -- --nocapture`.
 
 mod load;
+mod sentinel;
 
 use load::{Load, Outcome};
 use std::sync::Arc;
