@@ -27,7 +27,7 @@ const EPMD_PORT: u16 = 4390;
 const AFTER_RECOVERY: usize = 200;
 
 /// Longest wait for the cluster to have a new leader and every consumer back.
-const RECOVERY_MAX: Duration = Duration::from_secs(60);
+const RECOVERY_MAX: Duration = Duration::from_secs(120);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bookings_survive_the_loss_of_a_partition_leader_stopped_then_killed() {
