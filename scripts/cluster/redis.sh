@@ -83,7 +83,11 @@ CONF
 stop_pidfile() {
     local f=$1
     if [[ -f $f ]] && kill -0 "$(<"$f")" 2>/dev/null; then
-        kill "$(<"$f")"
+        local pid
+        pid=$(<"$f")
+        kill "$pid"
+        # Gone before the caller removes DIR.
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
     fi
 }
 
