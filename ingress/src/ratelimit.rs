@@ -34,8 +34,8 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use platform::cache::Keys;
+use platform::cache::Redis;
 use platform::settings::RateLimitSettings;
-use redis::aio::ConnectionManager;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -336,7 +336,7 @@ const SKIP_AFTER_FAILURE: Duration = Duration::from_secs(1);
 /// The limiter: the [`Policy`] and the Redis cells.
 pub struct RateLimiter {
     policy: Policy,
-    redis: ConnectionManager,
+    redis: Redis,
     keys: Keys,
     script: redis::Script,
     timeout: Duration,
@@ -353,7 +353,7 @@ impl RateLimiter {
     pub fn new(
         settings: &RateLimitSettings,
         tokens: TokenKeys,
-        redis: ConnectionManager,
+        redis: Redis,
         keys: Keys,
     ) -> anyhow::Result<Self> {
         Ok(Self {

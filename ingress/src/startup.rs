@@ -53,7 +53,7 @@ impl Application {
         // Install the metrics recorder before anything records.
         let _ = platform::telemetry::prometheus();
         let db = platform::db::pool(&settings.database)?;
-        let redis = platform::cache::connect(&settings.redis.url).await?;
+        let redis = platform::cache::connect(&settings.redis).await?;
         let topology = settings.topology();
         {
             let conn = platform::amqp::connect_with_retry(
@@ -63,7 +63,7 @@ impl Application {
             )
             .await?;
             let ch = conn.create_channel().await?;
-            platform::amqp::declare_topology(&ch, &topology, settings.amqp.delivery_limit).await?;
+            platform::amqp::declare_topology(&ch, &topology, settings.amqp.queue_shape()).await?;
             drop(conn.close(200, "setup done".into()).await);
         }
         let publisher = ConfirmedPublisher::new(

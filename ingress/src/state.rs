@@ -9,8 +9,8 @@ use contracts::Topology;
 use platform::Settings;
 use platform::amqp::ConfirmedPublisher;
 use platform::cache::Keys;
+use platform::cache::Redis;
 use platform::commands::CommandBus;
-use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub struct AppState {
     pub settings: Arc<Settings>,
     pub db: PgPool,
-    pub redis: ConnectionManager,
+    pub redis: Redis,
     pub keys: Keys,
     pub publisher: ConfirmedPublisher,
     /// Commands into the show partitions, and pay requests to the saga.

@@ -9,8 +9,8 @@
 //! writer (an old runner, a rebuild that read an older snapshot) can never replace a
 //! newer map.
 
+use crate::cache::Redis;
 use contracts::ShowId;
-use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 
 /// The occupied seats of a show at one version.
@@ -94,7 +94,7 @@ return out
 /// Writes `maps` (key, map) in one round trip; each is stored only if newer than
 /// what Redis holds. Returns, per map, whether it was stored.
 pub async fn store_if_newer(
-    redis: &mut ConnectionManager,
+    redis: &mut Redis,
     maps: &[(String, &SeatMap)],
     ttl_secs: u64,
 ) -> Result<Vec<bool>, redis::RedisError> {
@@ -117,7 +117,7 @@ pub async fn store_if_newer(
 
 /// The stored map, or `None` when there is none.
 pub async fn load(
-    redis: &mut ConnectionManager,
+    redis: &mut Redis,
     key: &str,
 ) -> Result<Option<SeatMap>, redis::RedisError> {
     type Fields = (Option<i64>, Option<String>, Option<String>, Option<String>);
@@ -139,10 +139,7 @@ pub async fn load(
 
 /// Removes the stored maps (after a failed write), so that the next read rebuilds
 /// from PostgreSQL instead of serving a map that missed a commit.
-pub async fn forget(
-    redis: &mut ConnectionManager,
-    keys: &[String],
-) -> Result<(), redis::RedisError> {
+pub async fn forget(redis: &mut Redis, keys: &[String]) -> Result<(), redis::RedisError> {
     if keys.is_empty() {
         return Ok(());
     }

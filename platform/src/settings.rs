@@ -187,11 +187,35 @@ pub struct AmqpSettings {
     pub partitions: u16,
     pub delivery_limit: u32,
     pub publish_confirm_timeout_ms: u64,
+    /// On how many nodes of a cluster each new quorum queue gets a replica (0: the
+    /// broker's default, every node); see [`crate::amqp::QueueShape`].
+    #[serde(default)]
+    pub quorum_initial_group_size: u16,
+}
+
+fn default_master_name() -> String {
+    "booking".to_owned()
+}
+
+impl AmqpSettings {
+    /// How the pipeline's queues are declared.
+    pub fn queue_shape(&self) -> crate::amqp::QueueShape {
+        crate::amqp::QueueShape {
+            delivery_limit: self.delivery_limit,
+            quorum_group_size: self.quorum_initial_group_size,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct RedisSettings {
     pub url: String,
+    /// Sentinels' addresses (`host:port`, comma-separated); when set, `url` is not
+    /// used and the clients connect to the primary they name for `master_name`.
+    #[serde(default)]
+    pub sentinels: String,
+    #[serde(default = "default_master_name")]
+    pub master_name: String,
     pub key_prefix: String,
     pub queued_marker_ttl_secs: u64,
     /// How long a show's live seat map lives after its last write (dead shows expire).

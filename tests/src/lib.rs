@@ -9,6 +9,7 @@
 //! ports). When one does not answer, the harness fails and names it; it never skips.
 
 mod children;
+pub mod cluster;
 mod fixtures;
 mod mail;
 mod money;
@@ -82,7 +83,13 @@ pub struct SystemOptions {
     pub otlp_endpoint: Option<String>,
     /// The local OpenID provider every test gets as sign-in provider `local`.
     pub oidc: local_oidc::ProviderConfig,
+    /// Applied last to the test's settings (e.g. the nodes of a cluster the test
+    /// started itself as `amqp.url`).
+    pub settings_override: Option<SettingsOverride>,
 }
+
+/// A change to a test's settings (see [`SystemOptions::settings_override`]).
+pub type SettingsOverride = Arc<dyn Fn(&mut Settings) + Send + Sync>;
 
 impl Default for SystemOptions {
     fn default() -> Self {
@@ -107,6 +114,7 @@ impl Default for SystemOptions {
             log_filter: None,
             otlp_endpoint: None,
             oidc: local_oidc::ProviderConfig::default(),
+            settings_override: None,
         }
     }
 }
@@ -150,7 +158,7 @@ async fn require_services(s: &Settings) {
         s.amqp.url,
         amqp.err()
     );
-    let redis = platform::cache::connect(&s.redis.url).await;
+    let redis = platform::cache::connect(&s.redis).await;
     assert!(
         redis.is_ok(),
         "Redis is not reachable at {} ({:?}): start it (scripts/services.sh ensure) or set REDIS_URL",
@@ -196,6 +204,9 @@ pub async fn test_settings(opts: &SystemOptions) -> (Settings, String) {
     }
     if let Some(endpoint) = &opts.otlp_endpoint {
         s.telemetry.otlp_endpoint.clone_from(endpoint);
+    }
+    if let Some(change) = &opts.settings_override {
+        change(&mut s);
     }
     (s, db_name)
 }
@@ -343,8 +354,8 @@ impl TestSystem {
     }
 
     /// A Redis connection to the test's Redis (keys under `settings.redis.key_prefix`).
-    pub async fn redis(&self) -> redis::aio::ConnectionManager {
-        platform::cache::connect(&self.settings.redis.url)
+    pub async fn redis(&self) -> platform::cache::Redis {
+        platform::cache::connect(&self.settings.redis)
             .await
             .expect("connect redis")
     }

@@ -15,8 +15,8 @@
 
 use contracts::{ShowId, Topology};
 use platform::cache::Keys;
+use platform::cache::Redis;
 use platform::seatmap::{self, SeatMap};
-use redis::aio::ConnectionManager;
 use sequencer::{SeatStatus, ShowState};
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -38,7 +38,7 @@ const REFRESH_SHOWS_MAX: i64 = 2_000;
 /// Where and how long seat maps are written.
 #[derive(Clone)]
 pub struct SeatMapWriter {
-    redis: ConnectionManager,
+    redis: Redis,
     keys: Keys,
     ttl_secs: u64,
     retrying: Arc<AtomicUsize>,
@@ -67,7 +67,7 @@ pub fn snapshot(state: &ShowState, version: i64) -> SeatMap {
 }
 
 impl SeatMapWriter {
-    pub fn new(redis: ConnectionManager, keys: Keys, ttl_secs: u64) -> Self {
+    pub fn new(redis: Redis, keys: Keys, ttl_secs: u64) -> Self {
         Self {
             redis,
             keys,

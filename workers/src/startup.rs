@@ -42,7 +42,7 @@ impl Workers {
         )
         .await?;
         let ch = conn.create_channel().await?;
-        platform::amqp::declare_topology(&ch, &topo, settings.amqp.delivery_limit).await?;
+        platform::amqp::declare_topology(&ch, &topo, settings.amqp.queue_shape()).await?;
         drop(conn.close(200, "setup done".into()).await);
         let partitions: Vec<u16> = if settings.workers.partitions.is_empty() {
             topo.all_partitions().collect()
@@ -112,7 +112,7 @@ impl Workers {
             events: tx,
             faults: self.faults.clone(),
             seatmaps: SeatMapWriter::new(
-                platform::cache::connect_lazy(&s.redis.url)?,
+                platform::cache::connect_lazy(&s.redis).await?,
                 platform::cache::Keys::new(s.redis.key_prefix.clone()),
                 s.redis.seatmap_ttl_secs,
             ),

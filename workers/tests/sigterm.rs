@@ -76,7 +76,7 @@ async fn sigterm_to_the_active_runner_mid_load_hands_over_without_loss() {
         .await
         .expect("RabbitMQ must be reachable (AMQP_URL)");
     let ch = conn.create_channel().await.unwrap();
-    platform::amqp::declare_topology(&ch, &topo, settings.amqp.delivery_limit)
+    platform::amqp::declare_topology(&ch, &topo, settings.amqp.queue_shape())
         .await
         .unwrap();
 

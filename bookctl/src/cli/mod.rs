@@ -273,7 +273,7 @@ pub async fn run(
             platform::amqp::declare_topology(
                 &ch,
                 &settings.topology(),
-                settings.amqp.delivery_limit,
+                settings.amqp.queue_shape(),
             )
             .await?;
             drop(conn.close(200, "bookctl done".into()).await);

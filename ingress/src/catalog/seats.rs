@@ -3,8 +3,8 @@
 
 use crate::problem::ApiError;
 use contracts::ShowId;
+use platform::cache::Redis;
 use platform::seatmap::{self, SeatMap};
-use redis::aio::ConnectionManager;
 use serde::Serialize;
 use sqlx::PgPool;
 use std::collections::HashSet;
@@ -81,7 +81,7 @@ pub struct SeatMapView {
 /// Redis being down only costs the rebuild.
 pub async fn current(
     db: &PgPool,
-    redis: &ConnectionManager,
+    redis: &Redis,
     key: String,
     ttl_secs: u64,
     show: ShowId,

@@ -288,7 +288,15 @@ impl ConfirmedPublisher {
             }
         };
         match tokio::time::timeout(self.confirm_timeout, confirm).await {
-            Err(_) => Err(PublishError::Timeout(self.confirm_timeout)),
+            Err(_) => {
+                // A channel whose confirm never came may be stuck behind a cluster
+                // node that went away (the queue's leader, or the node itself, not yet
+                // noticed): the next publish opens a new connection, to whichever node
+                // answers. The caller retries this one; its message id makes a
+                // duplicate harmless.
+                self.reset().await;
+                Err(PublishError::Timeout(self.confirm_timeout))
+            }
             Ok(Err(e)) => {
                 self.reset().await;
                 Err(e.into())

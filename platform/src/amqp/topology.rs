@@ -10,24 +10,56 @@ fn long(s: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(s.to_owned()))
 }
 
+/// What the queues of the pipeline are declared with, from `amqp.*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueShape {
+    /// `x-delivery-limit` of the consumer queues (`amqp.delivery_limit`).
+    pub delivery_limit: u32,
+    /// `x-quorum-initial-group-size` of every quorum queue
+    /// (`amqp.quorum_initial_group_size`): on how many cluster nodes a new queue gets
+    /// a replica. 0: not sent, the broker's default (a replica on every node of the
+    /// cluster at declaration time). A declare-time argument, not a policy: RabbitMQ
+    /// places replicas only when the queue is created (membership changes later go
+    /// through `rabbitmq-queues grow/shrink`), and it compares the argument on every
+    /// redeclaration, so it must stay the same for a queue's life.
+    pub quorum_group_size: u16,
+}
+
+impl QueueShape {
+    /// A shape with the broker's default placement.
+    pub fn with_delivery_limit(delivery_limit: u32) -> Self {
+        Self {
+            delivery_limit,
+            quorum_group_size: 0,
+        }
+    }
+}
+
 /// The arguments of a partition queue: a consumer queue (bounded deliveries, then
 /// dead-lettered to the commands DLX) with a single active consumer.
-pub fn partition_queue_args(topo: &Topology, delivery_limit: u32) -> FieldTable {
-    let mut args = consumer_queue_args(&topo.commands_dlx(), delivery_limit);
+pub fn partition_queue_args(topo: &Topology, shape: QueueShape) -> FieldTable {
+    let mut args = consumer_queue_args(&topo.commands_dlx(), shape);
     args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
     args
 }
 
-fn quorum_args() -> FieldTable {
+fn quorum_args(shape: QueueShape) -> FieldTable {
     let mut args = FieldTable::default();
     args.insert("x-queue-type".into(), long("quorum"));
+    if shape.quorum_group_size > 0 {
+        args.insert(
+            "x-quorum-initial-group-size".into(),
+            AMQPValue::LongInt(i32::from(shape.quorum_group_size)),
+        );
+    }
     args
 }
 
 /// The arguments of a consumer queue (partition, saga, webhooks, notifier): quorum, at most
-/// `delivery_limit` deliveries, then dead-lettered (at least once) to `dlx`.
-fn consumer_queue_args(dlx: &str, delivery_limit: u32) -> FieldTable {
-    let mut args = quorum_args();
+/// `shape.delivery_limit` deliveries, then dead-lettered (at least once) to `dlx`.
+fn consumer_queue_args(dlx: &str, shape: QueueShape) -> FieldTable {
+    let delivery_limit = shape.delivery_limit;
+    let mut args = quorum_args(shape);
     args.insert(
         "x-delivery-limit".into(),
         AMQPValue::LongInt(i32::try_from(delivery_limit).unwrap_or(i32::MAX)),
@@ -66,7 +98,7 @@ async fn bind(ch: &Channel, queue: &str, exchange: &str, key: &str) -> Result<()
 pub async fn declare_topology(
     ch: &Channel,
     topo: &Topology,
-    delivery_limit: u32,
+    shape: QueueShape,
 ) -> Result<(), lapin::Error> {
     declare_exchange(ch, &topo.commands_exchange(), ExchangeKind::Direct).await?;
     declare_exchange(ch, &topo.events_exchange(), ExchangeKind::Topic).await?;
@@ -80,7 +112,7 @@ pub async fn declare_topology(
         ch.queue_declare(
             dlq.as_str().into(),
             QueueDeclareOptions::durable(),
-            quorum_args(),
+            quorum_args(shape),
         )
         .await?;
         bind(ch, &dlq, &dlx, "").await?;
@@ -106,7 +138,13 @@ pub async fn declare_topology(
         ch.queue_declare(
             queue.as_str().into(),
             QueueDeclareOptions::durable(),
-            consumer_queue_args(&dlx, delivery_limit.saturating_mul(2)),
+            consumer_queue_args(
+                &dlx,
+                QueueShape {
+                    delivery_limit: shape.delivery_limit.saturating_mul(2),
+                    ..shape
+                },
+            ),
         )
         .await?;
         for key in keys {
@@ -117,7 +155,7 @@ pub async fn declare_topology(
         ch.queue_declare(
             topo.partition_queue(p).into(),
             QueueDeclareOptions::durable(),
-            partition_queue_args(topo, delivery_limit),
+            partition_queue_args(topo, shape),
         )
         .await
         .inspect_err(|e| {
@@ -181,7 +219,7 @@ mod tests {
     #[test]
     fn a_partition_queue_has_one_active_consumer_bounded_deliveries_and_a_safe_dlx() {
         let topo = Topology::new("t.", 4);
-        let args = partition_queue_args(&topo, 20);
+        let args = partition_queue_args(&topo, QueueShape::with_delivery_limit(20));
         let get = |k: &str| args.inner().get(k).cloned();
         assert_eq!(get("x-queue-type"), Some(long("quorum")));
         assert_eq!(
@@ -196,5 +234,20 @@ mod tests {
         assert_eq!(get("x-dead-letter-strategy"), Some(long("at-least-once")));
         assert_eq!(get("x-overflow"), Some(long("reject-publish")));
         assert_eq!(args.inner().len(), 6);
+    }
+
+    #[test]
+    fn a_cluster_places_each_queue_on_the_configured_number_of_nodes() {
+        let topo = Topology::new("t.", 4);
+        let shape = QueueShape {
+            delivery_limit: 20,
+            quorum_group_size: 3,
+        };
+        let args = partition_queue_args(&topo, shape);
+        assert_eq!(
+            args.inner().get("x-quorum-initial-group-size"),
+            Some(&AMQPValue::LongInt(3))
+        );
+        assert_eq!(args.inner().len(), 7);
     }
 }

@@ -1,0 +1,205 @@
+//! A RabbitMQ cluster of the real server for the multi-node tests: three nodes
+//! started by `scripts/cluster/rabbitmq.sh` on ports and directories of their own (the
+//! shared broker is never touched), stopped with the test (also when it panics).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Where Debian's package puts the server's scripts.
+const RABBITMQ_BIN: &str = "/usr/lib/rabbitmq/bin";
+
+/// A running 3-node cluster (`bk1..bk3@localhost`).
+pub struct RabbitCluster {
+    dir: PathBuf,
+    script: PathBuf,
+    base: u16,
+    epmd: u16,
+    /// `amqp.url`: every node, comma-separated.
+    pub urls: String,
+}
+
+/// A quorum queue's placement, as the cluster reports it.
+#[derive(Debug, Clone)]
+pub struct QueuePlacement {
+    /// 1..=3.
+    pub leader: usize,
+    pub members: Vec<usize>,
+    pub consumers: u64,
+}
+
+impl RabbitCluster {
+    /// Starts three nodes on `base + 1..=3` (distribution ports 20000 above, their own
+    /// epmd on `epmd`) in a new temporary directory and joins them; panics, naming
+    /// what is missing, when the server is not installed.
+    pub fn start(base: u16, epmd: u16) -> Self {
+        assert!(
+            Path::new(RABBITMQ_BIN).join("rabbitmq-server").exists(),
+            "{RABBITMQ_BIN}/rabbitmq-server not found: the cluster tests need the real \
+             server (apt-get install rabbitmq-server)"
+        );
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/cluster/rabbitmq.sh");
+        let dir =
+            std::env::temp_dir().join(format!("rabbit-cluster-{}", uuid::Uuid::new_v4().simple()));
+        let mut cluster = Self {
+            dir,
+            script,
+            base,
+            epmd,
+            urls: String::new(),
+        };
+        let out = cluster.run(&["start"]);
+        let urls = out.lines().last().unwrap_or_default().trim().to_owned();
+        assert!(urls.starts_with("amqp://"), "the script printed {out}");
+        cluster.urls = urls;
+        cluster
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("bash");
+        cmd.arg(&self.script)
+            .arg(args[0])
+            .arg(&self.dir)
+            .args(&args[1..])
+            .env("RABBIT_CLUSTER_BASE", self.base.to_string())
+            .env("RABBIT_CLUSTER_EPMD_PORT", self.epmd.to_string());
+        cmd
+    }
+
+    /// Runs the script; its stdout, or a panic with its stderr.
+    fn run(&self, args: &[&str]) -> String {
+        let out = self.command(args).output().expect("run rabbitmq.sh");
+        assert!(
+            out.status.success(),
+            "rabbitmq.sh {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Stops node `n` the way an operator does (`rabbitmqctl stop`).
+    pub fn stop_node(&self, n: usize) {
+        self.run(&["stop-node", &n.to_string()]);
+    }
+
+    /// `kill -9` of node `n`'s Erlang VM.
+    pub fn kill_node(&self, n: usize) {
+        self.run(&["kill-node", &n.to_string()]);
+    }
+
+    /// Starts node `n` again (it rejoins the cluster with its data).
+    pub fn start_node(&self, n: usize) {
+        self.run(&["start-node", &n.to_string()]);
+    }
+
+    /// The placement of every queue, as node `ask` reports it.
+    pub fn queues(&self, ask: usize) -> Vec<(String, QueuePlacement)> {
+        let out = self.run(&["queues", &ask.to_string()]);
+        let rows: Vec<serde_json::Value> =
+            serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+        rows.iter()
+            .filter_map(|r| {
+                let node = |v: &serde_json::Value| {
+                    v.as_str()
+                        .and_then(|s| s.strip_prefix("bk"))
+                        .and_then(|s| s.split('@').next())
+                        .and_then(|s| s.parse::<usize>().ok())
+                };
+                Some((
+                    r["name"].as_str()?.to_owned(),
+                    QueuePlacement {
+                        leader: node(&r["leader"])?,
+                        members: r["members"]
+                            .as_array()
+                            .map(|m| m.iter().filter_map(node).collect())
+                            .unwrap_or_default(),
+                        consumers: r["consumers"].as_u64().unwrap_or(0),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    /// The placement of `queue` as node `ask` reports it (`None`: no leader now).
+    pub fn placement(&self, ask: usize, queue: &str) -> Option<QueuePlacement> {
+        self.queues(ask)
+            .into_iter()
+            .find(|(name, _)| name == queue)
+            .map(|(_, p)| p)
+    }
+}
+
+impl Drop for RabbitCluster {
+    fn drop(&mut self) {
+        // Best effort: also on a panic of the test.
+        let _ = self.command(&["stop"]).output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A Redis primary, a replica and three Sentinels (`scripts/cluster/redis.sh`) on
+/// ports of their own, stopped with the test.
+pub struct RedisSentinels {
+    dir: PathBuf,
+    script: PathBuf,
+    base: u16,
+    /// `redis.sentinels`.
+    pub sentinels: String,
+}
+
+impl RedisSentinels {
+    /// Data nodes on `base + 1..=2`, Sentinels 20000 above `base + 1..=3`.
+    pub fn start(base: u16) -> Self {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/cluster/redis.sh");
+        let dir =
+            std::env::temp_dir().join(format!("redis-sentinel-{}", uuid::Uuid::new_v4().simple()));
+        let mut me = Self {
+            dir,
+            script,
+            base,
+            sentinels: String::new(),
+        };
+        let out = me.run("start");
+        me.sentinels = out.lines().last().unwrap_or_default().trim().to_owned();
+        assert!(me.sentinels.contains(':'), "the script printed {out}");
+        me
+    }
+
+    fn command(&self, what: &str) -> Command {
+        let mut cmd = Command::new("bash");
+        cmd.arg(&self.script)
+            .arg(what)
+            .arg(&self.dir)
+            .env("REDIS_CLUSTER_BASE", self.base.to_string());
+        cmd
+    }
+
+    fn run(&self, what: &str) -> String {
+        let out = self.command(what).output().expect("run redis.sh");
+        assert!(
+            out.status.success(),
+            "redis.sh {what} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The port of the primary the Sentinels name now.
+    pub fn primary_port(&self) -> u16 {
+        let out = self.run("primary");
+        out.trim().parse().unwrap_or_else(|e| panic!("{e}: {out}"))
+    }
+
+    /// `kill -9` of the primary.
+    pub fn kill_primary(&self) {
+        self.run("kill-primary");
+    }
+}
+
+impl Drop for RedisSentinels {
+    fn drop(&mut self) {
+        let _ = self.command("stop").output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
