@@ -4,6 +4,9 @@
 #
 #   hot   10,000 POST /v1/bookings on one 500-seat show, 10,000 in flight
 #   many  10,000 POST /v1/bookings spread over 1,000 shows of 50 seats
+#   ceiling the bare limits of the box in the same run (loadgen/src/ceiling.rs):
+#         REQUESTS GET /healthz on ingress at HOT_CONCURRENCY, then REQUESTS persistent
+#         messages with confirms through one quorum queue drained in acked batches
 #   paid  as `many`, every booking paid with `pm_card_ok` through the bundled local
 #         gateway (signed webhooks, saga): adds submit->confirmed and confirmed/s
 #   reads (not in the default list) the large catalog (`bookctl seed --catalog
@@ -19,10 +22,10 @@
 #
 # Knobs (environment): CARGO_TARGET_DIR (default target), REQUESTS (10000),
 # HOT_CONCURRENCY (10000), MANY_CONCURRENCY (10000), HOT_SEATS (500), SHOWS (1000),
-# SCENARIOS ("hot many"; extras: hot-paced, many-primed), PACED_RATE (3000 requests/s
+# SCENARIOS ("ceiling hot many paid"; extras: hot-paced, many-primed), PACED_RATE (3000 requests/s
 # for hot-paced), COOLDOWN_SECS (5, pause before each scenario), QUIET_WAIT_SECS
 # (300) and QUIET_BUSY_PERCENT (15): how long to wait for an idle machine, SKIP_BUILD=1, LOADGEN_ARGS (extra loadgen flags, e.g.
-# "--poll-ms 200"), INGRESS_ENV / WORKERS_ENV (extra environment of one service only,
+# "--poll-ms 200"), INGRESS_ENV / WORKERS_ENV / GATEWAY_ENV (extra environment of one process only,
 # e.g. INGRESS_ENV="MALLOC_ARENA_MAX=2"), and any APP__* setting of the services
 # (e.g. APP__WORKERS__BATCH_SIZE_MAX=1000).
 set -euo pipefail
@@ -37,7 +40,7 @@ HOT_CONCURRENCY=${HOT_CONCURRENCY:-10000}
 MANY_CONCURRENCY=${MANY_CONCURRENCY:-10000}
 HOT_SEATS=${HOT_SEATS:-500}
 SHOWS=${SHOWS:-1000}
-SCENARIOS=${SCENARIOS:-"hot many paid"}
+SCENARIOS=${SCENARIOS:-"ceiling hot many paid"}
 PACED_RATE=${PACED_RATE:-3000}
 
 # The shipped development secrets (config/development.toml): a local benchmark only.
@@ -130,7 +133,10 @@ trap stop_services EXIT
 
 start_services() {
     local tag=$1
-    "$BIN/gateway" >"$RUN_DIR/bench-gateway-$tag.log" 2>&1 &
+    # The gateway logs at the services' level (it logged every intent and webhook at
+    # info before, a cost of the stand-in, not of the system); GATEWAY_ENV overrides.
+    # shellcheck disable=SC2086
+    env RUST_LOG="$APP__TELEMETRY__FILTER" ${GATEWAY_ENV:-} "$BIN/gateway" >"$RUN_DIR/bench-gateway-$tag.log" 2>&1 &
     GATEWAY_PID=$!
     # shellcheck disable=SC2086 # word splitting of the *_ENV knobs is wanted
     env ${WORKERS_ENV:-} "$BIN/workers" >"$RUN_DIR/bench-workers-$tag.log" 2>&1 &
@@ -151,17 +157,50 @@ start_services() {
     exit 1
 }
 
+# PERF_DATA=<prefix>: a system-wide `perf record` (PERF_FREQ samples/s, 299) from
+# loadgen's warm-up to its end, into <prefix>-<tag>.data; see BENCHMARKS.md for how
+# it is read (per process with `perf report --sort comm`).
+PERF_PID=
+perf_start() {
+    local tag=$1 log=$2
+    [[ -n ${PERF_DATA:-} ]] || return 0
+    local ctl=$RUN_DIR/perf-ctl-$tag
+    rm -f "$ctl" && mkfifo "$ctl"
+    perf record -a -F "${PERF_FREQ:-299}" ${PERF_ARGS:-} -D -1 --control "fifo:$ctl" \
+        -o "$PERF_DATA-$tag.data" >"$RUN_DIR/perf-$tag.log" 2>&1 &
+    PERF_PID=$!
+    # The clock starts when loadgen has held its connections (and primed, if asked).
+    (
+        for _ in $(seq 1 3000); do
+            grep -q '^warm-up:' "$log" 2>/dev/null && break
+            sleep 0.1
+        done
+        echo enable >"$ctl"
+    ) &
+}
+perf_stop() {
+    [[ -n $PERF_PID ]] || return 0
+    kill -INT "$PERF_PID" 2>/dev/null || true
+    wait "$PERF_PID" 2>/dev/null || true
+    PERF_PID=
+}
+
 run_loadgen() {
     local scenario=$1
     shift
     local tag=${CURRENT_TAG:-$scenario}
+    : >"$RUN_DIR/bench-loadgen-$tag.log"
+    perf_start "$tag" "$RUN_DIR/bench-loadgen-$tag.log"
     # Operator accounts: exempt from the rate limits (rate_limit.exempt_roles), which
     # would otherwise answer most of 10,000 requests from 200 users with 429.
     "$BIN/loadgen" --base-url "$BASE_URL" --scenario "$scenario" --requests "$REQUESTS" --role operator \
-        --pid "ingress=$INGRESS_PID" --pid "workers=$WORKERS_PID" \
+        --pid "ingress=$INGRESS_PID" --pid "workers=$WORKERS_PID" --pid "gateway=$GATEWAY_PID" \
         --pids-of postgres,beam.smp,redis-server \
         --metrics-url "http://$APP__INGRESS__METRICS_LISTEN/metrics,http://$APP__WORKERS__METRICS_LISTEN/metrics" \
         "$@" ${LOADGEN_ARGS:-} 2>&1 | tee "$RUN_DIR/bench-loadgen-$tag.log"
+    local rc=${PIPESTATUS[0]}
+    perf_stop
+    return "$rc"
 }
 
 echo "== bench: $(date -u +%FT%TZ), $(nproc) cores, commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
@@ -203,6 +242,7 @@ for scenario in $SCENARIOS; do
     wait_quiet
     start_services "$scenario"
     case $scenario in
+        ceiling) run_loadgen ceiling --concurrency "$HOT_CONCURRENCY" || status=$? ;;
         hot) run_loadgen hot --concurrency "$HOT_CONCURRENCY" --seats "$HOT_SEATS" || status=$? ;;
         many) run_loadgen many --concurrency "$MANY_CONCURRENCY" --shows "$SHOWS" || status=$? ;;
         paid) run_loadgen many --concurrency "$MANY_CONCURRENCY" --shows "$SHOWS" --payment-method pm_card_ok || status=$? ;;

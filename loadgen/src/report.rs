@@ -231,6 +231,13 @@ impl Run<'_> {
     fn print_processes(&self) -> BTreeMap<String, serde_json::Value> {
         let (before, after, wall) = (self.before, self.after, self.wall.as_secs_f64());
         let mut procs = BTreeMap::new();
+        // CPU per unit of work: per paid booking when paying, else per decision.
+        let per = if self.cli.payment_method.is_some() {
+            (self.payments.confirmed, "confirmed booking")
+        } else {
+            (self.decisions.decided, "decision")
+        };
+        let mut total = 0.0;
         for (i, wch) in self.probes.watched.iter().enumerate() {
             let cpu = observe::cpu_between(&before.cpu[i], &after.cpu[i]);
             let pids = wch.current();
@@ -256,11 +263,14 @@ impl Run<'_> {
                 ),
             };
             println!(
-                "  {:<16} cpu {:.2} s ({:.0}% of one core), {mem}",
+                "  {:<16} cpu {:.2} s ({:.0}% of one core, {:.0} µs per {}), {mem}",
                 wch.label,
                 cpu,
                 100.0 * cpu / wall,
+                1e6 * cpu / per.0.max(1) as f64,
+                per.1,
             );
+            total += cpu;
             procs.insert(
                 wch.label.clone(),
                 serde_json::json!({ "pids": pids, "cpu_s": cpu, "vm_hwm_kib": hwm, "vm_rss_kib": rss, "vm_rss_start_kib": before.rss[i], "vm_rss_idle_kib": self.probes.rss_idle[i] }),
@@ -284,6 +294,13 @@ impl Run<'_> {
             } else {
                 format!(": {}", top.join(", "))
             }
+        );
+        println!(
+            "  {:<16} cpu {:.2} s, {:.0} µs per {} (the watched processes, loadgen included; everything else apart)",
+            "all watched",
+            total,
+            1e6 * total / per.0.max(1) as f64,
+            per.1
         );
         procs
     }

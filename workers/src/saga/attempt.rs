@@ -64,11 +64,11 @@ impl Attempt {
 }
 
 /// booking, attempt, payment id, method, amount, currency.
-type Row = (Uuid, i32, Option<String>, String, i64, String);
+pub(crate) type Row = (Uuid, i32, Option<String>, String, i64, String);
 
 const COLUMNS: &str = "booking_id, attempt, payment_id, method, amount, currency";
 
-fn of_row((booking, number, payment_id, method, amount, currency): Row) -> Attempt {
+pub(crate) fn of_row((booking, number, payment_id, method, amount, currency): Row) -> Attempt {
     Attempt {
         booking: BookingId(booking),
         number,
@@ -142,28 +142,34 @@ pub async fn start(
     currency: &str,
     traceparent: Option<String>,
 ) -> Result<Attempt, Failure> {
-    let find = format!("select {COLUMNS} from payments where request_id = $1");
+    // One statement (one round trip): insert the attempt with the next number, and
+    // return it, or the request's attempt that exists already. The second half reads
+    // the statement's snapshot, so it sees an earlier attempt but not the one this
+    // statement inserts, which `ins` returns.
+    let sql = format!(
+        "with ins as (
+           insert into payments (booking_id, attempt, request_id, show_id, method, amount,
+                                 currency, status, traceparent)
+           select $1, coalesce(max(attempt), 0) + 1, $2, $3, $4, $5, $6, 'creating', $7
+             from payments where booking_id = $1
+           on conflict do nothing
+           returning {COLUMNS})
+         select {COLUMNS} from ins
+         union all
+         select {COLUMNS} from payments where request_id = $2
+         limit 1"
+    );
     for _ in 0..INSERT_TRIES_MAX {
         // Any unique violation is skipped: the request's own attempt (a repeat) or
         // a concurrent request that took this number (then we look again).
-        sqlx::query(
-            "insert into payments (booking_id, attempt, request_id, show_id, method, amount,
-                                   currency, status, traceparent)
-             select $1, coalesce(max(attempt), 0) + 1, $2, $3, $4, $5, $6, 'creating', $7
-               from payments where booking_id = $1
-             on conflict do nothing",
-        )
-        .bind(booking.0)
-        .bind(request_id)
-        .bind(show.0)
-        .bind(method)
-        .bind(amount)
-        .bind(currency)
-        .bind(&traceparent)
-        .execute(pool)
-        .await?;
-        let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(find.clone()))
+        let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+            .bind(booking.0)
             .bind(request_id)
+            .bind(show.0)
+            .bind(method)
+            .bind(amount)
+            .bind(currency)
+            .bind(&traceparent)
             .fetch_optional(pool)
             .await?;
         if let Some(row) = row {

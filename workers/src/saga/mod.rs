@@ -60,6 +60,20 @@ pub mod sweep;
 pub use consumer::{SagaConsumer, SagaQueue, consumer_config};
 pub use sweep::run_pending_sweep;
 
+/// show, traceparent, whether the row is the payment the webhook names, then the
+/// attempt's columns (`attempt::Row`).
+type WebhookRow = (
+    Uuid,
+    Option<String>,
+    Option<bool>,
+    Uuid,
+    i32,
+    Option<String>,
+    String,
+    i64,
+    String,
+);
+
 fn gateway_error(e: GatewayError) -> Failure {
     if e.is_retryable() {
         Failure::Retry(e.to_string())
@@ -316,15 +330,18 @@ impl<G: PaymentGateway> Saga<G> {
         // `payment_pending` with the money taken (the soak saw it). A crash between
         // the command and the status sends the command again on the next poll; its
         // message id is fixed, so the sequencer applies it once.
-        sqlx::query(
-            "update payments set payment_id = $3, updated_at = now()
-              where booking_id = $1 and attempt = $2 and payment_id is null",
-        )
-        .bind(booking.0)
-        .bind(attempt.number)
-        .bind(&pi.id)
-        .execute(&self.pool)
-        .await?;
+        // (An attempt read with its id has it recorded already: no second trip.)
+        if attempt.payment_id.is_none() {
+            sqlx::query(
+                "update payments set payment_id = $3, updated_at = now()
+                  where booking_id = $1 and attempt = $2 and payment_id is null",
+            )
+            .bind(booking.0)
+            .bind(attempt.number)
+            .bind(&pi.id)
+            .execute(&self.pool)
+            .await?;
+        }
         if crate::runner::Faults::take(&self.faults.saga_send_fail) {
             return Err(Failure::Retry("rabbitmq: unreachable (injected)".into()));
         }
@@ -349,20 +366,27 @@ impl<G: PaymentGateway> Saga<G> {
     #[tracing::instrument(skip_all, fields(booking_id = %ev.data.booking_id, event = %ev.kind))]
     pub async fn on_webhook(&self, ev: &WebhookEvent) -> Result<(), Failure> {
         let booking = BookingId(ev.data.booking_id);
-        // The attempt the webhook names, else the booking's latest: for the trace.
-        let row: Option<(Uuid, Option<String>)> = sqlx::query_as(
-            "select show_id, traceparent from payments where booking_id = $1
+        // The attempt the webhook names (with its columns, so the handler needs no
+        // second trip), else the booking's latest: for the trace.
+        let row: Option<WebhookRow> = sqlx::query_as(
+            "select show_id, traceparent, payment_id = $2,
+                    booking_id, attempt, payment_id, method, amount, currency
+               from payments where booking_id = $1
               order by payment_id is not distinct from $2 desc, attempt desc limit 1",
         )
         .bind(booking.0)
         .bind(&ev.data.payment_id)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((show, trace)) = row else {
+        let Some((show, trace, named, b, number, payment_id, method, amount, currency)) = row
+        else {
             return Err(Failure::Abort(format!(
                 "webhook for unknown booking {booking}"
             )));
         };
+        let named = named
+            .unwrap_or(false)
+            .then(|| attempt::of_row((b, number, payment_id, method, amount, currency)));
         // The webhook continues the booking's trace, not the gateway's call.
         let trace = trace
             .as_deref()
@@ -370,19 +394,22 @@ impl<G: PaymentGateway> Saga<G> {
             .or_else(platform::trace::current);
         let span = tracing::info_span!("saga.handle", kind = %ev.kind);
         platform::trace::attach(&span, trace);
-        platform::trace::scope(trace, self.on_booking_webhook(ShowId(show), booking, ev))
-            .instrument(span)
-            .await
+        platform::trace::scope(
+            trace,
+            self.on_booking_webhook(ShowId(show), booking, named, ev),
+        )
+        .instrument(span)
+        .await
     }
 
     async fn on_booking_webhook(
         &self,
         show: ShowId,
         booking: BookingId,
+        named: Option<Attempt>,
         ev: &WebhookEvent,
     ) -> Result<(), Failure> {
-        let Some(attempt) = attempt::by_payment(&self.pool, booking, &ev.data.payment_id).await?
-        else {
+        let Some(attempt) = named else {
             if attempt::has_unrecorded(&self.pool, booking).await? {
                 // Its create call has not answered yet: the webhook came first.
                 return Err(Failure::Retry(format!(
