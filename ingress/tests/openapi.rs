@@ -95,9 +95,7 @@ fn every_operation_answers_problems_and_is_tagged() {
             // A redirect is the success answer of a route that sends the browser on
             // (the start of a provider sign-in).
             assert!(
-                responses
-                    .keys()
-                    .any(|k| k.starts_with('2') || k == "302"),
+                responses.keys().any(|k| k.starts_with('2') || k == "302"),
                 "{m} {path} documents no success answer"
             );
             let limited = m

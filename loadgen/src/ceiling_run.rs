@@ -31,7 +31,7 @@ pub async fn run(cli: &Cli, settings: &platform::Settings, base: &str) -> anyhow
     let target = BrokerTarget {
         url: &settings.amqp.url,
         queue: format!("{}{QUEUE}", settings.amqp.prefix),
-        queue_args: platform::amqp::partition_queue_args(&topo, settings.amqp.delivery_limit),
+        queue_args: platform::amqp::partition_queue_args(&topo, settings.amqp.queue_shape()),
         prefetch: settings.workers.prefetch,
         batch_max: settings.workers.batch_size_max,
     };

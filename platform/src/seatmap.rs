@@ -116,10 +116,7 @@ pub async fn store_if_newer(
 }
 
 /// The stored map, or `None` when there is none.
-pub async fn load(
-    redis: &mut Redis,
-    key: &str,
-) -> Result<Option<SeatMap>, redis::RedisError> {
+pub async fn load(redis: &mut Redis, key: &str) -> Result<Option<SeatMap>, redis::RedisError> {
     type Fields = (Option<i64>, Option<String>, Option<String>, Option<String>);
     let (version, held, sold, zones): Fields = redis::cmd("HMGET")
         .arg(key)

@@ -262,11 +262,12 @@ pub struct AuthSettings {
 }
 
 /// An OpenID provider the platform accepts sign-ins from.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct OidcProvider {
     /// The issuer URL; its `/.well-known/openid-configuration` is read.
     pub issuer: String,
     pub client_id: String,
+    #[serde(serialize_with = "env::expose")]
     pub client_secret: SecretString,
     /// What the sign-in button says ("Sign in with <display_name>").
     #[serde(default)]
@@ -485,6 +486,7 @@ impl Settings {
                 .with_list_parse_key("rate_limit.exempt_roles")
                 .with_list_parse_key("ingress.cors_origins")
                 .with_list_parse_key("auth.mfa_required_roles")
+                .with_list_parse_key("auth.oidc_redirect_uris")
                 .try_parsing(true)
                 .source(Some(vars.clone().into_iter().collect())),
         );

@@ -31,14 +31,6 @@ const RECOVERY_MAX: Duration = Duration::from_secs(120);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bookings_survive_the_loss_of_a_partition_leader_stopped_then_killed() {
-    // The clients' reconnections in the output (RUST_LOG overrides).
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn,lapin=error".into()),
-        )
-        .with_test_writer()
-        .try_init();
     let cluster = RabbitCluster::start(BASE_PORT, EPMD_PORT);
     let urls = cluster.urls.clone();
     let sys = spawn_system(SystemOptions {

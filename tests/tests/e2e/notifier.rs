@@ -325,9 +325,7 @@ async fn an_event_whose_sender_died_mid_send_is_sent_after_its_lease_not_dead_le
     .await;
     sys.settings.notifier.requeue_initial_ms = 10;
     sys.settings.notifier.requeue_max_ms = 40;
-    let w = sys
-        .start_worker(None, tests::Faults::default())
-        .await;
+    let w = sys.start_worker(None, tests::Faults::default()).await;
     sys.workers.push(w);
     let (_, token) = sys.customer(1).await;
     let id = book_paid(&sys, &token, "k", &["A3"]).await;
