@@ -52,6 +52,9 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         // Install the metrics recorder before anything records.
         let _ = platform::telemetry::prometheus();
+        // The HTTP clients' TLS (the gateway's, the OpenID providers'; reqwest is built
+        // without a provider) uses ring.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let db = platform::db::pool(&settings.database)?;
         let redis = platform::cache::connect(&settings.redis).await?;
         let topology = settings.topology();
