@@ -172,15 +172,14 @@ async fn request(
     key: &str,
     body: &serde_json::Value,
 ) -> Outcome {
-    let started = Instant::now();
-    let mut out = Outcome {
+    let out = std::sync::Mutex::new(Outcome {
         booking: None,
         errors: 0,
         at: None,
         error_times: vec![],
         last_error: None,
-    };
-    while started.elapsed() < GIVE_UP {
+    });
+    let booked = tests::poll(GIVE_UP, RETRY_PAUSE, || async {
         let res = http
             .post(url)
             .bearer_auth(token)
@@ -200,17 +199,19 @@ async fn request(
             }
             Err(e) => Err(e.to_string()),
         };
-        match answer {
-            Ok(id) => {
-                out.booking = Some(id);
-                out.at = Some(Instant::now());
-                return out;
-            }
-            Err(e) => out.last_error = Some(e),
+        if let Err(e) = &answer {
+            let mut o = out.lock().unwrap();
+            o.errors += 1;
+            o.error_times.push(Instant::now());
+            o.last_error = Some(e.clone());
         }
-        out.errors += 1;
-        out.error_times.push(Instant::now());
-        tokio::time::sleep(RETRY_PAUSE).await;
+        answer
+    })
+    .await;
+    let mut out = out.into_inner().unwrap();
+    if let Ok(id) = booked {
+        out.booking = Some(id);
+        out.at = Some(Instant::now());
     }
     out
 }
