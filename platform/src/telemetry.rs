@@ -32,7 +32,9 @@ impl Drop for TelemetryGuard {
     }
 }
 
-type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
+/// An output layer, under the filter (see [`init`]).
+type BoxedLayer = Box<dyn Layer<Filtered> + Send + Sync>;
+type Filtered = tracing_subscriber::layer::Layered<EnvFilter, Registry>;
 
 /// Installs the global subscriber of process `service`: JSON log lines on stderr
 /// (or human text with `format = "pretty"`), filtered by `RUST_LOG` or the configured
@@ -62,8 +64,14 @@ pub fn init(s: &crate::settings::TelemetrySettings, service: &'static str) -> Te
             (None, None)
         }
     };
+    // The filter is the stack's own layer (global), not a per-layer filter on the
+    // output: a per-layer `EnvFilter` keeps each event's verdict in a thread-local
+    // between `enabled` and the write, and with a target directive more verbose than
+    // the default (`info,ingress=debug`) it dropped most of ingress's lines, those
+    // of requests included (the test `tests/tests/pan.rs` failed on it).
     let installed = tracing_subscriber::registry()
-        .with(fmt.and_then(otel).with_filter(filter))
+        .with(filter)
+        .with(fmt.and_then(otel))
         .try_init()
         .is_ok();
     TelemetryGuard {

@@ -75,11 +75,6 @@ async fn dump_redis(sys: &TestSystem) -> String {
     all
 }
 
-// Ignored while open (issue 14, note of 2026-12-07): since the harness runs the
-// binaries as children, ingress's debug-level JSON log loses lines ("booking
-// accepted" missing), so the test's check that the capture holds the processes'
-// logs fails before the card-number checks run. Run it with `--ignored`.
-#[ignore = "ingress's debug log loses lines as a child process; see the comment"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_card_number_is_refused_and_never_stored_logged_or_echoed() {
     // Everything any process logs, at every level our code logs at.
