@@ -89,9 +89,10 @@ fn binary(name: &'static str) -> PathBuf {
     let (_, found) = checked.iter().find(|(n, _)| *n == name).expect("checked");
     found.clone().unwrap_or_else(|e| {
         panic!(
-            "{e}: build the binaries first, in the same profile as the tests \
+            "{e}: build the binaries first, with the tests' profile and features \
              (scripts/test.sh and `cargo test --workspace` do; alone: \
-             `cargo build -p ingress -p workers --bins`)"
+             `cargo test --workspace --no-run`; a `cargo build` resolves the \
+             features without the dev-dependencies and rebuilds most of the tree)"
         )
     })
 }

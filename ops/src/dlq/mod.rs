@@ -57,6 +57,10 @@ pub const SHOW_LIMIT_MAX: u16 = 1_000;
 const FIRST_DELIVERY_WAIT: Duration = Duration::from_secs(2);
 /// How long to wait for each next delivery before deciding the queue is drained.
 const IDLE_WAIT: Duration = Duration::from_millis(500);
+/// How long a purge looks again for a message another read holds unacked, and how
+/// often.
+const UNACKED_WAIT: Duration = Duration::from_secs(3);
+const UNACKED_POLL: Duration = Duration::from_millis(200);
 /// How long to wait for the broker to confirm one replayed message.
 const CONFIRM_WAIT: Duration = Duration::from_secs(10);
 
@@ -290,7 +294,10 @@ pub async fn peek(
     })
 }
 
-/// Removes only the messages with these ids; every other message stays.
+/// Removes only the messages with these ids; every other message stays. A message
+/// not found at first is looked for again for up to [`UNACKED_WAIT`]: another read
+/// of the queue (the console's listing, a dry run) holds what it looked at unacked
+/// until the broker has taken its requeue, and meanwhile the message is not ready.
 #[tracing::instrument(skip(conn, topo))]
 pub async fn purge(
     conn: &Connection,
@@ -299,22 +306,33 @@ pub async fn purge(
     ids: &[String],
 ) -> Result<PurgeOutcome, OpsError> {
     let q = resolve(topo, queue)?;
-    let selection = Selection::Ids(ids.to_vec());
-    let taken = Taken::take(conn, &q.name, SCAN_MAX).await?;
-    let now = now_secs();
     let mut out = PurgeOutcome::default();
     let mut picked = Vec::new();
-    for d in &taken.deliveries {
-        let m = describe(d, now);
-        if selection.picks(m.message_id.as_deref()) {
-            d.acker.ack(BasicAckOptions::default()).await?;
-            out.removed += 1;
-            tracing::warn!(queue = %q.name, message_id = ?m.message_id, "purged");
-            picked.push(m);
+    let started = std::time::Instant::now();
+    loop {
+        let missing = Selection::Ids(ids.to_vec()).not_found(picked.iter());
+        if missing.is_empty() {
+            break;
         }
+        let selection = Selection::Ids(missing);
+        let taken = Taken::take(conn, &q.name, SCAN_MAX).await?;
+        let now = now_secs();
+        for d in &taken.deliveries {
+            let m = describe(d, now);
+            if selection.picks(m.message_id.as_deref()) {
+                d.acker.ack(BasicAckOptions::default()).await?;
+                out.removed += 1;
+                tracing::warn!(queue = %q.name, message_id = ?m.message_id, "purged");
+                picked.push(m);
+            }
+        }
+        taken.put_back().await?;
+        if started.elapsed() >= UNACKED_WAIT {
+            break;
+        }
+        tokio::time::sleep(UNACKED_POLL).await;
     }
-    out.not_found = selection.not_found(picked.iter());
-    taken.put_back().await?;
+    out.not_found = Selection::Ids(ids.to_vec()).not_found(picked.iter());
     Ok(out)
 }
 

@@ -402,6 +402,59 @@ async fn purge_removes_only_the_named_message() {
     sys.shutdown().await;
 }
 
+/// The console lists a queue (which takes its messages unacked for a moment) and
+/// the operator purges at once: the purge finds the message once the other read has
+/// put it back, instead of answering that it is gone (seen in the browser test).
+#[tokio::test]
+async fn a_purge_finds_a_message_that_another_read_holds_for_a_moment() {
+    use futures::StreamExt;
+    use lapin::options::{BasicConsumeOptions, BasicNackOptions};
+    let sys = spawn_system(SystemOptions::default()).await;
+    let dlq = sys.settings.topology().commands_dlq();
+    publish_poison(&sys, "poison-held").await;
+    wait_dlq(&sys, 1).await;
+
+    // Another reader holds the message unacked.
+    let conn = platform::amqp::connect(&sys.settings.amqp.url, "other-reader")
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let mut consumer = ch
+        .basic_consume(
+            dlq.as_str().into(),
+            "other-reader".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let held = consumer.next().await.expect("a delivery").expect("no error");
+    assert_eq!(queue_depth(&sys, &dlq).await, 0, "not ready while held");
+
+    let op = token(&sys, Role::Operator);
+    let purge = format!("/v1/ops/dlq/{dlq}/purge");
+    let purging = post(&sys, Some(&op), &purge, json!({"message_ids": ["poison-held"]}));
+    let put_back = async {
+        // The other read decides a moment after the purge began.
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        ch.basic_cancel("other-reader".into(), Default::default())
+            .await
+            .unwrap();
+        held.nack(BasicNackOptions {
+            requeue: true,
+            multiple: false,
+        })
+        .await
+        .unwrap();
+    };
+    let ((status, res), ()) = tokio::join!(purging, put_back);
+    assert_eq!(status, 200, "{res}");
+    assert_eq!(res, json!({"removed": 1, "not_found": []}));
+    wait_dlq(&sys, 0).await;
+    drop(conn.close(200, "done".into()).await);
+    sys.shutdown().await;
+}
+
 #[tokio::test]
 async fn the_ops_endpoints_refuse_customers_and_anonymous_callers() {
     let sys = spawn_system(SystemOptions::default()).await;
