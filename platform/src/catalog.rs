@@ -15,6 +15,8 @@ pub struct ShowRecord {
     /// Most tickets one user may hold or have bought for this show (its event's
     /// `max_tickets_per_user`); `None`: only the per-booking limit.
     pub max_tickets_per_user: Option<u32>,
+    /// Demand pricing, if the show has any.
+    pub pricing: Option<contracts::Pricing>,
 }
 
 impl ShowRecord {
@@ -39,6 +41,8 @@ pub struct ShowInfo {
     pub prices: Vec<Price>,
     /// See [`ShowRecord::max_tickets_per_user`].
     pub max_tickets_per_user: Option<u32>,
+    /// Demand pricing, if the show has any.
+    pub pricing: Option<contracts::Pricing>,
 }
 
 impl ShowInfo {
@@ -64,20 +68,28 @@ pub async fn load_show(pool: &PgPool, show: ShowId) -> Result<Option<ShowRecord>
         layout,
         prices: info.prices,
         max_tickets_per_user: info.max_tickets_per_user,
+        pricing: info.pricing,
     }))
 }
 
 /// Loads a show's status, start, screen and prices; `None` if there is no such show.
 pub async fn load_show_info(pool: &PgPool, show: ShowId) -> Result<Option<ShowInfo>, sqlx::Error> {
-    let row: Option<(String, i64, uuid::Uuid, Option<i32>)> = sqlx::query_as(
+    type Row = (
+        String,
+        i64,
+        uuid::Uuid,
+        Option<i32>,
+        Option<sqlx::types::Json<contracts::Pricing>>,
+    );
+    let row: Option<Row> = sqlx::query_as(
         "select s.status, (extract(epoch from s.starts_at) * 1000)::bigint, s.screen_id,
-                m.max_tickets_per_user
+                m.max_tickets_per_user, s.pricing
            from shows s join movies m on m.id = s.movie_id where s.id = $1",
     )
     .bind(show.0)
     .fetch_optional(pool)
     .await?;
-    let Some((status, starts_at, screen_id, max_tickets_per_user)) = row else {
+    let Some((status, starts_at, screen_id, max_tickets_per_user, pricing)) = row else {
         return Ok(None);
     };
     let status: ShowStatus = crate::db::parse_text(&status)?;
@@ -93,6 +105,7 @@ pub async fn load_show_info(pool: &PgPool, show: ShowId) -> Result<Option<ShowIn
         starts_at: Millis(starts_at),
         screen_id,
         max_tickets_per_user: max_tickets_per_user.and_then(|n| u32::try_from(n).ok()),
+        pricing: pricing.map(|p| p.0),
         prices: prices
             .into_iter()
             .map(|(seat_type, amount, currency)| Price {

@@ -134,6 +134,8 @@ pub async fn load_show_state(pool: &PgPool, show: ShowId) -> Result<Option<ShowS
         layout: rec.layout,
         prices: rec.prices,
         max_tickets_per_user: rec.max_tickets_per_user,
+        pricing: rec.pricing,
+        starts_at: Some(rec.starts_at),
     };
     ShowState::restore(config, bookings, known.into_iter().map(BookingId))
         .and_then(|s| s.with_closed(closed_bookings))

@@ -21,6 +21,11 @@
 //!   available seats of the type) or `BookingHeld` (seats in layout order, amount =
 //!   sum of the seats' prices, `hold_expires_at = issued_at + hold_ttl_ms`).
 //!   Chosen seats are all or nothing. Blocked seats are never allocated.
+//!   **Demand pricing** (`ShowConfig::pricing`, rule in `contracts::pricing`):
+//!   each seat or place costs its type's base price changed by the tier reached by
+//!   the share of places occupied *before* this request and by the time from the
+//!   command's `issued_at` to `ShowConfig::starts_at`; the amount is fixed in the
+//!   `BookingHeld` event, so a replay gives the same amounts.
 //! - A zone request (`SeatRequest::Zone`: `quantity` places of a general-admission
 //!   zone, with chosen seats too when the layout sets `mixed_booking`) is all or
 //!   nothing: `InvalidRequest` for an unknown zone, no places, or seats where the

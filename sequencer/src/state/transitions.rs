@@ -101,7 +101,16 @@ impl ShowState {
         let event = match self.decide(&hold.request, hold.user_id) {
             Ok(decision) => {
                 let hold_expires_at = issued_at.plus_ms(hold.hold_ttl_ms);
-                let booking = self.occupy(hold.booking_id, hold.user_id, decision, hold_expires_at);
+                // Priced by what was sold before this request (deterministic: the
+                // state and the command's own time).
+                let change = self.price_change(issued_at);
+                let booking = self.occupy(
+                    hold.booking_id,
+                    hold.user_id,
+                    decision,
+                    hold_expires_at,
+                    change,
+                );
                 Event::BookingHeld {
                     user_id: hold.user_id,
                     seats: booking.seats.clone(),
@@ -329,24 +338,27 @@ impl ShowState {
     }
 
     /// Puts a new `Held` booking on the decided seats (sorted indices, all
-    /// Available) and zone places (checked free).
+    /// Available) and zone places (checked free), each priced at its type's base
+    /// price changed by `change` thousandths (demand pricing).
     fn occupy(
         &mut self,
         booking_id: BookingId,
         user_id: UserId,
         decision: Decision,
         hold_expires_at: Millis,
+        change: i32,
     ) -> &LiveBooking {
+        use contracts::pricing::adjust;
         let Decision { seats, places } = decision;
         let mut amount: i64 = 0;
         for &i in &seats {
             debug_assert_eq!(self.seats[i].status(), SeatStatus::Available);
             self.seats[i].occupant = Some((booking_id, SeatStatus::Held));
-            amount = amount.saturating_add(self.type_prices[self.seats[i].kind]);
+            amount = amount.saturating_add(adjust(self.type_prices[self.seats[i].kind], change));
         }
         let mut zones = Vec::new();
         if let Some((z, quantity)) = places {
-            let (taken, price) = self.take_places(z, quantity);
+            let (taken, price) = self.take_places(z, quantity, change);
             amount = amount.saturating_add(price);
             zones.push(taken);
         }

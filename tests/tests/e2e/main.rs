@@ -27,6 +27,7 @@ mod oidc;
 mod ops;
 mod payments;
 mod pipeline;
+mod pricing;
 mod ratelimit;
 mod recurring;
 mod refunds;
