@@ -17,6 +17,8 @@ pub struct ShowRecord {
     pub max_tickets_per_user: Option<u32>,
     /// Demand pricing, if the show has any.
     pub pricing: Option<contracts::Pricing>,
+    /// See [`ShowInfo::blocked_seats`].
+    pub blocked_seats: Vec<String>,
 }
 
 impl ShowRecord {
@@ -43,6 +45,9 @@ pub struct ShowInfo {
     pub max_tickets_per_user: Option<u32>,
     /// Demand pricing, if the show has any.
     pub pricing: Option<contracts::Pricing>,
+    /// Seats blocked beside the layout's own: blocks of its screen from a time at
+    /// or before its start (`seat_blocks`), sorted.
+    pub blocked_seats: Vec<String>,
 }
 
 impl ShowInfo {
@@ -69,6 +74,7 @@ pub async fn load_show(pool: &PgPool, show: ShowId) -> Result<Option<ShowRecord>
         prices: info.prices,
         max_tickets_per_user: info.max_tickets_per_user,
         pricing: info.pricing,
+        blocked_seats: info.blocked_seats,
     }))
 }
 
@@ -99,7 +105,17 @@ pub async fn load_show_info(pool: &PgPool, show: ShowId) -> Result<Option<ShowIn
     .bind(show.0)
     .fetch_all(pool)
     .await?;
+    let blocked_seats: Vec<String> = sqlx::query_scalar(
+        "select distinct seat from shows s
+           join seat_blocks b on b.screen_id = s.screen_id and b.from_at <= s.starts_at
+           cross join unnest(b.seat_ids) seat
+          where s.id = $1 order by seat",
+    )
+    .bind(show.0)
+    .fetch_all(pool)
+    .await?;
     Ok(Some(ShowInfo {
+        blocked_seats,
         show_id: show,
         status,
         starts_at: Millis(starts_at),

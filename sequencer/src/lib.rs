@@ -34,6 +34,8 @@
 //!   the zone's seat type, count toward `max_tickets_per_user` like seats, and come
 //!   back wherever seats do (expiry, release, cancellation, failure); a late
 //!   payment re-takes them only if they are still free (`state/zones.rs`).
+//! - `BlockSeats` (an admin's block of broken seats) marks them blocked: never
+//!   allocated again, no event; a booking already on them keeps them.
 //! - `ExpireHold` frees a booking that is still `Held` once `issued_at` reaches its
 //!   `hold_expires_at`: `BookingExpired`, or `PaymentFailed` when its last payment
 //!   attempt was declined; otherwise nothing.

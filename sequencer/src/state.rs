@@ -39,6 +39,10 @@ pub struct ShowConfig {
     /// command's `issued_at`, never a clock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub starts_at: Option<Millis>,
+    /// Seats blocked for this show beside the layout's own (a block of its screen
+    /// from a time at or before its start); seats not in the layout are ignored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked: Vec<SeatId>,
 }
 
 /// A booking that occupies seats, as restored from the database (and as kept in
@@ -187,6 +191,7 @@ impl ShowState {
             max_tickets_per_user,
             pricing,
             starts_at,
+            blocked,
         } = config;
         layout
             .validate()
@@ -260,6 +265,11 @@ impl ShowState {
             }
         }
 
+        for seat in &blocked {
+            if let Some(&i) = index.get(seat) {
+                seats[i].blocked = true;
+            }
+        }
         let zones = zones::of_layout(&layout, &seat_types)?;
         Ok(Self {
             show_id,

@@ -117,7 +117,8 @@ fn price_change(
         for seat in &row.seats {
             let id = format!("{}{}", row.row, seat.number);
             let occupied = held.contains(id.as_str()) || sold.contains(id.as_str());
-            capacity += u64::from(!seat.blocked || occupied);
+            let blocked = seat.blocked || show.info.blocked_seats.contains(&id);
+            capacity += u64::from(!blocked || occupied);
             taken += u64::from(occupied);
         }
     }
@@ -161,7 +162,7 @@ pub fn view(show: &crate::shows::CachedShow, map: SeatMap) -> SeatMapView {
                         SeatState::Sold
                     } else if held.contains(id.as_str()) {
                         SeatState::Held
-                    } else if seat.blocked {
+                    } else if seat.blocked || show.info.blocked_seats.contains(&id) {
                         SeatState::Blocked
                     } else {
                         SeatState::Available

@@ -51,6 +51,16 @@ impl ShowState {
             .collect()
     }
 
+    /// Blocks `seats` (those in the layout): never allocated again; an occupant
+    /// keeps its seat until it leaves. No event: the block's row is the record.
+    fn block(&mut self, seats: &[SeatId]) {
+        for seat in seats {
+            if let Some(&i) = self.index.get(seat) {
+                self.seats[i].blocked = true;
+            }
+        }
+    }
+
     /// A command about one booking: its event, if it changes anything.
     pub(super) fn apply_to_one(
         &mut self,
@@ -59,6 +69,10 @@ impl ShowState {
     ) -> Option<(BookingId, Event)> {
         match command {
             Command::CancelShow { .. } => None,
+            Command::BlockSeats { seats } => {
+                self.block(seats);
+                None
+            }
             Command::HoldSeats(hold) => self.on_hold(hold, issued_at),
             Command::ExpireHold { booking_id } => self.on_expire(*booking_id, issued_at),
             Command::ReleaseHold { booking_id, reason } => self.on_release(*booking_id, reason),

@@ -123,6 +123,7 @@ pub fn config(layout: ScreenLayout) -> ShowConfig {
         max_tickets_per_user: None,
         pricing: None,
         starts_at: None,
+        blocked: vec![],
     }
 }
 

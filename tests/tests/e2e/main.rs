@@ -6,6 +6,7 @@ mod accounts;
 mod admin;
 mod admin_calendar;
 mod api;
+mod blocks;
 mod broker;
 mod catalog;
 mod catalog_seed;
