@@ -117,6 +117,12 @@ pub enum Command {
     /// that still succeeds afterwards is refunded) and confirmed ones are cancelled
     /// with a full refund. Repeating it changes nothing.
     CancelShow { reason: String },
+    /// An admin blocked these seats for this show (the block of its screen from a
+    /// time on is already in the database): from here on they are never allocated.
+    /// A booking already on them keeps them (it is listed for staff to move); once
+    /// freed they stay blocked. Unknown seats are ignored; repeating it changes
+    /// nothing.
+    BlockSeats { seats: Vec<SeatId> },
 }
 
 impl Command {
@@ -133,7 +139,7 @@ impl Command {
             | Command::CancelBooking { booking_id, .. }
             | Command::RefundCompleted { booking_id, .. } => *booking_id,
             // A show-wide command names no one booking.
-            Command::CancelShow { .. } => BookingId(uuid::Uuid::nil()),
+            Command::CancelShow { .. } | Command::BlockSeats { .. } => BookingId(uuid::Uuid::nil()),
         }
     }
 
@@ -150,6 +156,7 @@ impl Command {
             Command::CancelBooking { .. } => "cancel_booking",
             Command::CancelShow { .. } => "cancel_show",
             Command::RefundCompleted { .. } => "refund_completed",
+            Command::BlockSeats { .. } => "block_seats",
         }
     }
 }

@@ -16,6 +16,8 @@
 //!   the API.
 //! - [`payment`]: the pay request ingress sends the payment saga, and the validated
 //!   payment method name.
+//! - [`pricing`]: a show's demand pricing (tiers by share sold and time to start)
+//!   and the one rule that prices a seat by them.
 //! - [`role`]: the caller's role, carried in access tokens and stored with users.
 //! - [`partition`]: the stable `show_id -> partition` function (pinned by test vectors:
 //!   changing it moves shows between sequencers).
@@ -34,6 +36,7 @@ pub mod kind;
 pub mod layout;
 pub mod partition;
 pub mod payment;
+pub mod pricing;
 pub mod role;
 pub mod saga;
 pub mod status;
@@ -49,6 +52,7 @@ pub use partition::partition_of;
 pub use payment::{
     PayRequest, PaymentMethod, PaymentMethodError, looks_like_card_number, redact_card_numbers,
 };
+pub use pricing::{PriceTier, Pricing};
 pub use role::Role;
 pub use saga::{RefundRecord, RefundRetry, SagaMessage};
 pub use status::{BookingStatus, ShowStatus};

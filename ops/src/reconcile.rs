@@ -9,6 +9,9 @@
 //! - `payment_without_ticket`: a succeeded attempt that is not the payment of a
 //!   `confirmed` booking and whose refund has not succeeded (money taken without a
 //!   ticket: also a second capture of a paid booking left unrefunded);
+//! - `captured_amount_differs`: a `confirmed` booking's captured payment is of
+//!   another amount than the booking's held `amount` (the price fixed by the
+//!   sequencer at the hold, demand pricing included);
 //! - `refund_failed`: a refund the gateway refused (operators must act);
 //! - `seat_held_twice`: a seat of a show is live in two bookings;
 //! - `seats_disagree`: a live booking's seats are not exactly its live allocations,
@@ -109,6 +112,19 @@ pub async fn reconcile(pool: &PgPool) -> Result<Report, sqlx::Error> {
             "payment attempt {attempt} captured, booking {st}, refund {}",
             refund.as_deref().unwrap_or("not asked")
         ),
+    }));
+
+    let rows: Vec<(Uuid, i64, i64)> = sqlx::query_as(
+        "select b.id, p.amount, b.amount from bookings b
+           join payments p on p.booking_id = b.id and p.payment_id = b.payment_id
+          where b.status = 'confirmed' and p.status = 'succeeded' and p.amount <> b.amount",
+    )
+    .fetch_all(pool)
+    .await?;
+    problems.extend(rows.into_iter().map(|(id, captured, held)| Problem {
+        kind: "captured_amount_differs",
+        booking_id: Some(id),
+        detail: format!("captured {captured}, the booking's held amount is {held}"),
     }));
 
     let rows: Vec<(Uuid, Option<String>)> = sqlx::query_as(

@@ -15,6 +15,10 @@ pub struct ShowRecord {
     /// Most tickets one user may hold or have bought for this show (its event's
     /// `max_tickets_per_user`); `None`: only the per-booking limit.
     pub max_tickets_per_user: Option<u32>,
+    /// Demand pricing, if the show has any.
+    pub pricing: Option<contracts::Pricing>,
+    /// See [`ShowInfo::blocked_seats`].
+    pub blocked_seats: Vec<String>,
 }
 
 impl ShowRecord {
@@ -39,6 +43,11 @@ pub struct ShowInfo {
     pub prices: Vec<Price>,
     /// See [`ShowRecord::max_tickets_per_user`].
     pub max_tickets_per_user: Option<u32>,
+    /// Demand pricing, if the show has any.
+    pub pricing: Option<contracts::Pricing>,
+    /// Seats blocked beside the layout's own: blocks of its screen from a time at
+    /// or before its start (`seat_blocks`), sorted.
+    pub blocked_seats: Vec<String>,
 }
 
 impl ShowInfo {
@@ -64,20 +73,29 @@ pub async fn load_show(pool: &PgPool, show: ShowId) -> Result<Option<ShowRecord>
         layout,
         prices: info.prices,
         max_tickets_per_user: info.max_tickets_per_user,
+        pricing: info.pricing,
+        blocked_seats: info.blocked_seats,
     }))
 }
 
 /// Loads a show's status, start, screen and prices; `None` if there is no such show.
 pub async fn load_show_info(pool: &PgPool, show: ShowId) -> Result<Option<ShowInfo>, sqlx::Error> {
-    let row: Option<(String, i64, uuid::Uuid, Option<i32>)> = sqlx::query_as(
+    type Row = (
+        String,
+        i64,
+        uuid::Uuid,
+        Option<i32>,
+        Option<sqlx::types::Json<contracts::Pricing>>,
+    );
+    let row: Option<Row> = sqlx::query_as(
         "select s.status, (extract(epoch from s.starts_at) * 1000)::bigint, s.screen_id,
-                m.max_tickets_per_user
+                m.max_tickets_per_user, s.pricing
            from shows s join movies m on m.id = s.movie_id where s.id = $1",
     )
     .bind(show.0)
     .fetch_optional(pool)
     .await?;
-    let Some((status, starts_at, screen_id, max_tickets_per_user)) = row else {
+    let Some((status, starts_at, screen_id, max_tickets_per_user, pricing)) = row else {
         return Ok(None);
     };
     let status: ShowStatus = crate::db::parse_text(&status)?;
@@ -87,12 +105,23 @@ pub async fn load_show_info(pool: &PgPool, show: ShowId) -> Result<Option<ShowIn
     .bind(show.0)
     .fetch_all(pool)
     .await?;
+    let blocked_seats: Vec<String> = sqlx::query_scalar(
+        "select distinct seat from shows s
+           join seat_blocks b on b.screen_id = s.screen_id and b.from_at <= s.starts_at
+           cross join unnest(b.seat_ids) seat
+          where s.id = $1 order by seat",
+    )
+    .bind(show.0)
+    .fetch_all(pool)
+    .await?;
     Ok(Some(ShowInfo {
+        blocked_seats,
         show_id: show,
         status,
         starts_at: Millis(starts_at),
         screen_id,
         max_tickets_per_user: max_tickets_per_user.and_then(|n| u32::try_from(n).ok()),
+        pricing: pricing.map(|p| p.0),
         prices: prices
             .into_iter()
             .map(|(seat_type, amount, currency)| Price {

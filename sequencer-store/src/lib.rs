@@ -134,6 +134,15 @@ pub async fn load_show_state(pool: &PgPool, show: ShowId) -> Result<Option<ShowS
         layout: rec.layout,
         prices: rec.prices,
         max_tickets_per_user: rec.max_tickets_per_user,
+        pricing: rec.pricing,
+        starts_at: Some(rec.starts_at),
+        // A seat id that does not parse is not in any layout: ignored, like one
+        // the layout lacks.
+        blocked: rec
+            .blocked_seats
+            .into_iter()
+            .filter_map(|s| SeatId::try_from(s).ok())
+            .collect(),
     };
     ShowState::restore(config, bookings, known.into_iter().map(BookingId))
         .and_then(|s| s.with_closed(closed_bookings))

@@ -21,6 +21,11 @@
 //!   available seats of the type) or `BookingHeld` (seats in layout order, amount =
 //!   sum of the seats' prices, `hold_expires_at = issued_at + hold_ttl_ms`).
 //!   Chosen seats are all or nothing. Blocked seats are never allocated.
+//!   **Demand pricing** (`ShowConfig::pricing`, rule in `contracts::pricing`):
+//!   each seat or place costs its type's base price changed by the tier reached by
+//!   the share of places occupied *before* this request and by the time from the
+//!   command's `issued_at` to `ShowConfig::starts_at`; the amount is fixed in the
+//!   `BookingHeld` event, so a replay gives the same amounts.
 //! - A zone request (`SeatRequest::Zone`: `quantity` places of a general-admission
 //!   zone, with chosen seats too when the layout sets `mixed_booking`) is all or
 //!   nothing: `InvalidRequest` for an unknown zone, no places, or seats where the
@@ -29,6 +34,8 @@
 //!   the zone's seat type, count toward `max_tickets_per_user` like seats, and come
 //!   back wherever seats do (expiry, release, cancellation, failure); a late
 //!   payment re-takes them only if they are still free (`state/zones.rs`).
+//! - `BlockSeats` (an admin's block of broken seats) marks them blocked: never
+//!   allocated again, no event; a booking already on them keeps them.
 //! - `ExpireHold` frees a booking that is still `Held` once `issued_at` reaches its
 //!   `hold_expires_at`: `BookingExpired`, or `PaymentFailed` when its last payment
 //!   attempt was declined; otherwise nothing.

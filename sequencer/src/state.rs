@@ -6,7 +6,7 @@
 use crate::allocate::{Floor, Row};
 use contracts::{
     BookingId, BookingStatus, Command, CommandEnvelope, Event, EventEnvelope, EventId, Millis,
-    Price, ScreenLayout, SeatId, ShowId, UserId, ZonePlaces,
+    Price, Pricing, ScreenLayout, SeatId, ShowId, UserId, ZonePlaces,
 };
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -32,6 +32,17 @@ pub struct ShowConfig {
     /// `None`: only the per-booking limit applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tickets_per_user: Option<u32>,
+    /// Demand pricing (`contracts::pricing`); `None`: every seat at its base price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<Pricing>,
+    /// When the show starts, for the pricing's time tiers (measured against each
+    /// command's `issued_at`, never a clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub starts_at: Option<Millis>,
+    /// Seats blocked for this show beside the layout's own (a block of its screen
+    /// from a time at or before its start); seats not in the layout are ignored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blocked: Vec<SeatId>,
 }
 
 /// A booking that occupies seats, as restored from the database (and as kept in
@@ -160,6 +171,10 @@ pub struct ShowState {
     known: BTreeSet<BookingId>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_tickets_per_user: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pricing: Option<Pricing>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    starts_at: Option<Millis>,
 }
 
 impl ShowState {
@@ -174,10 +189,17 @@ impl ShowState {
             prices,
             on_sale,
             max_tickets_per_user,
+            pricing,
+            starts_at,
+            blocked,
         } = config;
         layout
             .validate()
             .map_err(|e| SetupError(format!("invalid layout: {e}")))?;
+        if let Some(p) = &pricing {
+            p.validate()
+                .map_err(|e| SetupError(format!("invalid pricing: {e}")))?;
+        }
 
         let mut price_of: BTreeMap<&str, i64> = BTreeMap::new();
         for p in &prices {
@@ -243,6 +265,11 @@ impl ShowState {
             }
         }
 
+        for seat in &blocked {
+            if let Some(&i) = index.get(seat) {
+                seats[i].blocked = true;
+            }
+        }
         let zones = zones::of_layout(&layout, &seat_types)?;
         Ok(Self {
             show_id,
@@ -263,6 +290,8 @@ impl ShowState {
             closed: BTreeMap::new(),
             known: BTreeSet::new(),
             max_tickets_per_user,
+            pricing,
+            starts_at,
         })
     }
 
@@ -429,6 +458,47 @@ impl ShowState {
     /// The live booking `b`, if it occupies seats.
     pub fn live_booking(&self, b: BookingId) -> Option<&LiveBooking> {
         self.live.get(&b)
+    }
+
+    /// The price of one seat (or place) of each seat type for a hold issued at
+    /// `now`, demand pricing applied, as `(seat type, amount)` in type order.
+    pub fn current_prices(&self, now: Millis) -> Vec<(&str, i64)> {
+        let change = self.price_change(now);
+        self.seat_types
+            .iter()
+            .zip(&self.type_prices)
+            .map(|(t, &p)| (t.as_str(), contracts::pricing::adjust(p, change)))
+            .collect()
+    }
+
+    /// Places held, being paid or sold, and places on sale (seats not blocked in
+    /// the layout plus every zone's capacity): what the share sold is measured on.
+    pub fn occupancy(&self) -> (u64, u64) {
+        let seats = self
+            .seats
+            .iter()
+            .filter(|s| !s.blocked || s.occupant.is_some());
+        let (mut taken, mut capacity) = (0u64, 0u64);
+        for s in seats {
+            capacity += 1;
+            taken += u64::from(s.occupant.is_some());
+        }
+        for z in self.zones() {
+            capacity += u64::from(z.capacity);
+            taken += u64::from(z.capacity - z.available);
+        }
+        (taken, capacity)
+    }
+
+    /// The demand-pricing change in force for a hold issued at `now`, in
+    /// thousandths (0 without pricing).
+    fn price_change(&self, now: Millis) -> i32 {
+        let Some(pricing) = &self.pricing else {
+            return 0;
+        };
+        let (taken, capacity) = self.occupancy();
+        let to_start = self.starts_at.map(|s| s.0.saturating_sub(now.0));
+        pricing.change_permille(taken, capacity, to_start)
     }
 
     /// Whether a hold for `b` was ever decided (held, rejected, or restored as known).

@@ -309,3 +309,97 @@ fn a_restored_state_forgets_nothing_a_retry_needs() {
     );
     assert!(after.apply(retry).is_empty());
 }
+
+/// The zoned show with demand pricing: +10% from 30% occupied, +25% from 60%, and
+/// -30% in the last 40 minutes before a start an hour after the log begins.
+fn priced_config() -> sequencer::ShowConfig {
+    sequencer::ShowConfig {
+        pricing: Some(
+            serde_json::from_str(
+                r#"{"tiers":[{"sold_share":0.3,"change_permille":100},
+                    {"sold_share":0.6,"change_permille":250},
+                    {"before_start_secs":2400,"change_permille":-300}]}"#,
+            )
+            .unwrap(),
+        ),
+        starts_at: Some(Millis(START.0 + 3_600_000)),
+        ..config(zoned_layout())
+    }
+}
+
+/// The digest of the events of `log_of(400, true)` on the priced zoned show.
+const PINNED_PRICED_DIGEST: u64 = 0x2003_8ec7_f925_70eb;
+
+#[test]
+fn a_priced_log_gives_the_same_amounts_on_replay_and_after_a_restore() {
+    let log = log_of(400, true);
+    let mut first = ShowState::new(priced_config()).unwrap();
+    let mut second = ShowState::new(priced_config()).unwrap();
+    let events = replay(&mut first, &log);
+    let bytes = serde_json::to_vec(&events).unwrap();
+    assert_eq!(
+        bytes,
+        serde_json::to_vec(&replay(&mut second, &log)).unwrap()
+    );
+    assert_eq!(first, second);
+
+    // The log reaches every price: base, both share tiers, and the time tier.
+    let mut unpriced = ShowState::new(config(zoned_layout())).unwrap();
+    let base: std::collections::BTreeMap<_, _> = replay(&mut unpriced, &log)
+        .into_iter()
+        .filter_map(|e| match e.event {
+            contracts::Event::BookingHeld { amount, .. } => Some((e.booking_id, amount)),
+            _ => None,
+        })
+        .collect();
+    let mut ratios = std::collections::BTreeSet::new();
+    for e in &events {
+        if let contracts::Event::BookingHeld { amount, .. } = e.event
+            && let Some(b) = base.get(&e.booking_id)
+            && *b > 0
+        {
+            ratios.insert(amount * 1000 / b);
+        }
+    }
+    assert!(
+        ratios.contains(&1000),
+        "no hold at the base price: {ratios:?}"
+    );
+    assert!(
+        ratios.iter().any(|r| *r > 1000),
+        "no hold priced up: {ratios:?}"
+    );
+    assert!(
+        ratios.iter().any(|r| *r < 1000),
+        "no hold priced down: {ratios:?}"
+    );
+    assert_eq!(
+        fnv1a(&bytes),
+        PINNED_PRICED_DIGEST,
+        "demand pricing changed: {:#018x}",
+        fnv1a(&bytes)
+    );
+
+    // Restored halfway from its live and closed bookings, it goes on identically.
+    let (head, tail) = log.split_at(200);
+    let mut original = ShowState::new(priced_config()).unwrap();
+    replay(&mut original, head);
+    let known: Vec<BookingId> = head
+        .iter()
+        .map(|c| c.command.booking_id())
+        .filter(|b| original.is_known(*b))
+        .collect();
+    let mut restored = ShowState::restore(
+        priced_config(),
+        original.live_bookings().cloned().collect(),
+        known,
+    )
+    .unwrap()
+    .with_closed(original.closed_bookings().cloned().collect())
+    .unwrap();
+    assert_eq!(restored, original);
+    assert_eq!(
+        serde_json::to_vec(&replay(&mut original, tail)).unwrap(),
+        serde_json::to_vec(&replay(&mut restored, tail)).unwrap()
+    );
+}

@@ -27,8 +27,8 @@ pub struct SeatView {
     pub id: String,
     #[serde(rename = "type")]
     pub seat_type: String,
-    /// Price in minor units of `currency`; null when the show sells no seats of
-    /// this type.
+    /// Price in minor units of `currency` a hold would pay now (demand pricing
+    /// applied); null when the show sells no seats of this type.
     pub price: Option<i64>,
     pub status: SeatState,
 }
@@ -100,13 +100,50 @@ pub async fn current(
     Ok(map)
 }
 
-/// What a buyer sees of `map`: every seat of the show's layout with its price and
-/// status.
+/// The demand-pricing change (thousandths) a hold would get now: the same rule as
+/// the sequencer's (`contracts::pricing`), on the map's occupancy.
+fn price_change(
+    show: &crate::shows::CachedShow,
+    map: &SeatMap,
+    held: &HashSet<&str>,
+    sold: &HashSet<&str>,
+) -> i32 {
+    let Some(pricing) = &show.info.pricing else {
+        return 0;
+    };
+    let layout = &show.screen.layout;
+    let (mut taken, mut capacity) = (0u64, 0u64);
+    for row in &layout.rows {
+        for seat in &row.seats {
+            let id = format!("{}{}", row.row, seat.number);
+            let occupied = held.contains(id.as_str()) || sold.contains(id.as_str());
+            let blocked = seat.blocked || show.info.blocked_seats.contains(&id);
+            capacity += u64::from(!blocked || occupied);
+            taken += u64::from(occupied);
+        }
+    }
+    for z in &layout.zones {
+        capacity += u64::from(z.capacity);
+        taken += u64::from(map.zone_taken(&z.id).min(z.capacity));
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    let to_start = show.info.starts_at.0.saturating_sub(now as i64);
+    pricing.change_permille(taken, capacity, Some(to_start))
+}
+
+/// What a buyer sees of `map`: every seat of the show's layout with its price (the
+/// current demand price, when the show has pricing) and status.
 pub fn view(show: &crate::shows::CachedShow, map: SeatMap) -> SeatMapView {
     let held: HashSet<&str> = map.held.iter().map(String::as_str).collect();
     let sold: HashSet<&str> = map.sold.iter().map(String::as_str).collect();
     let prices = &show.info.prices;
-    let price_of = |t: &str| prices.iter().find(|p| p.seat_type == t).map(|p| p.amount);
+    let change = price_change(show, &map, &held, &sold);
+    let price_of = |t: &str| {
+        prices
+            .iter()
+            .find(|p| p.seat_type == t)
+            .map(|p| contracts::pricing::adjust(p.amount, change))
+    };
     let rows = show
         .screen
         .layout
@@ -125,7 +162,7 @@ pub fn view(show: &crate::shows::CachedShow, map: SeatMap) -> SeatMapView {
                         SeatState::Sold
                     } else if held.contains(id.as_str()) {
                         SeatState::Held
-                    } else if seat.blocked {
+                    } else if seat.blocked || show.info.blocked_seats.contains(&id) {
                         SeatState::Blocked
                     } else {
                         SeatState::Available

@@ -51,6 +51,16 @@ impl ShowState {
             .collect()
     }
 
+    /// Blocks `seats` (those in the layout): never allocated again; an occupant
+    /// keeps its seat until it leaves. No event: the block's row is the record.
+    fn block(&mut self, seats: &[SeatId]) {
+        for seat in seats {
+            if let Some(&i) = self.index.get(seat) {
+                self.seats[i].blocked = true;
+            }
+        }
+    }
+
     /// A command about one booking: its event, if it changes anything.
     pub(super) fn apply_to_one(
         &mut self,
@@ -59,6 +69,10 @@ impl ShowState {
     ) -> Option<(BookingId, Event)> {
         match command {
             Command::CancelShow { .. } => None,
+            Command::BlockSeats { seats } => {
+                self.block(seats);
+                None
+            }
             Command::HoldSeats(hold) => self.on_hold(hold, issued_at),
             Command::ExpireHold { booking_id } => self.on_expire(*booking_id, issued_at),
             Command::ReleaseHold { booking_id, reason } => self.on_release(*booking_id, reason),
@@ -101,7 +115,16 @@ impl ShowState {
         let event = match self.decide(&hold.request, hold.user_id) {
             Ok(decision) => {
                 let hold_expires_at = issued_at.plus_ms(hold.hold_ttl_ms);
-                let booking = self.occupy(hold.booking_id, hold.user_id, decision, hold_expires_at);
+                // Priced by what was sold before this request (deterministic: the
+                // state and the command's own time).
+                let change = self.price_change(issued_at);
+                let booking = self.occupy(
+                    hold.booking_id,
+                    hold.user_id,
+                    decision,
+                    hold_expires_at,
+                    change,
+                );
                 Event::BookingHeld {
                     user_id: hold.user_id,
                     seats: booking.seats.clone(),
@@ -329,24 +352,27 @@ impl ShowState {
     }
 
     /// Puts a new `Held` booking on the decided seats (sorted indices, all
-    /// Available) and zone places (checked free).
+    /// Available) and zone places (checked free), each priced at its type's base
+    /// price changed by `change` thousandths (demand pricing).
     fn occupy(
         &mut self,
         booking_id: BookingId,
         user_id: UserId,
         decision: Decision,
         hold_expires_at: Millis,
+        change: i32,
     ) -> &LiveBooking {
+        use contracts::pricing::adjust;
         let Decision { seats, places } = decision;
         let mut amount: i64 = 0;
         for &i in &seats {
             debug_assert_eq!(self.seats[i].status(), SeatStatus::Available);
             self.seats[i].occupant = Some((booking_id, SeatStatus::Held));
-            amount = amount.saturating_add(self.type_prices[self.seats[i].kind]);
+            amount = amount.saturating_add(adjust(self.type_prices[self.seats[i].kind], change));
         }
         let mut zones = Vec::new();
         if let Some((z, quantity)) = places {
-            let (taken, price) = self.take_places(z, quantity);
+            let (taken, price) = self.take_places(z, quantity, change);
             amount = amount.saturating_add(price);
             zones.push(taken);
         }

@@ -90,12 +90,19 @@ impl ShowState {
     }
 
     /// Takes `quantity` places of zone `z` (checked free by [`Self::decide_places`]);
-    /// returns them as a booking records them and their price.
-    pub(super) fn take_places(&mut self, z: usize, quantity: u32) -> (ZonePlaces, i64) {
+    /// returns them as a booking records them and their price (each place at its
+    /// type's price changed by `change` thousandths).
+    pub(super) fn take_places(
+        &mut self,
+        z: usize,
+        quantity: u32,
+        change: i32,
+    ) -> (ZonePlaces, i64) {
         let zone = &mut self.zones[z];
         debug_assert!(zone.taken + quantity <= zone.capacity);
         zone.taken += quantity;
-        let price = self.type_prices[zone.kind].saturating_mul(i64::from(quantity));
+        let price = contracts::pricing::adjust(self.type_prices[zone.kind], change)
+            .saturating_mul(i64::from(quantity));
         let places = ZonePlaces {
             zone: zone.id.clone(),
             quantity,

@@ -121,6 +121,9 @@ pub fn config(layout: ScreenLayout) -> ShowConfig {
         prices: prices(),
         on_sale: true,
         max_tickets_per_user: None,
+        pricing: None,
+        starts_at: None,
+        blocked: vec![],
     }
 }
 

@@ -65,6 +65,18 @@ fn routes_on(v: &Venues, b: &crate::venues::Venue) -> Vec<(&'static str, Call)> 
             (Method::POST, "/v1/admin/shows".into(), Some(show_body)),
         ),
         (
+            "/v1/admin/screens/{screen_id}/blocks",
+            (
+                Method::POST,
+                format!("/v1/admin/screens/{sc}/blocks"),
+                Some(json!({"seat_ids": ["A1"], "from": crate::venues::in_hours(240)})),
+            ),
+        ),
+        (
+            "/v1/admin/screens/{screen_id}/blocks",
+            (Method::GET, format!("/v1/admin/screens/{sc}/blocks"), None),
+        ),
+        (
             "/v1/admin/shows/recurring",
             (
                 Method::POST,

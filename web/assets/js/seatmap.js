@@ -132,9 +132,18 @@ export class SeatMap {
     next.focus();
   }
 
-  /** The legend: one sample per seat type (with its price) and per status. */
+  /**
+   * The legend: one sample per seat type (with its price now: the map's, which
+   * carries demand pricing, else the show's base price) and per status.
+   */
   legend(prices) {
-    const priceOf = (t) => prices?.find((p) => p.seat_type === t);
+    const base = (t) => prices?.find((p) => p.seat_type === t);
+    const now = (t) => this.map?.rows.flatMap((r) => r.seats).find((s) => s.type === t && s.price != null)?.price;
+    const priceOf = (t) => {
+      const p = base(t);
+      const current = now(t);
+      return p && current != null ? { ...p, amount: current } : p;
+    };
     const sample = (cls, label) => h('li', {}, h('span', { class: `seat sample ${cls}`, 'aria-hidden': 'true' }, h('span', { class: 'num' }, '')), label);
     return h('div', { class: 'legend' },
       h('h3', { class: 'visually-hidden' }, 'Legend'),

@@ -1,7 +1,7 @@
 //! Theater admins schedule the catalog (API.md, "Admin"), role `admin` only (one
 //! route layer checks it for every handler here): theaters, their screens (seat
-//! layouts), movies and events of other kinds, shows, a show's sales, and sales
-//! reports, one file each.
+//! layouts), seat blocks from a date on, movies and events of other kinds, shows, a
+//! show's sales, and sales reports, one file each.
 //!
 //! Every handler takes an [`Access`] and checks the theater scope of what it touches
 //! (`403` for another theater's theater, screen or show; lists filtered to the scope);
@@ -18,6 +18,7 @@
 //! naming the other show; the database's exclusion constraint `shows_no_overlap`
 //! refuses what two concurrent requests might both have checked.
 
+mod blocks;
 mod events;
 mod movies;
 mod recurring;
@@ -27,6 +28,7 @@ mod screens;
 mod shows;
 mod theaters;
 
+use blocks::*;
 use events::*;
 use movies::*;
 pub use recurring::Overlap;
@@ -106,6 +108,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_screen, list_screens))
         .routes(routes!(get_screen))
         .routes(routes!(replace_layout))
+        .routes(routes!(create_block, list_blocks))
         .routes(routes!(create_movie, list_movies))
         .routes(routes!(create_event))
         .routes(routes!(get_movie, update_movie))

@@ -227,7 +227,7 @@ pub async fn create_recurring(
     let mut items = Vec::with_capacity(plan.len());
     for t in plan {
         let id = Uuid::now_v7();
-        insert_show(&mut tx, id, movie.id, screen.id, t, &body.prices).await?;
+        insert_show(&mut tx, id, movie.id, screen.id, t, &body.prices, None).await?;
         items.push(Scheduled {
             id,
             starts_at: rfc3339(t.start),

@@ -17,6 +17,11 @@ pub struct ShowInput {
     pub starts_at: String,
     /// One price per seat type of the screen's layout, all in one currency.
     pub prices: Vec<Price>,
+    /// Demand pricing: tiers by the share of places sold and by the time left
+    /// before the start; the sequencer prices each hold by the tier reached
+    /// before it. Absent: every seat at its base price.
+    #[serde(default)]
+    pub pricing: Option<contracts::Pricing>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -27,6 +32,9 @@ pub struct ShowChange {
     pub starts_at: Option<String>,
     #[serde(default)]
     pub prices: Option<Vec<Price>>,
+    /// New demand pricing (replaces the old one; see `ShowInput::pricing`).
+    #[serde(default)]
+    pub pricing: Option<contracts::Pricing>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -198,10 +206,12 @@ pub(super) async fn insert_show(
     screen: Uuid,
     t: ShowTimes,
     prices: &[Price],
+    pricing: Option<&contracts::Pricing>,
 ) -> Result<(), ApiError> {
     sqlx::query(
-        "insert into shows (id, movie_id, screen_id, starts_at, ends_at, busy_until, status)
-         values ($1, $2, $3, $4, $5, $6, 'on_sale')",
+        "insert into shows (id, movie_id, screen_id, starts_at, ends_at, busy_until, status,
+                            pricing)
+         values ($1, $2, $3, $4, $5, $6, 'on_sale', $7)",
     )
     .bind(id)
     .bind(movie)
@@ -209,6 +219,7 @@ pub(super) async fn insert_show(
     .bind(t.start)
     .bind(t.ends)
     .bind(t.busy)
+    .bind(pricing.map(sqlx::types::Json))
     .execute(&mut *tx)
     .await
     .map_err(|e| db_conflict(e, "the show"))?;
@@ -235,6 +246,9 @@ pub async fn create_show(
     let screen = screen(&app, body.screen_id).await?;
     access.theater(screen.theater_id)?;
     check_prices(&body.prices, &screen.layout)?;
+    if let Some(p) = &body.pricing {
+        p.validate().map_err(ApiError::Validation)?;
+    }
     let (ends, busy) = schedule(&app, start, movie.duration_min);
     let id = Uuid::now_v7();
     let mut tx = app.db.begin().await?;
@@ -242,7 +256,17 @@ pub async fn create_show(
         return Err(overlap_error(other, at));
     }
     let times = ShowTimes { start, ends, busy };
-    insert_show(&mut tx, id, movie.id, screen.id, times, &body.prices).await?;
+    let pricing = body.pricing.as_ref();
+    insert_show(
+        &mut tx,
+        id,
+        movie.id,
+        screen.id,
+        times,
+        &body.prices,
+        pricing,
+    )
+    .await?;
     tx.commit().await?;
     Ok((StatusCode::CREATED, axum::Json(app.catalog.show(id).await?)).into_response())
 }
@@ -370,7 +394,8 @@ pub async fn get_show(
     app.catalog.show(id).await.map(axum::Json)
 }
 
-/// Moves a show or changes its prices: only before it has any booking.
+/// Moves a show or changes its prices or demand pricing: only before it has any
+/// booking.
 #[utoipa::path(patch, path = "/v1/admin/shows/{show_id}", tag = "admin", security(("bearer" = [])),
     params(("show_id" = Uuid, Path, description = "The show id")),
     request_body = ShowChange,
@@ -412,6 +437,14 @@ pub async fn update_show(
     if let Some(prices) = &body.prices {
         check_prices(prices, &screen(&app, screen_id).await?.layout)?;
         write_prices(&mut tx, id, prices).await?;
+    }
+    if let Some(pricing) = &body.pricing {
+        pricing.validate().map_err(ApiError::Validation)?;
+        sqlx::query("update shows set pricing = $2 where id = $1")
+            .bind(id)
+            .bind(sqlx::types::Json(pricing))
+            .execute(&mut *tx)
+            .await?;
     }
     if let Some(start) = start {
         let (ends, busy) = schedule(&app, start, duration);

@@ -109,6 +109,8 @@ export async function render(main, [id]) {
     }
     seatmap.update(map);
     zones.update(map);
+    // A demand-priced show's prices move with its sales: the legend follows.
+    main.querySelector('.legend')?.replaceWith(seatmap.legend(show.prices));
   }
 
   replace(main,
