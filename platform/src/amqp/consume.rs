@@ -27,6 +27,9 @@ use tokio_util::sync::CancellationToken;
 /// How long a consumer waits before reconnecting after its connection ended.
 const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
+/// Longest wait for a channel, its prefetch and its consumer on a new connection.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Why a delivery was not handled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Failure {
@@ -132,17 +135,33 @@ async fn session<H: Handler>(
     stop: &CancellationToken,
 ) -> Result<(), lapin::Error> {
     let conn = super::connect(amqp_url, &format!("{}-{}", cfg.name, cfg.queue)).await?;
-    let ch = conn.create_channel().await?;
-    ch.basic_qos(cfg.prefetch, BasicQosOptions::default())
-        .await?;
-    let consumer = ch
-        .basic_consume(
-            cfg.queue.as_str().into(),
-            format!("{}-{}", cfg.name, uuid::Uuid::new_v4().simple()).into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    // Each step bounded: on a cluster that lost the queue's leader, `basic.consume`
+    // waits for the election inside the broker, and a reply that never comes
+    // would keep this consumer off its queue for good instead of trying again.
+    let setup = async {
+        let ch = conn.create_channel().await?;
+        ch.basic_qos(cfg.prefetch, BasicQosOptions::default())
+            .await?;
+        let consumer = ch
+            .basic_consume(
+                cfg.queue.as_str().into(),
+                format!("{}-{}", cfg.name, uuid::Uuid::new_v4().simple()).into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok::<_, lapin::Error>(consumer)
+    };
+    let consumer = match tokio::time::timeout(SETUP_TIMEOUT, setup).await {
+        Ok(res) => res?,
+        Err(_) => {
+            drop(conn.close(200, "consumer setup timed out".into()).await);
+            return Err(lapin::Error::from(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("no consumer on the queue within {SETUP_TIMEOUT:?}"),
+            )));
+        }
+    };
     consumer
         .take_until(stop.cancelled())
         .for_each_concurrent(cfg.concurrency.max(1), |d| async move {

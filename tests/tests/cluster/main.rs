@@ -29,10 +29,6 @@ const AFTER_RECOVERY: usize = 200;
 /// Longest wait for the cluster to have a new leader and every consumer back.
 const RECOVERY_MAX: Duration = Duration::from_secs(120);
 
-// Ignored while open (issue 16, note of 2026-12-07): passed in four of five runs on
-// its branch, but in the merged suite the saga's consumer was not back on its queue
-// 120 s after the leader's node stopped. Run it with `--ignored`.
-#[ignore = "the saga consumer's reconnection after a node loss is open; see the comment"]
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bookings_survive_the_loss_of_a_partition_leader_stopped_then_killed() {
     let cluster = RabbitCluster::start(BASE_PORT, EPMD_PORT);
