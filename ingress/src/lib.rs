@@ -1,5 +1,7 @@
 //! The public HTTP API (axum).
 //!
+//! - [`accepted`]: the durable record of every booking answered 202 (batched), from
+//!   which `GET` answers `queued` whatever Redis lost.
 //! - [`startup`]: `build(settings)` binds the port and wires state; `run_until_stopped`.
 //! - [`state`]: [`AppState`], what every handler shares.
 //! - [`catalog`]: the catalog read model (lists, searches, shows, seat maps) the
@@ -31,6 +33,7 @@
 //! booking id from (user, Idempotency-Key), marks it queued in Redis, publishes a
 //! `HoldSeats` command with publisher confirms, and only then answers 202.
 
+pub mod accepted;
 pub mod auth;
 pub mod catalog;
 pub mod cors;

@@ -105,7 +105,7 @@ impl Application {
             tokens,
             limiter,
             catalog: Catalog::new(db.clone(), &settings.catalog),
-            accepted: crate::routes::accepted::AcceptanceLog::start(db.clone()),
+            accepted: crate::accepted::AcceptanceLog::start(db.clone()),
             scopes: crate::scope::ScopeCache::new(
                 Duration::from_millis(settings.door.scope_cache_ttl_ms),
                 crate::scope::SCOPE_CACHE_MAX,

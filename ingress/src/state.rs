@@ -43,10 +43,23 @@ pub struct AppState {
     pub catalog: Catalog,
     /// Set once shutdown has begun: `/readyz` answers 503 from then on.
     pub draining: Draining,
-    /// Records every booking answered 202, in batches (see `routes::accepted`).
-    pub accepted: crate::routes::accepted::AcceptanceLog,
+    /// Records every booking answered 202, in batches (see [`crate::accepted`]).
+    pub accepted: crate::accepted::AcceptanceLog,
     /// Theater scopes of admins and staff, trusted for `door.scope_cache_ttl_ms`.
     pub scopes: crate::scope::ScopeCache,
+}
+
+impl AppState {
+    /// The configured ticket keys. Built per call: deriving two Ed25519 keys costs
+    /// microseconds, and it keeps the signing keys out of the shared state.
+    pub fn ticket_keys(&self) -> Result<tickets::TicketKeys, crate::problem::ApiError> {
+        tickets::TicketKeys::from_config(
+            &self.settings.notifier.ticket_current_kid,
+            &self.settings.notifier.ticket_signing_keys,
+            &self.settings.notifier.ticket_public_keys,
+        )
+        .map_err(|e| crate::problem::ApiError::Internal(anyhow::anyhow!("ticket keys: {e}")))
+    }
 }
 
 /// Whether this instance is shutting down (see `ingress.drain_delay_ms`).

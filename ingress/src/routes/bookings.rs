@@ -1,6 +1,8 @@
 //! `POST /v1/bookings` and `GET /v1/bookings/{id}` (API.md, "Bookings").
 
-use super::accepted::{self, QueuedMarker};
+mod zone;
+
+use crate::accepted::{self, QueuedMarker};
 use crate::auth::Caller;
 use crate::extract::{ApiJson, ApiPath};
 use crate::problem::ApiError;
@@ -74,7 +76,7 @@ fn parse_request(
     show: &crate::shows::CachedShow,
 ) -> Result<SeatRequest, ApiError> {
     if let Some(zone) = &body.zone {
-        return super::zone_request::parse(body, zone, show);
+        return zone::parse(body, zone, show);
     }
     match (&body.seats, body.quantity) {
         (Some(_), Some(_)) => Err(ApiError::Validation(

@@ -1,6 +1,5 @@
 //! HTTP routes.
 
-pub mod accepted;
 pub mod account;
 pub mod admin;
 pub mod bookings;
@@ -11,4 +10,3 @@ pub mod ops;
 pub mod payments;
 pub mod release;
 pub mod tickets;
-pub mod zone_request;

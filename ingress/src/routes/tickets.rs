@@ -25,22 +25,11 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use contracts::{BookingId, BookingStatus, EventEnvelope, ShowId};
 use serde::{Deserialize, Serialize};
-use tickets::{PublicKey, TicketClaims, TicketError, TicketKeys};
+use tickets::{PublicKey, TicketClaims, TicketError};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
-
-/// The configured keys. Built per request: deriving two Ed25519 keys costs
-/// microseconds, and it keeps the keys out of the shared application state.
-pub(crate) fn keys(app: &AppState) -> Result<TicketKeys, ApiError> {
-    TicketKeys::from_config(
-        &app.settings.notifier.ticket_current_kid,
-        &app.settings.notifier.ticket_signing_keys,
-        &app.settings.notifier.ticket_public_keys,
-    )
-    .map_err(|e| ApiError::Internal(anyhow::anyhow!("ticket keys: {e}")))
-}
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TicketView {
@@ -110,7 +99,7 @@ pub async fn ticket(
                 "confirmed booking {id} has no confirmed event"
             ))
         })?;
-    let token = keys(&app)?.sign(&claims);
+    let token = app.ticket_keys()?.sign(&claims);
     let png = tickets::qr_png(&token).map_err(ApiError::Internal)?;
     if wants_png(&headers) {
         let mut res = png.into_response();
@@ -170,7 +159,7 @@ pub async fn verify(
         .token
         .filter(|t| !t.is_empty())
         .ok_or_else(|| ApiError::BadRequest("the token query parameter is required".into()))?;
-    let claims = match keys(&app)?.verify(&token) {
+    let claims = match app.ticket_keys()?.verify(&token) {
         Ok(c) => c,
         Err(e) => {
             let reason = match e {
@@ -233,7 +222,7 @@ pub struct KeySet {
     responses((status = 200, description = "The public keys", body = KeySet))
 )]
 pub async fn public_keys(State(app): State<AppState>) -> Result<axum::Json<KeySet>, ApiError> {
-    let k = keys(&app)?;
+    let k = app.ticket_keys()?;
     Ok(axum::Json(KeySet {
         current_kid: k.current_kid().to_owned(),
         keys: k.public_keys(),

@@ -428,12 +428,21 @@ async fn a_purge_finds_a_message_that_another_read_holds_for_a_moment() {
         )
         .await
         .unwrap();
-    let held = consumer.next().await.expect("a delivery").expect("no error");
+    let held = consumer
+        .next()
+        .await
+        .expect("a delivery")
+        .expect("no error");
     assert_eq!(queue_depth(&sys, &dlq).await, 0, "not ready while held");
 
     let op = token(&sys, Role::Operator);
     let purge = format!("/v1/ops/dlq/{dlq}/purge");
-    let purging = post(&sys, Some(&op), &purge, json!({"message_ids": ["poison-held"]}));
+    let purging = post(
+        &sys,
+        Some(&op),
+        &purge,
+        json!({"message_ids": ["poison-held"]}),
+    );
     let put_back = async {
         // The other read decides a moment after the purge began.
         tokio::time::sleep(Duration::from_millis(700)).await;

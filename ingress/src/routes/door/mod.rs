@@ -68,7 +68,7 @@ fn signature_reason(e: &TicketError) -> &'static str {
 
 /// The claims of a ticket whose signature checks, or why not.
 fn verified(app: &AppState, token: &str) -> Result<TicketClaims, ApiError> {
-    let keys = crate::routes::tickets::keys(app)?;
+    let keys = app.ticket_keys()?;
     keys.verify(token.trim())
         .map_err(|e| ApiError::TicketNotValid {
             reason: signature_reason(&e).to_owned(),

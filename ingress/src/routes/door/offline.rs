@@ -87,7 +87,7 @@ pub async fn manifest(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<Manifest>, ApiError> {
     access.show(&app, id).await?;
-    let keys = crate::routes::tickets::keys(&app)?;
+    let keys = app.ticket_keys()?;
     let generated_at = OffsetDateTime::now_utc();
     let rows: Vec<ManifestRow> = sqlx::query_as(
         "select b.id, b.status, b.seats, c.checked_in_at, c.gate
@@ -101,7 +101,7 @@ pub async fn manifest(
     let mut bookings = Vec::new();
     let mut revoked = Vec::new();
     for (b, status, seats, at, gate) in rows {
-        if status == "confirmed" {
+        if status.parse() == Ok(contracts::BookingStatus::Confirmed) {
             bookings.push(ManifestBooking {
                 booking_id: BookingId(b),
                 seats,
@@ -200,7 +200,7 @@ pub async fn batch(
             "a batch holds at most {max} check-ins; upload the rest in another"
         )));
     }
-    let keys = crate::routes::tickets::keys(&app)?;
+    let keys = app.ticket_keys()?;
     let skew = time::Duration::seconds(
         i64::try_from(app.settings.door.scan_clock_skew_max_secs).unwrap_or(i64::MAX),
     );

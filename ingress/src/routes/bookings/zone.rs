@@ -3,7 +3,7 @@
 //! the cached layout so that a bad request is a 422 that changes nothing; the
 //! sequencer decides capacity in the show's partition.
 
-use super::bookings::{SubmitBooking, parse_seats};
+use super::{SubmitBooking, parse_seats};
 use crate::problem::ApiError;
 use contracts::{MAX_SEATS_PER_BOOKING, SeatRequest};
 
