@@ -32,6 +32,7 @@ mod recurring;
 mod refunds;
 mod reports;
 mod scopes;
+mod sms;
 mod timezones;
 mod venues;
 mod webhooks;
