@@ -110,21 +110,6 @@ pub struct DoorSettings {
     pub scan_clock_skew_max_secs: u64,
 }
 
-/// A sender number or name. From the environment `+15005550006` parses as a number
-/// (and loses its `+`): a number is an E.164 phone number, so the `+` comes back.
-fn number_or_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Number(u64),
-        Text(String),
-    }
-    Ok(match Raw::deserialize(d)? {
-        Raw::Number(n) => format!("+{n}"),
-        Raw::Text(t) => t,
-    })
-}
-
 /// The notifier: SMTP server, sender, e-ticket keys and send retries.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct NotifierSettings {
@@ -166,7 +151,7 @@ pub struct NotifierSettings {
     #[serde(serialize_with = "env::expose")]
     pub sms_auth_token: SecretString,
     /// The sender number (E.164) or name.
-    #[serde(deserialize_with = "number_or_name")]
+    #[serde(deserialize_with = "env::number_or_name")]
     pub sms_from: String,
     pub sms_timeout_ms: u64,
 }
