@@ -17,7 +17,7 @@ fi
 scripts/services.sh ensure
 
 echo "building (release; the first build takes several minutes)..."
-cargo build --release --locked --bin ingress --bin workers --bin bookctl --bin gateway --bin smtp-sink --bin oidc-provider
+cargo build --release --locked --bin ingress --bin workers --bin bookctl --bin gateway --bin smtp-sink --bin sms-sink --bin oidc-provider
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
 
 # A developer machine: the shipped development secrets (config/development.toml) are
@@ -68,6 +68,14 @@ export SMTP_SINK_DIR="${SMTP_SINK_DIR:-$RUN_DIR/mail}"
 export APP__NOTIFIER__SMTP_PORT="${APP__NOTIFIER__SMTP_PORT:-${SMTP_SINK_LISTEN##*:}}"
 "$BIN/smtp-sink" >> "$RUN_DIR/smtp-sink.log" 2>&1 &
 PIDS+=($!)
+# The bundled local SMS provider (Twilio's Messages API shape): booking SMS and phone
+# verification codes land in .run/sms/ as .json files. Point APP__NOTIFIER__SMS_URL
+# (and _SMS_ACCOUNT_SID, _SMS_AUTH_TOKEN, _SMS_FROM) at a real provider for another.
+export SMS_SINK_LISTEN="${SMS_SINK_LISTEN:-127.0.0.1:8093}"
+export SMS_SINK_DIR="${SMS_SINK_DIR:-$RUN_DIR/sms}"
+export APP__NOTIFIER__SMS_URL="${APP__NOTIFIER__SMS_URL:-http://$SMS_SINK_LISTEN}"
+"$BIN/sms-sink" >> "$RUN_DIR/sms-sink.log" 2>&1 &
+PIDS+=($!)
 # The bundled local OpenID provider (a stand-in for Google and the like: discovery,
 # authorize, token with PKCE, JWKS, signed ID tokens): the sign-in page's "Sign in
 # with Local ID". It signs in without asking, as the address you give it (login_hint)
@@ -108,6 +116,7 @@ The booking platform is up: $URL
   logs:   $RUN_DIR/ingress.log  $RUN_DIR/workers.log  $RUN_DIR/gateway.log
   payment gateway (local stand-in): http://$GATEWAY_LISTEN
   emails (local SMTP sink):         $SMTP_SINK_DIR/*.eml
+  SMS (local SMS provider):         $SMS_SINK_DIR/*.json   (http://$SMS_SINK_LISTEN)
   OpenID provider (local stand-in): http://$OIDC_LISTEN   ("Sign in with Local ID" on $URL/account)
 $(grep '^login:' "$RUN_DIR/seed.txt" | sed 's/^/  /')
 $(grep '^catalog' "$RUN_DIR/seed.txt" | sed 's/^/  /')

@@ -35,6 +35,14 @@ pub enum ApiError {
     InvalidMfaToken,
     #[error("the current password is wrong")]
     WrongPassword,
+    /// Phone verification: the code does not match the pending one.
+    #[error("the code is wrong; check the SMS (a few tries, then ask for a new code)")]
+    WrongPhoneCode,
+    /// Phone verification: no code is pending (none asked, expired or tries spent).
+    #[error(
+        "no verification code is pending (none was asked for, it expired, or its tries are spent); ask for a new one"
+    )]
+    NoPendingPhoneCode,
     /// Sign-in with a provider: the `state` is unknown, expired or was used.
     #[error("the sign-in attempt is unknown, expired or was already used; start again")]
     InvalidSignInState,
@@ -168,6 +176,12 @@ impl ApiError {
                 "Invalid sign-in challenge",
             ),
             ApiError::WrongPassword => (StatusCode::FORBIDDEN, "wrong_password", "Wrong password"),
+            ApiError::WrongPhoneCode => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "wrong_code", "Wrong code")
+            }
+            ApiError::NoPendingPhoneCode => {
+                (StatusCode::CONFLICT, "no_pending_code", "No pending code")
+            }
             ApiError::InvalidSignInState => (
                 StatusCode::BAD_REQUEST,
                 "invalid_state",

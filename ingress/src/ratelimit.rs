@@ -347,6 +347,8 @@ pub struct RateLimiter {
     last_failure_ms: AtomicU64,
     /// Wrong passwords an account takes per hour ([`login`]).
     failed_logins_per_hour: u32,
+    /// Wrong passwords one client IP makes per hour, over all accounts ([`login`]).
+    failed_logins_per_ip_per_hour: u32,
 }
 
 impl RateLimiter {
@@ -366,6 +368,7 @@ impl RateLimiter {
             last_warning_ms: AtomicU64::new(0),
             last_failure_ms: AtomicU64::new(0),
             failed_logins_per_hour: settings.failed_logins_per_hour,
+            failed_logins_per_ip_per_hour: settings.failed_logins_per_ip_per_hour,
         })
     }
 
@@ -431,7 +434,7 @@ impl RateLimiter {
 /// `RateLimit-*` fields, or answers 429 without calling the handler.
 pub async fn enforce(
     State(limiter): State<Arc<RateLimiter>>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Response {
     let Some(class) = classify(req.method(), req.uri().path()) else {
@@ -444,6 +447,11 @@ pub async fn enforce(
     let Identity::Limited(subject) = limiter.policy.identify(class, req.headers(), peer) else {
         return next.run(req).await;
     };
+    if class == RouteClass::Auth {
+        // The login's per-IP failed-login budget ([`login`]) is this client's.
+        req.extensions_mut()
+            .insert(login::ClientSubject(subject.clone()));
+    }
     if limiter.skipping() {
         return next.run(req).await;
     }

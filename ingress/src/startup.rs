@@ -95,6 +95,7 @@ impl Application {
         let state = AppState {
             auth,
             mailer,
+            sms: platform::sms::SmsClient::from_settings(&settings.notifier)?,
             mfa_secrets: ::auth::totp::SecretBox::new(&settings.auth.mfa_key_material()),
             oidc: crate::oidc::Providers::new(&settings.auth.oidc_providers)?,
             keys,

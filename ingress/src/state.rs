@@ -33,6 +33,8 @@ pub struct AppState {
     pub auth: Authenticator,
     /// Account emails (verification, password reset).
     pub mailer: crate::routes::account::AccountMailer,
+    /// Phone-verification codes by SMS (`None`: no provider configured).
+    pub sms: Option<platform::sms::SmsClient>,
     /// Seals the TOTP secrets of two-step sign-in in the database.
     pub mfa_secrets: ::auth::totp::SecretBox,
     /// The OpenID providers accepted for sign-in.

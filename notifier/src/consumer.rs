@@ -1,7 +1,9 @@
-//! The consumer: booking events in, one email each out.
+//! The consumer: booking events in, one email each out, and one SMS when the buyer
+//! asked for SMS and has a verified phone ([`crate::sms`]).
 //!
-//! Idempotent by event id: a `sent_messages` row is claimed before the send and
-//! finalised after it, so a redelivered event sends nothing more. A transient SMTP
+//! Idempotent by event id and channel: a `sent_messages` row per (event, channel)
+//! is claimed before the send and finalised after it, so a redelivered event sends
+//! nothing more, and an email sent is not sent again when only its SMS is retried. A transient SMTP
 //! failure (4xx, connection, timeout) is retried in-process with backoff, then the
 //! event is requeued (bounded by the queue's delivery limit, past which the broker
 //! dead-letters it); a permanent one (5xx, a bad address) goes to the notifier
@@ -13,6 +15,7 @@
 
 use crate::mail::{Mailer, Recipient, SendError, ShowInfo, Template, Templates};
 use crate::record::{Faults, Unrecorded, until_recorded};
+use crate::sms::{Channel, Reach};
 use backon::{ExponentialBuilder, Retryable};
 use contracts::topology::DEAD_LETTER_REASON_HEADER;
 use contracts::{EventEnvelope, Topology};
@@ -65,7 +68,11 @@ pub struct Notifier {
     pub retry: RetryPolicy,
     /// Sends made but not yet recorded ([`crate::record`]).
     pub unrecorded: Unrecorded,
+    /// The same, for SMS.
+    pub unrecorded_sms: Unrecorded,
     pub faults: Arc<Faults>,
+    /// The SMS provider (`None`: no SMS are sent).
+    pub sms: Option<platform::sms::SmsClient>,
 }
 
 impl Notifier {
@@ -92,39 +99,43 @@ impl Notifier {
                 smtp_timeout: Duration::from_millis(n.smtp_timeout_ms),
             },
             unrecorded: Unrecorded::default(),
+            unrecorded_sms: Unrecorded::default(),
             faults,
+            sms: platform::sms::SmsClient::from_settings(n)?,
         })
     }
 
-    /// Records the send of `event` to `to` (one attempt).
-    async fn record_sent(&self, event: Uuid, to: &str) -> Result<(), String> {
+    /// Records the send of `event` on `channel` to `to` (one attempt).
+    async fn record_sent(&self, event: Uuid, channel: Channel, to: &str) -> Result<(), String> {
         if self.faults.take_record_failure() {
             return Err("injected fault: recording the send failed".into());
         }
         sqlx::query(
             "update sent_messages set status = 'sent', sent_at = now(), recipient = $2,
-                    last_error = null where event_id = $1",
+                    last_error = null where event_id = $1 and channel = $3",
         )
         .bind(event)
         .bind(to)
+        .bind(channel.name())
         .execute(&self.pool)
         .await
         .map(drop)
         .map_err(|e| format!("postgres: {e}"))
     }
 
-    /// Claims the event's row: true when this consumer may send it now.
+    /// Claims the event's row of `channel`: true when this consumer may send it now.
     async fn claim(
         &self,
         env: &EventEnvelope,
         template: Template,
+        channel: Channel,
         replay: bool,
     ) -> Result<bool, Failure> {
         let lease_ms = i64::try_from(self.retry.lease().as_millis()).unwrap_or(i64::MAX);
         let claimed: Option<i32> = sqlx::query_scalar(
-            "insert into sent_messages (event_id, booking_id, template, status, lease_until)
-             values ($1, $2, $3, 'sending', now() + $4 * interval '1 millisecond')
-             on conflict (event_id) do update
+            "insert into sent_messages (event_id, booking_id, template, status, lease_until, channel)
+             values ($1, $2, $3, 'sending', now() + $4 * interval '1 millisecond', $6)
+             on conflict (event_id, channel) do update
                 set status = 'sending', attempts = sent_messages.attempts + 1,
                     lease_until = excluded.lease_until
               where (sent_messages.status = 'sending' and sent_messages.lease_until < now())
@@ -136,6 +147,7 @@ impl Notifier {
         .bind(template.name())
         .bind(lease_ms)
         .bind(replay)
+        .bind(channel.name())
         .fetch_optional(&self.pool)
         .await?;
         if claimed.is_some() {
@@ -144,9 +156,10 @@ impl Notifier {
         let row: Option<(String, i64)> = sqlx::query_as(
             "select status,
                     greatest(0, ceil(extract(epoch from (lease_until - now())) * 1000))::int8
-               from sent_messages where event_id = $1",
+               from sent_messages where event_id = $1 and channel = $2",
         )
         .bind(env.event_id.0)
+        .bind(channel.name())
         .fetch_optional(&self.pool)
         .await?;
         match row {
@@ -163,6 +176,22 @@ impl Notifier {
                 "the event's send row vanished between claim and look".into(),
             )),
         }
+    }
+
+    /// The channels the booking's account is reached by ([`Reach`]).
+    async fn reach(&self, env: &EventEnvelope) -> Result<Reach, Failure> {
+        let row: Option<(Option<serde_json::Value>, Option<String>)> = sqlx::query_as(
+            "select u.preferences->'notify',
+                    case when u.phone_verified_at is not null then u.phone end
+               from bookings b join users u on u.id = b.user_id
+              where b.id = $1",
+        )
+        .bind(env.booking_id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        // No booking or user: the email step says so (and aborts).
+        let (notify, phone) = row.unwrap_or_default();
+        Ok(Reach::new(notify.as_ref(), phone, self.sms.is_some()))
     }
 
     async fn recipient(&self, env: &EventEnvelope) -> Result<Recipient, Failure> {
@@ -234,71 +263,173 @@ impl Notifier {
         let Some(template) = Template::for_event(&env.event) else {
             return Ok(Outcome::Ignored);
         };
+        let reach = if crate::sms::has_sms(template) && self.sms.is_some() {
+            self.reach(env).await?
+        } else {
+            Reach {
+                email: true,
+                sms_to: None,
+            }
+        };
+        let mut outcome = Outcome::Duplicate;
+        let mut failure: Option<Failure> = None;
+        let channels = [
+            reach.email.then_some((Channel::Email, None)),
+            reach.sms_to.map(|to| (Channel::Sms, Some(to))),
+        ];
+        for (channel, phone) in channels.into_iter().flatten() {
+            match self
+                .deliver(env, template, channel, phone.as_deref(), replay)
+                .await
+            {
+                Ok(Outcome::Sent) => outcome = Outcome::Sent,
+                Ok(_) => {}
+                Err(Failure::Abort(reason)) => {
+                    // This channel failed for good; the other still goes (or is
+                    // retried) on its own.
+                    self.mark_failed(env.event_id.0, Some(channel), &reason)
+                        .await;
+                    if failure.is_none() {
+                        failure = Some(Failure::Abort(reason));
+                    }
+                }
+                // A retry wins over an abort: the aborted channel is recorded failed
+                // (not sent again), the other is tried again.
+                Err(f) => {
+                    if !matches!(failure, Some(Failure::Retry(_))) {
+                        failure = Some(f);
+                    }
+                }
+            }
+        }
+        match failure {
+            Some(f) => Err(f),
+            None => Ok(outcome),
+        }
+    }
+
+    /// Claims, sends and records one channel of the event (`phone`: the SMS's).
+    async fn deliver(
+        &self,
+        env: &EventEnvelope,
+        template: Template,
+        channel: Channel,
+        phone: Option<&str>,
+        replay: bool,
+    ) -> Result<Outcome, Failure> {
+        let metric = match channel {
+            Channel::Email => "notifier_sends_total",
+            Channel::Sms => "notifier_sms_sends_total",
+        };
+        let unrecorded = match channel {
+            Channel::Email => &self.unrecorded,
+            Channel::Sms => &self.unrecorded_sms,
+        };
         // Sent by this process earlier, but not recorded (PostgreSQL was down):
-        // record it now; sending again would repeat the email.
-        if let Some(to) = self.unrecorded.get(env.event_id.0) {
-            self.record_sent(env.event_id.0, &to)
+        // record it now; sending again would repeat the message.
+        if let Some(to) = unrecorded.get(env.event_id.0) {
+            self.record_sent(env.event_id.0, channel, &to)
                 .await
                 .map_err(Failure::Retry)?;
-            self.unrecorded.remove(env.event_id.0);
-            metrics::counter!("notifier_sends_total", "template" => template.name(), "outcome" => "recorded_late")
+            unrecorded.remove(env.event_id.0);
+            metrics::counter!(metric, "template" => template.name(), "outcome" => "recorded_late")
                 .increment(1);
-            tracing::info!("a send made earlier is recorded; nothing sent again");
+            tracing::info!(
+                channel = channel.name(),
+                "a send made earlier is recorded; nothing sent again"
+            );
             return Ok(Outcome::Duplicate);
         }
         let claimed_at = Instant::now();
-        if !self.claim(env, template, replay).await? {
-            metrics::counter!("notifier_sends_total", "template" => template.name(), "outcome" => "duplicate")
+        if !self.claim(env, template, channel, replay).await? {
+            metrics::counter!(metric, "template" => template.name(), "outcome" => "duplicate")
                 .increment(1);
-            tracing::info!("already handled; nothing sent");
+            tracing::info!(channel = channel.name(), "already handled; nothing sent");
             return Ok(Outcome::Duplicate);
         }
-        let res = self.send(env, template).await;
+        let res = match (channel, phone) {
+            (Channel::Sms, Some(to)) => self.send_sms(env, template, to).await,
+            _ => self.send(env, template).await,
+        };
         match &res {
             Ok(to) => {
                 // Retried while the claim's lease holds (nobody else may send it).
                 let sent_at = Instant::now();
                 let deadline = claimed_at + self.retry.lease() - LEASE_SLACK / 2;
                 let recorded =
-                    until_recorded(deadline, || self.record_sent(env.event_id.0, to)).await;
+                    until_recorded(deadline, || self.record_sent(env.event_id.0, channel, to))
+                        .await;
                 metrics::histogram!("notifier_record_seconds")
                     .record(sent_at.elapsed().as_secs_f64());
                 if let Err(e) = recorded {
-                    self.unrecorded.insert(env.event_id.0, to);
+                    unrecorded.insert(env.event_id.0, to);
                     metrics::counter!("notifier_unrecorded_sends_total").increment(1);
                     return Err(Failure::Retry(format!(
-                        "the email was sent, but recording it failed: {e}"
+                        "the {} was sent, but recording it failed: {e}",
+                        channel.name()
                     )));
                 }
-                metrics::counter!("notifier_sends_total", "template" => template.name(), "outcome" => "sent")
+                metrics::counter!(metric, "template" => template.name(), "outcome" => "sent")
                     .increment(1);
-                tracing::info!(template = template.name(), "email sent");
+                tracing::info!(template = template.name(), channel = channel.name(), "sent");
             }
             Err(Failure::Retry(e)) => {
                 // Give the lease back so the redelivery may claim it at once.
                 drop(
                     sqlx::query(
                         "update sent_messages set lease_until = now(), last_error = $2
-                          where event_id = $1 and status = 'sending'",
+                          where event_id = $1 and channel = $3 and status = 'sending'",
                     )
                     .bind(env.event_id.0)
                     .bind(e)
+                    .bind(channel.name())
                     .execute(&self.pool)
                     .await,
                 );
-                metrics::counter!("notifier_sends_total", "template" => template.name(), "outcome" => "retry")
+                metrics::counter!(metric, "template" => template.name(), "outcome" => "retry")
                     .increment(1);
             }
             Err(Failure::NotBefore(..)) => {
-                metrics::counter!("notifier_sends_total", "template" => template.name(), "outcome" => "retry")
+                metrics::counter!(metric, "template" => template.name(), "outcome" => "retry")
                     .increment(1);
             }
             Err(Failure::Abort(_)) => {
-                metrics::counter!("notifier_sends_total", "template" => template.name(), "outcome" => "failed")
+                metrics::counter!(metric, "template" => template.name(), "outcome" => "failed")
                     .increment(1);
             }
         }
         res.map(|_| Outcome::Sent)
+    }
+
+    /// Sends the event's SMS to `phone`, retrying a transient failure in-process
+    /// like an email; returns the phone.
+    async fn send_sms(
+        &self,
+        env: &EventEnvelope,
+        template: Template,
+        phone: &str,
+    ) -> Result<String, Failure> {
+        let Some(client) = &self.sms else {
+            return Err(Failure::Abort("no SMS provider is configured".into()));
+        };
+        let show = self.show(env).await?;
+        let body = crate::sms::text(env, template, show.as_ref())
+            .ok_or_else(|| Failure::Abort("event has no SMS".into()))?;
+        let send = || client.send(phone, &body);
+        send.retry(
+            ExponentialBuilder::default()
+                .with_min_delay(self.retry.initial)
+                .with_max_delay(self.retry.max)
+                .with_max_times(self.retry.attempts_max.saturating_sub(1)),
+        )
+        .when(|e| matches!(e, platform::sms::SmsError::Transient(_)))
+        .notify(|e, d| tracing::warn!(error = %e, retry_in = ?d, "sms send failed; retrying"))
+        .await
+        .map_err(|e| match e {
+            platform::sms::SmsError::Transient(e) => Failure::Retry(format!("sms: {e}")),
+            platform::sms::SmsError::Permanent(e) => Failure::Abort(format!("sms: {e}")),
+        })?;
+        Ok(phone.to_owned())
     }
 
     /// Renders and sends; returns the recipient address.
@@ -335,13 +466,16 @@ impl Notifier {
         Ok(to.email)
     }
 
-    /// Records a permanent failure (after the message went to the dead-letter queue).
-    async fn mark_failed(&self, event_id: Uuid, reason: &str) {
+    /// Records a permanent failure of one channel, or (`None`, after the message
+    /// went to the dead-letter queue) of every channel not sent.
+    async fn mark_failed(&self, event_id: Uuid, channel: Option<Channel>, reason: &str) {
         let res = sqlx::query(
-            "update sent_messages set status = 'failed', last_error = $2 where event_id = $1",
+            "update sent_messages set status = 'failed', last_error = $2
+              where event_id = $1 and status <> 'sent' and ($3::text is null or channel = $3)",
         )
         .bind(event_id)
         .bind(reason)
+        .bind(channel.map(Channel::name))
         .execute(&self.pool)
         .await;
         if let Err(e) = res {
@@ -367,7 +501,7 @@ impl Handler for Notifier {
     /// The event went to the dead-letter queue: record the send as failed for good.
     async fn on_abort(&self, d: &Delivery, reason: &str) {
         if let Ok(env) = serde_json::from_slice::<EventEnvelope>(&d.data) {
-            self.mark_failed(env.event_id.0, reason).await;
+            self.mark_failed(env.event_id.0, None, reason).await;
         }
     }
 }

@@ -8,6 +8,7 @@
 //! - [`consumer`]: the notifier's `platform::amqp::Handler`, idempotent per event id
 //!   (`sent_messages`), retrying transient SMTP failures and dead-lettering permanent
 //!   ones. The workers process runs it.
+//! - [`sms`]: booking SMS to a verified phone when the buyer's preference asks.
 //! - [`record`]: recording a send; the guarantee (at least once, with a stable
 //!   Message-ID) and the window in which an email can go out twice.
 //!
@@ -17,5 +18,6 @@
 pub mod consumer;
 pub mod mail;
 pub mod record;
+pub mod sms;
 
 pub use consumer::{Notifier, Outcome, consumer_config};

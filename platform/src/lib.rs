@@ -32,6 +32,7 @@ pub mod probe;
 pub mod seatmap;
 pub mod settings;
 pub mod shutdown;
+pub mod sms;
 pub mod smtp;
 pub mod telemetry;
 pub mod trace;

@@ -143,6 +143,17 @@ pub struct NotifierSettings {
     /// Retired public keys (base64) by key id: old tickets still verify.
     #[serde(default)]
     pub ticket_public_keys: std::collections::BTreeMap<String, String>,
+    /// The SMS provider's base URL (Twilio's Messages API shape; empty: no SMS).
+    pub sms_url: String,
+    /// The provider's account sid (the basic-auth user and part of the path).
+    pub sms_account_sid: String,
+    /// The provider's auth token (the basic-auth password).
+    #[serde(serialize_with = "env::expose")]
+    pub sms_auth_token: SecretString,
+    /// The sender number (E.164) or name.
+    #[serde(deserialize_with = "env::number_or_name")]
+    pub sms_from: String,
+    pub sms_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -248,6 +259,11 @@ pub struct AuthSettings {
     /// how many codes it may try.
     pub mfa_challenge_ttl_secs: u64,
     pub mfa_challenge_attempts_max: i32,
+    /// Phone verification: a code's lifetime, its tries, and codes sent per account
+    /// per hour.
+    pub phone_code_ttl_secs: u64,
+    pub phone_code_attempts_max: i32,
+    pub phone_codes_per_hour: i32,
     /// Sign in with a provider (OpenID Connect): the providers by name (the name is
     /// the `{provider}` of `/v1/auth/oidc/{provider}/...`).
     #[serde(default)]
@@ -329,6 +345,9 @@ pub struct RateLimitSettings {
     /// Wrong passwords one account takes per hour, from any number of IPs (a burst
     /// of this many, refilled evenly); past it, logins to it answer `429`.
     pub failed_logins_per_hour: u32,
+    /// Wrong passwords one client IP makes per hour, over every account (a burst of
+    /// this many, refilled evenly); past it, logins from it answer `429`.
+    pub failed_logins_per_ip_per_hour: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

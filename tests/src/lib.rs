@@ -24,7 +24,7 @@ pub use urls::with_port;
 
 use auth::{Role, TokenKeys};
 use contracts::UserId;
-use mail::start_smtp_sink;
+use mail::{start_sms_provider, start_smtp_sink};
 use platform::Settings;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -132,6 +132,8 @@ pub struct TestSystem {
     /// The folder the test's SMTP sink stores mail in, and what the sink did.
     pub mail_dir: std::path::PathBuf,
     pub smtp: Arc<smtp_sink::SinkStats>,
+    /// The test's local SMS provider: the messages it took, and its failures to order.
+    pub sms: Arc<smtp_sink::sms::SmsState>,
     /// The Redis URL workers get (see [`SystemOptions::workers_redis_port`]).
     pub workers_redis_url: String,
     /// Where ingress serves `/metrics` (its own listener, not the API's port).
@@ -240,6 +242,7 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
     // The sink first: ingress sends account emails (verification, reset) to it too.
     let mut settings = settings;
     let (mail_dir, smtp) = start_smtp_sink(&opts, &mut settings, &stop).await;
+    let sms = start_sms_provider(&mut settings, &stop).await;
     oidc::start_oidc_provider(opts.oidc.clone(), &mut settings, &stop).await;
     // The gateway is bound first (ingress asks it too, to reconcile) and sends its
     // webhooks to ingress once ingress is bound.
@@ -283,6 +286,7 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
         gateway_url,
         mail_dir,
         smtp,
+        sms,
         workers_redis_url,
         ingress_metrics_addr,
         ingress,

@@ -1,6 +1,10 @@
 //! Failed logins per target account: whatever IPs they come from, an account takes
 //! at most `rate_limit.failed_logins_per_hour` wrong passwords an hour (a burst of
-//! that many, refilled evenly), on top of the per-IP `auth` budget.
+//! that many, refilled evenly), on top of the per-IP `auth` budget. Failed logins
+//! per client IP, over every account: at most `rate_limit.failed_logins_per_ip_per_hour`
+//! (credential stuffing from one address). Both only count failures, so the `auth`
+//! budget itself can be generous: thirty people behind one NAT signing in correctly
+//! are never refused.
 //!
 //! Each attempt spends one before the password is checked, so concurrent guesses
 //! cannot overspend, and a successful login gives it back: only failures count. The
@@ -15,6 +19,8 @@ use std::time::Duration;
 
 /// The name of the budget in Redis keys and metrics.
 const BUDGET_NAME: &str = "failed_logins";
+/// The per-IP one.
+const IP_BUDGET_NAME: &str = "failed_logins_ip";
 
 /// Gives back one spent attempt (KEYS[1]: the cell; ARGV[1]: the interval, us).
 const GIVE_BACK: &str = r"
@@ -34,40 +40,70 @@ return 1
 /// One counted login attempt; [`LoginAttempt::succeeded`] gives it back.
 pub struct LoginAttempt<'a> {
     limiter: &'a RateLimiter,
-    subject: String,
-    budget: Budget,
+    /// The budgets spent: (name, subject, budget).
+    spent: Vec<(&'static str, String, Budget)>,
 }
+
+/// The client address of a request under `/v1/auth`, as the limiter identified it
+/// (put in the request's extensions by [`super::enforce`]).
+#[derive(Debug, Clone)]
+pub struct ClientSubject(pub super::Subject);
 
 impl RateLimiter {
     fn failed_logins_budget(&self) -> Budget {
         Budget::per_window(self.failed_logins_per_hour, Duration::from_secs(3600))
     }
 
-    /// Counts a login attempt on the account of `email` (normalised): `429` when
-    /// its failed-login budget is spent, before any password work.
-    pub async fn login_attempt(&self, email: &str) -> Result<Option<LoginAttempt<'_>>, ApiError> {
+    fn failed_logins_ip_budget(&self) -> Budget {
+        Budget::per_window(
+            self.failed_logins_per_ip_per_hour,
+            Duration::from_secs(3600),
+        )
+    }
+
+    /// Counts a login attempt on the account of `email` (normalised), and from the
+    /// client `ip` when known: `429` when either failed-login budget is spent, before
+    /// any password work.
+    pub async fn login_attempt(
+        &self,
+        email: &str,
+        ip: Option<&ClientSubject>,
+    ) -> Result<Option<LoginAttempt<'_>>, ApiError> {
         if self.skipping() {
             return Ok(None);
         }
-        let subject = format!("account:{}", hex::encode(Sha256::digest(email.as_bytes())));
-        let budget = self.failed_logins_budget();
-        match self.spend(BUDGET_NAME, &subject, budget).await {
-            Ok(d) if d.allowed => Ok(Some(LoginAttempt {
-                limiter: self,
-                subject,
-                budget,
-            })),
-            Ok(d) => {
-                metrics::counter!("rate_limited_total", "class" => BUDGET_NAME).increment(1);
-                Err(ApiError::RateLimited {
-                    retry_after_secs: ceil_secs(d.retry_after).max(1),
-                })
-            }
-            Err(e) => {
-                self.failed_open(&e);
-                Ok(None)
+        let mut attempt = LoginAttempt {
+            limiter: self,
+            spent: Vec::with_capacity(2),
+        };
+        let account = format!("account:{}", hex::encode(Sha256::digest(email.as_bytes())));
+        let mut cells = vec![(BUDGET_NAME, account, self.failed_logins_budget())];
+        if let Some(ClientSubject(subject)) = ip {
+            cells.push((
+                IP_BUDGET_NAME,
+                subject.to_string(),
+                self.failed_logins_ip_budget(),
+            ));
+        }
+        for (name, subject, budget) in cells {
+            match self.spend(name, &subject, budget).await {
+                Ok(d) if d.allowed => attempt.spent.push((name, subject, budget)),
+                Ok(d) => {
+                    // The budgets spent before this one are given back: a refused
+                    // attempt makes no guess.
+                    attempt.succeeded().await;
+                    metrics::counter!("rate_limited_total", "class" => name).increment(1);
+                    return Err(ApiError::RateLimited {
+                        retry_after_secs: ceil_secs(d.retry_after).max(1),
+                    });
+                }
+                Err(e) => {
+                    self.failed_open(&e);
+                    break;
+                }
             }
         }
+        Ok(Some(attempt))
     }
 }
 
@@ -75,16 +111,18 @@ impl LoginAttempt<'_> {
     /// The password was right: the attempt does not count.
     pub async fn succeeded(self) {
         let l = self.limiter;
-        let key = l.keys.rate_limit(BUDGET_NAME, &self.subject);
-        let mut conn = l.redis.clone();
-        let script = redis::Script::new(GIVE_BACK);
-        let mut call = script.key(key);
-        call.arg(self.budget.interval_us);
-        let given: Result<Result<i64, _>, _> =
-            tokio::time::timeout(l.timeout, call.invoke_async(&mut conn)).await;
-        if !matches!(given, Ok(Ok(_))) {
-            // At worst the account keeps one counted attempt too many.
-            tracing::debug!("could not give back a login attempt");
+        for (name, subject, budget) in &self.spent {
+            let key = l.keys.rate_limit(name, subject);
+            let mut conn = l.redis.clone();
+            let script = redis::Script::new(GIVE_BACK);
+            let mut call = script.key(key);
+            call.arg(budget.interval_us);
+            let given: Result<Result<i64, _>, _> =
+                tokio::time::timeout(l.timeout, call.invoke_async(&mut conn)).await;
+            if !matches!(given, Ok(Ok(_))) {
+                // At worst the account (or IP) keeps one counted attempt too many.
+                tracing::debug!("could not give back a login attempt");
+            }
         }
     }
 }

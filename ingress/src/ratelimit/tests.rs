@@ -16,6 +16,7 @@ fn settings() -> RateLimitSettings {
         trust_forwarded_for: false,
         timeout_ms: 250,
         failed_logins_per_hour: 20,
+        failed_logins_per_ip_per_hour: 60,
     }
 }
 

@@ -5,6 +5,10 @@
 //!
 //! Hostility for tests: refuse the first N transactions with `451 4.3.0` (then
 //! accept), and reject recipients containing a pattern with `550 5.1.1`.
+//!
+//! [`sms`]: the local SMS provider (binary `sms-sink`), the same kind of stand-in.
+
+pub mod sms;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -23,6 +23,21 @@ pub(super) fn expose_all<S: Serializer>(
     s.collect_map(v.iter().map(|(k, v)| (k, v.expose_secret())))
 }
 
+/// A sender number or name. From the environment `+15005550006` parses as a number
+/// (and loses its `+`): a number is an E.164 phone number, so the `+` comes back.
+pub(super) fn number_or_name<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u64),
+        Text(String),
+    }
+    Ok(match <Raw as serde::Deserialize>::deserialize(d)? {
+        Raw::Number(n) => format!("+{n}"),
+        Raw::Text(t) => t,
+    })
+}
+
 /// Every setting of `s` as one `APP__SECTION__KEY` variable (maps one level deeper,
 /// `APP__RATE_LIMIT__PER_MINUTE__AUTH`; lists joined with commas). An empty list is
 /// left out: one variable cannot say "empty" to the loader, so the files' value

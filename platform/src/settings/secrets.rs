@@ -36,6 +36,7 @@ pub fn shipped() -> Vec<String> {
             "auth.jwt_secret",
             "payments.webhook_secret",
             "payments.gateway_api_key",
+            "notifier.sms_auth_token",
         ] {
             values.extend(dev.get_string(key).ok());
         }
@@ -103,6 +104,16 @@ pub fn problems(s: &Settings) -> Vec<String> {
             ));
         }
     }
+    if !n.sms_url.is_empty()
+        && (n.sms_account_sid.is_empty() || n.sms_auth_token.expose_secret().is_empty())
+    {
+        out.push(
+            "notifier.sms_url is set but notifier.sms_account_sid or notifier.sms_auth_token \
+             is not (set APP__NOTIFIER__SMS_ACCOUNT_SID and APP__NOTIFIER__SMS_AUTH_TOKEN to \
+             the provider's, or unset APP__NOTIFIER__SMS_URL)"
+                .to_owned(),
+        );
+    }
     if s.app_env == AppEnv::Production {
         out.extend(shipped_in_use(s));
         if s.workers.fault_injection {
@@ -141,6 +152,7 @@ fn shipped_in_use(s: &Settings) -> Vec<String> {
             &s.payments.gateway_api_key,
         ),
         ("notifier.smtp_password".into(), &s.notifier.smtp_password),
+        ("notifier.sms_auth_token".into(), &s.notifier.sms_auth_token),
     ];
     for (name, p) in &s.auth.oidc_providers {
         named.push((
@@ -275,6 +287,19 @@ mod tests {
                 "{p}"
             );
         }
+
+        // The bundled SMS provider's token, and an SMS provider without credentials.
+        let mut s = own_production();
+        s.notifier.sms_url = "https://api.twilio.com".into();
+        s.notifier.sms_account_sid = dev.notifier.sms_account_sid.clone();
+        s.notifier.sms_auth_token = dev.notifier.sms_auth_token.clone();
+        let p = problems(&s);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("notifier.sms_auth_token is a development secret"));
+        s.notifier.sms_auth_token = secret("");
+        let p = problems(&s);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("notifier.sms_url is set but"), "{p:?}");
 
         // A shipped ticket seed kept under any kid (not only the current one) would
         // still verify forged tickets.

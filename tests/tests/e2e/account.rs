@@ -53,7 +53,10 @@ async fn register_then_login_and_the_tokens_work() {
     let (status, me) = sys.call(Method::GET, "/v1/me", Some(&access), None).await;
     assert_eq!(status, 200, "{me}");
     assert_eq!(me["id"], body["user"]["id"]);
-    assert_eq!(me["preferences"], json!({"city": null, "genres": []}));
+    assert_eq!(
+        me["preferences"],
+        json!({"city": null, "genres": [], "notify": ["email"]})
+    );
 
     // The same email in another case is the same account.
     let (status, dup) = register(&sys, "ASHA@example.COM").await;

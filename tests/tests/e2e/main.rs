@@ -34,6 +34,7 @@ mod recurring;
 mod refunds;
 mod reports;
 mod scopes;
+mod sms;
 mod timezones;
 mod venues;
 mod webhooks;

@@ -495,3 +495,71 @@ async fn failed_logins_to_one_account_are_limited_whatever_the_ip_and_a_success_
     limited.stop().await;
     sys.shutdown().await;
 }
+
+#[tokio::test]
+async fn people_behind_one_ip_sign_in_but_failed_logins_from_it_over_many_accounts_are_limited() {
+    // The shipped budgets: a generous `auth` one, failed logins per IP on top.
+    let defaults = Settings::load().expect("settings");
+    let auth = defaults.rate_limit.per_minute["auth"];
+    assert!(auth >= 40, "auth budget {auth} is not generous");
+    let sys = spawn_system(SystemOptions {
+        workers: 0,
+        rate_limit_per_minute: auth,
+        ..Default::default()
+    })
+    .await;
+    let mut settings = sys.settings.clone();
+    settings.rate_limit.trust_forwarded_for = true;
+    settings
+        .rate_limit
+        .per_minute
+        .insert("default".into(), 1000);
+    settings.rate_limit.failed_logins_per_ip_per_hour = 5;
+    let (base, limited) = another_ingress(settings).await;
+    let nat = || Some("198.51.100.7".to_owned());
+    let password = "lantern-93-quay";
+    // Thirty people behind one NAT, each signing in correctly (one account each:
+    // registrations spend the same `auth` budget).
+    let people = 30;
+    for i in 0..people {
+        let res = send(
+            sys.http
+                .post(format!("{base}/v1/auth/register"))
+                .header("x-forwarded-for", "192.0.2.1")
+                .json(&json!({"email": format!("p{i}@example.com"), "password": password, "name": "P"})),
+        )
+        .await;
+        assert_eq!(res.status(), 201, "registration {i}");
+    }
+    let right = |i: usize, ip: Option<String>| {
+        sys.http
+            .post(format!("{base}/v1/auth/login"))
+            .header("x-forwarded-for", ip.unwrap())
+            .json(&json!({"email": format!("p{i}@example.com"), "password": password}))
+    };
+    let mut got = Vec::new();
+    for i in 0..people {
+        got.push(send(right(i, nat())).await.status().as_u16());
+    }
+    assert_eq!(count(&got, 200), people, "{got:?}");
+    // Guesses over many accounts (never one account twice) from that IP: 5, then 429.
+    let mut got = Vec::new();
+    for i in 0..8 {
+        let email = format!("victim{i}@example.com");
+        got.push(
+            send(wrong_login(&sys, &base, &email, None, nat()))
+                .await
+                .status()
+                .as_u16(),
+        );
+    }
+    assert_eq!(got, [401, 401, 401, 401, 401, 429, 429, 429]);
+    // Spent for that IP (even a right password waits), not for another.
+    assert_eq!(send(right(0, nat())).await.status(), 429);
+    assert_eq!(
+        send(right(0, Some("198.51.100.8".into()))).await.status(),
+        200
+    );
+    limited.stop().await;
+    sys.shutdown().await;
+}

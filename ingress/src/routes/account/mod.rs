@@ -8,6 +8,7 @@
 //! - [`email`]: the emailed single-use tokens (verification, reset) and their routes.
 //! - [`password`]: change and reset; ending every login of an account.
 //! - [`profile`]: `GET`/`PATCH /v1/me`, `GET /v1/me/bookings`.
+//! - [`phone`]: phone verification by an SMS code.
 //! - [`oidc`]: sign in with a provider (OpenID Connect).
 //! - [`mail`]: sending account emails over the notifier's SMTP settings.
 //!
@@ -25,6 +26,7 @@ mod mail;
 mod mfa;
 mod oidc;
 mod password;
+mod phone;
 mod profile;
 mod session;
 
@@ -122,7 +124,19 @@ pub(crate) fn check_preferences(p: profile::Preferences) -> Result<profile::Pref
         .iter()
         .map(|g| clean_text("each genre", g, MAX_GENRE_CHARS))
         .collect::<Result<_, _>>()?;
-    Ok(profile::Preferences { city, genres })
+    if p.notify.is_empty() {
+        return Err(ApiError::Validation(
+            "preferences.notify must name at least one channel: [\"email\"], [\"sms\"] or [\"email\", \"sms\"]".into(),
+        ));
+    }
+    let mut notify = p.notify;
+    notify.sort();
+    notify.dedup();
+    Ok(profile::Preferences {
+        city,
+        genres,
+        notify,
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -164,6 +178,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(mfa::confirm))
         .routes(routes!(profile::me, profile::update_me))
         .routes(routes!(profile::my_bookings))
+        .routes(routes!(phone::verify_phone))
+        .routes(routes!(phone::confirm_phone))
 }
 
 #[cfg(test)]
@@ -217,14 +233,27 @@ mod tests {
         let many = profile::Preferences {
             city: None,
             genres: (0..21).map(|i| format!("g{i}")).collect(),
+            notify: profile::default_notify(),
         };
         assert!(check_preferences(many).is_err());
         let ok = check_preferences(profile::Preferences {
             city: Some("  Pune ".into()),
             genres: vec!["drama".into()],
+            notify: vec![
+                profile::Channel::Sms,
+                profile::Channel::Email,
+                profile::Channel::Sms,
+            ],
         })
         .unwrap();
         assert_eq!(ok.city.as_deref(), Some("Pune"));
+        assert_eq!(ok.notify, [profile::Channel::Email, profile::Channel::Sms]);
+        let none = profile::Preferences {
+            city: None,
+            genres: vec![],
+            notify: vec![],
+        };
+        assert!(check_preferences(none).is_err());
     }
 
     #[test]

@@ -103,7 +103,7 @@ pub async fn change_password(
     check_password(&body.new_password, &email)?;
     // Guessing the current password here counts against the account like a login.
     let attempt = match &app.limiter {
-        Some(limiter) => limiter.login_attempt(&email).await?,
+        Some(limiter) => limiter.login_attempt(&email, None).await?,
         None => None,
     };
     let right = body.current_password.chars().count() <= MAX_PASSWORD_CHARS

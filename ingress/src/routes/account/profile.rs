@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Preferences {
     /// The city the client opens on.
@@ -22,6 +22,34 @@ pub struct Preferences {
     pub city: Option<String>,
     #[serde(default)]
     pub genres: Vec<String>,
+    /// How booking notifications reach the account: `["email"]` (the default),
+    /// `["sms"]` or `["email", "sms"]`. SMS go only to a verified phone
+    /// (`POST /v1/me/phone/verify`).
+    #[serde(default = "default_notify")]
+    #[schema(example = json!(["email", "sms"]))]
+    pub notify: Vec<Channel>,
+}
+
+impl Default for Preferences {
+    fn default() -> Self {
+        Self {
+            city: None,
+            genres: vec![],
+            notify: default_notify(),
+        }
+    }
+}
+
+/// A way booking notifications reach the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Email,
+    Sms,
+}
+
+pub(super) fn default_notify() -> Vec<Channel> {
+    vec![Channel::Email]
 }
 
 /// The caller's profile.
@@ -31,6 +59,8 @@ pub struct Profile {
     pub email: String,
     pub name: String,
     pub phone: Option<String>,
+    /// Whether `phone` was confirmed with an SMS code (changing it un-verifies it).
+    pub phone_verified: bool,
     /// `customer`, `admin` or `operator`.
     pub role: String,
     pub preferences: Preferences,
@@ -40,8 +70,9 @@ pub struct Profile {
     pub mfa_enabled: bool,
 }
 
-/// `PATCH /v1/me`: any of the fields; `phone: null` removes the phone, and
-/// `preferences` replaces the stored preferences as a whole.
+/// `PATCH /v1/me`: any of the fields; `phone: null` removes the phone (a changed
+/// phone is no longer verified), and `preferences` replaces the stored preferences
+/// as a whole.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Asha R.", "preferences": {"city": "Pune", "genres": ["drama", "thriller"]}}))]
@@ -95,16 +126,18 @@ pub(super) type ProfileRow = (
     serde_json::Value,
     bool,
     bool,
+    bool,
 );
 
 pub(super) fn profile(
-    (id, email, name, phone, role, prefs, email_verified, mfa_enabled): ProfileRow,
+    (id, email, name, phone, role, prefs, email_verified, mfa_enabled, phone_verified): ProfileRow,
 ) -> Profile {
     Profile {
         id: UserId(id),
         email,
         name,
         phone,
+        phone_verified,
         role,
         preferences: serde_json::from_value(prefs).unwrap_or_default(),
         email_verified,
@@ -113,7 +146,8 @@ pub(super) fn profile(
 }
 
 pub(super) const PROFILE_COLUMNS: &str = "id, email, name, phone, role, preferences, \
-     email_verified_at is not null, mfa_enabled_at is not null";
+     email_verified_at is not null, mfa_enabled_at is not null, \
+     phone is not null and phone_verified_at is not null";
 
 pub(super) async fn load_profile(app: &AppState, user: UserId) -> Result<Profile, ApiError> {
     let row: Option<ProfileRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -177,6 +211,8 @@ pub async fn update_me(
         .map(|p| serde_json::to_value(p).unwrap_or_default());
     let updated = sqlx::query(
         "update users set name = coalesce($2, name),
+                          phone_verified_at = case when $3 and $4 is distinct from phone
+                                                   then null else phone_verified_at end,
                           phone = case when $3 then $4 else phone end,
                           preferences = coalesce($5, preferences)
           where id = $1",

@@ -210,11 +210,12 @@ pub async fn register(
     responses(
         (status = 200, description = "Tokens, or `{mfa_required: true, mfa_token, expires_in}` when the account has two-factor authentication on", body = LoginAnswer),
         (status = 401, description = "Wrong email or password (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed logins to this account, or too many requests from this client (problem+json, `Retry-After`)", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed logins to this account or from this client, or too many requests from this client (problem+json, `Retry-After`)", body = crate::problem::Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn login(
     State(app): State<AppState>,
+    client: Option<axum::Extension<crate::ratelimit::login::ClientSubject>>,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<axum::Json<LoginAnswer>, ApiError> {
     // Anything that is not a well-formed account can only fail, but through the same
@@ -222,7 +223,11 @@ pub async fn login(
     let email = normalize_email(&body.email).ok();
     // Counted per target account before any password work (429 once spent).
     let attempt = match (&app.limiter, &email) {
-        (Some(limiter), Some(e)) => limiter.login_attempt(e).await?,
+        (Some(limiter), Some(e)) => {
+            limiter
+                .login_attempt(e, client.as_ref().map(|c| &c.0))
+                .await?
+        }
         _ => None,
     };
     let row: Option<(Uuid, String, String, bool)> = match &email {
