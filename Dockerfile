@@ -1,5 +1,5 @@
 # Build: docker build -t booking .   (or through compose.yml)
-# One image holds the five binaries (ingress, workers, bookctl, the local gateway, the local SMTP sink); compose.yml picks one per service by `command`.
+# One image holds the six binaries (ingress, workers, bookctl, the local gateway, the local SMTP sink and SMS provider); compose.yml picks one per service by `command`.
 
 FROM rust:1.95-bookworm AS builder
 WORKDIR /src
@@ -7,9 +7,9 @@ WORKDIR /src
 ENV SQLX_OFFLINE=true \
     CARGO_TERM_COLOR=never
 COPY . .
-RUN cargo build --release --locked --bin ingress --bin workers --bin bookctl --bin gateway --bin smtp-sink \
+RUN cargo build --release --locked --bin ingress --bin workers --bin bookctl --bin gateway --bin smtp-sink --bin sms-sink \
  && mkdir -p /out \
- && cp target/release/ingress target/release/workers target/release/bookctl target/release/gateway target/release/smtp-sink /out/
+ && cp target/release/ingress target/release/workers target/release/bookctl target/release/gateway target/release/smtp-sink target/release/sms-sink /out/
 
 FROM debian:bookworm-slim AS runtime
 # ca-certificates for TLS to outside services; curl for the compose healthchecks;
@@ -19,7 +19,7 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 app \
  && useradd --system --uid 10001 --gid app --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin app
-COPY --from=builder /out/ingress /out/workers /out/bookctl /out/gateway /out/smtp-sink /usr/local/bin/
+COPY --from=builder /out/ingress /out/workers /out/bookctl /out/gateway /out/smtp-sink /out/sms-sink /usr/local/bin/
 USER app:app
 WORKDIR /tmp
 ENV RUST_LOG=info \
