@@ -22,6 +22,7 @@
 //! - [`pagination`]: `?limit=&cursor=` keyset pagination.
 //! - [`ratelimit`]: per-caller budgets shared by every instance (GCRA in Redis),
 //!   applied by a middleware before any handler runs.
+//! - [`mail`]: account emails (verification, password reset) and their SMTP client.
 //! - [`memo`]: a short-lived single-flight cache of computed answers (movie lists).
 //! - [`scope`]: theater scopes of admins and staff, the [`scope::Access`] extractor.
 //! - [`text`]: visible free text (names): bounded, no control or invisible
@@ -39,6 +40,7 @@ pub mod catalog;
 pub mod cors;
 pub mod deadline;
 pub mod extract;
+pub mod mail;
 pub mod memo;
 pub mod oidc;
 pub mod openapi;

@@ -70,7 +70,7 @@ pub enum ApiError {
     Conflict(String),
     /// Shows of a recurring schedule that overlap: nothing was created.
     #[error("{} of the shows overlap another (the cleaning buffer included), first at {}; nothing was scheduled", .0.len(), .0.first().map(|o| o.starts_at_local.as_str()).unwrap_or("-"))]
-    ScheduleOverlaps(Vec<crate::routes::admin::Overlap>),
+    ScheduleOverlaps(Vec<Overlap>),
     /// A card number where a gateway token belongs; the detail never repeats it.
     #[error("{}", contracts::PaymentMethod::CARD_NUMBER_RULE)]
     CardNumberRefused,
@@ -405,4 +405,16 @@ pub async fn not_found() -> ApiError {
 /// Fallback of known routes called with another method.
 pub async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
+}
+
+/// A show the request would create that overlaps another.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+pub struct Overlap {
+    /// The new show's start (on the theater's clock).
+    pub starts_at_local: String,
+    /// The show it meets: a live show of the screen, or `null` for another show of
+    /// this request.
+    pub other_show_id: Option<uuid::Uuid>,
+    /// The start of the show it meets (on the theater's clock).
+    pub other_starts_at_local: String,
 }

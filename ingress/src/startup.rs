@@ -91,7 +91,7 @@ impl Application {
             None
         };
         let auth = Authenticator::new(tokens.clone(), db.clone(), &settings.auth.mfa_roles())?;
-        let mailer = account::AccountMailer::from_settings(&settings.notifier)?;
+        let mailer = crate::mail::AccountMailer::from_settings(&settings.notifier)?;
         let state = AppState {
             auth,
             mailer,

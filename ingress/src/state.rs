@@ -32,7 +32,7 @@ pub struct AppState {
     /// two-factor policy.
     pub auth: Authenticator,
     /// Account emails (verification, password reset).
-    pub mailer: crate::routes::account::AccountMailer,
+    pub mailer: crate::mail::AccountMailer,
     /// Phone-verification codes by SMS (`None`: no provider configured).
     pub sms: Option<platform::sms::SmsClient>,
     /// Seals the TOTP secrets of two-step sign-in in the database.

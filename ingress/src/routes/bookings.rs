@@ -223,7 +223,7 @@ pub async fn submit(
     }
     let request = parse_request(&body, &show)?;
     if payment_method.is_some() {
-        crate::routes::account::require_verified_to_pay(&app, caller.user_id).await?;
+        caller.may_pay(&app).await?;
     }
 
     let booking_id = BookingId::derive(caller.user_id, &key);

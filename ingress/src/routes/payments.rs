@@ -158,7 +158,7 @@ pub async fn pay(
     ApiJson(body): ApiJson<PayBody>,
 ) -> Result<Response, ApiError> {
     let payment_method = PaymentMethod::try_from(body.payment_method)?;
-    crate::routes::account::require_verified_to_pay(&app, caller.user_id).await?;
+    caller.may_pay(&app).await?;
     let (show, status, _) = owned_booking(&app, &caller, id).await?;
     match status {
         BookingStatus::Held => {}

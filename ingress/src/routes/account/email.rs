@@ -3,10 +3,10 @@
 //! its purpose and expiry; using it marks it used in the same statement that checks
 //! it, so it works once even when two requests race.
 
-use super::mail::AccountMail;
 use super::{MAX_TOKEN_CHARS, new_token, normalize_email, token_hash};
 use crate::auth::Caller;
 use crate::extract::ApiJson;
+use crate::mail::AccountMail;
 use crate::problem::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
@@ -145,8 +145,12 @@ pub async fn resend_verification(
         let token =
             new_email_token(&app, &mut tx, caller.user_id, Purpose::VerifyEmail, ttl).await?;
         tx.commit().await?;
-        app.mailer
-            .send_later(AccountMail::verify_email(&app, &email, &name, &token));
+        app.mailer.send_later(AccountMail::verify_email(
+            &app.settings,
+            &email,
+            &name,
+            &token,
+        ));
     }
     Ok(StatusCode::ACCEPTED)
 }
@@ -183,26 +187,12 @@ pub async fn request_password_reset(
         let token = new_email_token(&app, &mut tx, UserId(id), Purpose::PasswordReset, ttl).await?;
         tx.commit().await?;
         tracing::info!(user_id = %id, "password reset asked for");
-        app.mailer
-            .send_later(AccountMail::password_reset(&app, &email, &name, &token));
+        app.mailer.send_later(AccountMail::password_reset(
+            &app.settings,
+            &email,
+            &name,
+            &token,
+        ));
     }
     Ok(StatusCode::ACCEPTED)
-}
-
-/// `403 email_not_verified` when `auth.require_verified_email_to_pay` is on and the
-/// caller's email is not verified; what every way of paying calls first.
-pub async fn require_verified_to_pay(app: &AppState, user: UserId) -> Result<(), ApiError> {
-    if !app.settings.auth.require_verified_email_to_pay {
-        return Ok(());
-    }
-    let verified: Option<bool> =
-        sqlx::query_scalar("select email_verified_at is not null from users where id = $1")
-            .bind(user.0)
-            .fetch_optional(&app.db)
-            .await?;
-    if verified == Some(true) {
-        Ok(())
-    } else {
-        Err(ApiError::EmailNotVerified)
-    }
 }

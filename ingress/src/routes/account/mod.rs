@@ -22,16 +22,12 @@
 //! newer token in the thief's hands dies too, and both must log in again.
 
 mod email;
-mod mail;
 mod mfa;
 mod oidc;
 mod password;
 mod phone;
 mod profile;
 mod session;
-
-pub use email::require_verified_to_pay;
-pub use mail::AccountMailer;
 
 use crate::auth::Role;
 use crate::problem::ApiError;

@@ -187,8 +187,11 @@ pub async fn register(
     tx.commit().await?;
     tracing::info!(user_id = %id, "account registered");
     app.mailer
-        .send_later(super::mail::AccountMail::verify_email(
-            &app, &email, &name, &verify,
+        .send_later(crate::mail::AccountMail::verify_email(
+            &app.settings,
+            &email,
+            &name,
+            &verify,
         ));
     Ok((
         StatusCode::CREATED,

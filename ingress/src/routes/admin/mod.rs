@@ -31,7 +31,6 @@ mod theaters;
 use blocks::*;
 use events::*;
 use movies::*;
-pub use recurring::Overlap;
 use recurring::*;
 use reports::*;
 use sales::*;

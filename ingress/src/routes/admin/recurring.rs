@@ -7,6 +7,7 @@
 
 use super::shows::{ShowTimes, check_prices, event_of, insert_show, overlapping, schedule};
 use super::*;
+use crate::problem::Overlap;
 use time::{Date, Time, Weekday};
 
 /// Most shows one request creates (a quarter of four shows a day).
@@ -35,18 +36,6 @@ pub struct RecurringInput {
     pub weekdays: Option<Vec<String>>,
     /// One price per seat type of the screen's layout, all in one currency.
     pub prices: Vec<Price>,
-}
-
-/// A show the request would create that overlaps another.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Overlap {
-    /// The new show's start (on the theater's clock).
-    pub starts_at_local: String,
-    /// The show it meets: a live show of the screen, or `null` for another show of
-    /// this request.
-    pub other_show_id: Option<Uuid>,
-    /// The start of the show it meets (on the theater's clock).
-    pub other_starts_at_local: String,
 }
 
 /// One show created.

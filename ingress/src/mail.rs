@@ -9,7 +9,6 @@
 //! unknown email as for a known one. A mail lost to a crash is asked for again (a new
 //! reset, "resend"). The token is in the body only, never in a log line.
 
-use crate::state::AppState;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use platform::settings::NotifierSettings;
@@ -28,12 +27,17 @@ pub struct AccountMail {
 
 impl AccountMail {
     /// "Confirm your email": a link to the web app's `/verify-email?token=`.
-    pub fn verify_email(app: &AppState, email: &str, name: &str, token: &str) -> Self {
+    pub fn verify_email(
+        settings: &platform::Settings,
+        email: &str,
+        name: &str,
+        token: &str,
+    ) -> Self {
         let link = format!(
             "{}/verify-email?token={token}",
-            app.settings.ingress.public_url()
+            settings.ingress.public_url()
         );
-        let hours = app.settings.auth.email_verification_ttl_secs / 3600;
+        let hours = settings.auth.email_verification_ttl_secs / 3600;
         Self {
             to_email: email.to_owned(),
             to_name: name.to_owned(),
@@ -48,12 +52,17 @@ impl AccountMail {
     }
 
     /// "Reset your password": a link to the web app's `/reset-password?token=`.
-    pub fn password_reset(app: &AppState, email: &str, name: &str, token: &str) -> Self {
+    pub fn password_reset(
+        settings: &platform::Settings,
+        email: &str,
+        name: &str,
+        token: &str,
+    ) -> Self {
         let link = format!(
             "{}/reset-password?token={token}",
-            app.settings.ingress.public_url()
+            settings.ingress.public_url()
         );
-        let minutes = app.settings.auth.password_reset_ttl_secs / 60;
+        let minutes = settings.auth.password_reset_ttl_secs / 60;
         Self {
             to_email: email.to_owned(),
             to_name: name.to_owned(),
