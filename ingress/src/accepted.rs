@@ -37,7 +37,6 @@
 //! booking is decided, long after any `GET` that missed the booking has read it.
 
 use crate::problem::ApiError;
-use crate::state::AppState;
 use contracts::{BookingId, Millis, SeatId, ShowId, UserId};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
@@ -126,7 +125,7 @@ async fn write(db: PgPool, mut rx: mpsc::Receiver<Pending>) {
 /// the 202), in the writer's next batch. Idempotent: a retry of the same request
 /// finds the row.
 pub(crate) async fn record(
-    app: &AppState,
+    log: &AcceptanceLog,
     booking: BookingId,
     marker: &QueuedMarker,
 ) -> Result<(), ApiError> {
@@ -147,8 +146,7 @@ pub(crate) async fn record(
     let unavailable = |why: String| {
         ApiError::Unavailable(anyhow::anyhow!("the acceptance was not recorded: {why}"))
     };
-    app.accepted
-        .tx
+    log.tx
         .send(pending)
         .await
         .map_err(|_| unavailable("the writer stopped".into()))?;
@@ -164,12 +162,17 @@ pub(crate) async fn record(
 
 /// The accepted, undecided booking `booking`: from its `accepted_bookings` row, else
 /// from the Redis marker; `None` if ingress never accepted it.
-pub(crate) async fn queued(app: &AppState, booking: BookingId) -> Result<Option<Queued>, ApiError> {
+pub(crate) async fn queued(
+    db: &sqlx::PgPool,
+    redis: &platform::cache::Redis,
+    keys: &platform::cache::Keys,
+    booking: BookingId,
+) -> Result<Option<Queued>, ApiError> {
     let row: Option<(Uuid, Uuid, Vec<String>, time::OffsetDateTime)> = sqlx::query_as(
         "select user_id, show_id, seats, accepted_at from accepted_bookings where booking_id = $1",
     )
     .bind(booking.0)
-    .fetch_optional(&app.db)
+    .fetch_optional(db)
     .await?;
     if let Some((user, show, seats, accepted_at)) = row {
         return Ok(Some(Queued {
@@ -179,14 +182,11 @@ pub(crate) async fn queued(app: &AppState, booking: BookingId) -> Result<Option<
             created_at: accepted_at,
         }));
     }
-    let mut redis = app.redis.clone();
-    let raw: Option<String> = redis
-        .get(app.keys.queued(booking))
-        .await
-        .unwrap_or_else(|e| {
-            tracing::warn!(error = %e, "redis unavailable; cannot see queued marker");
-            None
-        });
+    let mut redis = redis.clone();
+    let raw: Option<String> = redis.get(keys.queued(booking)).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "redis unavailable; cannot see queued marker");
+        None
+    });
     Ok(raw
         .and_then(|r| serde_json::from_str::<QueuedMarker>(&r).ok())
         .map(|m| Queued {

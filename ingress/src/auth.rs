@@ -98,14 +98,18 @@ pub struct Caller {
 impl Caller {
     /// `403 email_not_verified` when `auth.require_verified_email_to_pay` is on and
     /// the caller's email is not verified; what every way of paying calls first.
-    pub async fn may_pay(&self, app: &crate::state::AppState) -> Result<(), ApiError> {
-        if !app.settings.auth.require_verified_email_to_pay {
+    pub async fn may_pay(
+        &self,
+        settings: &platform::settings::AuthSettings,
+        db: &PgPool,
+    ) -> Result<(), ApiError> {
+        if !settings.require_verified_email_to_pay {
             return Ok(());
         }
         let verified: Option<bool> =
             sqlx::query_scalar("select email_verified_at is not null from users where id = $1")
                 .bind(self.user_id.0)
-                .fetch_optional(&app.db)
+                .fetch_optional(db)
                 .await?;
         if verified == Some(true) {
             Ok(())

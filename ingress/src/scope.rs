@@ -26,8 +26,7 @@
 use crate::auth::{Caller, Role};
 use crate::memo::Memo;
 use crate::problem::ApiError;
-use crate::state::AppState;
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -71,16 +70,16 @@ pub const SCOPE_CACHE_MAX: usize = 10_000;
 /// shows; customers and door staff none (door staff check tickets in through
 /// `/v1/checkins`, which checks the scope itself).
 pub async fn reads_others_bookings(
-    app: &AppState,
+    scopes: &ScopeCache,
+    db: &sqlx::PgPool,
     caller: Caller,
     show: Uuid,
 ) -> Result<bool, ApiError> {
     if !caller.is_staff() {
         return Ok(false);
     }
-    let scope = app
-        .scopes
-        .get_or_try_load((caller.user_id.0, caller.role), || load(&app.db, caller))
+    let scope = scopes
+        .get_or_try_load((caller.user_id.0, caller.role), || load(db, caller))
         .await?;
     if let Scope::All = scope {
         return Ok(true);
@@ -89,7 +88,7 @@ pub async fn reads_others_bookings(
         "select sc.theater_id from shows s join screens sc on sc.id = s.screen_id where s.id = $1",
     )
     .bind(show)
-    .fetch_optional(&app.db)
+    .fetch_optional(db)
     .await?;
     Ok(theater.is_some_and(|t| scope.allows(t)))
 }
@@ -126,14 +125,20 @@ pub struct Access {
     pub scope: Scope,
 }
 
-impl FromRequestParts<AppState> for Access {
+impl<S> FromRequestParts<S> for Access
+where
+    S: Send + Sync,
+    crate::auth::Authenticator: FromRef<S>,
+    ScopeCache: FromRef<S>,
+    sqlx::PgPool: FromRef<S>,
+{
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
-        let caller = Caller::from_request_parts(parts, app).await?;
-        let scope = app
-            .scopes
-            .get_or_try_load((caller.user_id.0, caller.role), || load(&app.db, caller))
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, state).await?;
+        let db = sqlx::PgPool::from_ref(state);
+        let scope = ScopeCache::from_ref(state)
+            .get_or_try_load((caller.user_id.0, caller.role), || load(&db, caller))
             .await?;
         Ok(Access { caller, scope })
     }
@@ -160,12 +165,12 @@ impl Access {
 
     /// The theater of `show`, when the caller manages it: `404` for an unknown
     /// show, `403` for another theater's.
-    pub async fn show(&self, app: &AppState, show: Uuid) -> Result<Uuid, ApiError> {
+    pub async fn show(&self, db: &sqlx::PgPool, show: Uuid) -> Result<Uuid, ApiError> {
         let theater: Option<Uuid> = sqlx::query_scalar(
             "select sc.theater_id from shows s join screens sc on sc.id = s.screen_id where s.id = $1",
         )
         .bind(show)
-        .fetch_optional(&app.db)
+        .fetch_optional(db)
         .await?;
         let theater =
             theater.ok_or_else(|| ApiError::NotFound(format!("show {show} does not exist")))?;
@@ -175,11 +180,11 @@ impl Access {
 
     /// The theater of `screen`, when the caller manages it (`404` / `403` as for
     /// [`Access::show`]).
-    pub async fn screen(&self, app: &AppState, screen: Uuid) -> Result<Uuid, ApiError> {
+    pub async fn screen(&self, db: &sqlx::PgPool, screen: Uuid) -> Result<Uuid, ApiError> {
         let theater: Option<Uuid> =
             sqlx::query_scalar("select theater_id from screens where id = $1")
                 .bind(screen)
-                .fetch_optional(&app.db)
+                .fetch_optional(db)
                 .await?;
         let theater =
             theater.ok_or_else(|| ApiError::NotFound(format!("screen {screen} does not exist")))?;

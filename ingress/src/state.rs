@@ -84,6 +84,18 @@ impl FromRef<AppState> for TokenKeys {
     }
 }
 
+impl FromRef<AppState> for crate::scope::ScopeCache {
+    fn from_ref(s: &AppState) -> crate::scope::ScopeCache {
+        s.scopes.clone()
+    }
+}
+
+impl FromRef<AppState> for PgPool {
+    fn from_ref(s: &AppState) -> PgPool {
+        s.db.clone()
+    }
+}
+
 impl FromRef<AppState> for Authenticator {
     fn from_ref(s: &AppState) -> Authenticator {
         s.auth.clone()

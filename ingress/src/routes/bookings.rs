@@ -223,7 +223,7 @@ pub async fn submit(
     }
     let request = parse_request(&body, &show)?;
     if payment_method.is_some() {
-        caller.may_pay(&app).await?;
+        caller.may_pay(&app.settings.auth, &app.db).await?;
     }
 
     let booking_id = BookingId::derive(caller.user_id, &key);
@@ -297,7 +297,7 @@ pub async fn submit(
     metrics::histogram!("ingress_publish_confirm_seconds").record(started.elapsed().as_secs_f64());
     // No 202 without its durable record: GET answers `queued` from it whatever Redis
     // lost (see [`accepted`]).
-    accepted::record(&app, booking_id, &marker).await?;
+    accepted::record(&app.accepted, booking_id, &marker).await?;
     tracing::info!(
         booking_id = %booking_id,
         request_id = envelope.request_id.as_deref().unwrap_or(""),
@@ -491,7 +491,7 @@ pub async fn get(
         }
         None => {
             // Accepted and not decided yet: `queued` (never 404 for a 202).
-            let q = accepted::queued(&app, booking_id)
+            let q = accepted::queued(&app.db, &app.redis, &app.keys, booking_id)
                 .await?
                 .ok_or_else(not_found)?;
             BookingView {
@@ -515,7 +515,8 @@ pub async fn get(
     };
     // Someone else's booking is not found, not forbidden: ids leak nothing.
     if view.user_id != caller.user_id
-        && !crate::scope::reads_others_bookings(&app, caller, view.show_id.0).await?
+        && !crate::scope::reads_others_bookings(&app.scopes, &app.db, caller, view.show_id.0)
+            .await?
     {
         return Err(not_found());
     }

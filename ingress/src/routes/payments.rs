@@ -128,7 +128,9 @@ pub(crate) async fn owned_booking(
     .await?;
     let not_found = || ApiError::NotFound(format!("booking {id} does not exist"));
     let (user, show, status, starts_at) = row.ok_or_else(not_found)?;
-    if user != caller.user_id.0 && !crate::scope::reads_others_bookings(app, *caller, show).await? {
+    if user != caller.user_id.0
+        && !crate::scope::reads_others_bookings(&app.scopes, &app.db, *caller, show).await?
+    {
         return Err(not_found());
     }
     Ok((ShowId(show), platform::db::parse_text(&status)?, starts_at))
@@ -158,7 +160,7 @@ pub async fn pay(
     ApiJson(body): ApiJson<PayBody>,
 ) -> Result<Response, ApiError> {
     let payment_method = PaymentMethod::try_from(body.payment_method)?;
-    caller.may_pay(&app).await?;
+    caller.may_pay(&app.settings.auth, &app.db).await?;
     let (show, status, _) = owned_booking(&app, &caller, id).await?;
     match status {
         BookingStatus::Held => {}

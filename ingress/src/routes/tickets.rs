@@ -75,7 +75,9 @@ pub async fn ticket(
             .fetch_optional(&app.db)
             .await?;
     let (user, show, status) = row.ok_or_else(not_found)?;
-    if user != caller.user_id.0 && !crate::scope::reads_others_bookings(&app, caller, show).await? {
+    if user != caller.user_id.0
+        && !crate::scope::reads_others_bookings(&app.scopes, &app.db, caller, show).await?
+    {
         return Err(not_found());
     }
     if platform::db::parse_text::<BookingStatus>(&status)? != BookingStatus::Confirmed {
@@ -178,7 +180,7 @@ pub async fn verify(
         }
     };
     // A theater-scoped admin verifies only its theaters' tickets.
-    if !crate::scope::reads_others_bookings(&app, caller, claims.sid.0).await? {
+    if !crate::scope::reads_others_bookings(&app.scopes, &app.db, caller, claims.sid.0).await? {
         return Err(ApiError::Forbidden);
     }
     let row: Option<(Uuid, String)> =

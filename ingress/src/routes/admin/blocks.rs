@@ -88,7 +88,7 @@ pub async fn create_block(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<BlockInput>,
 ) -> Result<Response, ApiError> {
-    access.screen(&app, id).await?;
+    access.screen(&app.db, id).await?;
     let screen = super::screens::screen(&app, id).await?;
     if body.seat_ids.is_empty() || body.seat_ids.len() > MAX_BLOCKED_SEATS {
         return Err(ApiError::Validation(format!(
@@ -224,7 +224,7 @@ pub async fn list_blocks(
     access: Access,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<Vec<SeatBlock>>, ApiError> {
-    access.screen(&app, id).await?;
+    access.screen(&app.db, id).await?;
     let rows: Vec<BlockRow> = sqlx::query_as(
         "select id, screen_id, seat_ids, from_at, created_at from seat_blocks
           where screen_id = $1 order by from_at, id",

@@ -59,7 +59,7 @@ pub async fn sales(
     access: Access,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<Sales>, ApiError> {
-    access.show(&app, id).await?;
+    access.show(&app.db, id).await?;
     let show = platform::catalog::load_show(&app.db, contracts::ShowId(id))
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("show {id} does not exist")))?;

@@ -124,7 +124,7 @@ pub async fn get_screen(
     access: Access,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<Screen>, ApiError> {
-    access.screen(&app, id).await?;
+    access.screen(&app.db, id).await?;
     screen(&app, id).await.map(axum::Json)
 }
 
@@ -143,7 +143,7 @@ pub async fn replace_layout(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<LayoutChange>,
 ) -> Result<axum::Json<Screen>, ApiError> {
-    access.screen(&app, id).await?;
+    access.screen(&app.db, id).await?;
     let seat_count = checked_layout(&body.layout)?;
     let mut tx = app.db.begin().await?;
     // Locks the screen: a show cannot be scheduled on it meanwhile.

@@ -390,7 +390,7 @@ pub async fn get_show(
     access: Access,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<ShowView>, ApiError> {
-    access.show(&app, id).await?;
+    access.show(&app.db, id).await?;
     app.catalog.show(id).await.map(axum::Json)
 }
 
@@ -409,7 +409,7 @@ pub async fn update_show(
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): ApiJson<ShowChange>,
 ) -> Result<axum::Json<ShowView>, ApiError> {
-    access.show(&app, id).await?;
+    access.show(&app.db, id).await?;
     let start = body.starts_at.as_deref().map(parse_start).transpose()?;
     let mut tx = app.db.begin().await?;
     let row: Option<(Uuid, i32, String)> = sqlx::query_as(
@@ -491,7 +491,7 @@ pub async fn cancel_show(
     access: Access,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Response, ApiError> {
-    access.show(&app, id).await?;
+    access.show(&app.db, id).await?;
     let caller = access.caller;
     let row: Option<(String, OffsetDateTime)> =
         sqlx::query_as("select status, starts_at from shows where id = $1")

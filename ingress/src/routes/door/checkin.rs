@@ -161,7 +161,7 @@ pub async fn list(
     ApiPath(id): ApiPath<Uuid>,
     ApiQuery(page): ApiQuery<PageParams>,
 ) -> Result<axum::Json<CheckinList>, ApiError> {
-    access.show(&app, id).await?;
+    access.show(&app.db, id).await?;
     let limit = page.limit()?;
     let after = page
         .cursor::<AtCursor>()?

@@ -86,7 +86,7 @@ pub async fn manifest(
     access: Access,
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<axum::Json<Manifest>, ApiError> {
-    access.show(&app, id).await?;
+    access.show(&app.db, id).await?;
     let keys = app.ticket_keys()?;
     let generated_at = OffsetDateTime::now_utc();
     let rows: Vec<ManifestRow> = sqlx::query_as(
