@@ -69,3 +69,23 @@ pub async fn wait_ready(pool: &PgPool, max_wait: Duration) -> Result<(), sqlx::E
 pub fn parse_text<T: FromStr<Err = String>>(s: &str) -> Result<T, sqlx::Error> {
     s.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))
 }
+
+/// Whether `e` says the database is unreachable for the moment (a restart, a
+/// failover, a full pool) rather than that the statement is wrong: what a caller
+/// answers with `503` and a retry, never `500`. Besides the pool's and the socket's
+/// own errors, the server's SQLSTATE classes 08 (connection exception) and 57P
+/// (operator intervention: `terminating connection due to administrator command`
+/// while it shuts down, `the database system is starting up`), and 53300 (too many
+/// connections).
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300"),
+        _ => false,
+    }
+}
