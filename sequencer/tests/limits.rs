@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Driver, HOLD_TTL_MS, START, config, id, plan};
+use common::{Driver, HOLD_TTL_MS, START, config, id, plan, seat};
 use contracts::{BookingId, Command, Event, HoldSeats, Millis, RejectReason, SeatRequest, UserId};
 use proptest::prelude::*;
 use sequencer::ShowState;
@@ -61,6 +61,50 @@ fn a_user_may_hold_up_to_the_limit_and_no_more_while_others_are_unaffected() {
     assert!(matches!(e, Event::BookingHeld { .. }), "{e:?}");
 }
 
+/// A payment that arrives after its hold expired takes the seats again only if the
+/// user is still within the limit with them: having booked others meanwhile, the
+/// money goes back (found by the zones property test: a late capture took a user
+/// over the limit).
+#[test]
+fn a_late_payment_that_would_pass_the_limit_is_refunded_not_retaken() {
+    let mut show = limited(4);
+    let (late, e) = hold_as(&mut show, 1, 3);
+    assert!(matches!(e, Event::BookingHeld { .. }), "{e:?}");
+    show.now = Millis(show.now.0 + HOLD_TTL_MS);
+    show.apply(Command::ExpireHold { booking_id: late });
+    // Two other seats (the expired booking's stay free, so only the limit stands
+    // in the way of retaking them).
+    let other = show.new_booking();
+    let e = show
+        .apply(Command::HoldSeats(HoldSeats {
+            booking_id: other,
+            user_id: id::<UserId>(1),
+            request: SeatRequest::Chosen {
+                seats: vec![seat("B9"), seat("B10")],
+            },
+            hold_ttl_ms: HOLD_TTL_MS,
+            payment_method: None,
+        }))
+        .remove(0)
+        .event;
+    assert!(matches!(e, Event::BookingHeld { .. }), "{e:?}");
+    let events: Vec<Event> = show
+        .apply(Command::PaymentSucceeded {
+            booking_id: late,
+            payment_id: "pi_late".into(),
+            amount: 1,
+        })
+        .into_iter()
+        .map(|e| e.event)
+        .collect();
+    assert!(
+        matches!(&events[..], [Event::LatePaymentRefused { reason, .. }] if reason == "limit_per_user"),
+        "{events:?}"
+    );
+    let occupied: usize = show.state.live_bookings().map(|b| b.seats.len()).sum();
+    assert_eq!(occupied, 2, "only the second booking's seats");
+}
+
 #[test]
 fn a_show_without_a_limit_only_has_the_per_booking_one() {
     let mut show = Driver::new(plan(&["rrrrrrrrrr", "rrrrrrrrrr"]));
@@ -72,10 +116,23 @@ fn a_show_without_a_limit_only_has_the_per_booking_one() {
 
 #[derive(Debug, Clone)]
 enum Step {
-    Hold { user: u128, quantity: u8 },
-    Release { pick: usize },
-    Expire { pick: usize },
-    Wait { ms: i64 },
+    Hold {
+        user: u128,
+        quantity: u8,
+    },
+    Release {
+        pick: usize,
+    },
+    Expire {
+        pick: usize,
+    },
+    /// A payment captured for a booking, perhaps after its hold ended.
+    Pay {
+        pick: usize,
+    },
+    Wait {
+        ms: i64,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -83,14 +140,15 @@ fn step() -> impl Strategy<Value = Step> {
         4 => (1u128..4, 1u8..5).prop_map(|(user, quantity)| Step::Hold { user, quantity }),
         1 => any::<usize>().prop_map(|pick| Step::Release { pick }),
         1 => any::<usize>().prop_map(|pick| Step::Expire { pick }),
+        1 => any::<usize>().prop_map(|pick| Step::Pay { pick }),
         1 => (1i64..HOLD_TTL_MS).prop_map(|ms| Step::Wait { ms }),
     ]
 }
 
 proptest! {
-    /// Whatever the order of holds, releases and expiries, no user ever occupies
-    /// more seats than the limit, and a rejection for the limit says how many the
-    /// user had.
+    /// Whatever the order of holds, releases, expiries and (late) payments, no user
+    /// ever occupies more seats than the limit, and a rejection for the limit says
+    /// how many the user had.
     #[test]
     fn no_user_ever_occupies_more_than_the_limit(limit in 1u32..8, steps in prop::collection::vec(step(), 1..60)) {
         let mut show = limited(limit);
@@ -112,6 +170,14 @@ proptest! {
                 Step::Expire { pick } if !bookings.is_empty() => {
                     let b = bookings[pick % bookings.len()];
                     show.apply(Command::ExpireHold { booking_id: b });
+                }
+                Step::Pay { pick } if !bookings.is_empty() => {
+                    let b = bookings[pick % bookings.len()];
+                    show.apply(Command::PaymentSucceeded {
+                        booking_id: b,
+                        payment_id: format!("pi_{pick}"),
+                        amount: 1,
+                    });
                 }
                 Step::Wait { ms } => show.now = Millis(show.now.0 + ms),
                 _ => {}

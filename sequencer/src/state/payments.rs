@@ -129,8 +129,10 @@ impl ShowState {
     ///   booking's own payment, else refunded (`duplicate_payment`);
     /// - released: refunded (`released`); the buyer gave the seats back;
     /// - expired or failed and every one of its seats still available (and the
-    ///   show on sale): the same seats are taken again, confirmed (`retaken`);
-    /// - closed otherwise: refunded (`seats_resold` or `not_on_sale`), once;
+    ///   show on sale, and the user still within `max_tickets_per_user` with them):
+    ///   the same seats are taken again, confirmed (`retaken`);
+    /// - closed otherwise: refunded (`seats_resold`, `not_on_sale` or
+    ///   `limit_per_user`: the user booked others in the meantime), once;
     /// - known but long finished (refunded): refunded (`duplicate_payment`).
     pub(super) fn payment_succeeded(
         &mut self,
@@ -188,8 +190,20 @@ impl ShowState {
                     .filter(|&i| self.seats[i].status() == SeatStatus::Available)
             })
             .collect();
+        let tickets = closed.seats.len()
+            + closed
+                .zones
+                .iter()
+                .map(|p| p.quantity as usize)
+                .sum::<usize>();
+        let within_limit = self.max_tickets_per_user.is_none_or(|limit| {
+            self.tickets_of(closed.user_id)
+                .saturating_add(u32::try_from(tickets).unwrap_or(u32::MAX))
+                <= limit
+        });
         let retake = closed.status != BookingStatus::Released
             && self.on_sale
+            && within_limit
             && self.places_free(&closed.zones);
         let occupies = seats
             .as_ref()
@@ -234,6 +248,8 @@ impl ShowState {
                 closed.payment_id = Some(payment_id.to_owned());
                 let why = if closed.status == BookingStatus::Released {
                     "released"
+                } else if !within_limit {
+                    "limit_per_user"
                 } else if self.on_sale {
                     "seats_resold"
                 } else {

@@ -237,6 +237,19 @@ impl ShowState {
     /// Decides a hold request of `user`: the seats and places to take, or why not.
     /// A zone request with seats is all or nothing: the seats are checked first
     /// (`SeatUnavailable`), then the places (`NotEnoughPlaces`).
+    /// The seats and zone places `user` occupies in this show (held, being paid or
+    /// sold): what `max_tickets_per_user` counts.
+    pub(super) fn tickets_of(&self, user: UserId) -> u32 {
+        let tickets = self
+            .live
+            .values()
+            .filter(|b| b.user_id == user)
+            .map(|b| b.seats.len())
+            .sum::<usize>()
+            + self.places_of(user);
+        u32::try_from(tickets).unwrap_or(u32::MAX)
+    }
+
     fn decide(&self, request: &SeatRequest, user: UserId) -> Result<Decision, RejectReason> {
         if !self.on_sale {
             return Err(RejectReason::NotOnSale);
@@ -253,14 +266,7 @@ impl ShowState {
             // or sold. Decided here, in the partition's order, so two requests of
             // one user sent at once are counted one after the other.
             // Zone places count like seats.
-            let already: usize = self
-                .live
-                .values()
-                .filter(|b| b.user_id == user)
-                .map(|b| b.seats.len())
-                .sum::<usize>()
-                + self.places_of(user);
-            let already = u32::try_from(already).unwrap_or(u32::MAX);
+            let already = self.tickets_of(user);
             if already.saturating_add(u32::try_from(count).unwrap_or(u32::MAX)) > limit {
                 return Err(RejectReason::LimitPerUser { limit, already });
             }
