@@ -371,7 +371,24 @@ impl Notifier {
                 }
                 metrics::counter!(metric, "template" => template.name(), "outcome" => "sent")
                     .increment(1);
-                tracing::info!(template = template.name(), channel = channel.name(), "sent");
+                // One message per channel: operators (and the logs test) follow a
+                // booking to its "email sent".
+                match channel {
+                    Channel::Email => {
+                        tracing::info!(
+                            template = template.name(),
+                            channel = channel.name(),
+                            "email sent"
+                        );
+                    }
+                    Channel::Sms => {
+                        tracing::info!(
+                            template = template.name(),
+                            channel = channel.name(),
+                            "sms sent"
+                        );
+                    }
+                }
             }
             Err(Failure::Retry(e)) => {
                 // Give the lease back so the redelivery may claim it at once.
