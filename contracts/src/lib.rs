@@ -14,6 +14,8 @@
 //! - [`event`]: what the sequencer emits (`BookingHeld`, `BookingRejected`, ...).
 //! - [`status`]: the booking and show state names stored in PostgreSQL and served by
 //!   the API.
+//! - [`money`]: an amount in minor units of a currency, the cancellation fee's
+//!   arithmetic and how an amount is written.
 //! - [`payment`]: the pay request ingress sends the payment saga, and the validated
 //!   payment method name.
 //! - [`pricing`]: a show's demand pricing (tiers by share sold and time to start)
@@ -34,6 +36,7 @@ pub mod faults;
 pub mod ids;
 pub mod kind;
 pub mod layout;
+pub mod money;
 pub mod partition;
 pub mod payment;
 pub mod pricing;
@@ -48,6 +51,7 @@ pub use event::{Event, EventEnvelope, RejectReason};
 pub use ids::{BookingId, EventId, IdempotencyKey, MessageId, SeatId, ShowId, UserId};
 pub use kind::EventKind;
 pub use layout::{FocalPoint, LayoutRow, LayoutSeat, LayoutZone, Price, ScreenLayout, ZonePlaces};
+pub use money::Money;
 pub use partition::partition_of;
 pub use payment::{
     PayRequest, PaymentMethod, PaymentMethodError, looks_like_card_number, redact_card_numbers,

@@ -154,12 +154,7 @@ struct Context<'a> {
 }
 
 fn money(minor: i64, currency: &str) -> String {
-    format!(
-        "{} {}.{:02}",
-        currency,
-        minor.div_euclid(100),
-        minor.rem_euclid(100)
-    )
+    contracts::Money::new(minor, currency).to_string()
 }
 
 /// The compiled templates.

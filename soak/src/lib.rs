@@ -113,76 +113,20 @@ pub async fn run(o: Options) -> anyhow::Result<Outcome> {
         procs::ages(&bins)
     );
     let [pg_port, amqp_port, dist_port, redis_port, ingress_port] = stack::free_ports()?;
+    let stores = Stores::start(&o, &work, [pg_port, amqp_port, dist_port, redis_port]).await?;
+    let settings = stores.settings.clone();
 
-    // --- the stores ---
-    let pg = stack::Postgres::init(&work, pg_port).await?;
-    let admin = sqlx::PgPool::connect(&pg.url("postgres")).await?;
-    sqlx::query("create database booking")
-        .execute(&admin)
-        .await?;
-    admin.close().await;
-    let rabbit = stack::Rabbit::init(&work, amqp_port, dist_port).await?;
-    let redis = stack::Redis::init(&work, redis_port).await?;
-
-    let mut settings = platform::Settings::load_for(platform::settings::AppEnv::Development)?;
-    settings.database.url = pg.url("booking");
-    settings.amqp.url = rabbit.url();
-    settings.amqp.partitions = o.partitions;
-    settings.amqp.prefix = String::new();
-    settings.redis.url = redis.url();
-    for args in [["bookctl", "migrate"], ["bookctl", "topology"]] {
-        let mut out = Vec::new();
-        bookctl::cli::run(
-            &settings,
-            bookctl::cli::Cli::parse_from(args),
-            &mut out,
-            None,
-        )
-        .await
-        .with_context(|| args.join(" "))?;
-    }
-
-    // --- the gateway and the mail sink (never faulted), then the platform ---
+    // The gateway and the mail sink are never faulted; they stop with `stop`.
     let stop = CancellationToken::new();
     let _stop_guard = stop.clone().drop_guard();
     let mail = work.join("mail");
-    let sink = smtp_sink::SmtpSink::bind(smtp_sink::SinkConfig {
-        listen: "127.0.0.1:0".into(),
-        dir: mail.clone(),
-        refuse_first: 0,
-        reject_pattern: None,
-    })
-    .await?;
-    let gateway = local_gateway::LocalGateway::build(local_gateway::LocalGatewayConfig {
-        webhook_url: Some(format!(
-            "http://127.0.0.1:{ingress_port}/v1/payments/webhook"
-        )),
-        api_key: settings.payments.gateway_api_key.expose_secret().to_owned(),
-        webhook_secret: settings.payments.webhook_secret.expose_secret().to_owned(),
-        seed: Some(o.seed),
-        ..Default::default()
-    })
-    .await?;
-    let wiring = procs::Wiring {
-        database_url: settings.database.url.clone(),
-        amqp_url: settings.amqp.url.clone(),
-        redis_url: settings.redis.url.clone(),
-        ingress_port,
-        gateway_url: gateway.base_url(),
-        smtp_port: sink.port(),
-        hold_ttl_secs: o.hold_ttl_secs,
-        partitions: o.partitions,
-    };
+    let wiring = start_stand_ins(&o, &stores, &mail, ingress_port, &stop).await?;
     let gateway_client = payment_adapter::HttpGateway::new(
         &wiring.gateway_url,
         settings.payments.gateway_api_key.expose_secret(),
         Duration::from_secs(5),
         3,
     );
-    let s = stop.clone();
-    tokio::spawn(sink.run_until_stopped(async move { s.cancelled().await }));
-    let s = stop.clone();
-    tokio::spawn(gateway.run_until_stopped(async move { s.cancelled().await }));
 
     let logs = work.join("logs");
     let mut sys = system::System {
@@ -191,9 +135,9 @@ pub async fn run(o: Options) -> anyhow::Result<Outcome> {
             .map(|i| procs::Proc::new(&format!("workers-{i}"), &bins, "workers", &wiring, &logs))
             .collect(),
         pool: platform::db::pool(&settings.database)?,
-        pg,
-        rabbit,
-        redis,
+        pg: stores.pg,
+        rabbit: stores.rabbit,
+        redis: stores.redis,
         t0: Instant::now(),
         exits: Vec::new(),
     };
@@ -207,74 +151,15 @@ pub async fn run(o: Options) -> anyhow::Result<Outcome> {
         .build()?;
     wait_ready(&client, &wiring.base_url(), &mut sys).await?;
 
-    // --- customers and shows ---
-    let keys = auth::TokenKeys::new(&settings.auth.jwt_secret, 7 * 24 * 3600);
-    let run_id = format!("{}", o.seed);
-    let tokens = setup::users(&sys.pool, &keys, &run_id, o.users, auth::Role::Operator)
-        .await?
-        .into_iter()
-        .map(|t| reqwest::header::HeaderValue::from_str(&format!("Bearer {t}")))
-        .collect::<Result<Vec<_>, _>>()?;
-    let show_count = o.shows.unwrap_or((o.minutes * 5.0).ceil() as usize).max(1);
-    let shows = setup::shows(&sys.pool, &run_id, show_count, 10, 20).await?;
-    let capacity: HashMap<uuid::Uuid, usize> =
-        shows.iter().map(|s| (s.id.0, s.seats.len())).collect();
-
-    // --- the schedule and the load ---
-    let load_secs = o.minutes * 60.0;
-    let kinds = if o.faults.is_empty() {
-        schedule::Kind::ALL.to_vec()
-    } else {
-        o.faults.clone()
-    };
-    let gap = (o.gap[0], o.gap[1].max(o.gap[0] + 0.1));
-    let mut rng = rand::rngs::StdRng::seed_from_u64(o.seed);
-    let plan = schedule::draw(&mut rng, &kinds, load_secs, gap);
-    schedule::print(&plan);
-    sys.t0 = Instant::now();
-    let t0_unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_secs_f64();
-    let log = Arc::new(Mutex::new(drive::Log::default()));
-    let load = drive::Load {
-        base: wiring.base_url(),
-        client,
-        tokens,
-        shows,
-        t0: sys.t0,
-        until: load_secs,
-        stop: load_secs + 60.0,
-        seed: o.seed,
-        log: log.clone(),
-    };
-    let users = o.users;
-    let load_task = tokio::spawn(drive::run(load, users));
-    let mut runs = Vec::new();
-    for f in &plan {
-        sys.wait(f.gap).await;
-        let r = sys.inject(f).await;
-        println!(
-            "  fault {}: {} of {} from {:.1} s to {:.1} s{}",
-            runs.len() + 1,
-            r.kind,
-            r.target,
-            r.start,
-            r.end,
-            r.error
-                .as_ref()
-                .map(|e| format!(" (FAILED: {e})"))
-                .unwrap_or_default()
-        );
-        runs.push(r);
-    }
-    while !load_task.is_finished() {
-        sys.wait(0.5).await;
-    }
-    load_task.await?;
+    let Driven {
+        log,
+        capacity,
+        runs,
+        t0_unix,
+    } = drive_with_faults(&o, &settings, &wiring, client, &mut sys).await?;
     let load_end = sys.now();
 
     // --- quiescence and the checks ---
-    let log = std::mem::take(&mut *log.lock().unwrap());
     let ids: Vec<uuid::Uuid> = log.bookings.keys().copied().collect();
     let (waited, open) =
         check::quiesce(&sys.pool, &ids, Duration::from_secs(o.quiesce_secs)).await?;
@@ -318,6 +203,188 @@ pub async fn run(o: Options) -> anyhow::Result<Outcome> {
         checks,
         passed,
         work_dir: work,
+    })
+}
+
+/// The soak's own PostgreSQL, RabbitMQ and Redis, migrated, with the topology
+/// declared, and the settings that reach them.
+struct Stores {
+    pg: stack::Postgres,
+    rabbit: stack::Rabbit,
+    redis: stack::Redis,
+    settings: platform::Settings,
+}
+
+impl Stores {
+    async fn start(o: &Options, work: &std::path::Path, ports: [u16; 4]) -> anyhow::Result<Self> {
+        let [pg_port, amqp_port, dist_port, redis_port] = ports;
+        let pg = stack::Postgres::init(work, pg_port).await?;
+        let admin = sqlx::PgPool::connect(&pg.url("postgres")).await?;
+        sqlx::query("create database booking")
+            .execute(&admin)
+            .await?;
+        admin.close().await;
+        let rabbit = stack::Rabbit::init(work, amqp_port, dist_port).await?;
+        let redis = stack::Redis::init(work, redis_port).await?;
+
+        let mut settings = platform::Settings::load_for(platform::settings::AppEnv::Development)?;
+        settings.database.url = pg.url("booking");
+        settings.amqp.url = rabbit.url();
+        settings.amqp.partitions = o.partitions;
+        settings.amqp.prefix = String::new();
+        settings.redis.url = redis.url();
+        for args in [["bookctl", "migrate"], ["bookctl", "topology"]] {
+            let mut out = Vec::new();
+            bookctl::cli::run(
+                &settings,
+                bookctl::cli::Cli::parse_from(args),
+                &mut out,
+                None,
+            )
+            .await
+            .with_context(|| args.join(" "))?;
+        }
+        Ok(Stores {
+            pg,
+            rabbit,
+            redis,
+            settings,
+        })
+    }
+}
+
+/// Starts the mail sink and the local gateway (stopped by `stop`), and returns how
+/// the platform's processes reach everything.
+async fn start_stand_ins(
+    o: &Options,
+    stores: &Stores,
+    mail: &std::path::Path,
+    ingress_port: u16,
+    stop: &CancellationToken,
+) -> anyhow::Result<procs::Wiring> {
+    let settings = &stores.settings;
+    let sink = smtp_sink::SmtpSink::bind(smtp_sink::SinkConfig {
+        listen: "127.0.0.1:0".into(),
+        dir: mail.to_owned(),
+        refuse_first: 0,
+        reject_pattern: None,
+    })
+    .await?;
+    let gateway = local_gateway::LocalGateway::build(local_gateway::LocalGatewayConfig {
+        webhook_url: Some(format!(
+            "http://127.0.0.1:{ingress_port}/v1/payments/webhook"
+        )),
+        api_key: settings.payments.gateway_api_key.expose_secret().to_owned(),
+        webhook_secret: settings.payments.webhook_secret.expose_secret().to_owned(),
+        seed: Some(o.seed),
+        ..Default::default()
+    })
+    .await?;
+    let wiring = procs::Wiring {
+        database_url: settings.database.url.clone(),
+        amqp_url: settings.amqp.url.clone(),
+        redis_url: settings.redis.url.clone(),
+        ingress_port,
+        gateway_url: gateway.base_url(),
+        smtp_port: sink.port(),
+        hold_ttl_secs: o.hold_ttl_secs,
+        partitions: o.partitions,
+    };
+    let s = stop.clone();
+    tokio::spawn(sink.run_until_stopped(async move { s.cancelled().await }));
+    let s = stop.clone();
+    tokio::spawn(gateway.run_until_stopped(async move { s.cancelled().await }));
+    Ok(wiring)
+}
+
+/// What the load and the faults left for the checks.
+struct Driven {
+    /// What the customers saw.
+    log: drive::Log,
+    /// Seats of each show.
+    capacity: HashMap<uuid::Uuid, usize>,
+    /// The faults as they ran.
+    runs: Vec<system::FaultRun>,
+    /// The load's start, in Unix seconds.
+    t0_unix: f64,
+}
+
+/// Seeds the customers and shows, then drives the load while the seeded schedule's
+/// faults are injected one after the other.
+async fn drive_with_faults(
+    o: &Options,
+    settings: &platform::Settings,
+    wiring: &procs::Wiring,
+    client: reqwest::Client,
+    sys: &mut system::System,
+) -> anyhow::Result<Driven> {
+    let keys = auth::TokenKeys::new(&settings.auth.jwt_secret, 7 * 24 * 3600);
+    let run_id = format!("{}", o.seed);
+    let tokens = setup::users(&sys.pool, &keys, &run_id, o.users, auth::Role::Operator)
+        .await?
+        .into_iter()
+        .map(|t| reqwest::header::HeaderValue::from_str(&format!("Bearer {t}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let show_count = o.shows.unwrap_or((o.minutes * 5.0).ceil() as usize).max(1);
+    let shows = setup::shows(&sys.pool, &run_id, show_count, 10, 20).await?;
+    let capacity: HashMap<uuid::Uuid, usize> =
+        shows.iter().map(|s| (s.id.0, s.seats.len())).collect();
+
+    let load_secs = o.minutes * 60.0;
+    let kinds = if o.faults.is_empty() {
+        schedule::Kind::ALL.to_vec()
+    } else {
+        o.faults.clone()
+    };
+    let gap = (o.gap[0], o.gap[1].max(o.gap[0] + 0.1));
+    let mut rng = rand::rngs::StdRng::seed_from_u64(o.seed);
+    let plan = schedule::draw(&mut rng, &kinds, load_secs, gap);
+    schedule::print(&plan);
+    sys.t0 = Instant::now();
+    let t0_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_secs_f64();
+    let log = Arc::new(Mutex::new(drive::Log::default()));
+    let load = drive::Load {
+        base: wiring.base_url(),
+        client,
+        tokens,
+        shows,
+        t0: sys.t0,
+        until: load_secs,
+        stop: load_secs + 60.0,
+        seed: o.seed,
+        log: log.clone(),
+    };
+    let load_task = tokio::spawn(drive::run(load, o.users));
+    let mut runs = Vec::new();
+    for f in &plan {
+        sys.wait(f.gap).await;
+        let r = sys.inject(f).await;
+        println!(
+            "  fault {}: {} of {} from {:.1} s to {:.1} s{}",
+            runs.len() + 1,
+            r.kind,
+            r.target,
+            r.start,
+            r.end,
+            r.error
+                .as_ref()
+                .map(|e| format!(" (FAILED: {e})"))
+                .unwrap_or_default()
+        );
+        runs.push(r);
+    }
+    while !load_task.is_finished() {
+        sys.wait(0.5).await;
+    }
+    load_task.await?;
+    let log = std::mem::take(&mut *log.lock().unwrap());
+    Ok(Driven {
+        log,
+        capacity,
+        runs,
+        t0_unix,
     })
 }
 

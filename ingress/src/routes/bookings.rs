@@ -367,14 +367,14 @@ pub struct CancellationTerms {
 }
 
 impl CancellationTerms {
-    /// The sequencer's arithmetic: the fee is `fee_permille` of the amount, rounded
-    /// down; the rest is refunded.
+    /// The sequencer's rule ([`contracts::Money::split_fee`]): the fee is
+    /// `fee_permille` of the amount, rounded down; the rest is refunded.
     fn of(amount: i64, currency: &str, fee_permille: u16) -> Self {
-        let fee = amount.saturating_mul(i64::from(fee_permille.min(1000))) / 1000;
+        let (fee, refund) = contracts::Money::new(amount, currency).split_fee(fee_permille);
         Self {
-            fee,
-            refund: amount - fee,
-            currency: currency.to_owned(),
+            fee: fee.amount,
+            refund: refund.amount,
+            currency: refund.currency,
         }
     }
 }

@@ -217,17 +217,15 @@ impl ShowState {
             let seats = self.close(booking_id, BookingStatus::Cancelled);
             let closed = self.closed.get_mut(&booking_id).expect("closed just above");
             closed.refund_pending = true;
-            let fee = closed
-                .amount
-                .saturating_mul(i64::from(fee_permille.min(1000)))
-                / 1000;
+            let (_, refund) = contracts::Money::new(closed.amount, closed.currency.clone())
+                .split_fee(fee_permille);
             (
                 booking_id,
                 Event::BookingCancelled {
                     seats,
                     payment_id: closed.payment_id.clone().unwrap_or_default(),
-                    refund_amount: closed.amount - fee,
-                    currency: closed.currency.clone(),
+                    refund_amount: refund.amount,
+                    currency: refund.currency,
                     by_theater: false,
                 },
             )
