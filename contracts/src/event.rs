@@ -1,5 +1,7 @@
 //! Events: the outcomes the sequencer commits to `booking_events` and publishes on
-//! the `booking.events` exchange (routing key = [`Event::routing_key`]).
+//! the `booking.events` exchange (routing key = [`Event::routing_key`]), and one
+//! that is not a transition: [`Event::ShowReminder`], which the workers' reminder
+//! sweep writes to the same outbox for the notifier.
 
 use crate::Millis;
 use crate::ids::{BookingId, EventId, MessageId, SeatId, ShowId, UserId};
@@ -110,6 +112,19 @@ pub enum Event {
         refund_id: String,
         amount: i64,
     },
+    /// A confirmed booking's show starts soon: the reminder the notifier sends
+    /// (`notifier.reminder_before_secs` ahead). Not a transition and not from the
+    /// sequencer: the workers' reminder sweep writes it to the outbox (never to
+    /// `booking_events`) with the ids of [`EventEnvelope::reminder`].
+    ShowReminder {
+        user_id: UserId,
+        seats: Vec<SeatId>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        zones: Vec<ZonePlaces>,
+        /// When the show starts, as the sweep saw it: a reminder for a show since
+        /// moved to another time is not sent (the new time gets its own).
+        starts_at: Millis,
+    },
 }
 
 impl Event {
@@ -127,6 +142,43 @@ impl Event {
             Event::LatePaymentRefused { .. } => "booking.late_payment_refused",
             Event::BookingCancelled { .. } => "booking.cancelled",
             Event::BookingRefunded { .. } => "booking.refunded",
+            Event::ShowReminder { .. } => "booking.reminder",
+        }
+    }
+}
+
+/// What a reminder is about: a confirmed booking of a show starting at `starts_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reminder {
+    pub show_id: ShowId,
+    pub booking_id: BookingId,
+    pub user_id: UserId,
+    pub seats: Vec<SeatId>,
+    pub zones: Vec<ZonePlaces>,
+    pub starts_at: Millis,
+}
+
+impl EventEnvelope {
+    /// The reminder event of `r`, made at `now`. Its ids are fixed by (booking,
+    /// show start): sweeping again, from any process, makes the same event, which
+    /// the notifier sends once per channel; a show moved to another time gets a
+    /// reminder of its own.
+    pub fn reminder(r: Reminder, now: Millis) -> Self {
+        let caused_by =
+            MessageId::for_booking(r.booking_id, &format!("reminder-{}", r.starts_at.0));
+        Self {
+            event_id: EventId::derive(caused_by, 0),
+            show_id: r.show_id,
+            booking_id: r.booking_id,
+            occurred_at: now,
+            caused_by,
+            trace: None,
+            event: Event::ShowReminder {
+                user_id: r.user_id,
+                seats: r.seats,
+                zones: r.zones,
+                starts_at: r.starts_at,
+            },
         }
     }
 }
@@ -160,5 +212,47 @@ impl RejectReason {
             RejectReason::NotOnSale => "not_on_sale",
             RejectReason::LimitPerUser { .. } => "limit_per_user",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn reminder(starts_at: i64) -> Reminder {
+        Reminder {
+            show_id: ShowId(Uuid::from_u128(1)),
+            booking_id: BookingId(Uuid::from_u128(2)),
+            user_id: UserId(Uuid::from_u128(3)),
+            seats: vec![SeatId::try_from("A1".to_owned()).unwrap()],
+            zones: vec![],
+            starts_at: Millis(starts_at),
+        }
+    }
+
+    #[test]
+    fn a_reminder_has_the_same_ids_whenever_it_is_made_and_new_ones_for_a_moved_show() {
+        let a = EventEnvelope::reminder(reminder(1_800_000_000_000), Millis(1));
+        let b = EventEnvelope::reminder(reminder(1_800_000_000_000), Millis(2));
+        assert_eq!((a.event_id, a.caused_by), (b.event_id, b.caused_by));
+        let moved = EventEnvelope::reminder(reminder(1_800_003_600_000), Millis(1));
+        assert_ne!(a.event_id, moved.event_id);
+        let other = EventEnvelope::reminder(
+            Reminder {
+                booking_id: BookingId(Uuid::from_u128(9)),
+                ..reminder(1_800_000_000_000)
+            },
+            Millis(1),
+        );
+        assert_ne!(a.event_id, other.event_id);
+        assert_eq!(a.event.routing_key(), "booking.reminder");
+        let json = serde_json::to_value(&a).unwrap();
+        assert_eq!(json["event"]["type"], "show_reminder", "{json}");
+        assert_eq!(
+            serde_json::from_value::<EventEnvelope>(json).unwrap(),
+            a,
+            "round trip"
+        );
     }
 }

@@ -11,7 +11,8 @@
 //!   general-admission zones) and a show's price list.
 //! - [`command`]: what travels on the partition queues (`HoldSeats`, `ExpireHold`,
 //!   `ReleaseHold`, ...), wrapped in a [`command::CommandEnvelope`].
-//! - [`event`]: what the sequencer emits (`BookingHeld`, `BookingRejected`, ...).
+//! - [`event`]: what the sequencer emits (`BookingHeld`, `BookingRejected`, ...),
+//!   and the reminder before a show the workers' sweep adds.
 //! - [`status`]: the booking and show state names stored in PostgreSQL and served by
 //!   the API.
 //! - [`money`]: an amount in minor units of a currency, the cancellation fee's
@@ -47,7 +48,7 @@ pub mod topology;
 pub mod trace;
 
 pub use command::{Command, CommandEnvelope, HoldSeats, SeatRequest};
-pub use event::{Event, EventEnvelope, RejectReason};
+pub use event::{Event, EventEnvelope, RejectReason, Reminder};
 pub use ids::{BookingId, EventId, IdempotencyKey, MessageId, SeatId, ShowId, UserId};
 pub use kind::EventKind;
 pub use layout::{FocalPoint, LayoutRow, LayoutSeat, LayoutZone, Price, ScreenLayout, ZonePlaces};

@@ -131,14 +131,16 @@ pub const SAGA_EVENT_KEYS: [&str; 3] = [
 ];
 
 /// Event routing keys the notifier consumes (one email each; `booking.released`
-/// is a hold the theater's show cancellation released).
-pub const NOTIFIER_EVENT_KEYS: [&str; 6] = [
+/// is a hold the theater's show cancellation released; `booking.reminder` the
+/// reminder sweep's, before a show).
+pub const NOTIFIER_EVENT_KEYS: [&str; 7] = [
     "booking.confirmed",
     "booking.cancelled",
     "booking.refunded",
     "booking.expired",
     "booking.payment_failed",
     "booking.released",
+    "booking.reminder",
 ];
 
 /// AMQP `type` property of a pay request sent by ingress to the saga queue.

@@ -178,6 +178,27 @@ impl Notifier {
         }
     }
 
+    /// Whether a reminder ([`contracts::Event::ShowReminder`]) is still worth sending
+    /// as it was made: its booking still confirmed, its show not cancelled, not
+    /// begun, and starting when the reminder says (a show moved since gets a
+    /// reminder for its new time). The sweep checked this when it made the
+    /// reminder; this is for what changed while it waited in the queue.
+    async fn reminder_still_due(&self, env: &EventEnvelope) -> Result<bool, Failure> {
+        let contracts::Event::ShowReminder { starts_at, .. } = &env.event else {
+            return Ok(true);
+        };
+        let row: Option<(bool, time::OffsetDateTime)> = sqlx::query_as(
+            "select b.status = 'confirmed' and s.status <> 'cancelled' and s.starts_at > now(),
+                    s.starts_at
+               from bookings b join shows s on s.id = b.show_id
+              where b.id = $1",
+        )
+        .bind(env.booking_id.0)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.is_some_and(|(due, at)| due && platform::millis_of(at) == *starts_at))
+    }
+
     /// The channels the booking's account is reached by ([`Reach`]).
     async fn reach(&self, env: &EventEnvelope) -> Result<Reach, Failure> {
         let row: Option<(Option<serde_json::Value>, Option<String>)> = sqlx::query_as(
@@ -263,6 +284,14 @@ impl Notifier {
         let Some(template) = Template::for_event(&env.event) else {
             return Ok(Outcome::Ignored);
         };
+        if template == Template::Reminder && !self.reminder_still_due(env).await? {
+            metrics::counter!("notifier_reminders_dropped_total").increment(1);
+            tracing::info!(
+                "reminder not sent: the booking is no longer confirmed, or its show was \
+                 cancelled, moved or has begun"
+            );
+            return Ok(Outcome::Ignored);
+        }
         let reach = if crate::sms::has_sms(template) && self.sms.is_some() {
             self.reach(env).await?
         } else {

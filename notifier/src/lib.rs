@@ -9,6 +9,9 @@
 //!   (`sent_messages`), retrying transient SMTP failures and dead-lettering permanent
 //!   ones. The workers process runs it.
 //! - [`sms`]: booking SMS to a verified phone when the buyer's preference asks.
+//! - Reminders before a show are events like the others (`booking.reminder`,
+//!   written by the workers' reminder sweep): [`mail::Template::Reminder`], sent
+//!   only while the booking is confirmed and its show still to come.
 //! - [`record`]: recording a send; the guarantee (at least once, with a stable
 //!   Message-ID) and the window in which an email can go out twice.
 //!

@@ -2,17 +2,17 @@
 //! an HTML and a plain-text part) and sending them over SMTP with lettre.
 
 use contracts::{Event, EventEnvelope};
-use lettre::message::header::ContentType;
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use minijinja::Environment;
 use serde::Serialize;
 use std::sync::Arc;
 
+mod send;
+pub use send::{Mailer, SendError};
+
 /// Content id of the inline QR image of a confirmation email.
 pub const QR_CID: &str = "ticket-qr";
 
-const TEMPLATES: [(&str, &str); 14] = [
+const TEMPLATES: [(&str, &str); 16] = [
     ("layout.html", include_str!("../templates/layout.html")),
     ("layout.txt", include_str!("../templates/layout.txt")),
     (
@@ -45,6 +45,8 @@ const TEMPLATES: [(&str, &str); 14] = [
         "show_cancelled.txt",
         include_str!("../templates/show_cancelled.txt"),
     ),
+    ("reminder.html", include_str!("../templates/reminder.html")),
+    ("reminder.txt", include_str!("../templates/reminder.txt")),
 ];
 
 /// Which email an event gets.
@@ -58,6 +60,8 @@ pub enum Template {
     Refunded,
     Expired,
     PaymentFailed,
+    /// The show of a confirmed booking starts soon.
+    Reminder,
 }
 
 impl Template {
@@ -73,6 +77,7 @@ impl Template {
             Event::BookingRefunded { .. } => Some(Self::Refunded),
             Event::BookingExpired { .. } => Some(Self::Expired),
             Event::PaymentFailed { .. } => Some(Self::PaymentFailed),
+            Event::ShowReminder { .. } => Some(Self::Reminder),
             Event::BookingHeld { .. }
             | Event::BookingRejected { .. }
             | Event::BookingReleased { .. }
@@ -90,6 +95,7 @@ impl Template {
             Self::Refunded => "refunded",
             Self::Expired => "expired",
             Self::PaymentFailed => "payment_failed",
+            Self::Reminder => "reminder",
         }
     }
 
@@ -101,6 +107,7 @@ impl Template {
             Self::Refunded => "Your refund is on its way",
             Self::Expired => "Your seat hold ran out",
             Self::PaymentFailed => "Your payment did not go through",
+            Self::Reminder => "Your show is coming up",
         }
     }
 }
@@ -153,6 +160,18 @@ struct Context<'a> {
     qr_cid: &'a str,
 }
 
+/// The seats, then the general-admission places as "2 x floor".
+pub fn seats_and_places(
+    seats: &[contracts::SeatId],
+    zones: &[contracts::ZonePlaces],
+) -> Vec<String> {
+    seats
+        .iter()
+        .map(|s| s.to_string())
+        .chain(zones.iter().map(|p| format!("{} x {}", p.quantity, p.zone)))
+        .collect()
+}
+
 fn money(minor: i64, currency: &str) -> String {
     contracts::Money::new(minor, currency).to_string()
 }
@@ -195,16 +214,15 @@ impl Templates {
                 zones,
                 ..
             } => (
-                // Zone places are listed as "2 x floor" beside the seats.
-                seats_of(seats)
-                    .into_iter()
-                    .chain(zones.iter().map(|p| format!("{} x {}", p.quantity, p.zone)))
-                    .collect(),
+                seats_and_places(seats, zones),
                 Some(money(*amount, currency)),
                 None,
                 None,
                 None,
             ),
+            Event::ShowReminder { seats, zones, .. } => {
+                (seats_and_places(seats, zones), None, None, None, None)
+            }
             Event::BookingCancelled {
                 seats,
                 refund_amount,
@@ -271,76 +289,6 @@ impl Templates {
     }
 }
 
-/// Why a message could not be built or sent.
-#[derive(Debug, thiserror::Error)]
-pub enum SendError {
-    /// Worth trying again (4xx, connection, timeout).
-    #[error("transient: {0}")]
-    Transient(String),
-    /// Never going to work (5xx, a bad address).
-    #[error("permanent: {0}")]
-    Permanent(String),
-}
-
-/// The SMTP client and the sender address.
-#[derive(Clone)]
-pub struct Mailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
-    from: Mailbox,
-}
-
-impl Mailer {
-    pub fn from_settings(s: &platform::settings::NotifierSettings) -> anyhow::Result<Self> {
-        let (transport, from) = platform::smtp::transport(s)?;
-        Ok(Self { transport, from })
-    }
-
-    /// The MIME message: text and HTML alternatives; the HTML is `related` to the
-    /// inline QR image (`cid:ticket-qr`) when there is a ticket.
-    pub fn message(
-        &self,
-        event_id: &str,
-        to: &Recipient,
-        r: &Rendered,
-    ) -> Result<Message, SendError> {
-        let address = to
-            .email
-            .parse()
-            .map_err(|e| SendError::Permanent(format!("bad recipient {:?}: {e}", to.email)))?;
-        let mailbox = Mailbox::new((!to.name.is_empty()).then(|| to.name.clone()), address);
-        let text = SinglePart::plain(r.text.clone());
-        let html = SinglePart::html(r.html.clone());
-        let body = match &r.ticket {
-            Some((_, png)) => MultiPart::alternative().singlepart(text).multipart(
-                MultiPart::related().singlepart(html).singlepart(
-                    Attachment::new_inline(QR_CID.to_owned()).body(
-                        png.clone(),
-                        ContentType::parse("image/png").expect("static"),
-                    ),
-                ),
-            ),
-            None => MultiPart::alternative().singlepart(text).singlepart(html),
-        };
-        Message::builder()
-            .from(self.from.clone())
-            .to(mailbox)
-            .subject(r.subject.clone())
-            // The event id in the Message-ID: one event, one message, traceable.
-            .message_id(Some(format!("<{event_id}@notifier.booking.local>")))
-            .multipart(body)
-            .map_err(|e| SendError::Permanent(format!("building the message: {e}")))
-    }
-
-    /// Sends once; classifies the failure.
-    pub async fn send(&self, msg: Message) -> Result<(), SendError> {
-        match self.transport.send(msg).await {
-            Ok(_) => Ok(()),
-            Err(e) if e.is_permanent() => Err(SendError::Permanent(e.to_string())),
-            Err(e) => Err(SendError::Transient(e.to_string())),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,6 +313,19 @@ mod tests {
         ]
     }
 
+    /// A show at 23:30 IST on 1 January 2027 (18:00 UTC).
+    fn show() -> ShowInfo {
+        ShowInfo {
+            title: "Film".into(),
+            theater: "Odeon".into(),
+            address: "MG Road".into(),
+            city: "Pune".into(),
+            screen: "Audi 2".into(),
+            starts_at: "2027-01-01T18:00:00Z".into(),
+            starts_at_local: "Fri 1 Jan 2027, 23:30 IST (Asia/Kolkata)".into(),
+        }
+    }
+
     fn to() -> Recipient {
         Recipient {
             email: "ana@example.com".into(),
@@ -383,15 +344,7 @@ mod tests {
             retaken: false,
             zones: vec![],
         });
-        let show = ShowInfo {
-            title: "Film".into(),
-            theater: "Odeon".into(),
-            address: "MG Road".into(),
-            city: "Pune".into(),
-            screen: "Audi 2".into(),
-            starts_at: "2027-01-01T18:00:00Z".into(),
-            starts_at_local: "Fri 1 Jan 2027, 23:30 IST (Asia/Kolkata)".into(),
-        };
+        let show = show();
         let r = Templates::new()
             .unwrap()
             .render(&env, &to(), Some(&show), Some("tok.en"))
@@ -494,6 +447,50 @@ mod tests {
         assert_eq!(r.template, Template::ShowCancelled);
         assert!(r.text.contains("not been charged"), "{}", r.text);
         assert!(!r.text.contains("refund of"), "{}", r.text);
+    }
+
+    #[test]
+    fn a_reminder_says_when_and_where_with_the_seats_and_carries_no_ticket() {
+        let env = envelope(Event::ShowReminder {
+            user_id: UserId(uuid::Uuid::new_v4()),
+            seats: seats(),
+            zones: vec![contracts::ZonePlaces {
+                zone: "floor".into(),
+                quantity: 2,
+            }],
+            starts_at: Millis(1_798_763_400_000),
+        });
+        let show = show();
+        let r = Templates::new()
+            .unwrap()
+            .render(&env, &to(), Some(&show), None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (r.template, r.subject.as_str()),
+            (Template::Reminder, "Your show is coming up")
+        );
+        assert!(r.ticket.is_none());
+        assert!(
+            r.text
+                .contains("your show starts Fri 1 Jan 2027, 23:30 IST (Asia/Kolkata)"),
+            "{}",
+            r.text
+        );
+        for part in [&r.text, &r.html] {
+            assert!(part.contains("A1, A2, 2 x floor"), "{part}");
+            assert!(
+                part.contains("Odeon") && part.contains("MG Road") && part.contains("Audi 2"),
+                "{part}"
+            );
+        }
+        let sms = crate::sms::text(&env, r.template, Some(&show)).unwrap();
+        assert!(
+            sms.starts_with(
+                "Reminder, your show is soon: Film, Fri 1 Jan 2027, 23:30 IST (Asia/Kolkata), Odeon (Audi 2). Seats A1, A2, 2 x floor."
+            ),
+            "{sms}"
+        );
     }
 
     // The pooled transport spawns its pool task: it needs a runtime.

@@ -1,5 +1,5 @@
 //! Booking SMS: the short text of an event (confirmed, cancelled, cancelled by the
-//! theater, hold expired), to the account's verified phone when its
+//! theater, hold expired, the reminder before a show), to the account's verified phone when its
 //! `preferences.notify` holds `"sms"`. Sent through [`platform::sms::SmsClient`]
 //! with the same exactly-once rule as email: the consumer claims, sends and records
 //! each (event, channel) on its own `sent_messages` row.
@@ -28,7 +28,11 @@ impl Channel {
 pub fn has_sms(template: Template) -> bool {
     matches!(
         template,
-        Template::Confirmed | Template::Cancelled | Template::ShowCancelled | Template::Expired
+        Template::Confirmed
+            | Template::Cancelled
+            | Template::ShowCancelled
+            | Template::Expired
+            | Template::Reminder
     )
 }
 
@@ -80,11 +84,10 @@ pub fn text(env: &EventEnvelope, template: Template, show: Option<&ShowInfo>) ->
     let seats = match &env.event {
         Event::BookingConfirmed {
             seats: s, zones, ..
-        } => {
-            let mut all: Vec<String> = s.iter().map(|s| s.to_string()).collect();
-            all.extend(zones.iter().map(|p| format!("{} x {}", p.quantity, p.zone)));
-            all.join(", ")
         }
+        | Event::ShowReminder {
+            seats: s, zones, ..
+        } => crate::mail::seats_and_places(s, zones).join(", "),
         Event::BookingCancelled { seats: s, .. }
         | Event::HoldReleased { seats: s, .. }
         | Event::BookingExpired { seats: s } => seats(s),
@@ -95,6 +98,7 @@ pub fn text(env: &EventEnvelope, template: Template, show: Option<&ShowInfo>) ->
         Template::Cancelled => "Cancelled",
         Template::ShowCancelled => "Cancelled by the theater (full refund if paid)",
         Template::Expired => "Hold ran out, seats released",
+        Template::Reminder => "Reminder, your show is soon",
         _ => return None,
     };
     let show = show.map_or_else(String::new, |s| {

@@ -58,6 +58,14 @@ pub fn now_millis() -> contracts::Millis {
     contracts::Millis(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
+/// `t` as [`contracts::Millis`] (sub-millisecond digits dropped), for comparing a
+/// stored time with one carried in a message.
+pub fn millis_of(t: time::OffsetDateTime) -> contracts::Millis {
+    contracts::Millis(
+        i64::try_from(t.unix_timestamp_nanos().div_euclid(1_000_000)).unwrap_or(i64::MAX),
+    )
+}
+
 /// A period that ticks until `stop` is cancelled: the shape of every "each N, until
 /// stopped" loop.
 ///

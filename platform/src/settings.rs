@@ -154,6 +154,11 @@ pub struct NotifierSettings {
     #[serde(deserialize_with = "env::number_or_name")]
     pub sms_from: String,
     pub sms_timeout_ms: u64,
+    /// How long before its show a confirmed booking gets its reminder (by email
+    /// and/or SMS, as the buyer's `preferences.notify` says); 0: no reminders.
+    pub reminder_before_secs: u64,
+    /// How often the workers look for shows whose reminders are due.
+    pub reminder_sweep_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -207,6 +207,8 @@ fn rows_of(events: &[EventEnvelope]) -> BatchRows {
             Event::BookingRefunded { .. } => {
                 transition(BookingStatus::Refunded, None, None);
             }
+            // Not a transition (the reminder sweep's, never the sequencer's).
+            Event::ShowReminder { .. } => {}
         }
     }
     r

@@ -54,6 +54,24 @@ impl WorkerHandle {
         assert!(status.success(), "workers exited with {status} on SIGTERM");
     }
 
+    /// The value of the series `name` (with its labels, as the text shows them) on
+    /// this process's `/metrics`; 0 when absent.
+    pub async fn counter(&self, name: &str) -> f64 {
+        let addr = self.metrics_addr.expect("the workers serve /metrics");
+        let text = self
+            .http
+            .get(format!("http://{addr}/metrics"))
+            .send()
+            .await
+            .expect("workers /metrics")
+            .text()
+            .await
+            .expect("workers /metrics text");
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    }
+
     /// SIGKILL: the process dies mid-work, as a crash.
     pub async fn kill(self) {
         let _ = self.process.kill().await;

@@ -12,6 +12,18 @@ impl TestSystem {
 
     /// Like [`TestSystem::show`], with the id chosen by the test.
     pub async fn show_with_id(&self, show: ShowId, rows: usize, per_row: u16) -> ShowId {
+        let tomorrow = time::OffsetDateTime::now_utc() + time::Duration::days(1);
+        self.show_starting_at(show, rows, per_row, tomorrow).await
+    }
+
+    /// Like [`TestSystem::show_with_id`], starting at `starts_at`.
+    pub async fn show_starting_at(
+        &self,
+        show: ShowId,
+        rows: usize,
+        per_row: u16,
+        starts_at: time::OffsetDateTime,
+    ) -> ShowId {
         seed::create_show(
             &self.pool,
             &seed::NewShow {
@@ -22,7 +34,7 @@ impl TestSystem {
                     amount: 25_000,
                     currency: "INR".into(),
                 }],
-                starts_at: time::OffsetDateTime::now_utc() + time::Duration::days(1),
+                starts_at,
                 city: "Pune".into(),
                 theater: "Test Theater".into(),
                 movie: "Test Movie".into(),

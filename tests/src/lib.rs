@@ -86,6 +86,10 @@ pub struct SystemOptions {
     /// Applied last to the test's settings (e.g. the nodes of a cluster the test
     /// started itself as `amqp.url`).
     pub settings_override: Option<SettingsOverride>,
+    /// `notifier.reminder_before_secs`: 0 (no reminders) unless a test of them sets
+    /// it, so that the shows other tests make starting within hours send no
+    /// reminders those tests would have to count.
+    pub reminder_before_secs: u64,
 }
 
 /// A change to a test's settings (see [`SystemOptions::settings_override`]).
@@ -115,6 +119,7 @@ impl Default for SystemOptions {
             otlp_endpoint: None,
             oidc: local_oidc::ProviderConfig::default(),
             settings_override: None,
+            reminder_before_secs: 0,
         }
     }
 }
@@ -194,6 +199,8 @@ pub async fn test_settings(opts: &SystemOptions) -> (Settings, String) {
     s.workers.shutdown_grace_secs = 5;
     s.payments.gateway_timeout_ms = 500;
     s.payments.pending_grace_secs = 0;
+    s.notifier.reminder_before_secs = opts.reminder_before_secs;
+    s.notifier.reminder_sweep_ms = 200;
     s.auth.mfa_required_roles = opts.mfa_required_roles.clone();
     s.auth.require_verified_email_to_pay = opts.require_verified_email_to_pay;
     s.rate_limit.enabled = true;

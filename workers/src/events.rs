@@ -17,7 +17,7 @@ fn trace_header(r: &OutboxRow) -> FieldTable {
 }
 
 /// Publishes rows with confirms, then deletes them from the outbox.
-async fn publish_rows(
+pub(crate) async fn publish_rows(
     pool: &PgPool,
     publisher: &ConfirmedPublisher,
     rows: &[OutboxRow],

@@ -14,6 +14,9 @@
 //!   running process (only with `workers.fault_injection`; production refuses it).
 //! - [`expiry`]: the sweep that turns ran-out holds into `ExpireHold` commands on
 //!   the show's partition queue, so expiry is ordered with everything else.
+//! - [`reminders`]: the sweep that writes a reminder event for each confirmed
+//!   booking of a show whose reminder time has come (`notifier.reminder_before_secs`
+//!   before it starts), for the notifier to send once per channel.
 //! - [`retention`]: keeps the inbox, webhook deduplication and refresh tokens
 //!   bounded.
 //! - [`saga`]: the payment saga, a `platform::amqp::Handler` on the saga and webhook
@@ -26,6 +29,7 @@
 pub mod events;
 pub mod expiry;
 pub mod faults;
+pub mod reminders;
 pub mod retention;
 pub mod runner;
 pub mod saga;

@@ -207,6 +207,17 @@ impl Workers {
                 Arc::new(n),
                 stop.clone(),
             ));
+            // Reminders before a show: events for the notifier, through the outbox.
+            if s.notifier.reminder_before_secs > 0 {
+                background.spawn(crate::reminders::run(
+                    pool.clone(),
+                    publisher.clone(),
+                    topo.events_exchange(),
+                    Duration::from_secs(s.notifier.reminder_before_secs),
+                    Duration::from_millis(s.notifier.reminder_sweep_ms.max(1)),
+                    stop.clone(),
+                ));
+            }
         }
         background.spawn(watch_queue_depths(
             s.amqp.url.clone(),

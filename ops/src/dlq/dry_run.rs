@@ -320,6 +320,7 @@ pub fn change(e: &EventEnvelope) -> Change {
         Event::BookingRefunded { amount, .. } => {
             (vec![], vec![], format!("booking {b} refunded {amount}"))
         }
+        Event::ShowReminder { .. } => (vec![], vec![], format!("booking {b} reminded")),
     };
     Change {
         booking_id: b,

@@ -16,6 +16,8 @@
 //!   on its week, and an overlapping show is refused with the API's words.
 //! - [`door`]: door staff check a ticket in; a second scan says when and where.
 //! - [`mfa`]: an admin turns two-step sign-in on and signs in with a code.
+//! - [`phone`]: a buyer verifies a phone with the SMS code on `/account` and
+//!   chooses email and SMS for booking messages.
 //! - [`events`]: a concert under its kind on home, its event page and seat page in
 //!   the theater's local time with the zone.
 //! - [`zones`]: a buyer books standing places with a seat; the places left drop.
@@ -29,6 +31,7 @@ mod events;
 mod journey;
 mod mfa;
 mod ops;
+mod phone;
 mod schedule;
 mod weight;
 mod zones;

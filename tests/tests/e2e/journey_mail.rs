@@ -7,7 +7,7 @@ use std::time::Duration;
 use tests::{SystemOptions, TestSystem, spawn_system};
 
 /// (subject, text part) of every email whose text names booking `id`.
-fn emails_of(sys: &TestSystem, id: &str) -> Vec<(String, String)> {
+pub(crate) fn emails_of(sys: &TestSystem, id: &str) -> Vec<(String, String)> {
     sys.emails()
         .iter()
         .filter_map(|m| {

@@ -32,6 +32,7 @@ mod pricing;
 mod ratelimit;
 mod recurring;
 mod refunds;
+mod reminders;
 mod reports;
 mod scopes;
 mod sms;

@@ -200,7 +200,7 @@ async fn a_phone_is_verified_by_the_sms_code_and_a_changed_phone_is_not() {
 }
 
 /// A customer with `notify` and a phone (verified or not), straight in the database.
-async fn customer_with(
+pub(crate) async fn customer_with(
     sys: &TestSystem,
     n: usize,
     notify: Value,
@@ -238,17 +238,28 @@ async fn book_paid(sys: &TestSystem, token: &str, key: &str) -> Uuid {
 
 /// The (channel, status) rows of the booking's confirmation.
 async fn sends(sys: &TestSystem, booking: Uuid) -> Vec<(String, String)> {
+    sends_of(sys, booking, "confirmed").await
+}
+
+/// The (channel, status) rows of the booking's `template` message, by channel.
+pub(crate) async fn sends_of(
+    sys: &TestSystem,
+    booking: Uuid,
+    template: &str,
+) -> Vec<(String, String)> {
     sqlx::query_as(
         "select channel, status from sent_messages
-          where booking_id = $1 and template = 'confirmed' order by channel",
+          where booking_id = $1 and template = $2 order by channel",
     )
     .bind(booking)
+    .bind(template)
     .fetch_all(&sys.pool)
     .await
     .unwrap()
 }
 
-fn sent(channels: &[&str]) -> Vec<(String, String)> {
+/// `channels` sent.
+pub(crate) fn sent(channels: &[&str]) -> Vec<(String, String)> {
     channels
         .iter()
         .map(|c| ((*c).to_owned(), "sent".to_owned()))

@@ -9,21 +9,9 @@ use serde_json::json;
 use std::time::Duration;
 use tests::{SystemOptions, TestSystem, spawn_system};
 
-/// The value of the counter `name` on the workers' `/metrics` (0 when absent).
+/// The value of the counter `name` on the (first) workers' `/metrics` (0 when absent).
 pub(crate) async fn workers_counter(sys: &TestSystem, name: &str) -> f64 {
-    let addr = sys.workers[0].metrics_addr.expect("workers serve /metrics");
-    let text = sys
-        .http
-        .get(format!("http://{addr}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or(0.0)
+    sys.workers[0].counter(name).await
 }
 
 #[tokio::test]

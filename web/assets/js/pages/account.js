@@ -1,11 +1,13 @@
 // Account: sign in (with the code step of two-step sign-in, and "forgot password"),
-// profile (name, phone, preferred city), security (pages/security.js), sign out, and
-// my bookings (status, the ticket, cancel with the fee shown first).
+// profile (name, preferred city), phone and notifications (pages/phone.js),
+// security (pages/security.js), sign out, and my bookings (status, the ticket,
+// cancel with the fee shown first).
 
 import { h, replace, errorBox, toast } from '../dom.js';
 import { api, qs, session, profile, signIn, register, signOut } from '../api.js';
 import { navigate, setCity } from '../nav.js';
 import { codeStep, forgotForm, securitySection } from './security.js';
+import { phoneSection } from './phone.js';
 import { money, statusWord, whenText } from '../format.js';
 
 const PAGE_SIZE = 20;
@@ -101,10 +103,11 @@ export async function render(main) {
         const f = new FormData(form);
         const city = f.get('city').trim();
         try {
-          await api('/v1/me', {
+          Object.assign(me, await api('/v1/me', {
             method: 'PATCH',
-            body: { name: f.get('name'), phone: f.get('phone') || null, preferences: { ...me.preferences, city: city || null } },
-          });
+            // `me` is current: the phone section updates it as the preference changes.
+            body: { name: f.get('name'), preferences: { ...me.preferences, city: city || null } },
+          }));
           setCity(city);
           document.getElementById('city-input').value = city;
           session.save(session.tokens());
@@ -116,7 +119,6 @@ export async function render(main) {
   },
   h('p', { class: 'field' }, h('label', { for: 'p-name' }, 'Name'), h('input', { id: 'p-name', name: 'name', value: me.name, required: true, autocomplete: 'name' })),
   h('p', { class: 'field' }, h('label', { for: 'p-email' }, 'Email'), h('input', { id: 'p-email', value: me.email, readonly: true })),
-  h('p', { class: 'field' }, h('label', { for: 'p-phone' }, 'Phone'), h('input', { id: 'p-phone', name: 'phone', type: 'tel', value: me.phone ?? '', autocomplete: 'tel', placeholder: '+919812345678' })),
   h('p', { class: 'field' }, h('label', { for: 'p-city' }, 'Preferred city'), h('input', { id: 'p-city', name: 'city', value: me.preferences?.city ?? '', list: 'city-list' })),
   err,
   h('button', { class: 'btn primary', type: 'submit' }, 'Save'));
@@ -124,6 +126,7 @@ export async function render(main) {
     h('h1', {}, 'Your account'),
     h('div', { class: 'account-grid' },
       h('section', { 'aria-labelledby': 'profile-h' }, h('h2', { id: 'profile-h' }, 'Profile'), form),
+      phoneSection(me),
       securitySection(me),
       h('section', { 'aria-labelledby': 'more-h' },
         h('h2', { id: 'more-h' }, 'Bookings and sign-in'),

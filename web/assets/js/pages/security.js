@@ -7,7 +7,8 @@ import { h, replace, errorBox, toast } from '../dom.js';
 import { api, completeSignIn, renewSession } from '../api.js';
 import { navigate } from '../nav.js';
 
-const field = (id, label, attrs = {}) => h('p', { class: 'field' },
+/** A labelled, required input. */
+export const field = (id, label, attrs = {}) => h('p', { class: 'field' },
   h('label', { for: id }, label), h('input', { id, required: true, ...attrs }));
 
 const codeAttrs = (name) => ({
@@ -15,7 +16,7 @@ const codeAttrs = (name) => ({
 });
 
 /** A form whose submit runs `action(formData)`; errors are shown in it. */
-function form(id, children, submitLabel, action) {
+export function form(id, children, submitLabel, action) {
   const err = h('div');
   const btn = h('button', { class: 'btn primary', type: 'submit' }, submitLabel);
   const f = h('form', {
