@@ -54,20 +54,25 @@ impl WorkerHandle {
         assert!(status.success(), "workers exited with {status} on SIGTERM");
     }
 
-    /// The value of the series `name` (with its labels, as the text shows them) on
-    /// this process's `/metrics`; 0 when absent.
-    pub async fn counter(&self, name: &str) -> f64 {
+    /// This process's Prometheus text.
+    pub async fn metrics(&self) -> String {
         let addr = self.metrics_addr.expect("the workers serve /metrics");
-        let text = self
-            .http
+        self.http
             .get(format!("http://{addr}/metrics"))
             .send()
             .await
             .expect("workers /metrics")
             .text()
             .await
-            .expect("workers /metrics text");
-        text.lines()
+            .expect("workers /metrics text")
+    }
+
+    /// The value of the series `name` (with its labels, as the text shows them) on
+    /// this process's `/metrics`; 0 when absent.
+    pub async fn counter(&self, name: &str) -> f64 {
+        self.metrics()
+            .await
+            .lines()
             .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
             .unwrap_or(0.0)
     }

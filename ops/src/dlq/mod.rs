@@ -309,6 +309,7 @@ pub async fn purge(
     let mut out = PurgeOutcome::default();
     let mut picked = Vec::new();
     let started = std::time::Instant::now();
+    let mut looks = 0;
     loop {
         let missing = Selection::Ids(ids.to_vec()).not_found(picked.iter());
         if missing.is_empty() {
@@ -330,6 +331,13 @@ pub async fn purge(
         if started.elapsed() >= UNACKED_WAIT {
             break;
         }
+        if looks == 0 {
+            let missing = Selection::Ids(ids.to_vec()).not_found(picked.iter());
+            if !missing.is_empty() {
+                tracing::info!(queue = %q.name, ?missing, "purge: not in the queue yet, looking again");
+            }
+        }
+        looks += 1;
         tokio::time::sleep(UNACKED_POLL).await;
     }
     out.not_found = Selection::Ids(ids.to_vec()).not_found(picked.iter());

@@ -16,6 +16,7 @@ mod dlq_refunds;
 mod door;
 mod events;
 mod failures;
+mod handover;
 mod invisible;
 mod journey;
 mod journey_mail;

@@ -163,8 +163,10 @@ async fn a_confirmed_booking_mails_exactly_one_ticket_whose_qr_decodes_to_a_toke
     assert_eq!(keys["keys"][0]["alg"], "Ed25519", "{keys}");
 
     // Exactly one email, and its send is recorded once.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert_eq!(sys.emails().len(), 1);
+    sys.holds_for(Duration::from_secs(1), "one email", || async {
+        sys.emails().len() == 1
+    })
+    .await;
     let rows: Vec<(String, String)> =
         sqlx::query_as("select template, status from sent_messages where booking_id = $1")
             .bind(id.parse::<uuid::Uuid>().unwrap())
@@ -386,12 +388,12 @@ async fn redelivering_the_confirmed_event_sends_nothing_more() {
             .is_ok_and(|(n, _)| n == 0)
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(
-        sys.emails().len(),
-        1,
-        "a redelivered event sent another email"
-    );
+    sys.holds_for(
+        Duration::from_millis(1500),
+        "a redelivered event sends no other email",
+        || async { sys.emails().len() == 1 },
+    )
+    .await;
     let (status, attempts): (String, i32) =
         sqlx::query_as("select status, attempts from sent_messages where event_id = $1")
             .bind(event_id)
@@ -472,8 +474,10 @@ async fn an_smtp_server_that_refuses_then_accepts_delivers_one_email() {
     book_paid(&sys, &token, "k", &["A5"]).await;
     let mails = sys.wait_emails(1, WAIT).await;
     assert!(parts(&mails[0].raw).1.is_some());
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert_eq!(sys.emails().len(), 1);
+    sys.holds_for(Duration::from_secs(1), "one email", || async {
+        sys.emails().len() == 1
+    })
+    .await;
     assert_eq!(
         sys.smtp.refused.load(std::sync::atomic::Ordering::SeqCst),
         2,

@@ -285,12 +285,12 @@ async fn a_dead_lettered_hold_is_dry_run_then_replayed_once_however_often_it_is_
     assert_eq!(http_dry["messages"], dry_json["messages"], "{http_dry}");
     assert_eq!(http_dry["not_found"], json!(["not-there"]), "{http_dry}");
     wait_dlq(&sys, 1).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        booking_row(&sys, booking).await,
-        None,
-        "a dry run applies nothing"
-    );
+    sys.holds_for(
+        Duration::from_millis(500),
+        "a dry run applies nothing",
+        || async { booking_row(&sys, booking).await.is_none() },
+    )
+    .await;
     assert_eq!(
         queue_depth(&sys, &dlq).await,
         1,
@@ -409,7 +409,12 @@ async fn purge_removes_only_the_named_message() {
 async fn a_purge_finds_a_message_that_another_read_holds_for_a_moment() {
     use futures::StreamExt;
     use lapin::options::{BasicConsumeOptions, BasicNackOptions};
-    let sys = spawn_system(SystemOptions::default()).await;
+    let sys = spawn_system(SystemOptions {
+        // The purge's "looking again" is an info line.
+        log_filter: Some("info".into()),
+        ..SystemOptions::default()
+    })
+    .await;
     let dlq = sys.settings.topology().commands_dlq();
     publish_poison(&sys, "poison-held").await;
     wait_dlq(&sys, 1).await;
@@ -444,8 +449,14 @@ async fn a_purge_finds_a_message_that_another_read_holds_for_a_moment() {
         json!({"message_ids": ["poison-held"]}),
     );
     let put_back = async {
-        // The other read decides a moment after the purge began.
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        // The other read gives the message back once the purge has looked and
+        // missed it.
+        sys.eventually(Duration::from_secs(10), "the purge looks again", || async {
+            sys.logs()
+                .iter()
+                .any(|l| l.contains("purge: not in the queue yet, looking again"))
+        })
+        .await;
         ch.basic_cancel("other-reader".into(), Default::default())
             .await
             .unwrap();

@@ -278,13 +278,29 @@ async fn duplicated_and_reordered_webhooks_are_harmless() {
         assert_eq!(b["payment"]["attempts"], 1, "{b}");
         ids.push(id);
     }
-    // Let the duplicates land, then count: one outcome event per booking.
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let dups: i64 = sqlx::query_scalar("select count(*) from payment_webhooks")
+    // Once every webhook's duplicate has landed: one outcome event per booking.
+    sys.eventually(
+        Duration::from_secs(10),
+        "every webhook's duplicate lands",
+        || async {
+            let metrics = sys.ingress_metrics().await;
+            let outcome = |o: &str| -> f64 {
+                let series = format!("webhooks_total{{outcome=\"{o}\"}}");
+                metrics
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&series)?.trim().parse().ok())
+                    .unwrap_or(0.0)
+            };
+            let accepted = outcome("accepted");
+            accepted >= 4.0 && outcome("duplicate") >= accepted
+        },
+    )
+    .await;
+    let recorded: i64 = sqlx::query_scalar("select count(*) from payment_webhooks")
         .fetch_one(&sys.pool)
         .await
         .unwrap();
-    assert!(dups >= 4);
+    assert!(recorded >= 4);
     for id in &ids {
         let ev = events_of(&sys, id).await;
         assert_eq!(ev.len(), 3, "{id}: {ev:?}");
