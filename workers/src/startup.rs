@@ -252,6 +252,9 @@ impl Workers {
     }
 }
 
+/// How often queue depths are read.
+const QUEUE_DEPTH_EVERY: Duration = Duration::from_secs(5);
+
 /// Every few seconds, the depth and consumer count of this process's partition
 /// queues and of the dead-letter queues, as gauges.
 async fn watch_queue_depths(
@@ -260,42 +263,43 @@ async fn watch_queue_depths(
     partitions: Vec<u16>,
     stop: CancellationToken,
 ) {
-    /// How often queue depths are read.
-    const EVERY: Duration = Duration::from_secs(5);
     loop {
-        let round = async {
-            let conn = platform::amqp::connect(&url, "workers-metrics").await?;
-            let ch = conn.create_channel().await?;
-            loop {
-                for p in &partitions {
-                    let (depth, consumers) =
-                        platform::amqp::queue_counts(&ch, &topo.partition_queue(*p)).await?;
-                    metrics::gauge!("partition_queue_depth", "partition" => p.to_string())
-                        .set(f64::from(depth));
-                    metrics::gauge!("partition_consumers", "partition" => p.to_string())
-                        .set(f64::from(consumers));
-                }
-                for q in topo.dead_letter_queues() {
-                    let (depth, _) = platform::amqp::queue_counts(&ch, &q).await?;
-                    metrics::gauge!("dead_letter_queue_depth", "queue" => q).set(f64::from(depth));
-                }
-                tokio::time::sleep(EVERY).await;
-            }
-            #[allow(unreachable_code)]
-            Ok::<(), lapin::Error>(())
-        };
         tokio::select! {
             () = stop.cancelled() => return,
-            res = round => {
-                if let Err(e) = res {
-                    tracing::debug!(error = %e, "queue depth watch failed; retrying");
-                }
+            res = sample_queue_depths(&url, &topo, &partitions) => {
+                let Err(e) = res;
+                tracing::debug!(error = %e, "queue depth watch failed; retrying");
             }
         }
         tokio::select! {
             () = stop.cancelled() => return,
-            () = tokio::time::sleep(EVERY) => {}
+            () = tokio::time::sleep(QUEUE_DEPTH_EVERY) => {}
         }
+    }
+}
+
+/// Samples the queue depths on one connection until it fails.
+async fn sample_queue_depths(
+    url: &str,
+    topo: &contracts::Topology,
+    partitions: &[u16],
+) -> Result<std::convert::Infallible, lapin::Error> {
+    let conn = platform::amqp::connect(url, "workers-metrics").await?;
+    let ch = conn.create_channel().await?;
+    loop {
+        for p in partitions {
+            let (depth, consumers) =
+                platform::amqp::queue_counts(&ch, &topo.partition_queue(*p)).await?;
+            metrics::gauge!("partition_queue_depth", "partition" => p.to_string())
+                .set(f64::from(depth));
+            metrics::gauge!("partition_consumers", "partition" => p.to_string())
+                .set(f64::from(consumers));
+        }
+        for q in topo.dead_letter_queues() {
+            let (depth, _) = platform::amqp::queue_counts(&ch, &q).await?;
+            metrics::gauge!("dead_letter_queue_depth", "queue" => q).set(f64::from(depth));
+        }
+        tokio::time::sleep(QUEUE_DEPTH_EVERY).await;
     }
 }
 
