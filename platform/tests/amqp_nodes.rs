@@ -32,3 +32,53 @@ async fn with_only_dead_nodes_the_connection_fails() {
     let urls = format!("{DEAD}, amqp://guest:guest@127.0.0.1:2/%2f");
     assert!(platform::amqp::connect(&urls, "nodes-test").await.is_err());
 }
+
+/// A node that accepts TCP connections and never says a word (a node still booting,
+/// or rejoining its cluster): its address, and the task holding its connections.
+async fn silent_node() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (format!("amqp://guest:guest@127.0.0.1:{port}/%2f"), task)
+}
+
+#[tokio::test]
+async fn a_publisher_reaches_the_live_node_behind_silent_ones_on_its_first_attempt() {
+    use platform::amqp::{ConfirmedPublisher, json_properties};
+    use std::time::{Duration, Instant};
+    let (a, ta) = silent_node().await;
+    let (b, tb) = silent_node().await;
+    let (c, tc) = silent_node().await;
+    let urls = format!("{a},{b},{c},{}", live());
+    // Four fresh publishers start the rotation at four places: three of them at a
+    // silent node. Each must publish on its first attempt, having waited out at
+    // most the silent nodes in its way (not given up on the first one).
+    for i in 0..4 {
+        let publisher = ConfirmedPublisher::new(&urls, "nodes-test", 1, Duration::from_secs(5));
+        let started = Instant::now();
+        publisher
+            .publish(
+                "",
+                "nodes-test-routed-nowhere",
+                b"{}",
+                json_properties(&format!("m{i}"), Default::default()),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("publisher {i} did not reach the live node: {e}"));
+        assert!(
+            started.elapsed() < Duration::from_secs(12),
+            "publisher {i} took {:?}",
+            started.elapsed()
+        );
+    }
+    for t in [ta, tb, tc] {
+        t.abort();
+    }
+}

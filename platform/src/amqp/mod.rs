@@ -51,24 +51,35 @@ static NEXT_NODE: AtomicUsize = AtomicUsize::new(0);
 /// calls this again connects to another one. Every AMQP client of the project
 /// connects through here.
 pub async fn connect(urls: &str, name: &str) -> Result<Connection, lapin::Error> {
+    connect_within(urls, name, NODE_CONNECT_TIMEOUT).await
+}
+
+/// [`connect`], waiting at most `per_node` for each node (a node that accepts TCP but
+/// does not answer AMQP, e.g. one still booting or rejoining its cluster, costs
+/// that much before the next is tried).
+pub async fn connect_within(
+    urls: &str,
+    name: &str,
+    per_node: Duration,
+) -> Result<Connection, lapin::Error> {
     let nodes = nodes(urls);
     let props =
         || ConnectionProperties::default().with_connection_name(LongString::from(name.to_owned()));
     if nodes.len() <= 1 {
         let url = nodes.first().copied().unwrap_or(urls);
-        return tokio::time::timeout(NODE_CONNECT_TIMEOUT, Connection::connect(url, props()))
+        return tokio::time::timeout(per_node, Connection::connect(url, props()))
             .await
-            .unwrap_or_else(|_| Err(timed_out()));
+            .unwrap_or_else(|_| Err(timed_out(per_node)));
     }
     let start = NEXT_NODE.fetch_add(1, Ordering::Relaxed);
     let mut last = None;
     for i in 0..nodes.len() {
         let url = nodes[(start + i) % nodes.len()];
-        let attempt = tokio::time::timeout(NODE_CONNECT_TIMEOUT, Connection::connect(url, props()));
+        let attempt = tokio::time::timeout(per_node, Connection::connect(url, props()));
         let err = match attempt.await {
             Ok(Ok(conn)) => return Ok(conn),
             Ok(Err(e)) => e,
-            Err(_) => timed_out(),
+            Err(_) => timed_out(per_node),
         };
         tracing::warn!(node = node_address(url), error = %err, "rabbitmq node unreachable; trying the next");
         last = Some(err);
@@ -76,11 +87,16 @@ pub async fn connect(urls: &str, name: &str) -> Result<Connection, lapin::Error>
     Err(last.expect("at least two nodes were tried"))
 }
 
-fn timed_out() -> lapin::Error {
+fn timed_out(after: Duration) -> lapin::Error {
     lapin::Error::from(std::io::Error::new(
         std::io::ErrorKind::TimedOut,
-        format!("no answer within {NODE_CONNECT_TIMEOUT:?}"),
+        format!("no answer within {after:?}"),
     ))
+}
+
+/// How many nodes `urls` names (at least one).
+pub fn node_count(urls: &str) -> usize {
+    nodes(urls).len().max(1)
 }
 
 /// The node URLs of `urls` (comma-separated, blanks ignored).

@@ -1,6 +1,6 @@
 //! Publishing with broker confirms, and the properties of a persistent JSON message.
 
-use super::connect;
+use super::{connect_within, node_count};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection};
@@ -36,9 +36,12 @@ pub enum PublishError {
 const RECONNECT_PAUSE_MIN: Duration = Duration::from_millis(100);
 const RECONNECT_PAUSE_MAX: Duration = Duration::from_secs(1);
 
-/// Longest wait for one connection attempt of a publisher (a node that accepts TCP
-/// but does not answer AMQP would otherwise hold every publish behind it).
-const PUBLISHER_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest wait for one node in a connection attempt of a publisher (a node that
+/// accepts TCP but does not answer AMQP would otherwise hold every publish behind
+/// it). The attempt as a whole may try every node of the list, so it is bounded by
+/// this times the number of nodes, plus [`PUBLISHER_SETUP_TIMEOUT`] for the channels.
+const PUBLISHER_NODE_TIMEOUT: Duration = Duration::from_secs(2);
+const PUBLISHER_SETUP_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// The publisher's view of its connection, for fail-fast and the metrics.
 #[derive(Debug)]
@@ -119,7 +122,7 @@ struct Link {
 /// channels in confirm mode, and reconnects after the broker went away.
 ///
 /// Reconnection: the first publish after the connection is lost tries to connect
-/// (bounded by [`PUBLISHER_CONNECT_TIMEOUT`]); after a failed attempt, publishes fail
+/// (bounded by [`PUBLISHER_NODE_TIMEOUT`] per node of the list); after a failed attempt, publishes fail
 /// at once ([`PublishError::Reconnecting`]: ingress answers `503` with
 /// `Retry-After`) until the next attempt is due, 100 ms later doubling to 1 s. So
 /// the publisher is back within about a second of the broker, and nobody hangs.
@@ -216,12 +219,14 @@ impl ConfirmedPublisher {
         }
         // Waited for the lock behind a failed attempt: do not make another one now.
         self.may_attempt()?;
-        let link = tokio::time::timeout(PUBLISHER_CONNECT_TIMEOUT, self.open())
+        let within = PUBLISHER_NODE_TIMEOUT * u32::try_from(node_count(&self.url)).unwrap_or(1)
+            + PUBLISHER_SETUP_TIMEOUT;
+        let link = tokio::time::timeout(within, self.open())
             .await
             .unwrap_or_else(|_| {
                 Err(lapin::Error::from(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
-                    format!("no connection within {PUBLISHER_CONNECT_TIMEOUT:?}"),
+                    format!("no connection within {within:?}"),
                 )))
             });
         match link {
@@ -238,7 +243,7 @@ impl ConfirmedPublisher {
     }
 
     async fn open(&self) -> Result<Arc<Link>, lapin::Error> {
-        let conn = connect(&self.url, &self.name).await?;
+        let conn = connect_within(&self.url, &self.name, PUBLISHER_NODE_TIMEOUT).await?;
         let mut channels = Vec::with_capacity(self.channels);
         for _ in 0..self.channels {
             let ch = conn.create_channel().await?;
