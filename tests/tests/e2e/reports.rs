@@ -29,7 +29,8 @@ async fn a_report_counts_tickets_money_and_occupancy_by_theater_within_scope() {
     let (status, accepted) = sys.submit(&buyer, "report-two-attempts", body).await;
     assert_eq!(status, 202, "{accepted}");
     let twice = accepted["booking_id"].as_str().unwrap().to_owned();
-    wait_status(&sys, &buyer, &twice, "held").await;
+    // Declined (held again, its attempt failed), not merely held before the attempt.
+    crate::payments::wait_declined(&sys, &buyer, &twice).await;
     let pay = json!({"payment_method": "pm_card_ok"});
     sys.post(&buyer, &format!("/v1/bookings/{twice}/payment"), Some(pay))
         .await;
