@@ -5,15 +5,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/services.sh ensure
-# The browser tests (tests/tests/browser) drive Debian's headless Chromium through
-# chromedriver; install both from Debian's packages when missing (never a browser
-# downloaded by a tool).
+# What some tests need besides the services, from Debian's packages when missing:
+# the browser tests (tests/tests/browser) drive headless Chromium through
+# chromedriver (never a browser downloaded by a tool), and the manifests test
+# installs `kubernetes-validate` into a Python virtualenv (python3-venv; a fresh
+# Debian has python3 without `ensurepip`).
+missing=()
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-    echo "installing chromium and chromium-driver (Debian packages) for the browser tests..."
+    missing+=(chromium chromium-driver)
+fi
+if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
+    missing+=(python3 python3-venv)
+fi
+if ((${#missing[@]})); then
+    echo "installing ${missing[*]} (Debian packages) for the browser and manifest tests..."
     SUDO=""
     if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"
 fi
 if [[ -z ${DATABASE_URL:-} ]]; then
     # The whole suite also checks that services.sh changed no role's password.
