@@ -30,6 +30,7 @@ mod ops;
 mod payments;
 mod pipeline;
 mod pricing;
+mod purge;
 mod ratelimit;
 mod recurring;
 mod refunds;
