@@ -33,6 +33,7 @@ mod ratelimit;
 mod recurring;
 mod refunds;
 mod reports;
+mod sales_rollup;
 mod scopes;
 mod sms;
 mod timezones;
