@@ -8,9 +8,12 @@
 //!   ([`concert_layout`], [`create_concert`]).
 //! - [`catalog`]: a realistic generated catalog (cities, theaters, screens, movies,
 //!   two weeks of shows), small or large, deterministic and idempotent.
+//! - [`sales`]: bookings and payments in every final state for the catalog's shows
+//!   (the reports benchmark), and the check that the sales rollup matches them.
 
 pub mod catalog;
 pub mod concert;
+pub mod sales;
 pub mod show;
 
 pub use concert::{concert_layout, concert_prices, create_concert, demo_concert};

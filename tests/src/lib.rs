@@ -10,6 +10,7 @@
 
 mod children;
 pub mod cluster;
+mod db;
 mod fixtures;
 mod mail;
 mod money;
@@ -19,6 +20,7 @@ pub mod process;
 pub mod proxy;
 mod urls;
 pub use children::{Faults, IngressHandle, WorkerHandle, start_ingress};
+pub use db::TestDb;
 use urls::with_database;
 pub use urls::with_port;
 
@@ -559,16 +561,7 @@ impl TestSystem {
             drop(platform::amqp::delete_topology(&ch, &self.settings.topology()).await);
         }
         self.pool.close().await;
-        if let Ok(admin) =
-            sqlx::PgPool::connect(&with_database(&self.settings.database.url, "postgres")).await
-        {
-            let sql = format!("drop database if exists \"{}\" with (force)", self.db_name);
-            drop(
-                sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                    .execute(&admin)
-                    .await,
-            );
-        }
+        db::drop_database(&self.settings.database.url, &self.db_name).await;
     }
 }
 

@@ -36,6 +36,7 @@ mod recurring;
 mod refunds;
 mod reminders;
 mod reports;
+mod sales_rollup;
 mod scopes;
 mod sms;
 mod timezones;

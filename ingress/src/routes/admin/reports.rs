@@ -4,20 +4,26 @@
 //! A report covers the shows that START in `[from, to)` (UTC; `from`/`to` as
 //! RFC 3339 times or `YYYY-MM-DD` days, `to` inclusive as a day), so a show's
 //! tickets, money and occupancy land in one row whatever day they were sold on:
-//! - `tickets`: seats of confirmed bookings;
+//! - `tickets`: seats and general-admission places of confirmed bookings;
 //! - `revenue`: money kept: confirmed bookings' amounts plus the fees kept;
 //! - `fees_kept`: what cancelled bookings paid and were not refunded (the
 //!   cancellation fee);
 //! - `refunds`: refunds that succeeded;
-//! - `occupancy`: tickets over the capacity of the group's shows (0 to 1).
+//! - `occupancy`: tickets over the capacity of the group's shows, seats and zone
+//!   places (0 to 1).
 //!
 //! Amounts are minor units of the shows' currency (one currency per platform today).
 //!
-//! Cost: one pass over the period's shows (`shows_starts_at_all`), their bookings
-//! (`bookings_show`) and payments. Measured on the large seed with 1.1 million
-//! bookings on a loaded 2-core machine: a theater's report over the whole seed
-//! ~50 ms, the platform-wide one (47,000 shows) ~12 s. Platform-wide reports over a
-//! year need a daily rollup maintained beside the bookings; not built yet.
+//! Cost: a report reads `show_sales` alone, one row per show of the period holding
+//! its figures and what it is grouped by, kept by triggers on `bookings` and
+//! `payments` in the transactions that change them and on `shows` and `screens`
+//! (migration `20261211100000_show_sales.sql`): whatever the number of bookings, the
+//! cost is that of the period's shows. Over a year of the large seed (47,516 shows,
+//! 1.1 million bookings; `SCENARIOS=reports scripts/bench.sh`, `BENCHMARKS.md`) on
+//! the shared 2-core machine, p99: 43 ms platform-wide by day, 45-47 ms by event or
+//! theater, 112 ms by show (47,516 rows, 6 MB of JSON), 3-6 ms one theater's.
+//! Computed from the bookings and payments, as before the rollup, the same figures
+//! took 5-12 s.
 
 use super::*;
 use crate::extract::ApiQuery as Query;
@@ -89,16 +95,31 @@ impl GroupBy {
         }
     }
 
-    /// The SQL of the group key over the `s` rows (fixed text, never input).
-    fn key_sql(self) -> &'static str {
+    /// The group key over the `ss` (`show_sales`) rows, in its own type so that
+    /// grouping hashes it, and as text over the grouped `r.key` (fixed text, never
+    /// input). `None`: one row per show, nothing to group.
+    fn key_sql(self) -> Option<(&'static str, &'static str)> {
         match self {
-            Self::Day => "to_char(s.starts_at at time zone 'UTC', 'YYYY-MM-DD')",
-            Self::Show => "s.id::text",
-            Self::Event => "s.movie_id::text",
-            Self::Theater => "s.theater_id::text",
+            // `show_sales_start_day` (statistics) tells the planner how few days
+            // there are.
+            Self::Day => Some((
+                "(ss.starts_at at time zone 'UTC')::date",
+                "to_char(r.key, 'YYYY-MM-DD')",
+            )),
+            Self::Show => None,
+            Self::Event => Some(("ss.movie_id", "r.key::text")),
+            Self::Theater => Some(("ss.theater_id", "r.key::text")),
         }
     }
 }
+
+/// Each show's figures, over the period's shows (`show_sales_starts_at`): one
+/// `show_sales` row per show; `{theaters}` narrows it to some theaters
+/// (`show_sales_theater`).
+const PER_SHOW: &str = "ss.tickets, (ss.sold + ss.fees)::int8 as revenue, ss.fees, ss.refunds,
+        ss.capacity::int8 as capacity
+   from show_sales ss
+  where ss.starts_at >= $1 and ss.starts_at < $2 {theaters}";
 
 /// A time, or a day's start (`end`: the next day's start, so the day is included).
 fn bound(field: &str, raw: Option<&str>, end: bool) -> Result<OffsetDateTime, ApiError> {
@@ -159,44 +180,43 @@ pub async fn sales_report(
     if let Some(t) = q.theater_id {
         access.theater(t)?;
     }
-    let sql = format!(
-        "with s as (
-            select s.id, s.movie_id, sc.theater_id, s.starts_at, sc.seat_count
-              from shows s join screens sc on sc.id = s.screen_id
-             where s.starts_at >= $1 and s.starts_at < $2
-               and ($3::uuid[] is null or sc.theater_id = any($3))
-               and ($4::uuid is null or sc.theater_id = $4)
-         ), per_show as (
-            select s.id, s.movie_id, s.theater_id, s.starts_at, s.seat_count,
-                   coalesce(sum(cardinality(b.seats)) filter (where b.status = 'confirmed'), 0) as tickets,
-                   coalesce(sum(b.amount) filter (where b.status = 'confirmed'), 0) as sold,
-                   coalesce(sum(p.kept) filter (where b.status in ('cancelled', 'refunded')), 0) as fees,
-                   coalesce(sum(p.refunded), 0) as refunds
-              from s left join bookings b on b.show_id = s.id
-                     -- A booking may have several payment attempts: one row per booking
-                     -- here, so its tickets and amount count once.
-                     left join lateral (
-                        select sum(p.amount - coalesce(p.refund_amount, 0))
-                                   filter (where p.status = 'succeeded') as kept,
-                               sum(p.refund_amount) filter (where p.refund_status = 'succeeded') as refunded
-                          from payments p where p.booking_id = b.id
-                     ) p on true
-             group by s.id, s.movie_id, s.theater_id, s.starts_at, s.seat_count
-         )
-         select {key} as key, sum(s.tickets)::bigint, (sum(s.sold) + sum(s.fees))::bigint,
-                sum(s.fees)::bigint, sum(s.refunds)::bigint, sum(s.seat_count)::bigint
-           from per_show s
-          group by 1 order by 1",
-        key = group.key_sql()
+    // Only these theaters: the one asked for (in scope, checked above), else the
+    // caller's; every theater for a platform admin. (A filter only when there is
+    // one, so that the planner can use the theater's index.)
+    let theaters = q
+        .theater_id
+        .map(|t| vec![t])
+        .or_else(|| access.scope.theaters());
+    let per_show = PER_SHOW.replace(
+        "{theaters}",
+        if theaters.is_some() {
+            "and ss.theater_id = any($3)"
+        } else {
+            ""
+        },
     );
-    // Safe: the only text spliced in is one of GroupBy::key_sql's constants.
-    let rows: Vec<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(from)
-        .bind(to)
-        .bind(access.scope.theaters())
-        .bind(q.theater_id)
-        .fetch_all(&app.db)
-        .await?;
+    // One row per show of the period: its `show_sales` rollup (kept by triggers on
+    // shows, screens, bookings and payments; migration
+    // `20261211100000_show_sales.sql`), summed per group by a hash; sorted here (by
+    // the key's text, which is also the order of the days and of the ids) rather
+    // than by the database, whose sort of tens of thousands of rows spills to disk.
+    let sql = match group.key_sql() {
+        None => format!("select ss.show_id::text as key, {per_show}"),
+        Some((key, text)) => format!(
+            "select {text}, sum(r.tickets)::int8, sum(r.revenue)::int8, sum(r.fees)::int8,
+                    sum(r.refunds)::int8, sum(r.capacity)::int8
+               from (select {key} as key, {per_show}) r
+              group by r.key"
+        ),
+    };
+    // Safe: the only text spliced in is PER_SHOW, its filter and GroupBy::key_sql's
+    // constants.
+    let mut query = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(from).bind(to);
+    if let Some(theaters) = theaters {
+        query = query.bind(theaters);
+    }
+    let mut rows: Vec<Row> = query.fetch_all(&app.db).await?;
+    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     let items: Vec<ReportRow> = rows
         .into_iter()
         .map(
