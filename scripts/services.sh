@@ -141,8 +141,12 @@ probe_postgres() {
     fi
 }
 
+# The broker answers the AMQP 0-9-1 protocol header with a frame (connection.start)
+# within 5 s. An open port is not enough: a node can keep its listener open and
+# answer no handshake (seen on a shared test broker; every client then times out).
 probe_rabbitmq() {
-    tcp_probe "$AMQP_HOST" "$AMQP_PORT"
+    with_timeout 5 bash -c 'exec 3<>"/dev/tcp/$1/$2" && printf "AMQP\0\0\11\1" >&3 &&
+        [[ $(head -c 1 <&3 | od -An -tx1) == *01 ]]' _ "$AMQP_HOST" "$AMQP_PORT" 2>/dev/null
 }
 
 probe_redis() {
@@ -488,6 +492,14 @@ ensure_rabbitmq() {
         wait_until rabbitmq "$RABBIT_WAIT" probe_rabbitmq || die "rabbitmq: external $addr does not answer (AMQP_URL)"
         echo "rabbitmq: external, answering on $addr"
         return
+    fi
+    if ! probe_rabbitmq && tcp_probe "$AMQP_HOST" "$AMQP_PORT" && ! wait_until rabbitmq 10 probe_rabbitmq; then
+        # Listening but silent for 15 s: hung, not booting (a booting node has no
+        # listener yet). A restart is what brings such a node back.
+        echo "rabbitmq: $addr accepts connections but answers no AMQP handshake: restarting the hung node" >&2
+        have rabbitmqctl || die "rabbitmq: hung on $addr and no rabbitmqctl to restart it"
+        with_timeout 60 "${SUDO[@]}" rabbitmqctl -q stop >/dev/null 2>&1 ||
+            die "rabbitmq: hung on $addr and 'rabbitmqctl stop' failed; restart it by hand (see /var/log/rabbitmq)"
     fi
     if probe_rabbitmq; then
         what="running"

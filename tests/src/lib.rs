@@ -21,8 +21,7 @@ pub mod proxy;
 mod urls;
 pub use children::{Faults, IngressHandle, WorkerHandle, start_ingress};
 pub use db::TestDb;
-use urls::with_database;
-pub use urls::with_port;
+pub use urls::{with_database, with_port};
 
 use auth::{Role, TokenKeys};
 use contracts::UserId;
@@ -149,6 +148,61 @@ pub struct TestSystem {
     pub ingress: IngressHandle,
     /// Stops what runs inside the test (the gateway, the SMTP sink).
     stop: CancellationToken,
+    /// The test's database and queues; last, so the processes are gone first.
+    leftovers: Leftovers,
+}
+
+/// What a test puts on the shared servers (its database, queues and exchanges),
+/// removed by [`TestSystem::shutdown`] or, when a test fails before that, when its
+/// system is dropped: a failed test leaves nothing for the next run. (Quorum queues
+/// that pile up run by the thousand on a broker that keeps serving test runs;
+/// RabbitMQ is not made for that churn.)
+struct Leftovers {
+    amqp_url: String,
+    topology: contracts::Topology,
+    db_url: String,
+    db_name: String,
+    removed: bool,
+}
+
+impl Leftovers {
+    async fn remove(&mut self) {
+        self.removed = true;
+        if let Ok(conn) = platform::amqp::connect(&self.amqp_url, "test-cleanup").await {
+            if let Ok(ch) = conn.create_channel().await {
+                drop(platform::amqp::delete_topology(&ch, &self.topology).await);
+            }
+            drop(conn.close(200, "test cleaned up".into()).await);
+        }
+        db::drop_database(&self.db_url, &self.db_name).await;
+    }
+}
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        if self.removed {
+            return;
+        }
+        let mut rest = Leftovers {
+            amqp_url: std::mem::take(&mut self.amqp_url),
+            topology: self.topology.clone(),
+            db_url: std::mem::take(&mut self.db_url),
+            db_name: std::mem::take(&mut self.db_name),
+            removed: false,
+        };
+        self.removed = true;
+        // A failing test unwinds inside its runtime, which can no longer run this:
+        // a thread with a runtime of its own, waited for.
+        let cleanup = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(rest.remove());
+            }
+        });
+        drop(cleanup.join());
+    }
 }
 
 /// Fails clearly when a service does not answer.
@@ -163,7 +217,7 @@ async fn require_services(s: &Settings) {
     let amqp = platform::amqp::connect(&s.amqp.url, "test-probe").await;
     assert!(
         amqp.is_ok(),
-        "RabbitMQ is not reachable at {} ({:?}): start it (scripts/services.sh ensure) or set AMQP_URL",
+        "RabbitMQ is not reachable at {} ({:?}): start it (scripts/services.sh ensure, which also restarts a node that listens but answers no handshake) or set AMQP_URL",
         s.amqp.url,
         amqp.err()
     );
@@ -280,6 +334,13 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
         Some(port) => with_port(&settings.redis.url, port),
         None => settings.redis.url.clone(),
     };
+    let leftovers = Leftovers {
+        amqp_url: settings.amqp.url.clone(),
+        topology: settings.topology(),
+        db_url: settings.database.url.clone(),
+        db_name: db_name.clone(),
+        removed: false,
+    };
     let mut sys = TestSystem {
         settings,
         base_url,
@@ -304,6 +365,7 @@ pub async fn spawn_system(opts: SystemOptions) -> TestSystem {
         ingress_metrics_addr,
         ingress,
         stop,
+        leftovers,
     };
     for _ in 0..opts.workers {
         let w = sys
@@ -555,13 +617,9 @@ impl TestSystem {
         let _ = self.ingress.process.kill().await;
         self.stop.cancel();
         drop(std::fs::remove_dir_all(&self.mail_dir));
-        if let Ok(conn) = platform::amqp::connect(&self.settings.amqp.url, "test-cleanup").await
-            && let Ok(ch) = conn.create_channel().await
-        {
-            drop(platform::amqp::delete_topology(&ch, &self.settings.topology()).await);
-        }
         self.pool.close().await;
-        db::drop_database(&self.settings.database.url, &self.db_name).await;
+        let mut leftovers = self.leftovers;
+        leftovers.remove().await;
     }
 }
 

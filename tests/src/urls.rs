@@ -1,7 +1,7 @@
 //! Service URLs of a test: its own database, or a port of its own (a proxy).
 
 /// `url` naming database `db` instead of its own (the query string kept).
-pub(crate) fn with_database(url: &str, db: &str) -> String {
+pub fn with_database(url: &str, db: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),

@@ -20,6 +20,7 @@ mod handover;
 mod invisible;
 mod journey;
 mod journey_mail;
+mod leftovers;
 mod limits;
 mod lookup;
 mod mfa;
