@@ -5,6 +5,13 @@
 # foreground; Ctrl-C stops every process it started. Logs go to .run/*.log.
 # The services it started (none if they were running) stay running after Ctrl-C;
 # `scripts/run.sh --stop-services` stops them, and only them.
+#
+# Several processes, as a deployment runs them (see docs/cluster.md):
+#   INGRESS_COUNT=N  N ingress on the next N ports after APP__INGRESS__LISTEN's,
+#                    behind HAProxy on APP__INGRESS__LISTEN (scripts/cluster/haproxy.sh;
+#                    Debian's haproxy, installed if missing), health-checked on /readyz
+#   WORKERS_COUNT=M  M workers processes sharing the partitions (each partition is
+#                    active on one, standby on the others: `bookctl partitions`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -40,6 +47,18 @@ fi
 # and movies, three days of shows) to browse.
 "$BIN/bookctl" seed --demo --catalog small > "$RUN_DIR/seed.txt"
 
+INGRESS_COUNT=${INGRESS_COUNT:-1}
+WORKERS_COUNT=${WORKERS_COUNT:-1}
+[[ $INGRESS_COUNT =~ ^[1-9][0-9]*$ && $WORKERS_COUNT =~ ^[1-9][0-9]*$ ]] ||
+    { echo "INGRESS_COUNT and WORKERS_COUNT are counts (1 or more)" >&2; exit 2; }
+if ((INGRESS_COUNT > 1)) && ! command -v haproxy >/dev/null && [[ ! -x /usr/sbin/haproxy ]]; then
+    echo "installing haproxy (Debian package) for INGRESS_COUNT=$INGRESS_COUNT..."
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq haproxy
+fi
+
 PIDS=()
 cleanup() {
     trap - INT TERM EXIT
@@ -47,6 +66,7 @@ cleanup() {
         echo "stopping..."
         kill -TERM "${PIDS[@]}" 2>/dev/null || true
         wait "${PIDS[@]}" 2>/dev/null || true
+        if ((INGRESS_COUNT > 1)); then scripts/cluster/haproxy.sh stop "$RUN_DIR/haproxy"; fi
         if [[ -s $RUN_DIR/services-started ]]; then
             echo "left running (started by this command): $(paste -sd' ' "$RUN_DIR/services-started"); scripts/run.sh --stop-services stops them"
         fi
@@ -86,22 +106,47 @@ export OIDC_REDIRECT_URIS="${OIDC_REDIRECT_URIS:-$URL/v1/auth/oidc/local/callbac
 export APP__INGRESS__PUBLIC_BASE_URL="${APP__INGRESS__PUBLIC_BASE_URL:-$URL}"
 "$BIN/oidc-provider" >> "$RUN_DIR/oidc-provider.log" 2>&1 &
 PIDS+=($!)
-"$BIN/workers" >> "$RUN_DIR/workers.log" 2>&1 &
-PIDS+=($!)
-"$BIN/ingress" >> "$RUN_DIR/ingress.log" 2>&1 &
-PIDS+=($!)
+# The first workers and ingress keep the metrics ports; more get free ones (in
+# their logs: "metrics on").
+for ((i = 1; i <= WORKERS_COUNT; i++)); do
+    if ((i == 1)); then log=workers.log; else log=workers$i.log; fi
+    if ((i > 1)); then export APP__WORKERS__METRICS_LISTEN=127.0.0.1:0; fi
+    "$BIN/workers" >> "$RUN_DIR/$log" 2>&1 &
+    PIDS+=($!)
+done
+unset APP__WORKERS__METRICS_LISTEN
+if ((INGRESS_COUNT == 1)); then
+    "$BIN/ingress" >> "$RUN_DIR/ingress.log" 2>&1 &
+    PIDS+=($!)
+else
+    # Behind HAProxy: /readyz turns 503 for 3 s after SIGTERM while requests are still
+    # served, so the balancer (checks every 500 ms, out after two failures) stops
+    # sending before the listener closes; the client address comes from the
+    # X-Forwarded-For HAProxy sets.
+    export APP__INGRESS__DRAIN_DELAY_MS="${APP__INGRESS__DRAIN_DELAY_MS:-3000}"
+    export APP__RATE_LIMIT__TRUST_FORWARDED_FOR=true
+    HOST=127.0.0.1 PORT=${LISTEN##*:} BACKENDS=()
+    for ((i = 1; i <= INGRESS_COUNT; i++)); do
+        BACKENDS+=("$HOST:$((PORT + i))")
+        APP__INGRESS__LISTEN="$HOST:$((PORT + i))" \
+            APP__INGRESS__METRICS_LISTEN="$([[ $i == 1 ]] && echo "${APP__INGRESS__METRICS_LISTEN:-127.0.0.1:9102}" || echo 127.0.0.1:0)" \
+            "$BIN/ingress" >> "$RUN_DIR/ingress$i.log" 2>&1 &
+        PIDS+=($!)
+    done
+    scripts/cluster/haproxy.sh start "$RUN_DIR/haproxy" "$LISTEN" "${BACKENDS[@]}"
+fi
 
 for _ in $(seq 1 120); do
     if curl -fsS -o /dev/null "$URL/readyz" 2>/dev/null; then break; fi
     for pid in "${PIDS[@]}"; do
         if ! kill -0 "$pid" 2>/dev/null; then
-            echo "a process exited during startup; see $RUN_DIR/workers.log and $RUN_DIR/ingress.log" >&2
+            echo "a process exited during startup; see $RUN_DIR/workers*.log and $RUN_DIR/ingress*.log" >&2
             exit 1
         fi
     done
     sleep 0.5
 done
-curl -fsS -o /dev/null "$URL/readyz" || { echo "ingress did not become ready; see $RUN_DIR/ingress.log" >&2; exit 1; }
+curl -fsS -o /dev/null "$URL/readyz" || { echo "ingress did not become ready; see $RUN_DIR/ingress*.log" >&2; exit 1; }
 
 SHOW=$(sed -n 's/^demo show: //p' "$RUN_DIR/seed.txt")
 CONCERT=$(sed -n 's/^demo concert[^:]*: //p' "$RUN_DIR/seed.txt")
@@ -113,7 +158,8 @@ The booking platform is up: $URL
   demo concert (200 seats and a 500-place standing floor): $URL/shows/$CONCERT
   health: $URL/healthz   readiness: $URL/readyz   metrics: http://${APP__INGRESS__METRICS_LISTEN:-127.0.0.1:9102}/metrics
   API docs: $URL/docs   (OpenAPI document: $URL/v1/openapi.json)
-  logs:   $RUN_DIR/ingress.log  $RUN_DIR/workers.log  $RUN_DIR/gateway.log
+  logs:   $RUN_DIR/ingress*.log  $RUN_DIR/workers*.log  $RUN_DIR/gateway.log
+  processes: $INGRESS_COUNT ingress$( ((INGRESS_COUNT > 1)) && echo " behind HAProxy (stats: $URL/haproxy?stats)"), $WORKERS_COUNT workers
   payment gateway (local stand-in): http://$GATEWAY_LISTEN
   emails (local SMTP sink):         $SMTP_SINK_DIR/*.eml
   SMS (local SMS provider):         $SMS_SINK_DIR/*.json   (http://$SMS_SINK_LISTEN)

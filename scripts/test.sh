@@ -9,7 +9,8 @@ scripts/services.sh ensure
 # the browser tests (tests/tests/browser) drive headless Chromium through
 # chromedriver (never a browser downloaded by a tool), and the manifests test
 # installs `kubernetes-validate` into a Python virtualenv (python3-venv; a fresh
-# Debian has python3 without `ensurepip`).
+# Debian has python3 without `ensurepip`), and the multi-ingress test puts HAProxy in
+# front of two ingress (tests/tests/cluster/balancer.rs).
 missing=()
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
     missing+=(chromium chromium-driver)
@@ -17,8 +18,11 @@ fi
 if ! python3 -c 'import ensurepip' >/dev/null 2>&1; then
     missing+=(python3 python3-venv)
 fi
+if ! command -v haproxy >/dev/null 2>&1 && [[ ! -x /usr/sbin/haproxy ]]; then
+    missing+=(haproxy)
+fi
 if ((${#missing[@]})); then
-    echo "installing ${missing[*]} (Debian packages) for the browser and manifest tests..."
+    echo "installing ${missing[*]} (Debian packages) for the browser, manifest and load-balancer tests..."
     SUDO=""
     if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
     $SUDO apt-get update -qq

@@ -203,3 +203,88 @@ impl Drop for RedisSentinels {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// HAProxy in front of several ingress (`scripts/cluster/haproxy.sh`), on a free port
+/// of its own, stopped with the test (also when it panics).
+pub struct Balancer {
+    dir: PathBuf,
+    script: PathBuf,
+    /// Where clients reach it, `http://127.0.0.1:PORT`.
+    pub base_url: String,
+}
+
+impl Balancer {
+    /// Starts HAProxy balancing over `backends`; panics, naming what is missing, when
+    /// HAProxy is not installed.
+    pub fn start(backends: &[std::net::SocketAddr]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/cluster/haproxy.sh");
+        let dir = std::env::temp_dir().join(format!("haproxy-{}", uuid::Uuid::new_v4().simple()));
+        let listen = format!("127.0.0.1:{port}");
+        let mut cmd = Command::new("bash");
+        cmd.arg(&script).arg("start").arg(&dir).arg(&listen);
+        cmd.args(backends.iter().map(ToString::to_string));
+        let out = cmd.output().expect("run haproxy.sh");
+        assert!(
+            out.status.success(),
+            "haproxy.sh start failed (the multi-ingress test needs Debian's haproxy): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Self {
+            dir,
+            script,
+            base_url: format!("http://{listen}"),
+        }
+    }
+
+    /// Each backend server's name (`ingress1`, ...), status (`UP`, `DOWN`, ...) and
+    /// the sessions it was given, from HAProxy's stats CSV.
+    pub async fn servers(&self) -> Vec<(String, String, u64)> {
+        let csv = reqwest::get(format!("{}/haproxy?stats;csv", self.base_url))
+            .await
+            .expect("haproxy stats")
+            .text()
+            .await
+            .expect("haproxy stats text");
+        let mut lines = csv.lines();
+        let header: Vec<&str> = lines
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("# ")
+            .split(',')
+            .collect();
+        let col = |name: &str| header.iter().position(|h| *h == name).expect(name);
+        let (px, sv, status, stot) = (col("pxname"), col("svname"), col("status"), col("stot"));
+        lines
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .filter(|f| f.get(px) == Some(&"ingress") && f[sv] != "BACKEND")
+            .map(|f| {
+                (
+                    f[sv].to_owned(),
+                    f[status].to_owned(),
+                    f[stot].parse().unwrap_or(0),
+                )
+            })
+            .collect()
+    }
+
+    /// The log HAProxy wrote (one line per request).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("haproxy.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        let _ = Command::new("bash")
+            .arg(&self.script)
+            .arg("stop")
+            .arg(&self.dir)
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

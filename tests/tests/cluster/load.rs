@@ -47,6 +47,17 @@ pub struct Load {
 impl Load {
     /// Starts `clients` clients (20 customers) booking one seat at a time over `shows`.
     pub async fn start(sys: &TestSystem, shows: Vec<ShowId>, clients: usize) -> Self {
+        Self::start_at(sys, &sys.base_url, shows, clients).await
+    }
+
+    /// As [`Load::start`], through `base_url` (a load balancer) instead of the
+    /// system's ingress.
+    pub async fn start_at(
+        sys: &TestSystem,
+        base_url: &str,
+        shows: Vec<ShowId>,
+        clients: usize,
+    ) -> Self {
         let mut tokens = vec![];
         for i in 0..20 {
             tokens.push(sys.customer(i).await.1);
@@ -57,7 +68,7 @@ impl Load {
         let next = Arc::new(AtomicUsize::new(0));
         let mut tasks = JoinSet::new();
         for _ in 0..clients {
-            let (http, url) = (sys.http.clone(), sys.url("/v1/bookings"));
+            let (http, url) = (sys.http.clone(), format!("{base_url}/v1/bookings"));
             let (tokens, shows, outcomes, stop, next) = (
                 tokens.clone(),
                 shows.clone(),
@@ -214,4 +225,43 @@ async fn request(
         out.at = Some(Instant::now());
     }
     out
+}
+
+/// Checks the end of a load: every request was answered 202 in the end (clients
+/// retry), the decided bookings are exactly the accepted ones, each decided once, and
+/// money and seats agree (reconciliation, which also finds an oversold seat). Returns
+/// the accepted bookings.
+pub async fn assert_decided_exactly_once(
+    sys: &TestSystem,
+    outcomes: &[Outcome],
+) -> Vec<uuid::Uuid> {
+    let accepted: Vec<uuid::Uuid> = outcomes.iter().filter_map(Outcome::accepted).collect();
+    let gave_up = outcomes.iter().filter(|o| o.accepted().is_none()).count();
+    sys.wait_decided(&accepted, Duration::from_secs(120)).await;
+    let decisions: Vec<(uuid::Uuid, i64)> = sqlx::query_as(
+        "select booking_id, count(*) from booking_events
+          where type in ('booking.held', 'booking.rejected') group by 1",
+    )
+    .fetch_all(&sys.pool)
+    .await
+    .unwrap();
+    assert!(
+        decisions.iter().all(|(_, n)| *n == 1),
+        "a booking decided twice"
+    );
+    let mut decided: Vec<uuid::Uuid> = decisions.into_iter().map(|(id, _)| id).collect();
+    let mut want = accepted.clone();
+    decided.sort();
+    want.sort();
+    assert_eq!(
+        decided, want,
+        "the decided bookings are exactly the accepted ones"
+    );
+    assert_eq!(
+        gave_up, 0,
+        "every request was accepted in the end (clients retry)"
+    );
+    let report = ops::reconcile::reconcile(&sys.pool).await.unwrap();
+    assert!(report.ok, "{:#?}", report.problems);
+    accepted
 }

@@ -9,10 +9,11 @@
 //! Slow (a few minutes: three nodes start, one restarts). Run alone with
 //! `cargo test -p tests --test cluster -- --nocapture`.
 
+mod balancer;
 mod load;
 mod sentinel;
 
-use load::{Load, Outcome};
+use load::Load;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tests::cluster::RabbitCluster;
@@ -93,38 +94,8 @@ async fn bookings_survive_the_loss_of_a_partition_leader_stopped_then_killed() {
     let b = recovered(&cluster, &sys, &load, killed, &target, &pipeline, fault_b).await;
 
     let outcomes = load.finish().await;
-    let accepted: Vec<uuid::Uuid> = outcomes.iter().filter_map(Outcome::accepted).collect();
+    let accepted = load::assert_decided_exactly_once(&sys, &outcomes).await;
     let errors: usize = outcomes.iter().map(|o| o.errors).sum();
-    let gave_up = outcomes.iter().filter(|o| o.accepted().is_none()).count();
-    sys.wait_decided(&accepted, Duration::from_secs(120)).await;
-
-    // Exactly once: one decision per accepted booking, no booking nobody was answered for.
-    let decisions: Vec<(uuid::Uuid, i64)> = sqlx::query_as(
-        "select booking_id, count(*) from booking_events
-          where type in ('booking.held', 'booking.rejected') group by 1",
-    )
-    .fetch_all(&sys.pool)
-    .await
-    .unwrap();
-    assert!(
-        decisions.iter().all(|(_, n)| *n == 1),
-        "a booking decided twice"
-    );
-    let mut decided: Vec<uuid::Uuid> = decisions.into_iter().map(|(id, _)| id).collect();
-    let mut want = accepted.clone();
-    decided.sort();
-    want.sort();
-    assert_eq!(
-        decided, want,
-        "the decided bookings are exactly the accepted ones"
-    );
-    assert_eq!(
-        gave_up, 0,
-        "every request was accepted in the end (clients retry)"
-    );
-    // Nothing oversold, money and seats agree.
-    let report = ops::reconcile::reconcile(&sys.pool).await.unwrap();
-    assert!(report.ok, "{:#?}", report.problems);
     let held: i64 =
         sqlx::query_scalar("select count(*) from booking_seats where released_at is null")
             .fetch_one(&sys.pool)
