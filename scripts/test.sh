@@ -9,8 +9,9 @@ scripts/services.sh ensure
 # the browser tests (tests/tests/browser) drive headless Chromium through
 # chromedriver (never a browser downloaded by a tool), and the manifests test
 # installs `kubernetes-validate` into a Python virtualenv (python3-venv; a fresh
-# Debian has python3 without `ensurepip`), and the multi-ingress test puts HAProxy in
-# front of two ingress (tests/tests/cluster/balancer.rs).
+# Debian has python3 without `ensurepip`), the multi-ingress test puts HAProxy in
+# front of two ingress (tests/tests/cluster/balancer.rs), and the failover test runs
+# PostgreSQL under Patroni with etcd (tests/tests/cluster/failover.rs).
 missing=()
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
     missing+=(chromium chromium-driver)
@@ -21,8 +22,11 @@ fi
 if ! command -v haproxy >/dev/null 2>&1 && [[ ! -x /usr/sbin/haproxy ]]; then
     missing+=(haproxy)
 fi
+if ! command -v patroni >/dev/null 2>&1 || ! command -v etcd >/dev/null 2>&1; then
+    missing+=(patroni etcd-server)
+fi
 if ((${#missing[@]})); then
-    echo "installing ${missing[*]} (Debian packages) for the browser, manifest and load-balancer tests..."
+    echo "installing ${missing[*]} (Debian packages) for the browser, manifest and multi-node tests..."
     SUDO=""
     if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
     $SUDO apt-get update -qq

@@ -1,6 +1,8 @@
-//! A RabbitMQ cluster of the real server for the multi-node tests: three nodes
-//! started by `scripts/cluster/rabbitmq.sh` on ports and directories of their own (the
-//! shared broker is never touched), stopped with the test (also when it panics).
+//! Several nodes of the real servers for the multi-node tests, each started by its
+//! script under `scripts/cluster/` on ports and directories of its own (the shared
+//! servers are never touched) and stopped with the test (also when it panics): a
+//! RabbitMQ cluster, Redis with Sentinels, HAProxy in front of several ingress, and
+//! PostgreSQL with Patroni.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -285,6 +287,106 @@ impl Drop for Balancer {
             .arg("stop")
             .arg(&self.dir)
             .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// PostgreSQL with automatic failover (`scripts/cluster/postgres.sh`): Patroni with
+/// a primary and a synchronous standby, its lock in etcd, HAProxy routing to the
+/// primary; ports from `base`, stopped with the test (also when it panics).
+pub struct PgCluster {
+    dir: PathBuf,
+    script: PathBuf,
+    base: u16,
+    /// The clients' URL (through HAProxy), database `postgres`.
+    pub url: String,
+}
+
+impl PgCluster {
+    /// Starts etcd, both nodes and HAProxy; panics, naming what is missing, when
+    /// Patroni, etcd or HAProxy is not installed.
+    pub fn start(base: u16) -> Self {
+        // `leader` asks Patroni's API with reqwest, possibly before a system starts.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/cluster/postgres.sh");
+        let dir =
+            std::env::temp_dir().join(format!("pg-cluster-{}", uuid::Uuid::new_v4().simple()));
+        let mut cluster = Self {
+            dir,
+            script,
+            base,
+            url: String::new(),
+        };
+        let out = cluster.run(&["start"]);
+        cluster.url = out.lines().last().unwrap_or_default().trim().to_owned();
+        assert!(
+            cluster.url.starts_with("postgres://"),
+            "the script printed {out}"
+        );
+        cluster
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("bash");
+        cmd.arg(&self.script)
+            .arg(args[0])
+            .arg(&self.dir)
+            .args(&args[1..])
+            .env("PG_CLUSTER_BASE", self.base.to_string());
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = self.command(args).output().expect("run postgres.sh");
+        assert!(
+            out.status.success(),
+            "postgres.sh {args:?} failed (the failover test needs Debian's patroni, \
+             etcd-server and haproxy): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `kill -9` of node `n`'s Patroni and PostgreSQL: the node is lost.
+    pub fn kill_node(&self, n: usize) {
+        self.run(&["kill-node", &n.to_string()]);
+    }
+
+    /// Starts node `n` again; it rejoins as a standby.
+    pub fn start_node(&self, n: usize) {
+        self.run(&["start-node", &n.to_string()]);
+    }
+
+    /// The leader (1 or 2) and whether a synchronous standby follows it, as Patroni's
+    /// REST API on a node that is up tells; `None` while there is no leader.
+    pub async fn leader(&self) -> Option<(usize, bool)> {
+        for n in [1, 2] {
+            let url = format!("http://127.0.0.1:{}/cluster", self.base + 1000 + n);
+            let Ok(res) = reqwest::get(&url).await else {
+                continue;
+            };
+            let Ok(cluster) = res.json::<serde_json::Value>().await else {
+                continue;
+            };
+            let members = cluster["members"].as_array().cloned().unwrap_or_default();
+            let role = |r: &str| {
+                members
+                    .iter()
+                    .find(|m| m["role"] == r && m["state"] != "stopped")
+                    .and_then(|m| m["name"].as_str()?.strip_prefix("pg")?.parse().ok())
+            };
+            if let Some(leader) = role("leader") {
+                return Some((leader, role("sync_standby").is_some()));
+            }
+        }
+        None
+    }
+}
+
+impl Drop for PgCluster {
+    fn drop(&mut self) {
+        let _ = self.command(&["stop"]).output();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }

@@ -10,6 +10,7 @@
 //! `cargo test -p tests --test cluster -- --nocapture`.
 
 mod balancer;
+mod failover;
 mod load;
 mod sentinel;
 

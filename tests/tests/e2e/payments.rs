@@ -490,9 +490,18 @@ async fn a_refund_that_fails_for_good_reaches_the_dead_letter_queue() {
         || async { platform::amqp::queue_counts(&ch, &dlq).await.unwrap().0 >= 1 },
     )
     .await;
-    let (_, b) = sys.booking(&token, &id).await;
-    assert_eq!(b["status"], "cancelled");
-    assert_eq!(b["payment"]["refund_status"], "failed");
+    drop(conn.close(200, "looked".into()).await);
+    // The dead letter and the booking's refund status are written by different
+    // steps: the status is waited for, not read once.
+    sys.eventually(
+        Duration::from_secs(20),
+        "the booking is cancelled with its refund failed",
+        || async {
+            let (_, b) = sys.booking(&token, &id).await;
+            b["status"] == "cancelled" && b["payment"]["refund_status"] == "failed"
+        },
+    )
+    .await;
     sys.shutdown().await;
 }
 
