@@ -9,6 +9,7 @@
 //! - [`timefmt`]: times as the API answers them (RFC 3339).
 //! - [`deadline`]: the request deadline; a slow body is `408`, a slow handler `503`,
 //!   both problem+json and counted.
+//! - [`tls`]: HTTPS from certificate files (optional).
 //! - [`serve`]: the HTTP/1.1 server loop with header-read timeout, head size cap and
 //!   connection cap.
 //! - [`auth`]: the `Caller` extractor over the `auth` crate's bearer tokens.
@@ -55,6 +56,7 @@ pub mod startup;
 pub mod state;
 pub mod text;
 pub mod timefmt;
+pub mod tls;
 
 pub use startup::Application;
 pub use state::AppState;

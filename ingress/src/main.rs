@@ -9,7 +9,7 @@ async fn main() -> anyhow::Result<()> {
         println!("ingress metrics on http://{addr}/metrics");
     }
     // The last line at startup (the end-to-end harness reads these lines).
-    println!("ingress listening on http://{}", app.addr());
+    println!("ingress listening on {}://{}", app.scheme(), app.addr());
     app.run_until_stopped(platform::shutdown::signal()).await?;
     Ok(())
 }

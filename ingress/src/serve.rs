@@ -14,7 +14,9 @@
 //! connection to finish its in-flight request, and waits for them.
 //!
 //! HTTP/1.1 only: the API sits behind load balancers that speak HTTP/1.1 to it, and
-//! HTTP/2 (cleartext, prior knowledge) would need limits of its own.
+//! HTTP/2 (cleartext, prior knowledge) would need limits of its own. With a TLS
+//! acceptor ([`crate::tls`]) each connection is HTTPS; its handshake must finish
+//! within the header-read timeout too.
 
 use axum::Router;
 use axum::extract::ConnectInfo;
@@ -24,8 +26,10 @@ use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
@@ -44,11 +48,13 @@ const HEADER_BYTES_MIN: usize = 8192;
 /// Pause after a failed `accept` (out of file descriptors, ...) before the next.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
-/// Serves `router` on `listener` until `shutdown` resolves, then drains.
+/// Serves `router` on `listener` (HTTPS with `tls`) until `shutdown` resolves, then
+/// drains.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ServeLimits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let header_bytes = limits.header_bytes_max.max(HEADER_BYTES_MIN);
@@ -91,17 +97,24 @@ pub async fn serve(
             });
         let http = http.clone();
         let stopping = stopping.clone();
+        let tls = tls.clone();
+        let handshake_within = limits.header_read_timeout;
         tracker.spawn(async move {
             let _permit = permit;
-            let conn =
-                http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
-            tokio::pin!(conn);
-            let result = tokio::select! {
-                r = conn.as_mut() => r,
-                () = stopping.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    conn.await
-                }
+            let result = match tls {
+                None => serve_connection(&http, stream, service, &stopping).await,
+                Some(tls) => match tokio::time::timeout(handshake_within, tls.accept(stream)).await
+                {
+                    Ok(Ok(stream)) => serve_connection(&http, stream, service, &stopping).await,
+                    Ok(Err(e)) => {
+                        tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
+                        Ok(())
+                    }
+                    Err(_) => {
+                        tracing::debug!(peer = %peer, "no TLS handshake within the header-read timeout");
+                        Ok(())
+                    }
+                },
             };
             if let Err(e) = result {
                 tracing::debug!(peer = %peer, error = %e, "connection ended with an error");
@@ -113,4 +126,34 @@ pub async fn serve(
     tracker.close();
     tracker.wait().await;
     Ok(())
+}
+
+/// Serves one connection until it closes, or until `stopping`: then its in-flight
+/// request finishes and it closes.
+async fn serve_connection<S, Svc>(
+    http: &hyper::server::conn::http1::Builder,
+    stream: S,
+    service: Svc,
+    stopping: &CancellationToken,
+) -> Result<(), hyper::Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    Svc: tower::Service<
+            axum::http::Request<Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    Svc::Future: Send + 'static,
+{
+    let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => r,
+        () = stopping.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    }
 }

@@ -39,6 +39,8 @@ pub struct Application {
     router: Router,
     addr: SocketAddr,
     limits: ServeLimits,
+    /// HTTPS (`ingress.tls_cert_path`/`tls_key_path`), or plain HTTP.
+    tls: Option<tokio_rustls::TlsAcceptor>,
     draining: Draining,
     drain_delay: Duration,
 }
@@ -55,6 +57,8 @@ impl Application {
         // The HTTP clients' TLS (the gateway's, the OpenID providers'; reqwest is built
         // without a provider) uses ring.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // Bad TLS files stop the start before anything connects.
+        let tls = crate::tls::acceptor(&settings.ingress)?;
         let db = platform::db::pool(&settings.database)?;
         let redis = platform::cache::connect(&settings.redis).await?;
         let topology = settings.topology();
@@ -130,7 +134,7 @@ impl Application {
         state
             .oidc
             .set_callback_base(if s.public_base_url.trim().is_empty() {
-                format!("http://{addr}")
+                format!("{}://{addr}", s.scheme())
             } else {
                 s.public_url()
             });
@@ -148,6 +152,7 @@ impl Application {
             router,
             addr,
             limits,
+            tls,
             draining,
             drain_delay,
         })
@@ -159,6 +164,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// `https` when serving TLS, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// The address `/metrics` is served on, if any.
@@ -193,7 +203,7 @@ impl Application {
                 tokio::time::sleep(delay).await;
             }
         };
-        crate::serve::serve(self.listener, self.router, self.limits, stop).await
+        crate::serve::serve(self.listener, self.router, self.limits, self.tls, stop).await
     }
 }
 

@@ -385,15 +385,31 @@ pub struct IngressSettings {
     /// `https://tickets.example.com`. Empty: `http://` and the `listen` address.
     #[serde(default)]
     pub public_base_url: String,
+    /// HTTPS on `listen`: the certificate chain (leaf first) and its private key, PEM
+    /// files. Both empty: plain HTTP (behind a load balancer that terminates TLS on
+    /// the same host). One without the other refuses to start.
+    #[serde(default)]
+    pub tls_cert_path: String,
+    #[serde(default)]
+    pub tls_key_path: String,
 }
 
 impl IngressSettings {
+    /// `https` when a certificate is configured, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls_cert_path.trim().is_empty() {
+            "http"
+        } else {
+            "https"
+        }
+    }
+
     /// [`IngressSettings::public_base_url`] without a trailing slash, or the listen
     /// address when unset.
     pub fn public_url(&self) -> String {
         let url = self.public_base_url.trim().trim_end_matches('/');
         if url.is_empty() {
-            format!("http://{}", self.listen)
+            format!("{}://{}", self.scheme(), self.listen)
         } else {
             url.to_owned()
         }

@@ -124,6 +124,7 @@ impl IngressHandle {
 
 fn addr_of(url: &str) -> SocketAddr {
     url.trim_start_matches("http://")
+        .trim_start_matches("https://")
         .trim_end_matches("/metrics")
         .parse()
         .unwrap_or_else(|e| panic!("an address in {url:?}: {e}"))

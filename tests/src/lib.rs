@@ -18,6 +18,7 @@ pub mod oidc;
 pub mod openapi;
 pub mod process;
 pub mod proxy;
+pub mod tls;
 mod urls;
 pub use children::{Faults, IngressHandle, WorkerHandle, start_ingress};
 pub use db::TestDb;

@@ -17,6 +17,7 @@ mod door;
 mod events;
 mod failures;
 mod handover;
+mod https;
 mod invisible;
 mod journey;
 mod journey_mail;
