@@ -76,13 +76,19 @@ pub fn parse_text<T: FromStr<Err = String>>(s: &str) -> Result<T, sqlx::Error> {
 /// own errors, the server's SQLSTATE classes 08 (connection exception) and 57P
 /// (operator intervention: `terminating connection due to administrator command`
 /// while it shuts down, `the database system is starting up`), and 53300 (too many
-/// connections).
+/// connections). With TLS, a connection that could not be set up is unavailable
+/// too: a failed handshake, or a server (or a load balancer with no server behind
+/// it, as during a failover) that closed the connection before answering the
+/// `SSLRequest`, which sqlx reports as a protocol error about the byte `0x00` it
+/// was left with.
 pub fn is_unavailable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Protocol(m) => m.starts_with("unexpected response from SSLRequest: 0x00"),
         sqlx::Error::Database(db) => db
             .code()
             .is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300"),

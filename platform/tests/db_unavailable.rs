@@ -40,3 +40,34 @@ async fn a_session_ended_by_the_server_is_unavailable_and_a_bad_statement_is_not
         .expect_err("a wrong statement");
     assert!(!platform::db::is_unavailable(&bad), "{bad:?}");
 }
+
+/// A load balancer in front of PostgreSQL with no server behind it (HAProxy during a
+/// failover) accepts the connection and closes it at once. With TLS the client's first
+/// read is of the answer to its `SSLRequest`, and sqlx reports the closed connection
+/// as a protocol error about `0x00` (seen as 500s in the failover test): unavailable.
+#[tokio::test]
+async fn a_connection_closed_before_the_tls_answer_is_unavailable() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            // Reads what the client sends first (the SSLRequest, or the startup
+            // message without TLS), then closes cleanly, answering nothing.
+            let mut first = [0u8; 8];
+            drop(socket.read_exact(&mut first).await);
+            drop(socket.shutdown().await);
+        }
+    });
+    for mode in ["require", "prefer", "disable"] {
+        let e = PgConnection::connect(&format!(
+            "postgres://postgres@127.0.0.1:{port}/x?sslmode={mode}"
+        ))
+        .await
+        .expect_err("nothing to connect to");
+        assert!(
+            platform::db::is_unavailable(&e),
+            "sslmode={mode}: {e:?} is not unavailable"
+        );
+    }
+}

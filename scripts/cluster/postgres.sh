@@ -23,6 +23,11 @@
 # `GET /primary` (200 only on the leader) every 500 ms and closes the sessions of a
 # node marked down, so clients reconnect to the new primary.
 # One etcd member here; a deployment runs three (etcd is the consensus, not PostgreSQL).
+#
+# TLS: with PG_CLUSTER_TLS_DIR set (a folder with ca.pem, server.pem, server.key), both
+# nodes serve TLS with that certificate and refuse every connection without it
+# (`hostnossl ... reject`); clients use `sslmode=verify-full&sslrootcert=.../ca.pem`.
+# HAProxy passes TLS through (TCP mode), so it ends at PostgreSQL itself.
 set -euo pipefail
 
 usage() {
@@ -94,6 +99,47 @@ start_etcd() {
     }
 }
 
+TLS_DIR=${PG_CLUSTER_TLS_DIR:-}
+
+# The node's copy of the certificate and key (PostgreSQL wants the key readable by
+# its own user only).
+node_tls() {
+    local d=$1
+    [[ -n $TLS_DIR ]] || return 0
+    mkdir -p "$d/tls"
+    cp "$TLS_DIR/ca.pem" "$TLS_DIR/server.pem" "$TLS_DIR/server.key" "$d/tls/"
+    chmod 600 "$d/tls/server.key"
+}
+
+# The lines that make a node serve TLS only (none without PG_CLUSTER_TLS_DIR).
+tls_parameters() {
+    [[ -n $TLS_DIR ]] || return 0
+    cat <<YAML
+    ssl: "on"
+    ssl_cert_file: $1/tls/server.pem
+    ssl_key_file: $1/tls/server.key
+    ssl_ca_file: $1/tls/ca.pem
+YAML
+}
+
+hba() {
+    if [[ -n $TLS_DIR ]]; then
+        cat <<YAML
+    - local all all trust
+    - hostssl all all 127.0.0.1/32 trust
+    - hostssl replication all 127.0.0.1/32 trust
+    - hostnossl all all 0.0.0.0/0 reject
+    - hostnossl replication all 0.0.0.0/0 reject
+YAML
+    else
+        cat <<YAML
+    - local all all trust
+    - host all all 127.0.0.1/32 trust
+    - host replication all 127.0.0.1/32 trust
+YAML
+    fi
+}
+
 node_config() {
     local n=$1 d=$DIR/pg$1
     cat <<YAML
@@ -138,10 +184,9 @@ postgresql:
       username: postgres
   parameters:
     unix_socket_directories: $d
+$(tls_parameters "$d")
   pg_hba:
-    - local all all trust
-    - host all all 127.0.0.1/32 trust
-    - host replication all 127.0.0.1/32 trust
+$(hba)
 YAML
 }
 
@@ -149,6 +194,7 @@ start_node() {
     local n=$1 d=$DIR/pg$1
     pid_alive "$d/patroni.pid" && return 0
     mkdir -p "$d"
+    node_tls "$d"
     node_config "$n" >"$d/patroni.yml"
     [[ ${#AS[@]} -eq 0 ]] || chown -R postgres "$d"
     # Patroni's own stdout (its log) goes to the node's folder; setsid: it outlives
@@ -196,7 +242,9 @@ CONF
 }
 
 routed() {
-    "$PG_BIN/psql" -h 127.0.0.1 -p "$BASE" -U postgres -d postgres -tAc "select not pg_is_in_recovery()" | grep -q t
+    local conn="host=127.0.0.1 port=$BASE user=postgres dbname=postgres"
+    [[ -z $TLS_DIR ]] || conn="$conn sslmode=verify-full sslrootcert=$TLS_DIR/ca.pem"
+    "$PG_BIN/psql" "$conn" -tAc "select not pg_is_in_recovery()" | grep -q t
 }
 
 stop_pid() {
@@ -239,7 +287,11 @@ start)
     start_haproxy
     wait_for "the primary through HAProxy on $BASE" 30 routed || { tail -n 20 "$DIR/haproxy/haproxy.log" >&2; exit 1; }
     echo "postgres: pg1 (primary) on $(pg_port 1), pg2 (synchronous standby) on $(pg_port 2), HAProxy on $BASE, etcd on $(etcd_port); logs in $DIR" >&2
-    echo "postgres://postgres@127.0.0.1:$BASE/postgres"
+    if [[ -n $TLS_DIR ]]; then
+        echo "postgres://postgres@127.0.0.1:$BASE/postgres?sslmode=verify-full&sslrootcert=$TLS_DIR/ca.pem"
+    else
+        echo "postgres://postgres@127.0.0.1:$BASE/postgres"
+    fi
     ;;
 stop)
     stop_pid "$DIR/haproxy/pid"

@@ -298,14 +298,16 @@ pub struct PgCluster {
     dir: PathBuf,
     script: PathBuf,
     base: u16,
+    tls_dir: Option<PathBuf>,
     /// The clients' URL (through HAProxy), database `postgres`.
     pub url: String,
 }
 
 impl PgCluster {
-    /// Starts etcd, both nodes and HAProxy; panics, naming what is missing, when
-    /// Patroni, etcd or HAProxy is not installed.
-    pub fn start(base: u16) -> Self {
+    /// Starts etcd, both nodes and HAProxy, the nodes serving TLS only with `tls`'s
+    /// certificate (and [`PgCluster::url`] asking `verify-full`) when given; panics,
+    /// naming what is missing, when Patroni, etcd or HAProxy is not installed.
+    pub fn start(base: u16, tls: Option<&crate::tls::LocalCa>) -> Self {
         // `leader` asks Patroni's API with reqwest, possibly before a system starts.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/cluster/postgres.sh");
@@ -315,6 +317,7 @@ impl PgCluster {
             dir,
             script,
             base,
+            tls_dir: tls.map(|ca| ca.dir().to_owned()),
             url: String::new(),
         };
         let out = cluster.run(&["start"]);
@@ -333,6 +336,9 @@ impl PgCluster {
             .arg(&self.dir)
             .args(&args[1..])
             .env("PG_CLUSTER_BASE", self.base.to_string());
+        if let Some(tls) = &self.tls_dir {
+            cmd.env("PG_CLUSTER_TLS_DIR", tls);
+        }
         cmd
     }
 

@@ -48,6 +48,12 @@ impl LocalCa {
         }
     }
 
+    /// The folder of the three files (`ca.pem`, `server.pem`, `server.key`), as the
+    /// scripts under `scripts/cluster/` take it.
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
     /// The CA's certificate, PEM.
     pub fn ca_pem(&self) -> &str {
         &self.ca_pem

@@ -5,13 +5,16 @@
 //! the new connections there, the runners' batch commits that failed are redelivered
 //! and retried against it, and every booking answered 202 is decided exactly once with
 //! nothing lost (a decision acknowledged before the kill and lost with the primary
-//! would leave its booking undecided: its command was already acked).
+//! would leave its booking undecided: its command was already acked). Every
+//! connection to PostgreSQL is TLS, verified against a CA made for the test
+//! (`sslmode=verify-full`); the nodes refuse any other.
 
 use crate::load::{self, Load};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tests::cluster::PgCluster;
-use tests::{SystemOptions, poll, spawn_system, with_port};
+use tests::tls::LocalCa;
+use tests::{SystemOptions, poll, spawn_system, with_database};
 
 /// HAProxy on 5440, the nodes on 5441-5442, Patroni's API on 6441-6442, etcd on
 /// 7440-7441 (`scripts/cluster/postgres.sh`'s defaults).
@@ -22,18 +25,39 @@ const AFTER_FAILOVER: usize = 200;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bookings_survive_the_loss_of_the_postgres_primary_and_patroni_promotes_the_standby() {
-    let pg = tokio::task::spawn_blocking(|| PgCluster::start(BASE_PORT))
-        .await
-        .expect("start the cluster");
+    let ca = Arc::new(LocalCa::new());
+    let pg = {
+        let ca = ca.clone();
+        tokio::task::spawn_blocking(move || PgCluster::start(BASE_PORT, Some(&*ca)))
+            .await
+            .expect("start the cluster")
+    };
     let (first, sync) = pg.leader().await.expect("a leader");
     assert!(sync, "a synchronous standby follows the primary");
+    let url = pg.url.clone();
     let sys = spawn_system(SystemOptions {
-        settings_override: Some(Arc::new(|s| {
-            s.database.url = with_port(&s.database.url, BASE_PORT);
+        settings_override: Some(Arc::new(move |s| {
+            let db = s
+                .database
+                .url
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned();
+            s.database.url = with_database(&url, &db);
         })),
         ..Default::default()
     })
     .await;
+    // TLS, verified, on the system's connections; without TLS the nodes refuse.
+    let tls: bool = sqlx::query_scalar("select ssl from pg_stat_ssl where pid = pg_backend_pid()")
+        .fetch_one(&sys.pool)
+        .await
+        .unwrap();
+    assert!(tls, "the pool's connection is TLS");
+    let plain = pg.url.split('?').next().unwrap().to_owned() + "?sslmode=disable";
+    let refused = sqlx::PgPool::connect(&plain).await;
+    assert!(refused.is_err(), "a connection without TLS was accepted");
     let mut shows = vec![];
     for _ in 0..4 {
         shows.push(sys.show(20, 25).await);
