@@ -77,7 +77,11 @@ scripts/services.sh ensure
 # (services.sh writes it unless DATABASE_URL is set).
 PG_BASE=$(cat "$REPO_ROOT/.run/database-url" 2>/dev/null || echo postgres://postgres:postgres@127.0.0.1:5432)
 PG_ADMIN_URL=${BENCH_PG_ADMIN_URL:-$PG_BASE/postgres}
-export APP__DATABASE__URL=${BENCH_DATABASE_URL:-$PG_BASE/booking_bench}
+# Plain TCP on loopback, as the figures in BENCHMARKS.md were measured (sqlx now
+# speaks TLS, and Debian's server offers it: `sslmode=prefer` would add the cipher).
+export APP__DATABASE__URL=${BENCH_DATABASE_URL:-$PG_BASE/booking_bench?sslmode=disable}
+BENCH_DB=${APP__DATABASE__URL##*/}
+BENCH_DB=${BENCH_DB%%\?*}
 
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
     log "building release binaries into $CARGO_TARGET_DIR"
@@ -90,9 +94,9 @@ log "open files limit: $(ulimit -n)"
 
 # --- a clean slate -------------------------------------------------------------
 
-log "re-creating database ${APP__DATABASE__URL##*/}"
+log "re-creating database $BENCH_DB"
 psql -q "$PG_ADMIN_URL" -v ON_ERROR_STOP=1 \
-    -c "drop database if exists \"${APP__DATABASE__URL##*/}\" with (force)"
+    -c "drop database if exists \"$BENCH_DB\" with (force)"
 "$BIN/bookctl" migrate
 
 # Leftover queues of an earlier run: their messages would be decided against the new
