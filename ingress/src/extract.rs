@@ -72,6 +72,14 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // A NUL can be in no text PostgreSQL stores or compares (it refuses the
+        // statement): refused here for every parameter, not found as a 500 later.
+        // `%00` is the only way a NUL is in a URI (`%2500` is the text "%00").
+        if parts.uri.query().is_some_and(|q| q.contains("%00")) {
+            return Err(ApiError::Validation(
+                "query parameters cannot contain a NUL character (%00)".into(),
+            ));
+        }
         match axum::extract::Query::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Query(v)) => Ok(ApiQuery(v)),
             Err(QueryRejection::FailedToDeserializeQueryString(e)) => {
