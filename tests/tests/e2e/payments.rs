@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use std::time::Duration;
-use tests::{SystemOptions, TestSystem, spawn_system};
+use tests::{BOOKING_WAIT, SystemOptions, TestSystem, spawn_system};
 
 /// Books `seats` with `method` and waits until the booking reaches one of `want`.
 pub(crate) async fn book_and_wait(
@@ -105,6 +105,25 @@ async fn a_card_that_pays_confirms_the_booking_and_sells_its_seats() {
 
 /// Waits until the booking is held again after a declined payment.
 pub(crate) async fn wait_declined(sys: &TestSystem, token: &str, id: &str) -> serde_json::Value {
+    // The sequencer's own record of the decline first: the saga marks the attempt
+    // failed before the sequencer has even applied its start, so "held with a failed
+    // payment" can be read in between, and a pay request then meets the attempt's
+    // start (409 `payment_in_progress`; seen in CI).
+    sys.eventually(
+        BOOKING_WAIT,
+        "the sequencer recorded the decline",
+        || async {
+            sqlx::query_scalar::<_, bool>(
+                "select exists (select 1 from booking_events
+                                 where booking_id = $1::uuid and type = 'booking.payment_declined')",
+            )
+            .bind(id)
+            .fetch_one(&sys.pool)
+            .await
+            .unwrap()
+        },
+    )
+    .await;
     sys.booking_until(token, id, "declined", |b| {
         b["status"] == "held" && b["payment"]["status"] == "failed"
     })
