@@ -112,4 +112,31 @@ impl TestSystem {
             .expect("drop placeholder movie");
         show
     }
+
+    /// Waits until the booking is held again after a declined payment.
+    pub async fn wait_declined(&self, token: &str, id: &str) -> serde_json::Value {
+        // The sequencer's own record of the decline first: the saga marks the attempt
+        // failed before the sequencer has even applied its start, so "held with a failed
+        // payment" can be read in between, and a pay request then meets the attempt's
+        // start (409 `payment_in_progress`; seen in CI).
+        self.eventually(
+            crate::BOOKING_WAIT,
+            "the sequencer recorded the decline",
+            || async {
+                sqlx::query_scalar::<_, bool>(
+                    "select exists (select 1 from booking_events
+                                     where booking_id = $1::uuid and type = 'booking.payment_declined')",
+                )
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await
+                .unwrap()
+            },
+        )
+        .await;
+        self.booking_until(token, id, "declined", |b| {
+            b["status"] == "held" && b["payment"]["status"] == "failed"
+        })
+        .await
+    }
 }

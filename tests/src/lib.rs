@@ -12,6 +12,7 @@ mod children;
 pub mod cluster;
 mod db;
 mod fixtures;
+mod leftovers;
 mod mail;
 mod money;
 pub mod oidc;
@@ -26,6 +27,7 @@ pub use urls::{with_database, with_port};
 
 use auth::{Role, TokenKeys};
 use contracts::UserId;
+use leftovers::Leftovers;
 use mail::{start_sms_provider, start_smtp_sink};
 use platform::Settings;
 use sqlx::PgPool;
@@ -151,59 +153,6 @@ pub struct TestSystem {
     stop: CancellationToken,
     /// The test's database and queues; last, so the processes are gone first.
     leftovers: Leftovers,
-}
-
-/// What a test puts on the shared servers (its database, queues and exchanges),
-/// removed by [`TestSystem::shutdown`] or, when a test fails before that, when its
-/// system is dropped: a failed test leaves nothing for the next run. (Quorum queues
-/// that pile up run by the thousand on a broker that keeps serving test runs;
-/// RabbitMQ is not made for that churn.)
-struct Leftovers {
-    amqp_url: String,
-    topology: contracts::Topology,
-    db_url: String,
-    db_name: String,
-    removed: bool,
-}
-
-impl Leftovers {
-    async fn remove(&mut self) {
-        self.removed = true;
-        if let Ok(conn) = platform::amqp::connect(&self.amqp_url, "test-cleanup").await {
-            if let Ok(ch) = conn.create_channel().await {
-                drop(platform::amqp::delete_topology(&ch, &self.topology).await);
-            }
-            drop(conn.close(200, "test cleaned up".into()).await);
-        }
-        db::drop_database(&self.db_url, &self.db_name).await;
-    }
-}
-
-impl Drop for Leftovers {
-    fn drop(&mut self) {
-        if self.removed {
-            return;
-        }
-        let mut rest = Leftovers {
-            amqp_url: std::mem::take(&mut self.amqp_url),
-            topology: self.topology.clone(),
-            db_url: std::mem::take(&mut self.db_url),
-            db_name: std::mem::take(&mut self.db_name),
-            removed: false,
-        };
-        self.removed = true;
-        // A failing test unwinds inside its runtime, which can no longer run this:
-        // a thread with a runtime of its own, waited for.
-        let cleanup = std::thread::spawn(move || {
-            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                rt.block_on(rest.remove());
-            }
-        });
-        drop(cleanup.join());
-    }
 }
 
 /// Fails clearly when a service does not answer.

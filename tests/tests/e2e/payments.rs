@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use std::time::Duration;
-use tests::{BOOKING_WAIT, SystemOptions, TestSystem, spawn_system};
+use tests::{SystemOptions, TestSystem, spawn_system};
 
 /// Books `seats` with `method` and waits until the booking reaches one of `want`.
 pub(crate) async fn book_and_wait(
@@ -103,33 +103,6 @@ async fn a_card_that_pays_confirms_the_booking_and_sells_its_seats() {
     sys.shutdown().await;
 }
 
-/// Waits until the booking is held again after a declined payment.
-pub(crate) async fn wait_declined(sys: &TestSystem, token: &str, id: &str) -> serde_json::Value {
-    // The sequencer's own record of the decline first: the saga marks the attempt
-    // failed before the sequencer has even applied its start, so "held with a failed
-    // payment" can be read in between, and a pay request then meets the attempt's
-    // start (409 `payment_in_progress`; seen in CI).
-    sys.eventually(
-        BOOKING_WAIT,
-        "the sequencer recorded the decline",
-        || async {
-            sqlx::query_scalar::<_, bool>(
-                "select exists (select 1 from booking_events
-                                 where booking_id = $1::uuid and type = 'booking.payment_declined')",
-            )
-            .bind(id)
-            .fetch_one(&sys.pool)
-            .await
-            .unwrap()
-        },
-    )
-    .await;
-    sys.booking_until(token, id, "declined", |b| {
-        b["status"] == "held" && b["payment"]["status"] == "failed"
-    })
-    .await
-}
-
 // Round 2: a decline keeps the seats while the hold lasts (the buyer may try
 // another card); the booking fails, and frees them, once the hold runs out.
 #[tokio::test]
@@ -151,7 +124,7 @@ async fn a_declined_card_fails_the_booking_and_frees_its_seats_once_the_hold_run
         .await;
     assert_eq!(status, 202, "{accepted}");
     let id = accepted["booking_id"].as_str().unwrap().to_owned();
-    let held = wait_declined(&sys, &token, &id).await;
+    let held = sys.wait_declined(&token, &id).await;
     assert_eq!(held["payment"]["decline_reason"], "card_declined", "{held}");
     let b = wait_status(&sys, &token, &id, &["failed"]).await;
     assert_eq!(b["reason"], "payment_failed");
@@ -292,7 +265,7 @@ async fn duplicated_and_reordered_webhooks_are_harmless() {
         let b = if pm == "pm_card_ok" {
             wait_status(&sys, &token, &id, &["confirmed"]).await
         } else {
-            wait_declined(&sys, &token, &id).await
+            sys.wait_declined(&token, &id).await
         };
         assert_eq!(b["payment"]["attempts"], 1, "{b}");
         ids.push(id);

@@ -30,7 +30,7 @@ async fn a_report_counts_tickets_money_and_occupancy_by_theater_within_scope() {
     assert_eq!(status, 202, "{accepted}");
     let twice = accepted["booking_id"].as_str().unwrap().to_owned();
     // Declined (held again, its attempt failed), not merely held before the attempt.
-    crate::payments::wait_declined(&sys, &buyer, &twice).await;
+    sys.wait_declined(&buyer, &twice).await;
     let pay = json!({"payment_method": "pm_card_ok"});
     let (status, body) = sys
         .post(&buyer, &format!("/v1/bookings/{twice}/payment"), Some(pay))

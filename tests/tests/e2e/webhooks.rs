@@ -4,7 +4,7 @@
 //! could not be sent at first), and a webhook recorded by an ingress that died before
 //! publishing it is published by the gateway's next delivery.
 
-use crate::payments::{book_and_wait, events_of, wait_declined, wait_status};
+use crate::payments::{book_and_wait, events_of, wait_status};
 use serde_json::json;
 use std::time::Duration;
 use tests::{SystemOptions, TestSystem, spawn_system};
@@ -28,7 +28,9 @@ async fn a_signed_webhook_naming_another_bookings_payment_does_not_confirm_the_b
         )
         .await;
     assert_eq!(status, 202, "{accepted}");
-    let x = wait_declined(&sys, &token, accepted["booking_id"].as_str().unwrap()).await;
+    let x = sys
+        .wait_declined(&token, accepted["booking_id"].as_str().unwrap())
+        .await;
     let y = book_and_wait(
         &sys,
         &token,
