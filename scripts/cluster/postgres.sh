@@ -198,9 +198,14 @@ start_node() {
     node_config "$n" >"$d/patroni.yml"
     [[ ${#AS[@]} -eq 0 ]] || chown -R postgres "$d"
     # Patroni's own stdout (its log) goes to the node's folder; setsid: it outlives
-    # this script.
-    setsid "${AS[@]}" patroni "$d/patroni.yml" >>"$d/patroni.log" 2>&1 </dev/null &
-    echo $! >"$d/patroni.pid"
+    # this script. It starts in the node's folder: as `postgres` it may not enter the
+    # caller's (a fresh machine's /root is 0700, and Patroni's worker processes chdir
+    # back to where it started).
+    (
+        cd "$d"
+        setsid "${AS[@]}" patroni "$d/patroni.yml" >>"$d/patroni.log" 2>&1 </dev/null &
+        echo $! >"$d/patroni.pid"
+    )
 }
 
 # A node answers as the leader or as a streaming replica.
