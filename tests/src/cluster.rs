@@ -10,6 +10,19 @@ use std::process::Command;
 /// Where Debian's package puts the server's scripts.
 const RABBITMQ_BIN: &str = "/usr/lib/rabbitmq/bin";
 
+/// Runs one of the cluster scripts: its stdout, or a panic naming `what` failed
+/// (with `hint`) and what it printed.
+fn run_script(mut cmd: Command, what: &str, hint: &str) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("run {what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed{hint}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// A running 3-node cluster (`bk1..bk3@localhost`).
 pub struct RabbitCluster {
     dir: PathBuf,
@@ -69,14 +82,7 @@ impl RabbitCluster {
 
     /// Runs the script; its stdout, or a panic with its stderr.
     fn run(&self, args: &[&str]) -> String {
-        let out = self.command(args).output().expect("run rabbitmq.sh");
-        assert!(
-            out.status.success(),
-            "rabbitmq.sh {args:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        run_script(self.command(args), &format!("rabbitmq.sh {args:?}"), "")
     }
 
     /// Stops node `n` the way an operator does (`rabbitmqctl stop`).
@@ -177,14 +183,7 @@ impl RedisSentinels {
     }
 
     fn run(&self, what: &str) -> String {
-        let out = self.command(what).output().expect("run redis.sh");
-        assert!(
-            out.status.success(),
-            "redis.sh {what} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        run_script(self.command(what), &format!("redis.sh {what}"), "")
     }
 
     /// The port of the primary the Sentinels name now.
@@ -229,12 +228,10 @@ impl Balancer {
         let mut cmd = Command::new("bash");
         cmd.arg(&script).arg("start").arg(&dir).arg(&listen);
         cmd.args(backends.iter().map(ToString::to_string));
-        let out = cmd.output().expect("run haproxy.sh");
-        assert!(
-            out.status.success(),
-            "haproxy.sh start failed (the multi-ingress test needs Debian's haproxy): {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        run_script(
+            cmd,
+            "haproxy.sh start",
+            " (the multi-ingress test needs Debian's haproxy)",
         );
         Self {
             dir,
@@ -343,15 +340,11 @@ impl PgCluster {
     }
 
     fn run(&self, args: &[&str]) -> String {
-        let out = self.command(args).output().expect("run postgres.sh");
-        assert!(
-            out.status.success(),
-            "postgres.sh {args:?} failed (the failover test needs Debian's patroni, \
-             etcd-server and haproxy): {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        run_script(
+            self.command(args),
+            &format!("postgres.sh {args:?}"),
+            " (the failover test needs Debian's patroni, etcd-server and haproxy)",
+        )
     }
 
     /// `kill -9` of node `n`'s Patroni and PostgreSQL: the node is lost.
