@@ -249,7 +249,13 @@ CONF
 routed() {
     local conn="host=127.0.0.1 port=$BASE user=postgres dbname=postgres"
     [[ -z $TLS_DIR ]] || conn="$conn sslmode=verify-full sslrootcert=$TLS_DIR/ca.pem"
-    "$PG_BIN/psql" "$conn" -tAc "select not pg_is_in_recovery()" | grep -q t
+    # Four connections in a row on the primary: HAProxy starts every server as up
+    # until its checks say otherwise, so one success may be luck while the standby
+    # still gets its turn.
+    local i
+    for i in 1 2 3 4; do
+        "$PG_BIN/psql" "$conn" -tAc "select not pg_is_in_recovery()" | grep -q t || return 1
+    done
 }
 
 stop_pid() {
