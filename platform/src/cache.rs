@@ -8,7 +8,11 @@
 
 use crate::settings::RedisSettings;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::{Cmd, Pipeline, RedisFuture, RedisResult, Value};
+use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
+use redis::{
+    Cmd, ConnectionAddr, ErrorKind, IntoConnectionInfo, Pipeline, RedisError, RedisFuture,
+    RedisResult, TlsCertificates, TlsMode, Value,
+};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -37,8 +41,7 @@ pub struct Redis {
 }
 
 struct SentinelSource {
-    sentinel: tokio::sync::Mutex<redis::sentinel::Sentinel>,
-    master_name: String,
+    sentinel: tokio::sync::Mutex<SentinelClient>,
     /// The primary's address now in use, and when the Sentinels were last asked.
     state: Mutex<(String, Option<Instant>)>,
 }
@@ -62,21 +65,27 @@ fn sentinels(s: &RedisSettings) -> Vec<String> {
 impl Redis {
     async fn open(s: &RedisSettings, lazy: bool) -> RedisResult<Self> {
         let addrs = sentinels(s);
+        let certs = certificates(s)?;
         if addrs.is_empty() {
-            let client = redis::Client::open(s.url.as_str())?;
+            let client = match certs {
+                Some(certs) if s.url.starts_with("rediss://") => {
+                    redis::Client::build_with_tls(s.url.as_str(), certs)?
+                }
+                Some(_) => return Err(invalid("redis.tls_ca_path is for a rediss:// url")),
+                None => redis::Client::open(s.url.as_str())?,
+            };
             return Ok(Self {
                 current: Arc::new(Mutex::new(manager(client, lazy).await?)),
                 sentinel: None,
             });
         }
-        let mut sentinel = redis::sentinel::Sentinel::build(addrs)?;
-        let client = sentinel.async_master_for(&s.master_name, None).await?;
+        let mut sentinel = sentinel_client(s, &addrs, certs)?;
+        let client = sentinel.async_get_client().await?;
         let addr = client.get_connection_info().addr().to_string();
         Ok(Self {
             current: Arc::new(Mutex::new(manager(client, lazy).await?)),
             sentinel: Some(Arc::new(SentinelSource {
                 sentinel: tokio::sync::Mutex::new(sentinel),
-                master_name: s.master_name.clone(),
                 state: Mutex::new((addr, None)),
             })),
         })
@@ -113,7 +122,7 @@ impl Redis {
         }
         let client = {
             let mut sentinel = src.sentinel.lock().await;
-            match sentinel.async_master_for(&src.master_name, None).await {
+            match sentinel.async_get_client().await {
                 Ok(c) => c,
                 Err(err) => {
                     tracing::warn!(error = %err, "redis: the sentinels name no primary");
@@ -147,6 +156,68 @@ impl Redis {
             Err(err) => tracing::warn!(error = %err, "redis: connecting to the new primary failed"),
         }
     }
+}
+
+/// The certificate authority to trust for `rediss://` (`redis.tls_ca_path`, PEM)
+/// instead of the public ones.
+fn certificates(s: &RedisSettings) -> RedisResult<Option<TlsCertificates>> {
+    if s.tls_ca_path.is_empty() {
+        return Ok(None);
+    }
+    let pem = std::fs::read(&s.tls_ca_path).map_err(|e| {
+        RedisError::from((
+            ErrorKind::InvalidClientConfig,
+            "redis.tls_ca_path",
+            format!("{}: {e}", s.tls_ca_path),
+        ))
+    })?;
+    Ok(Some(TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem),
+    }))
+}
+
+fn invalid(what: &'static str) -> RedisError {
+    RedisError::from((ErrorKind::InvalidClientConfig, what))
+}
+
+/// A client of the Sentinels at `addrs` that names the primary of
+/// `redis.master_name`. Sentinels written `rediss://` are spoken to over TLS, and then
+/// so are the data nodes they name (Redis's `tls-replication`: one cluster, one
+/// scheme); the certificates are verified, against `redis.tls_ca_path` when set.
+fn sentinel_client(
+    s: &RedisSettings,
+    addrs: &[String],
+    certs: Option<TlsCertificates>,
+) -> RedisResult<SentinelClient> {
+    let nodes = addrs
+        .iter()
+        .map(|a| Ok(a.as_str().into_connection_info()?.addr().clone()))
+        .collect::<RedisResult<Vec<ConnectionAddr>>>()?;
+    let tls = nodes
+        .iter()
+        .filter(|a| matches!(a, ConnectionAddr::TcpTls { .. }))
+        .count();
+    if tls != 0 && tls != nodes.len() {
+        return Err(invalid(
+            "redis.sentinels: all rediss:// or none (the cluster speaks one scheme)",
+        ));
+    }
+    if tls == 0 && certs.is_some() {
+        return Err(invalid("redis.tls_ca_path is for rediss:// sentinels"));
+    }
+    let mut b = SentinelClientBuilder::new(nodes, &s.master_name, SentinelServerType::Master)?;
+    if tls != 0 {
+        b = b
+            .set_client_to_sentinel_tls_mode(TlsMode::Secure)
+            .set_client_to_redis_tls_mode(TlsMode::Secure);
+        if let Some(certs) = certs {
+            b = b
+                .set_client_to_sentinel_certificates(certs.clone())
+                .set_client_to_redis_certificates(certs);
+        }
+    }
+    b.build()
 }
 
 async fn manager(client: redis::Client, lazy: bool) -> RedisResult<ConnectionManager> {

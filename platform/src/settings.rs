@@ -232,6 +232,10 @@ pub struct RedisSettings {
     pub sentinels: String,
     #[serde(default = "default_master_name")]
     pub master_name: String,
+    /// A PEM file of the certificate authority to trust for `rediss://` (the url,
+    /// or Sentinels written `rediss://host:port`) instead of the public ones.
+    #[serde(default)]
+    pub tls_ca_path: String,
     pub key_prefix: String,
     pub queued_marker_ttl_secs: u64,
     /// How long a show's live seat map lives after its last write (dead shows expire).

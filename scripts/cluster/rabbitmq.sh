@@ -10,6 +10,7 @@
 #   scripts/cluster/rabbitmq.sh kill-node  DIR N   # kill -9 node N's VM
 #   scripts/cluster/rabbitmq.sh start-node DIR N   # start node N again (rejoins)
 #   scripts/cluster/rabbitmq.sh queues DIR [N]     # queues, leaders, replicas (JSON)
+#   scripts/cluster/rabbitmq.sh connections DIR [N]  # client connections, TLS or not (JSON)
 #
 # Each node: name bkN@localhost, AMQP port BASE+N (BASE from RABBIT_CLUSTER_BASE,
 # default 5780, so 5781..5783), distribution port 25780+N, its own mnesia, log and
@@ -18,6 +19,12 @@
 # and the nodes register with an epmd of their own (ERL_EPMD_PORT, default 4380), so
 # nothing is shared with the system's broker. The last line of `start` is the
 # comma-separated URL list for `amqp.url`.
+#
+# RABBIT_CLUSTER_TLS_DIR=DIR (a folder with ca.pem, server.pem and server.key): the
+# nodes take AMQP over TLS only (`listeners.tcp = none`, `listeners.ssl`), clients are
+# not asked for a certificate, and the printed URLs are `amqps://` with
+# `cacertfile=DIR/ca.pem` (the query parameter RabbitMQ's clients take). The nodes'
+# own traffic to each other (Erlang distribution, here on 127.0.0.1) stays as it is.
 set -euo pipefail
 
 usage() {
@@ -46,6 +53,9 @@ if [[ ! -f $HOME/.erlang.cookie ]]; then
     chmod 400 "$HOME/.erlang.cookie"
 fi
 
+TLS_DIR=${RABBIT_CLUSTER_TLS_DIR:-}
+[[ -z $TLS_DIR ]] || TLS_DIR=$(cd "$TLS_DIR" && pwd)
+
 node_name() { echo "bk$1@localhost"; }
 amqp_port() { echo $((BASE + $1)); }
 
@@ -57,8 +67,20 @@ node_env() {
     # name) is not read.
     : >"$d/rabbitmq-env.conf"
     echo "[]." >"$d/enabled_plugins"
-    cat >"$d/rabbitmq.conf" <<CONF
-listeners.tcp.1 = 127.0.0.1:$(amqp_port "$n")
+    if [[ -z $TLS_DIR ]]; then
+        echo "listeners.tcp.1 = 127.0.0.1:$(amqp_port "$n")" >"$d/rabbitmq.conf"
+    else
+        cat >"$d/rabbitmq.conf" <<CONF
+listeners.tcp = none
+listeners.ssl.1 = 127.0.0.1:$(amqp_port "$n")
+ssl_options.cacertfile = $TLS_DIR/ca.pem
+ssl_options.certfile = $TLS_DIR/server.pem
+ssl_options.keyfile = $TLS_DIR/server.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
+CONF
+    fi
+    cat >>"$d/rabbitmq.conf" <<CONF
 loopback_users = none
 disk_free_limit.absolute = 50MB
 log.file.level = info
@@ -66,7 +88,9 @@ log.console = false
 CONF
     export RABBITMQ_CONF_ENV_FILE="$d/rabbitmq-env.conf"
     export RABBITMQ_NODENAME=$(node_name "$n")
-    export RABBITMQ_NODE_PORT=$(amqp_port "$n")
+    if [[ -z $TLS_DIR ]]; then
+        export RABBITMQ_NODE_PORT=$(amqp_port "$n")
+    fi
     export RABBITMQ_DIST_PORT=$((20000 + BASE + n))
     export RABBITMQ_MNESIA_BASE="$d/mnesia"
     export RABBITMQ_LOG_BASE="$d/log"
@@ -111,7 +135,11 @@ start_node() {
 urls() {
     local out=() n
     for ((n = 1; n <= NODES; n++)); do
-        out+=("amqp://guest:guest@127.0.0.1:$(amqp_port "$n")/%2f")
+        if [[ -z $TLS_DIR ]]; then
+            out+=("amqp://guest:guest@127.0.0.1:$(amqp_port "$n")/%2f")
+        else
+            out+=("amqps://guest:guest@127.0.0.1:$(amqp_port "$n")/%2f?cacertfile=$TLS_DIR/ca.pem")
+        fi
     done
     (IFS=,; echo "${out[*]}")
 }
@@ -153,6 +181,10 @@ queues)
     # JSON: every queue with its leader, replicas and consumer count, as node N
     # (default 1) sees them.
     ctl "${3:-1}" list_queues name leader members consumers --formatter json --quiet
+    ;;
+connections)
+    # JSON: every client connection (name, TLS or not), as node N (default 1) sees them.
+    ctl "${3:-1}" list_connections name ssl --formatter json --quiet
     ;;
 stop)
     for ((n = NODES; n >= 1; n--)); do

@@ -13,6 +13,12 @@
 # 26391..26393 (20000 above the base's +1..+3). Master name: REDIS_MASTER_NAME (default
 # `booking`). The Sentinels declare the primary down after 1 s without an answer and
 # need 2 of 3 to agree (quorum 2), so a failover takes a few seconds.
+#
+# REDIS_CLUSTER_TLS_DIR=DIR (a folder with ca.pem, server.pem and server.key): every
+# node and Sentinel speaks TLS only (`port 0`, `tls-port`), replication and the
+# Sentinels' own connections included (`tls-replication yes`); clients are not asked
+# for a certificate. The printed sentinel addresses are then `rediss://...`, to go
+# with `redis.tls_ca_path = DIR/ca.pem`.
 set -euo pipefail
 
 usage() {
@@ -31,12 +37,39 @@ CLI=${REDIS_CLI:-$(command -v redis-cli || echo /usr/bin/redis-cli)}
     exit 1
 }
 
+TLS_DIR=${REDIS_CLUSTER_TLS_DIR:-}
+CLI_TLS=()
+if [[ -n $TLS_DIR ]]; then
+    TLS_DIR=$(cd "$TLS_DIR" && pwd)
+    CLI_TLS=(--tls --cacert "$TLS_DIR/ca.pem")
+fi
+
+# listen PORT: the config lines that make a node or Sentinel listen on PORT, in the
+# clear or, with REDIS_CLUSTER_TLS_DIR, over TLS only.
+listen() {
+    if [[ -z $TLS_DIR ]]; then
+        echo "port $1"
+        return
+    fi
+    cat <<CONF
+port 0
+tls-port $1
+tls-cert-file $TLS_DIR/server.pem
+tls-key-file $TLS_DIR/server.key
+tls-ca-cert-file $TLS_DIR/ca.pem
+tls-auth-clients no
+tls-replication yes
+CONF
+}
+
+cli() { "$CLI" "${CLI_TLS[@]}" "$@"; }
+
 data_port() { echo $((BASE + $1)); }
 sentinel_port() { echo $((20000 + BASE + $1)); }
 
 wait_ping() {
     local port=$1 deadline=$((SECONDS + 30))
-    until "$CLI" -p "$port" ping >/dev/null 2>&1; do
+    until cli -p "$port" ping >/dev/null 2>&1; do
         ((SECONDS < deadline)) || { echo "redis.sh: nothing answers on $port" >&2; exit 1; }
         sleep 0.2
     done
@@ -48,7 +81,7 @@ start_data() {
     [[ $n -gt 1 ]] && extra="replicaof 127.0.0.1 $(data_port 1)"
     cat >"$d/redis.conf" <<CONF
 bind 127.0.0.1
-port $(data_port "$n")
+$(listen "$(data_port "$n")")
 daemonize yes
 pidfile $d/pid
 logfile $d/log
@@ -66,7 +99,7 @@ start_sentinel() {
     mkdir -p "$d"
     cat >"$d/sentinel.conf" <<CONF
 bind 127.0.0.1
-port $(sentinel_port "$n")
+$(listen "$(sentinel_port "$n")")
 daemonize yes
 pidfile $d/pid
 logfile $d/log
@@ -92,7 +125,7 @@ stop_pidfile() {
 }
 
 primary_port() {
-    "$CLI" -p "$(sentinel_port 1)" sentinel get-master-addr-by-name "$MASTER" | sed -n 2p
+    cli -p "$(sentinel_port 1)" sentinel get-master-addr-by-name "$MASTER" | sed -n 2p
 }
 
 case $CMD in
@@ -102,12 +135,13 @@ start)
     for n in 1 2 3; do start_sentinel "$n"; done
     echo "redis primary 127.0.0.1:$(data_port 1), replica :$(data_port 2), sentinels :$(sentinel_port 1)..$(sentinel_port 3), master name $MASTER" >&2
     # The value of redis.sentinels.
-    echo "127.0.0.1:$(sentinel_port 1),127.0.0.1:$(sentinel_port 2),127.0.0.1:$(sentinel_port 3)"
+    scheme=${TLS_DIR:+rediss://}
+    echo "${scheme}127.0.0.1:$(sentinel_port 1),${scheme}127.0.0.1:$(sentinel_port 2),${scheme}127.0.0.1:$(sentinel_port 3)"
     ;;
 status)
     echo "primary (as the Sentinels say): 127.0.0.1:$(primary_port)"
     for n in 1 2; do
-        echo "127.0.0.1:$(data_port "$n"): $("$CLI" -p "$(data_port "$n")" role 2>/dev/null | head -1 || echo down)"
+        echo "127.0.0.1:$(data_port "$n"): $(cli -p "$(data_port "$n")" role 2>/dev/null | head -1 || echo down)"
     done
     ;;
 primary)

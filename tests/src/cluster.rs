@@ -29,6 +29,7 @@ pub struct RabbitCluster {
     script: PathBuf,
     base: u16,
     epmd: u16,
+    tls_dir: Option<PathBuf>,
     /// `amqp.url`: every node, comma-separated.
     pub urls: String,
 }
@@ -44,9 +45,11 @@ pub struct QueuePlacement {
 
 impl RabbitCluster {
     /// Starts three nodes on `base + 1..=3` (distribution ports 20000 above, their own
-    /// epmd on `epmd`) in a new temporary directory and joins them; panics, naming
-    /// what is missing, when the server is not installed.
-    pub fn start(base: u16, epmd: u16) -> Self {
+    /// epmd on `epmd`) in a new temporary directory and joins them, taking AMQP over
+    /// TLS only with `tls`'s certificate when given (and [`RabbitCluster::urls`] then
+    /// `amqps://` trusting its CA); panics, naming what is missing, when the server is
+    /// not installed.
+    pub fn start(base: u16, epmd: u16, tls: Option<&crate::tls::LocalCa>) -> Self {
         assert!(
             Path::new(RABBITMQ_BIN).join("rabbitmq-server").exists(),
             "{RABBITMQ_BIN}/rabbitmq-server not found: the cluster tests need the real \
@@ -60,11 +63,13 @@ impl RabbitCluster {
             script,
             base,
             epmd,
+            tls_dir: tls.map(|ca| ca.dir().to_owned()),
             urls: String::new(),
         };
         let out = cluster.run(&["start"]);
         let urls = out.lines().last().unwrap_or_default().trim().to_owned();
-        assert!(urls.starts_with("amqp://"), "the script printed {out}");
+        let scheme = if tls.is_some() { "amqps://" } else { "amqp://" };
+        assert!(urls.starts_with(scheme), "the script printed {out}");
         cluster.urls = urls;
         cluster
     }
@@ -77,6 +82,9 @@ impl RabbitCluster {
             .args(&args[1..])
             .env("RABBIT_CLUSTER_BASE", self.base.to_string())
             .env("RABBIT_CLUSTER_EPMD_PORT", self.epmd.to_string());
+        if let Some(tls) = &self.tls_dir {
+            cmd.env("RABBIT_CLUSTER_TLS_DIR", tls);
+        }
         cmd
     }
 
@@ -128,6 +136,22 @@ impl RabbitCluster {
             .collect()
     }
 
+    /// Every client connection as node `ask` reports it: its name and whether it is
+    /// TLS (`rabbitmqctl list_connections name ssl`).
+    pub fn connections(&self, ask: usize) -> Vec<(String, bool)> {
+        let out = self.run(&["connections", &ask.to_string()]);
+        let rows: Vec<serde_json::Value> =
+            serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"));
+        rows.iter()
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap_or_default().to_owned(),
+                    r["ssl"].as_bool().unwrap_or(false),
+                )
+            })
+            .collect()
+    }
+
     /// The placement of `queue` as node `ask` reports it (`None`: no leader now).
     pub fn placement(&self, ask: usize, queue: &str) -> Option<QueuePlacement> {
         self.queues(ask)
@@ -151,13 +175,16 @@ pub struct RedisSentinels {
     dir: PathBuf,
     script: PathBuf,
     base: u16,
+    tls_dir: Option<PathBuf>,
     /// `redis.sentinels`.
     pub sentinels: String,
 }
 
 impl RedisSentinels {
-    /// Data nodes on `base + 1..=2`, Sentinels 20000 above `base + 1..=3`.
-    pub fn start(base: u16) -> Self {
+    /// Data nodes on `base + 1..=2`, Sentinels 20000 above `base + 1..=3`; every one
+    /// of them speaks TLS only, with `tls`'s certificate, when given (and
+    /// [`RedisSentinels::sentinels`] are then `rediss://`).
+    pub fn start(base: u16, tls: Option<&crate::tls::LocalCa>) -> Self {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/cluster/redis.sh");
         let dir =
             std::env::temp_dir().join(format!("redis-sentinel-{}", uuid::Uuid::new_v4().simple()));
@@ -165,6 +192,7 @@ impl RedisSentinels {
             dir,
             script,
             base,
+            tls_dir: tls.map(|ca| ca.dir().to_owned()),
             sentinels: String::new(),
         };
         let out = me.run("start");
@@ -179,6 +207,9 @@ impl RedisSentinels {
             .arg(what)
             .arg(&self.dir)
             .env("REDIS_CLUSTER_BASE", self.base.to_string());
+        if let Some(tls) = &self.tls_dir {
+            cmd.env("REDIS_CLUSTER_TLS_DIR", tls);
+        }
         cmd
     }
 

@@ -28,6 +28,7 @@ pub mod consume;
 pub mod dead_letter;
 pub mod headers;
 pub mod publish;
+pub mod tls;
 pub mod topology;
 
 pub use consume::{Backoff, ConsumerConfig, Failure, Handler, consume};
@@ -65,21 +66,30 @@ pub async fn connect_within(
     let nodes = nodes(urls);
     let props =
         || ConnectionProperties::default().with_connection_name(LongString::from(name.to_owned()));
+    let one = |url: &str| {
+        let url = url.to_owned();
+        let props = props();
+        async move {
+            let (uri, tls) = tls::split(&url)?;
+            let builder = lapin::DefaultConnectionBuilder::new()?
+                .with_uri_str(uri)
+                .with_properties(props)
+                .with_tls_config(tls);
+            tokio::time::timeout(per_node, builder.connect())
+                .await
+                .unwrap_or_else(|_| Err(timed_out(per_node)))
+        }
+    };
     if nodes.len() <= 1 {
-        let url = nodes.first().copied().unwrap_or(urls);
-        return tokio::time::timeout(per_node, Connection::connect(url, props()))
-            .await
-            .unwrap_or_else(|_| Err(timed_out(per_node)));
+        return one(nodes.first().copied().unwrap_or(urls)).await;
     }
     let start = NEXT_NODE.fetch_add(1, Ordering::Relaxed);
     let mut last = None;
     for i in 0..nodes.len() {
         let url = nodes[(start + i) % nodes.len()];
-        let attempt = tokio::time::timeout(per_node, Connection::connect(url, props()));
-        let err = match attempt.await {
-            Ok(Ok(conn)) => return Ok(conn),
-            Ok(Err(e)) => e,
-            Err(_) => timed_out(per_node),
+        let err = match one(url).await {
+            Ok(conn) => return Ok(conn),
+            Err(e) => e,
         };
         tracing::warn!(node = node_address(url), error = %err, "rabbitmq node unreachable; trying the next");
         last = Some(err);

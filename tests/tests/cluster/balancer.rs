@@ -15,6 +15,7 @@ const DRAIN_DELAY_MS: u64 = 3000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_ingress_behind_haproxy_lose_no_request_when_one_stops_with_sigterm() {
+    let _one = crate::one_at_a_time().await;
     let sys = spawn_system(SystemOptions {
         settings_override: Some(std::sync::Arc::new(|s| {
             s.ingress.drain_delay_ms = DRAIN_DELAY_MS;

@@ -25,6 +25,7 @@ const AFTER_FAILOVER: usize = 200;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bookings_survive_the_loss_of_the_postgres_primary_and_patroni_promotes_the_standby() {
+    let _one = crate::one_at_a_time().await;
     let ca = Arc::new(LocalCa::new());
     let pg = {
         let ca = ca.clone();

@@ -3,12 +3,15 @@
 //! booking load the primary is killed with SIGKILL: the Sentinels promote the
 //! replica, ingress and workers move to it, and bookings go on; every booking
 //! answered 202 is decided exactly once, and the seat maps are written to the new
-//! primary.
+//! primary. Every node and Sentinel speaks TLS only, replication included, with a
+//! certificate of a CA made for the test; the clients verify it
+//! (`redis.tls_ca_path`).
 
 use crate::load::{Load, Outcome};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tests::cluster::RedisSentinels;
+use tests::tls::LocalCa;
 use tests::{POLL, SystemOptions, poll, spawn_system};
 
 /// Data nodes 6381/6382, Sentinels 26381..26383 (`scripts/cluster/redis.sh`
@@ -17,12 +20,21 @@ const BASE_PORT: u16 = 6380;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bookings_go_on_when_the_redis_primary_is_killed_and_a_sentinel_promotes_the_replica() {
-    let redis = RedisSentinels::start(BASE_PORT);
+    let _one = crate::one_at_a_time().await;
+    let ca = LocalCa::new();
+    let redis = RedisSentinels::start(BASE_PORT, Some(&ca));
+    assert!(
+        redis.sentinels.starts_with("rediss://"),
+        "{}",
+        redis.sentinels
+    );
     let sentinels = redis.sentinels.clone();
+    let ca_file = ca.ca_file.display().to_string();
     let sys = spawn_system(SystemOptions {
         settings_override: Some(Arc::new(move |s| {
             s.redis.sentinels = sentinels.clone();
             s.redis.master_name = "booking".into();
+            s.redis.tls_ca_path = ca_file.clone();
         })),
         ..SystemOptions::default()
     })
@@ -54,11 +66,27 @@ async fn bookings_go_on_when_the_redis_primary_is_killed_and_a_sentinel_promotes
         "ingress never switched primaries"
     );
     // The workers write the live seat maps to the new primary.
-    let fresh = redis::Client::open(format!("redis://127.0.0.1:{promoted}"))
+    let tls = || redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(ca.ca_pem().as_bytes().to_vec()),
+    };
+    let fresh = redis::Client::build_with_tls(format!("rediss://127.0.0.1:{promoted}"), tls())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .unwrap();
+    // Nothing in the clear: the same port refuses a plain connection, and a client
+    // that does not trust the test's CA gets no further than the handshake.
+    let plain = redis::Client::open(format!("redis://127.0.0.1:{promoted}")).unwrap();
+    let mut plain = plain.get_multiplexed_async_connection().await;
+    if let Ok(c) = &mut plain {
+        assert!(redis::cmd("PING").query_async::<String>(c).await.is_err());
+    }
+    let untrusted = redis::Client::open(format!("rediss://127.0.0.1:{promoted}")).unwrap();
+    assert!(
+        untrusted.get_multiplexed_async_connection().await.is_err(),
+        "a client that does not trust the CA connected"
+    );
     let key = platform::cache::Keys::new(sys.settings.redis.key_prefix.clone()).seatmap(shows[0]);
     // Written after the failover (the copy replicated before it is removed first).
     let _: i64 = redis::cmd("DEL")
