@@ -149,7 +149,7 @@ pub(crate) async fn owned_booking(
     responses(
         (status = 202, description = "Payment attempt started; poll the booking", body = Object),
         (status = 403, description = "`auth.require_verified_email_to_pay` is on and the email is not verified (problem+json, `email_not_verified`)", body = crate::problem::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The booking is not held (`conflict`), or a payment of it is in flight (`payment_in_progress`) (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The booking is not held (`conflict`), or a payment of it is in flight (`payment_in_progress`; not once the latest attempt was declined, even before the booking reads `held` again) (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid method; `card_number_refused` for a card number (problem+json)", body = crate::problem::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -164,6 +164,12 @@ pub async fn pay(
     let (show, status, _) = owned_booking(&app, &caller, id).await?;
     match status {
         BookingStatus::Held => {}
+        // The sequencer records an attempt's start and end after the saga, which has
+        // settled a declined attempt (and sent its failure into the partition) before
+        // the booking's row says so: "payment failed" can be read, and a buyer pay
+        // again, while the row still says `payment_pending`. The new attempt's start
+        // reaches the partition after the old one's failure, so it is taken.
+        BookingStatus::PaymentPending if latest_attempt_failed(&app, id).await? => {}
         BookingStatus::PaymentPending => {
             return Err(ApiError::PaymentInProgress(format!(
                 "booking {id} has a payment in flight: wait for it to succeed or fail"
@@ -193,6 +199,18 @@ pub async fn pay(
         ),
     )
         .into_response())
+}
+
+/// Whether the booking's latest payment attempt has failed for good at the saga
+/// (declined or canceled at the gateway).
+async fn latest_attempt_failed(app: &AppState, id: Uuid) -> Result<bool, ApiError> {
+    let status: Option<String> = sqlx::query_scalar(
+        "select status from payments where booking_id = $1 order by attempt desc limit 1",
+    )
+    .bind(id)
+    .fetch_optional(&app.db)
+    .await?;
+    Ok(matches!(status.as_deref(), Some("failed" | "canceled")))
 }
 
 /// Cancels a `confirmed` booking before the show starts: the seats return to sale

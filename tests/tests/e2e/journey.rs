@@ -82,6 +82,73 @@ async fn assert_reconciled(sys: &TestSystem) {
     assert!(report.ok, "{:#?}", report.problems);
 }
 
+/// The saga settles a declined attempt before the sequencer records it, so a buyer
+/// can read "payment failed" while the booking's row still says `payment_pending`
+/// (between the attempt's start and its failure in the partition; CI once met it).
+/// Paying again then starts the next attempt; an attempt still open, or one that
+/// succeeded, still refuses it.
+#[tokio::test]
+async fn paying_again_after_a_decline_is_taken_before_the_booking_reads_held_again() {
+    let sys = spawn_system(SystemOptions::default()).await;
+    let show = sys.show(1, 4).await;
+    let (_, token) = sys.customer(1).await;
+    let id = book(&sys, &token, "k", show, &["A1"], Some("pm_card_declined")).await;
+    wait_for(&sys, &token, &id, "a decline", declined).await;
+    let uuid = id.parse::<uuid::Uuid>().unwrap();
+    let set = |booking: &'static str, attempt: &'static str| {
+        let pool = sys.pool.clone();
+        async move {
+            sqlx::query("update bookings set status = $2 where id = $1")
+                .bind(uuid)
+                .bind(booking)
+                .execute(&pool)
+                .await
+                .unwrap();
+            sqlx::query(
+                "update payments set status = $2
+                  where booking_id = $1 and attempt = (select max(attempt) from payments where booking_id = $1)",
+            )
+            .bind(uuid)
+            .bind(attempt)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    };
+    // The row as the sequencer leaves it between the attempt's start and failure.
+    set("payment_pending", "failed").await;
+    let (status, body) = pay(&sys, &token, &id, "pm_card_ok").await;
+    assert_eq!(status, 202, "{body}");
+    let b = wait_for(&sys, &token, &id, "confirmed", |b| {
+        b["status"] == "confirmed"
+    })
+    .await;
+    assert_eq!(b["payment"]["attempts"], 2, "{b}");
+    assert_eq!(
+        events_of(&sys, &id).await,
+        [
+            "booking.held",
+            "booking.payment_pending",
+            "booking.payment_declined",
+            "booking.payment_pending",
+            "booking.confirmed"
+        ]
+    );
+    // An attempt still open, or one that succeeded: a payment is in flight.
+    for open in ["pending", "succeeded"] {
+        set("payment_pending", open).await;
+        let (status, body) = pay(&sys, &token, &id, "pm_card_ok").await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (409, Some("payment_in_progress")),
+            "{open}: {body}"
+        );
+    }
+    set("confirmed", "succeeded").await;
+    assert_reconciled(&sys).await;
+    sys.shutdown().await;
+}
+
 #[tokio::test]
 async fn a_declined_card_keeps_the_seats_and_a_second_card_confirms_the_booking() {
     let sys = spawn_system(SystemOptions::default()).await;
