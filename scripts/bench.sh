@@ -196,12 +196,44 @@ perf_stop() {
     PERF_PID=
 }
 
+# pg_counters: the bench database's committed and rolled back transactions and rows
+# written so far, and the server's WAL position.
+pg_counters() {
+    psql -At -F ' ' "$APP__DATABASE__URL" -c "select xact_commit + xact_rollback,
+        tup_inserted + tup_updated + tup_deleted, pg_current_wal_lsn()
+        from pg_stat_database where datname = current_database()"
+}
+
+# pg_cost BEFORE: what the scenario cost PostgreSQL since BEFORE (pg_counters, taken
+# when loadgen's warm-up ended, as perf's clock), per request (the statistics are
+# flushed within a second of a backend going idle).
+pg_cost() {
+    local before=$1 x0 r0 l0 x1 r1 l1 wal
+    sleep 1.5
+    read -r x0 r0 l0 <<<"$before"
+    read -r x1 r1 l1 <<<"$(pg_counters)"
+    wal=$(psql -At "$APP__DATABASE__URL" -c "select pg_wal_lsn_diff('$l1', '$l0')")
+    awk -v x=$((x1 - x0)) -v r=$((r1 - r0)) -v w="$wal" -v n="$REQUESTS" 'BEGIN {
+        printf "postgres: %d transactions, %d rows written, %.1f MB of WAL; per request: %.2f transactions, %.1f rows, %.0f bytes of WAL\n",
+            x, r, w / 1048576, x / n, r / n, w / n }'
+}
+
 run_loadgen() {
     local scenario=$1
     shift
     local tag=${CURRENT_TAG:-$scenario}
-    : >"$RUN_DIR/bench-loadgen-$tag.log"
-    perf_start "$tag" "$RUN_DIR/bench-loadgen-$tag.log"
+    local log=$RUN_DIR/bench-loadgen-$tag.log pg_mark=$RUN_DIR/pg-before-$tag
+    : >"$log"
+    pg_counters >"$pg_mark"
+    (
+        for _ in $(seq 1 3000); do
+            grep -q '^warm-up:' "$log" 2>/dev/null && break
+            sleep 0.1
+        done
+        pg_counters >"$pg_mark.new" && mv "$pg_mark.new" "$pg_mark"
+    ) &
+    local pg_watch=$!
+    perf_start "$tag" "$log"
     # Operator accounts: exempt from the rate limits (rate_limit.exempt_roles), which
     # would otherwise answer most of 10,000 requests from 200 users with 429.
     "$BIN/loadgen" --base-url "$BASE_URL" --scenario "$scenario" --requests "$REQUESTS" --role operator \
@@ -211,6 +243,9 @@ run_loadgen() {
         "$@" ${LOADGEN_ARGS:-} 2>&1 | tee "$RUN_DIR/bench-loadgen-$tag.log"
     local rc=${PIPESTATUS[0]}
     perf_stop
+    kill "$pg_watch" 2>/dev/null || true
+    wait "$pg_watch" 2>/dev/null || true
+    pg_cost "$(<"$pg_mark")" | tee -a "$log"
     return "$rc"
 }
 
