@@ -48,7 +48,10 @@ const RECOVERY_MAX: Duration = Duration::from_secs(120);
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bookings_survive_the_loss_of_a_partition_leader_stopped_then_killed() {
     let _one = one_at_a_time().await;
-    let cluster = RabbitCluster::start(BASE_PORT, EPMD_PORT, None);
+    // Over TLS (amqps, verified against a CA made for the test): the clients'
+    // reconnections to the other nodes are TLS handshakes too.
+    let ca = tests::tls::LocalCa::new();
+    let cluster = RabbitCluster::start(BASE_PORT, EPMD_PORT, Some(&ca));
     let urls = cluster.urls.clone();
     let sys = spawn_system(SystemOptions {
         settings_override: Some(Arc::new(move |s| {
