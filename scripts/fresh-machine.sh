@@ -143,13 +143,18 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# in_root CMD: bash -c CMD inside the namespace and the root, with a clean
-# environment (a login's: HOME, PATH with cargo, the proxy for crates).
+# The environment of every command in the root: a login's (HOME, PATH with cargo),
+# and the host's proxy, the root's only way out, for what downloads: cargo (crates)
+# and pip (the manifests test's kubernetes-validate, from PyPI). apt has its own
+# setting (below). Nothing else gets it: the tests' HTTP clients talk to 127.0.0.1.
+ROOT_ENV=(HOME=/root TERM=dumb LANG=C.UTF-8
+    PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+    CARGO_HTTP_PROXY="http://$HOST_IP:$PROXY_PORT"
+    PIP_PROXY="http://$HOST_IP:$PROXY_PORT")
+
+# in_root CMD: bash -c CMD inside the namespace and the root, with ROOT_ENV.
 in_root() {
-    ip netns exec "$NS" chroot "$R" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
-        PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        CARGO_HTTP_PROXY="http://$HOST_IP:$PROXY_PORT" \
-        /bin/bash -c "$1"
+    ip netns exec "$NS" chroot "$R" /usr/bin/env -i "${ROOT_ENV[@]}" /bin/bash -c "$1"
 }
 
 # --- root ---------------------------------------------------------------------
@@ -239,10 +244,7 @@ start_run() {
     # A background job of a script starts with SIGINT ignored, and bash cannot trap
     # a signal ignored on entry: python resets it to the default, so that the run
     # command gets SIGINT as it does from a terminal's Ctrl-C.
-    ip netns exec "$NS" python3 -c "$SIGINT_DEFAULT" nice -n 19 chroot "$R" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
-        PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-        CARGO_HTTP_PROXY="http://$HOST_IP:$PROXY_PORT" \
-        /bin/bash -c 'cd /root/booking && exec scripts/run.sh' >"$1" 2>&1 &
+    ip netns exec "$NS" python3 -c "$SIGINT_DEFAULT" nice -n 19 chroot "$R" /usr/bin/env -i "${ROOT_ENV[@]}" /bin/bash -c 'cd /root/booking && exec scripts/run.sh' >"$1" 2>&1 &
     RUN_PID=$!
 }
 # wait_ready LOG MAX_S: until the run command prints its banner and /readyz answers.
@@ -341,10 +343,7 @@ fi
 args=""
 ((${#TEST_ARGS[@]} == 0)) || args=$(printf ' %q' "${TEST_ARGS[@]}")
 set +e
-ip netns exec "$NS" nice -n 19 chroot "$R" /usr/bin/env -i HOME=/root TERM=dumb LANG=C.UTF-8 \
-    PATH=/root/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
-    CARGO_HTTP_PROXY="http://$HOST_IP:$PROXY_PORT" \
-    /bin/bash -c "cd /root/booking && exec scripts/test.sh$args" >"$LOGS/test.log" 2>&1
+ip netns exec "$NS" nice -n 19 chroot "$R" /usr/bin/env -i "${ROOT_ENV[@]}" /bin/bash -c "cd /root/booking && exec scripts/test.sh$args" >"$LOGS/test.log" 2>&1
 test_rc=$?
 set -e
 grep -E '^ok services-keeps|^FAIL|^test result:|FAILED|panicked' "$LOGS/test.log" | sort | uniq -c | sed 's/^/   /'
