@@ -34,7 +34,8 @@
 # (300) and QUIET_BUSY_PERCENT (15): how long to wait for an idle machine, SKIP_BUILD=1, LOADGEN_ARGS (extra loadgen flags, e.g.
 # "--poll-ms 200"), INGRESS_ENV / WORKERS_ENV / GATEWAY_ENV (extra environment of one process only,
 # e.g. INGRESS_ENV="MALLOC_ARENA_MAX=2"), and any APP__* setting of the services
-# (e.g. APP__WORKERS__BATCH_SIZE_MAX=1000).
+# (e.g. APP__WORKERS__BATCH_SIZE_MAX=1000), INGRESS_BIN (another ingress binary, to
+# compare two builds side by side in alternating runs).
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -153,7 +154,7 @@ start_services() {
     env ${WORKERS_ENV:-} "$BIN/workers" >"$RUN_DIR/bench-workers-$tag.log" 2>&1 &
     WORKERS_PID=$!
     # shellcheck disable=SC2086
-    env ${SCENARIO_ENV:-} ${INGRESS_ENV:-} "$BIN/ingress" >"$RUN_DIR/bench-ingress-$tag.log" 2>&1 &
+    env ${SCENARIO_ENV:-} ${INGRESS_ENV:-} "${INGRESS_BIN:-$BIN/ingress}" >"$RUN_DIR/bench-ingress-$tag.log" 2>&1 &
     INGRESS_PID=$!
     for _ in $(seq 1 600); do
         if curl -fsS -o /dev/null "$BASE_URL/readyz" 2>/dev/null; then

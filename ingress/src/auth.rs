@@ -6,14 +6,16 @@
 //! they are stateless JWTs valid for `auth.access_token_ttl_secs`. Each account has a
 //! session generation (`users.auth_epoch`); a token carries the generation it was
 //! issued in (`gen`), and [`Authenticator::authenticate`] refuses a token whose
-//! generation is older than the account's. The check is one primary-key read of
-//! PostgreSQL per authenticated request: the database every instance shares, so
+//! generation is older than the account's. The check reads PostgreSQL for every
+//! authenticated request (reads of concurrent requests share one query,
+//! [`crate::epochs`]): the database every instance shares, so
 //! there is no cache to invalidate and no window in which another instance still
 //! accepts the token (a per-instance cache or a Redis copy would need exactly that
 //! invalidation, and fail open when it is lost). Anonymous requests (the catalog,
 //! most of the traffic) pay nothing. A deleted account's tokens stop working too,
 //! whether they came from a login or were minted with the key (`bookctl mint-token`).
 
+use crate::epochs::Epochs;
 use crate::problem::ApiError;
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
@@ -29,12 +31,13 @@ pub use ::auth::{Amr, Claims, Role, TokenKeys};
 #[derive(Clone)]
 pub struct Authenticator {
     pub keys: TokenKeys,
-    db: PgPool,
+    epochs: Epochs,
     /// Roles that need a second factor on the admin and ops routes.
     mfa_roles: Arc<[Role]>,
 }
 
 impl Authenticator {
+    /// Starts the reader of session generations on `db` (needs a runtime).
     pub fn new(keys: TokenKeys, db: PgPool, mfa_roles: &[String]) -> anyhow::Result<Self> {
         let mfa_roles = mfa_roles
             .iter()
@@ -45,7 +48,7 @@ impl Authenticator {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             keys,
-            db,
+            epochs: Epochs::start(db),
             mfa_roles: mfa_roles.into(),
         })
     }
@@ -53,10 +56,7 @@ impl Authenticator {
     /// The caller of a request with a valid, current bearer token, else `401`.
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<(Caller, Claims), ApiError> {
         let claims = self.keys.bearer(headers).ok_or(ApiError::Unauthenticated)?;
-        let current: Option<i64> = sqlx::query_scalar("select auth_epoch from users where id = $1")
-            .bind(claims.user_id.0)
-            .fetch_optional(&self.db)
-            .await?;
+        let current = self.epochs.current(claims.user_id.0).await?;
         let valid = match current {
             Some(epoch) => claims.epoch >= epoch,
             // No stored account: a deleted one, whose tokens must stop working, or

@@ -40,6 +40,7 @@ pub mod auth;
 pub mod catalog;
 pub mod cors;
 pub mod deadline;
+pub mod epochs;
 pub mod extract;
 pub mod mail;
 pub mod memo;

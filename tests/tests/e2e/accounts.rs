@@ -205,6 +205,53 @@ async fn paying_needs_a_verified_email_only_when_the_setting_says_so() {
     sys.shutdown().await;
 }
 
+/// Concurrent authenticated requests share their reads of the session generation
+/// (one query answers many), and each still sees its own account's generation as
+/// stored: 200 requests at once from 20 accounts, one of which was revoked just
+/// before (its generation bumped, as a password change does), are all answered 200
+/// but the revoked account's, all 401.
+#[tokio::test]
+async fn a_burst_of_authenticated_requests_shares_its_session_reads_and_each_sees_its_own() {
+    let sys = spawn_system(SystemOptions::default()).await;
+    let mut users = vec![];
+    for n in 0..20 {
+        users.push(sys.customer(n).await);
+    }
+    let revoked = users[0].0;
+    sqlx::query("update users set auth_epoch = auth_epoch + 1 where id = $1")
+        .bind(revoked.0)
+        .execute(&sys.pool)
+        .await
+        .unwrap();
+    let answers = futures::future::join_all((0..200).map(|i| {
+        let (user, token) = users[i % users.len()].clone();
+        let sys = &sys;
+        async move { (user, me(sys, &token).await.0) }
+    }))
+    .await;
+    for (user, status) in answers {
+        let want = if user == revoked { 401 } else { 200 };
+        assert_eq!(status, want, "user {user}");
+    }
+    let metrics = sys.ingress_metrics().await;
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+    };
+    let (reads, asked) = (
+        value("ingress_auth_epoch_batch_size_count"),
+        value("ingress_auth_epoch_batch_size_sum"),
+    );
+    assert!(asked >= 200.0, "{asked} generations asked for");
+    assert!(
+        reads < asked,
+        "{reads} queries for {asked} requests: none shared"
+    );
+    sys.shutdown().await;
+}
+
 #[tokio::test]
 async fn changing_the_password_ends_every_other_login_at_once() {
     let sys = spawn_system(SystemOptions::default()).await;
