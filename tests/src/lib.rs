@@ -23,7 +23,7 @@ pub mod tls;
 mod urls;
 pub use children::{Faults, IngressHandle, WorkerHandle, start_ingress};
 pub use db::TestDb;
-pub use urls::{with_database, with_port};
+pub use urls::{database_on, with_database, with_port};
 
 use auth::{Role, TokenKeys};
 use contracts::UserId;

@@ -13,6 +13,14 @@ pub fn with_database(url: &str, db: &str) -> String {
     }
 }
 
+/// The database of `current` (a test's own) on the server of `server` instead, with
+/// `server`'s query string (TLS settings): a test's system moved to another
+/// PostgreSQL, such as a cluster's.
+pub fn database_on(server: &str, current: &str) -> String {
+    let path = current.split('?').next().unwrap_or(current);
+    with_database(server, path.rsplit('/').next().unwrap_or_default())
+}
+
 /// `url` with its port replaced (to point a process at a [`proxy::TcpProxy`]).
 pub fn with_port(url: &str, port: u16) -> String {
     // postgres://user:pass@host:PORT/db, redis://host:PORT
@@ -32,6 +40,17 @@ pub fn with_port(url: &str, port: u16) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tests_database_moves_to_another_server_with_its_query() {
+        assert_eq!(
+            database_on(
+                "postgres://postgres@127.0.0.1:5440/postgres?sslmode=verify-full",
+                "postgres://u:p@127.0.0.1:5432/test_abc"
+            ),
+            "postgres://postgres@127.0.0.1:5440/test_abc?sslmode=verify-full"
+        );
+    }
 
     #[test]
     fn database_and_port_are_swapped_in_urls() {

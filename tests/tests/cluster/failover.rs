@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tests::cluster::PgCluster;
 use tests::tls::LocalCa;
-use tests::{SystemOptions, poll, spawn_system, with_database};
+use tests::{SystemOptions, database_on, poll, spawn_system};
 
 /// HAProxy on 5440, the nodes on 5441-5442, Patroni's API on 6441-6442, etcd on
 /// 7440-7441 (`scripts/cluster/postgres.sh`'s defaults).
@@ -38,14 +38,7 @@ async fn bookings_survive_the_loss_of_the_postgres_primary_and_patroni_promotes_
     let url = pg.url.clone();
     let sys = spawn_system(SystemOptions {
         settings_override: Some(Arc::new(move |s| {
-            let db = s
-                .database
-                .url
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            s.database.url = with_database(&url, &db);
+            s.database.url = database_on(&url, &s.database.url);
         })),
         ..Default::default()
     })

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tests::cluster::{PgCluster, RabbitCluster, RedisSentinels};
 use tests::tls::LocalCa;
-use tests::{SystemOptions, spawn_system, with_database};
+use tests::{SystemOptions, database_on, spawn_system};
 
 /// Ports of this test's servers, apart from the other cluster tests': RabbitMQ on
 /// 5801..5803 (epmd 4400), Redis on 6371/6372 (Sentinels 26371..26373), PostgreSQL's
@@ -50,14 +50,7 @@ async fn a_paid_booking_reaches_rabbitmq_redis_and_postgres_clusters_over_verifi
     let ca_file = ca.ca_file.display().to_string();
     let sys = spawn_system(SystemOptions {
         settings_override: Some(Arc::new(move |s| {
-            let db = s
-                .database
-                .url
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-            s.database.url = with_database(&pg_url, &db);
+            s.database.url = database_on(&pg_url, &s.database.url);
             s.amqp.url = amqp.clone();
             s.redis.sentinels = sentinels.clone();
             s.redis.master_name = "booking".into();

@@ -41,6 +41,15 @@ pub async fn wait_for(
         .await
 }
 
+/// The events of a booking whose first card was declined and whose second paid.
+const DECLINED_THEN_PAID: [&str; 5] = [
+    "booking.held",
+    "booking.payment_pending",
+    "booking.payment_declined",
+    "booking.payment_pending",
+    "booking.confirmed",
+];
+
 /// Held again after a declined payment.
 pub fn declined(b: &Value) -> bool {
     b["status"] == "held" && b["payment"]["status"] == "failed"
@@ -124,16 +133,7 @@ async fn paying_again_after_a_decline_is_taken_before_the_booking_reads_held_aga
     })
     .await;
     assert_eq!(b["payment"]["attempts"], 2, "{b}");
-    assert_eq!(
-        events_of(&sys, &id).await,
-        [
-            "booking.held",
-            "booking.payment_pending",
-            "booking.payment_declined",
-            "booking.payment_pending",
-            "booking.confirmed"
-        ]
-    );
+    assert_eq!(events_of(&sys, &id).await, DECLINED_THEN_PAID);
     // An attempt still open, or one that succeeded: a payment is in flight.
     for open in ["pending", "succeeded"] {
         set("payment_pending", open).await;
@@ -188,16 +188,7 @@ async fn a_declined_card_keeps_the_seats_and_a_second_card_confirms_the_booking(
     assert_eq!(b["payment"]["method"], "pm_card_ok", "{b}");
     assert_eq!(b["payment"]["attempts"], 2, "{b}");
     assert_eq!(seat_status(&sys, show, "A1").await, "sold");
-    assert_eq!(
-        events_of(&sys, &id).await,
-        [
-            "booking.held",
-            "booking.payment_pending",
-            "booking.payment_declined",
-            "booking.payment_pending",
-            "booking.confirmed"
-        ]
-    );
+    assert_eq!(events_of(&sys, &id).await, DECLINED_THEN_PAID);
     // Two attempts, two gateway payments (one idempotency key each).
     let ids: Vec<Option<String>> = sqlx::query_scalar(
         "select payment_id from payments where booking_id = $1 order by attempt",
