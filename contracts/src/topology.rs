@@ -11,6 +11,11 @@ use crate::partition::{DEFAULT_PARTITIONS, partition_of};
 pub struct Topology {
     pub prefix: String,
     pub partitions: u16,
+    /// The layout generation the partition names below belong to: 1 is the layout
+    /// a deployment starts with (queues `booking.commands.pN`); each growth of the
+    /// partition count makes the next (`booking.commands.gG.pN`, see
+    /// `docs/repartition.md`).
+    pub generation: u16,
 }
 
 impl Default for Topology {
@@ -18,6 +23,7 @@ impl Default for Topology {
         Self {
             prefix: String::new(),
             partitions: DEFAULT_PARTITIONS,
+            generation: 1,
         }
     }
 }
@@ -28,6 +34,32 @@ impl Topology {
         Self {
             prefix: prefix.into(),
             partitions,
+            generation: 1,
+        }
+    }
+
+    /// The same names for layout generation `generation` of `partitions` queues.
+    ///
+    /// # Panics
+    /// If `partitions` or `generation` is 0.
+    #[must_use]
+    pub fn at_layout(&self, generation: u16, partitions: u16) -> Self {
+        assert!(partitions > 0, "partition count must be positive");
+        assert!(generation > 0, "layout generations start at 1");
+        Self {
+            prefix: self.prefix.clone(),
+            partitions,
+            generation,
+        }
+    }
+
+    /// How partition `p` is named in logs and metric labels: `3` in the first
+    /// layout, `g2.3` in later ones.
+    pub fn partition_label(&self, p: u16) -> String {
+        if self.generation == 1 {
+            p.to_string()
+        } else {
+            format!("g{}.{p}", self.generation)
         }
     }
 
@@ -42,11 +74,15 @@ impl Topology {
 
     /// Routing key (and queue suffix) of partition `p`.
     pub fn partition_key(&self, p: u16) -> String {
-        format!("p{p}")
+        if self.generation == 1 {
+            format!("p{p}")
+        } else {
+            format!("g{}.p{p}", self.generation)
+        }
     }
 
     pub fn partition_queue(&self, p: u16) -> String {
-        self.name(&format!("booking.commands.p{p}"))
+        self.name(&format!("booking.commands.{}", self.partition_key(p)))
     }
 
     pub fn partition_of(&self, show: ShowId) -> u16 {
@@ -117,6 +153,22 @@ impl Topology {
     pub fn all_partitions(&self) -> impl Iterator<Item = u16> {
         0..self.partitions
     }
+}
+
+/// AMQP type of the marker that closes a partition of an old layout generation
+/// (see `docs/repartition.md`): everything before it in the queue is applied by that
+/// partition's runner, everything after it is forwarded to the new layout.
+pub const SEAL_MARKER_TYPE: &str = "partition.seal";
+
+/// The body of a seal marker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SealMarker {
+    /// The generation and partition it closes.
+    pub generation: u16,
+    pub partition: u16,
+    /// The layout that replaces it.
+    pub next_generation: u16,
+    pub next_partitions: u16,
 }
 
 /// Header that carries why a message was dead-lettered by the application.

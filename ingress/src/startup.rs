@@ -70,7 +70,8 @@ impl Application {
             )
             .await?;
             let ch = conn.create_channel().await?;
-            platform::amqp::declare_topology(&ch, &topology, settings.amqp.queue_shape()).await?;
+            platform::layout::declare_queues(&ch, &db, &topology, settings.amqp.queue_shape())
+                .await?;
             drop(conn.close(200, "setup done".into()).await);
         }
         let publisher = ConfirmedPublisher::new(
@@ -96,6 +97,7 @@ impl Application {
         };
         let auth = Authenticator::new(tokens.clone(), db.clone(), &settings.auth.mfa_roles())?;
         let mailer = crate::mail::AccountMailer::from_settings(&settings.notifier)?;
+        let layout = platform::layout::LayoutWatch::spawn(&db, topology.clone());
         let state = AppState {
             auth,
             mailer,
@@ -118,7 +120,7 @@ impl Application {
             settings: Arc::new(settings),
             db,
             redis,
-            commands: CommandBus::new(publisher.clone(), topology.clone()),
+            commands: CommandBus::new(publisher.clone(), topology.clone(), layout),
             publisher,
             topology,
             draining: Draining::default(),

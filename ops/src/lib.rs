@@ -10,11 +10,13 @@
 //!   refund failed; the saga ends it like any refund.
 //! - [`partitions`]: per partition, its queue depth and consumers (from the broker)
 //!   and its owner, epoch and last batch (from PostgreSQL).
+//! - [`grow`]: growing the partition count under load (`bookctl partitions grow`).
 //! - [`reconcile`]: money versus seats over the database, and
 //!   [`reconcile::with_gateway`]: the same compared with the payment gateway's own
 //!   payments and refunds.
 
 pub mod dlq;
+pub mod grow;
 pub mod partitions;
 pub mod reconcile;
 pub mod refunds;

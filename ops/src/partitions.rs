@@ -13,6 +13,10 @@ use time::format_description::well_known::Rfc3339;
 /// One partition at a glance.
 #[derive(Debug, Clone, Serialize)]
 pub struct PartitionInfo {
+    /// Its layout generation (1 until the partition count is grown) and that
+    /// layout's state: `current`, or `declared` / `retiring` during a growth.
+    pub generation: u16,
+    pub layout: &'static str,
     pub partition: u16,
     pub queue: String,
     /// Ready messages waiting in the partition queue.
@@ -33,6 +37,7 @@ pub struct PartitionInfo {
 
 type Row = (
     i16,
+    i16,
     i64,
     Option<String>,
     Option<OffsetDateTime>,
@@ -40,26 +45,41 @@ type Row = (
     Option<i32>,
 );
 
-/// Every partition of `topo`, in order.
+/// Every partition of every layout generation of `root`'s deployment not retired
+/// (one, but during a growth), in order.
 #[tracing::instrument(skip_all)]
 pub async fn list(
     conn: &Connection,
     pool: &PgPool,
-    topo: &Topology,
+    root: &Topology,
 ) -> Result<Vec<PartitionInfo>, OpsError> {
     let rows: Vec<Row> = sqlx::query_as(
-        "select partition, epoch, owner, acquired_at, last_batch_at, last_batch_size
+        "select generation, partition, epoch, owner, acquired_at, last_batch_at, last_batch_size
            from partitions",
     )
     .fetch_all(pool)
     .await?;
-    let mut by_partition: HashMap<u16, Row> = rows
+    let mut by_partition: HashMap<(u16, u16), Row> = rows
         .into_iter()
-        .filter_map(|r| Some((u16::try_from(r.0).ok()?, r)))
+        .filter_map(|r| Some(((u16::try_from(r.0).ok()?, u16::try_from(r.1).ok()?), r)))
+        .collect();
+    let gens = platform::layout::generations(pool, root.partitions).await?;
+    let live: Vec<_> = gens
+        .iter()
+        .filter(|g| g.state != platform::layout::LayoutState::Retired)
+        .map(|g| {
+            (
+                root.at_layout(g.layout.generation, g.layout.partitions),
+                g.state,
+            )
+        })
         .collect();
     let ch = conn.create_channel().await?;
-    let mut out = Vec::with_capacity(usize::from(topo.partitions));
-    for p in topo.all_partitions() {
+    let mut out = Vec::new();
+    for (p, topo, state) in live
+        .iter()
+        .flat_map(|(t, st)| t.all_partitions().map(move |p| (p, t, *st)))
+    {
         let queue = topo.partition_queue(p);
         let counts = platform::amqp::queue_counts(&ch, &queue).await;
         let (messages, consumers) = match counts {
@@ -69,17 +89,19 @@ pub async fn list(
                 return Err(e.into());
             }
         };
-        let row = by_partition.remove(&p);
+        let row = by_partition.remove(&(topo.generation, p));
         out.push(PartitionInfo {
+            generation: topo.generation,
+            layout: state.as_str(),
             partition: p,
             queue,
             messages,
             consumers,
-            owner: row.as_ref().and_then(|r| r.2.clone()),
-            epoch: row.as_ref().map(|r| r.1),
-            acquired_at: row.as_ref().and_then(|r| r.3).map(rfc3339),
-            last_batch_at: row.as_ref().and_then(|r| r.4).map(rfc3339),
-            last_batch_size: row.as_ref().and_then(|r| r.5),
+            owner: row.as_ref().and_then(|r| r.3.clone()),
+            epoch: row.as_ref().map(|r| r.2),
+            acquired_at: row.as_ref().and_then(|r| r.4).map(rfc3339),
+            last_batch_at: row.as_ref().and_then(|r| r.5).map(rfc3339),
+            last_batch_size: row.as_ref().and_then(|r| r.6),
         });
     }
     drop(ch.close(200, "ops done".into()).await);

@@ -2,6 +2,7 @@
 //! (ingress, the payment saga, the hold-expiry sweep) goes through.
 
 use crate::amqp::{ConfirmedPublisher, PublishError, json_properties};
+use crate::layout::LayoutWatch;
 use contracts::topology::{PAY_REQUEST_TYPE, REQUEST_ID_HEADER};
 use contracts::{CommandEnvelope, MessageId, PayRequest, Topology};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
@@ -11,18 +12,24 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 pub struct CommandBus {
     publisher: ConfirmedPublisher,
     topology: Topology,
+    layout: LayoutWatch,
 }
 
 impl CommandBus {
-    pub fn new(publisher: ConfirmedPublisher, topology: Topology) -> Self {
+    /// `topology` names the deployment's queues (its partition count is the first
+    /// layout's); commands route by the current layout `layout` reads.
+    pub fn new(publisher: ConfirmedPublisher, topology: Topology, layout: LayoutWatch) -> Self {
         Self {
             publisher,
             topology,
+            layout,
         }
     }
 
-    /// Sends `env` to `partition_of(show_id)` and returns once the broker confirmed
-    /// it. The AMQP headers carry the envelope's trace (`traceparent`) and request id.
+    /// Sends `env` to its show's partition in the current layout and returns once
+    /// the broker confirmed it, and the layout it was routed by was still current
+    /// then (see [`crate::layout`]). The AMQP headers carry the envelope's trace
+    /// (`traceparent`) and request id.
     pub async fn send(&self, env: &CommandEnvelope) -> Result<(), PublishError> {
         let payload = serde_json::to_vec(env).expect("a command envelope always serializes");
         let mut headers = FieldTable::default();
@@ -33,15 +40,23 @@ impl CommandBus {
                 AMQPValue::LongString(LongString::from(rid.clone())),
             );
         }
-        let partition = self.topology.partition_of(env.show_id);
+        let routed = self.layout.route().await?;
+        let topo = &routed.topology;
         self.publisher
             .publish(
-                &self.topology.commands_exchange(),
-                &self.topology.partition_key(partition),
+                &topo.commands_exchange(),
+                &topo.partition_key(topo.partition_of(env.show_id)),
                 &payload,
                 json_properties(&env.message_id.to_string(), headers),
             )
-            .await
+            .await?;
+        Ok(self.layout.accept(&routed).await?)
+    }
+
+    /// The current layout (for a producer that publishes commands itself, as the
+    /// dead-letter replay does).
+    pub fn layout(&self) -> &LayoutWatch {
+        &self.layout
     }
 
     /// Asks the payment saga to pay a held booking (its queue, AMQP type

@@ -27,6 +27,7 @@ pub mod cache;
 pub mod catalog;
 pub mod commands;
 pub mod db;
+pub mod layout;
 pub mod localtime;
 pub mod probe;
 pub mod seatmap;

@@ -1,6 +1,7 @@
 //! One batch's commit: everything the batch's events change, written in one
 //! transaction behind the partition's epoch fence.
 
+use crate::fence::{PartitionRef, Successor};
 use crate::{StoreError, zones};
 use contracts::{BookingStatus, Event, EventEnvelope, SeatId, ShowId};
 use sqlx::{PgPool, Postgres, Transaction};
@@ -227,16 +228,17 @@ pub struct Committed {
 /// Commits one batch in one transaction: the epoch fence, new bookings, transitions,
 /// seat releases then allocations, the event log, the inbox and the outbox.
 /// Returns the outbox rows to publish and the seat-map version of each show changed.
-#[tracing::instrument(skip_all, fields(partition = p, epoch, events = events.len()))]
+#[tracing::instrument(skip_all, fields(epoch, events = events.len()))]
 pub async fn commit_batch(
     pool: &PgPool,
-    p: u16,
+    p: impl Into<PartitionRef>,
     epoch: i64,
     exchange: &str,
     message_ids: &[Uuid],
     events: &[EventEnvelope],
 ) -> Result<Committed, StoreError> {
-    let part = i16::try_from(p).unwrap_or(i16::MAX);
+    let p = p.into();
+    let (_, part) = p.keys();
     let rows = rows_of(events);
     let mut tx = pool.begin().await?;
     fence(&mut tx, p, epoch, message_ids.len()).await?;
@@ -256,26 +258,57 @@ pub async fn commit_batch(
     Ok(committed)
 }
 
+/// Records that `p`'s runner reached the seal marker of its partition (every
+/// command before it is committed), fenced by its epoch like a batch. Recording it
+/// again is a no-op.
+pub async fn seal_partition(
+    pool: &PgPool,
+    p: PartitionRef,
+    epoch: i64,
+    next: Successor,
+    owner: &str,
+) -> Result<(), StoreError> {
+    let (generation, partition) = p.keys();
+    let mut tx = pool.begin().await?;
+    fence(&mut tx, p, epoch, 0).await?;
+    sqlx::query(
+        "insert into partition_seals
+                (generation, partition, next_generation, next_partitions, owner)
+         values ($1, $2, $3, $4, $5) on conflict do nothing",
+    )
+    .bind(generation)
+    .bind(partition)
+    .bind(i16::try_from(next.generation).unwrap_or(i16::MAX))
+    .bind(i16::try_from(next.partitions).unwrap_or(i16::MAX))
+    .bind(owner)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// The fence: this runner's epoch must still be the partition's. Also locks the
 /// partition row, so a takeover waits for this commit.
 async fn fence(
     tx: &mut Transaction<'_, Postgres>,
-    p: u16,
+    p: PartitionRef,
     epoch: i64,
     messages: usize,
 ) -> Result<(), StoreError> {
+    let (generation, partition) = p.keys();
     let fenced = sqlx::query(
-        "update partitions set last_batch_at = now(), last_batch_size = $3
-          where partition = $1 and epoch = $2",
+        "update partitions set last_batch_at = now(), last_batch_size = $4
+          where generation = $1 and partition = $2 and epoch = $3",
     )
-    .bind(i16::try_from(p).unwrap_or(i16::MAX))
+    .bind(generation)
+    .bind(partition)
     .bind(epoch)
     .bind(i32::try_from(messages).unwrap_or(i32::MAX))
     .execute(&mut **tx)
     .await?;
     if fenced.rows_affected() != 1 {
         return Err(StoreError::Fenced {
-            partition: p,
+            partition: p.partition,
             epoch,
         });
     }

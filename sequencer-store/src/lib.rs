@@ -12,8 +12,8 @@ mod commit;
 mod fence;
 mod zones;
 
-pub use commit::{Committed, OutboxRow, commit_batch};
-pub use fence::{acquire_partition, already_processed};
+pub use commit::{Committed, OutboxRow, commit_batch, seal_partition};
+pub use fence::{PartitionRef, Successor, acquire_partition, already_processed, seal_of};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

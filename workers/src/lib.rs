@@ -29,6 +29,7 @@
 pub mod events;
 pub mod expiry;
 pub mod faults;
+pub mod layouts;
 pub mod reminders;
 pub mod retention;
 pub mod runner;

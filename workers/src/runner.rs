@@ -22,6 +22,8 @@
 //! takes deliveries in batches and acks a batch at once after ONE database commit,
 //! which is what makes a partition fast. It shares the one dead-letter function.
 
+mod seal;
+
 use crate::seatmaps::{SeatMapWriter, snapshot};
 use contracts::topology::REQUEST_ID_HEADER;
 use contracts::{CommandEnvelope, ShowId, Topology};
@@ -105,7 +107,7 @@ pub struct RunnerCtx {
 }
 
 #[derive(Debug, thiserror::Error)]
-enum SessionEnd {
+pub(crate) enum SessionEnd {
     #[error("shutdown")]
     Shutdown,
     #[error(transparent)]
@@ -123,16 +125,23 @@ impl From<lapin::Error> for SessionEnd {
 /// connection costs nothing; a long pause only lengthens the outage).
 const SESSION_RETRY_MAX: Duration = Duration::from_secs(1);
 
-/// Runs partition `p` until `shutdown`, reconnecting after failures.
-pub async fn run_partition(ctx: Arc<RunnerCtx>, p: u16, shutdown: CancellationToken) {
+/// Runs partition `p` of `topo`'s layout until `shutdown`, reconnecting after
+/// failures.
+pub async fn run_partition(
+    ctx: Arc<RunnerCtx>,
+    topo: Topology,
+    p: u16,
+    shutdown: CancellationToken,
+) {
+    let label = topo.partition_label(p);
     let mut delay = Duration::from_millis(ctx.settings.retry_initial_ms).min(SESSION_RETRY_MAX);
     let max = Duration::from_millis(ctx.settings.retry_max_ms).min(SESSION_RETRY_MAX);
     loop {
         let started = Instant::now();
-        match run_session(&ctx, p, &shutdown).await {
+        match run_session(&ctx, &topo, p, &shutdown).await {
             Ok(()) | Err(SessionEnd::Shutdown) => return,
             Err(SessionEnd::Failed(e)) => {
-                tracing::warn!(partition = p, error = %e, retry_in = ?delay, "runner session ended");
+                tracing::warn!(partition = %label, error = %e, retry_in = ?delay, "runner session ended");
             }
         }
         if started.elapsed() > max {
@@ -147,34 +156,63 @@ pub async fn run_partition(ctx: Arc<RunnerCtx>, p: u16, shutdown: CancellationTo
 }
 
 /// The in-memory side of a partition session.
-struct Partition {
-    p: u16,
-    epoch: Option<i64>,
+pub(crate) struct Partition {
+    pub(crate) p: u16,
+    /// The names of its layout generation.
+    pub(crate) topo: Topology,
+    /// How logs and metrics name it.
+    pub(crate) label: String,
+    pub(crate) epoch: Option<i64>,
     shows: HashMap<ShowId, (ShowState, Instant)>,
+    /// Once sealed (an old layout's partition past its seal marker): the layout its
+    /// commands are forwarded to.
+    pub(crate) sealed: Option<Topology>,
+}
+
+impl Partition {
+    pub(crate) fn key(&self) -> store::PartitionRef {
+        store::PartitionRef {
+            generation: self.topo.generation,
+            partition: self.p,
+        }
+    }
 }
 
 async fn run_session(
     ctx: &RunnerCtx,
+    topo: &Topology,
     p: u16,
     shutdown: &CancellationToken,
 ) -> Result<(), SessionEnd> {
-    let conn = platform::amqp::connect(&ctx.amqp_url, &format!("{}-p{p}", ctx.owner)).await?;
-    let res = consume(ctx, p, shutdown, &conn).await;
+    let name = format!("{}-{}", ctx.owner, topo.partition_key(p));
+    let conn = platform::amqp::connect(&ctx.amqp_url, &name).await?;
+    let res = consume(ctx, topo, p, shutdown, &conn).await;
     drop(conn.close(200, "runner session over".into()).await);
     res
 }
 
 async fn consume(
     ctx: &RunnerCtx,
+    topo: &Topology,
     p: u16,
     shutdown: &CancellationToken,
     conn: &lapin::Connection,
 ) -> Result<(), SessionEnd> {
+    let mut part = Partition {
+        p,
+        topo: topo.clone(),
+        label: topo.partition_label(p),
+        epoch: None,
+        shows: HashMap::new(),
+        sealed: None,
+    };
+    // A partition of a later layout waits for its parent's seal (see `seal`).
+    seal::wait_for_parent(ctx, &part, shutdown).await?;
     let ch = conn.create_channel().await?;
     ch.basic_qos(ctx.settings.prefetch, BasicQosOptions::default())
         .await?;
-    let queue = ctx.topology.partition_queue(p);
-    let tag = format!("{}-p{p}", ctx.owner);
+    let queue = topo.partition_queue(p);
+    let tag = format!("{}-{}", ctx.owner, topo.partition_key(p));
     // Its own consumer, not `platform::amqp::consume`: a partition is consumed in
     // batches, acked at once after one database commit (see the module doc).
     let mut consumer = ch
@@ -185,12 +223,7 @@ async fn consume(
             FieldTable::default(),
         )
         .await?;
-    tracing::info!(partition = p, queue = %queue, "runner consuming (active when the broker says so)");
-    let mut part = Partition {
-        p,
-        epoch: None,
-        shows: HashMap::new(),
-    };
+    tracing::info!(partition = %part.label, queue = %queue, "runner consuming (active when the broker says so)");
     let idle = Duration::from_secs(ctx.settings.show_idle_secs);
     // How often idle show states are looked for.
     let sweep_every = idle.min(Duration::from_secs(30));
@@ -221,12 +254,16 @@ async fn consume(
                 Some(None) | None => break,
             }
         }
-        process_batch(ctx, &ch, &mut part, batch, shutdown).await?;
+        seal::process(ctx, &ch, &mut part, batch, shutdown).await?;
     }
 }
 
 /// Why a message cannot ever be applied.
-fn poison_reason(d: &Delivery, topo: &Topology, p: u16) -> Result<CommandEnvelope, String> {
+pub(crate) fn poison_reason(
+    d: &Delivery,
+    topo: &Topology,
+    p: u16,
+) -> Result<CommandEnvelope, String> {
     let env: CommandEnvelope =
         serde_json::from_slice(&d.data).map_err(|e| format!("unparseable command: {e}"))?;
     let want = topo.partition_of(env.show_id);
@@ -240,12 +277,12 @@ fn poison_reason(d: &Delivery, topo: &Topology, p: u16) -> Result<CommandEnvelop
 }
 
 /// Where partition `p`'s commands that can never be applied go.
-fn dead_letter_to(topo: &Topology, p: u16) -> DeadLetterTo {
+pub(crate) fn dead_letter_to(topo: &Topology, p: u16) -> DeadLetterTo {
     DeadLetterTo {
         exchange: topo.commands_dlx(),
         routing_key: topo.partition_key(p),
         source_queue: topo.partition_queue(p),
-        metric_label: ("partition", p.to_string()),
+        metric_label: ("partition", topo.partition_label(p)),
     }
 }
 
@@ -256,7 +293,7 @@ struct Applied {
     unloadable: Vec<(CommandEnvelope, String)>,
 }
 
-async fn process_batch(
+pub(crate) async fn process_batch(
     ctx: &RunnerCtx,
     ch: &Channel,
     part: &mut Partition,
@@ -268,12 +305,12 @@ async fn process_batch(
     let mut commands = Vec::with_capacity(batch.len());
     let mut poison = Vec::new();
     for d in &batch {
-        match poison_reason(d, &ctx.topology, p) {
+        match poison_reason(d, &part.topo, p) {
             Ok(env) => commands.push(env),
             Err(reason) => poison.push((d, reason)),
         }
     }
-    metrics::histogram!("runner_batch_size", "partition" => p.to_string())
+    metrics::histogram!("runner_batch_size", "partition" => part.label.clone())
         .record(batch.len() as f64);
 
     if Faults::take(&ctx.faults.crash_before_commit) {
@@ -290,7 +327,7 @@ async fn process_batch(
     // Settle. Dead-lettering comes after the commit and before the ack: a failure
     // here ends the session unacked, and the redelivery finds the committed commands
     // in the inbox and sets the same ones aside again.
-    let to = dead_letter_to(&ctx.topology, p);
+    let to = dead_letter_to(&part.topo, p);
     for (d, reason) in poison {
         platform::amqp::dead_letter(&ctx.dead_letters, &to, Parcel::of(d), &reason)
             .await
@@ -336,7 +373,6 @@ async fn commit_with_retry(
     commands: &[CommandEnvelope],
     shutdown: &CancellationToken,
 ) -> Result<Applied, SessionEnd> {
-    let p = part.p;
     let mut delay = Duration::from_millis(ctx.settings.retry_initial_ms);
     let max = Duration::from_millis(ctx.settings.retry_max_ms);
     loop {
@@ -344,7 +380,7 @@ async fn commit_with_retry(
             Ok(applied) => return Ok(applied),
             Err(StoreError::Fenced { epoch, .. }) => {
                 tracing::warn!(
-                    partition = p,
+                    partition = %part.label,
                     epoch,
                     "fenced: another runner owns this partition"
                 );
@@ -358,9 +394,9 @@ async fn commit_with_retry(
                 // Transient (or unknown): the in-memory states may be ahead of the
                 // database; reload them on the next try. Never dead-letter here.
                 part.shows.clear();
-                metrics::counter!("runner_commit_retries_total", "partition" => p.to_string())
+                metrics::counter!("runner_commit_retries_total", "partition" => part.label.clone())
                     .increment(1);
-                tracing::warn!(partition = p, error = %e, retry_in = ?delay, "batch commit failed; retrying");
+                tracing::warn!(partition = %part.label, error = %e, retry_in = ?delay, "batch commit failed; retrying");
                 tokio::select! {
                     () = shutdown.cancelled() => return Err(SessionEnd::Shutdown),
                     () = tokio::time::sleep(delay) => {}
@@ -371,6 +407,20 @@ async fn commit_with_retry(
     }
 }
 
+/// This session's epoch of the partition: acquired on its first batch.
+pub(crate) async fn acquire(ctx: &RunnerCtx, part: &mut Partition) -> Result<i64, StoreError> {
+    if let Some(e) = part.epoch {
+        return Ok(e);
+    }
+    let e = store::acquire_partition(&ctx.pool, part.key(), &ctx.owner).await?;
+    tracing::info!(partition = %part.label, epoch = e, owner = %ctx.owner, "partition acquired");
+    ctx.seatmaps
+        .refresh_recent(ctx.pool.clone(), part.topo.clone(), part.p);
+    part.shows.clear();
+    part.epoch = Some(e);
+    Ok(e)
+}
+
 /// Acquires the partition if needed, applies the not-yet-processed commands, and
 /// commits: database work only. Commands for a show that cannot be loaded are
 /// returned with the reason, for the caller to dead-letter.
@@ -379,19 +429,7 @@ async fn try_commit(
     part: &mut Partition,
     commands: &[CommandEnvelope],
 ) -> Result<Applied, StoreError> {
-    let p = part.p;
-    let epoch = match part.epoch {
-        Some(e) => e,
-        None => {
-            let e = store::acquire_partition(&ctx.pool, p, &ctx.owner).await?;
-            tracing::info!(partition = p, epoch = e, owner = %ctx.owner, "partition acquired");
-            ctx.seatmaps
-                .refresh_recent(ctx.pool.clone(), ctx.topology.clone(), p);
-            part.shows.clear();
-            part.epoch = Some(e);
-            e
-        }
-    };
+    let epoch = acquire(ctx, part).await?;
     let ids: Vec<Uuid> = commands.iter().map(|c| c.message_id.0).collect();
     let seen: std::collections::HashSet<Uuid> = if ids.is_empty() {
         Default::default()
@@ -431,7 +469,7 @@ async fn try_commit(
         }
         let (state, used) = part.shows.get_mut(&cmd.show_id).expect("loaded just above");
         *used = now;
-        let span = tracing::info_span!("sequencer.apply", partition = p, booking_id = %cmd.command.booking_id());
+        let span = tracing::info_span!("sequencer.apply", partition = %part.label, booking_id = %cmd.command.booking_id());
         platform::trace::attach(&span, cmd.trace);
         let _entered = span.enter();
         let apply_started = Instant::now();
@@ -442,7 +480,7 @@ async fn try_commit(
         }
         for e in &out {
             tracing::info!(
-                partition = p,
+                partition = %part.label,
                 booking_id = %e.booking_id,
                 event = e.event.routing_key(),
                 request_id = cmd.request_id.as_deref().unwrap_or(""),
@@ -453,19 +491,19 @@ async fn try_commit(
         events.extend(out);
         applied.push(cmd.message_id.0);
     }
-    metrics::histogram!("sequencer_apply_seconds", "partition" => p.to_string())
+    metrics::histogram!("sequencer_apply_seconds", "partition" => part.label.clone())
         .record(apply_time.as_secs_f64());
     let started = Instant::now();
     let committed = store::commit_batch(
         &ctx.pool,
-        p,
+        part.key(),
         epoch,
         &ctx.topology.events_exchange(),
         &applied,
         &events,
     )
     .await?;
-    metrics::histogram!("runner_commit_seconds", "partition" => p.to_string())
+    metrics::histogram!("runner_commit_seconds", "partition" => part.label.clone())
         .record(started.elapsed().as_secs_f64());
     Ok(Applied {
         committed,

@@ -1,6 +1,6 @@
 //! `Workers::build(settings)` then `run_until_stopped()`.
 
-use crate::runner::{Faults, RunnerCtx, run_partition};
+use crate::runner::{Faults, RunnerCtx};
 use crate::seatmaps::SeatMapWriter;
 use platform::Settings;
 use platform::amqp::ConfirmedPublisher;
@@ -42,7 +42,7 @@ impl Workers {
         )
         .await?;
         let ch = conn.create_channel().await?;
-        platform::amqp::declare_topology(&ch, &topo, settings.amqp.queue_shape()).await?;
+        platform::layout::declare_queues(&ch, &pool, &topo, settings.amqp.queue_shape()).await?;
         drop(conn.close(200, "setup done".into()).await);
         let partitions: Vec<u16> = if settings.workers.partitions.is_empty() {
             topo.all_partitions().collect()
@@ -118,11 +118,13 @@ impl Workers {
             ),
             dead_letters: publisher.clone(),
         });
-        let mut runners = JoinSet::new();
-        for p in &self.partitions {
-            runners.spawn(run_partition(ctx.clone(), *p, stop.clone()));
-        }
-        drop(ctx);
+        let grace = Duration::from_secs(s.workers.shutdown_grace_secs);
+        let runners = tokio::spawn(crate::layouts::supervise(
+            ctx,
+            self.partitions.clone(),
+            grace,
+            stop.clone(),
+        ));
         let mut background = JoinSet::new();
         let publisher_task = tokio::spawn(crate::events::run_publisher(
             pool.clone(),
@@ -142,7 +144,11 @@ impl Workers {
             Duration::from_secs(s.workers.retention_sweep_secs),
             stop.clone(),
         ));
-        let commands = CommandBus::new(publisher.clone(), topo.clone());
+        let commands = CommandBus::new(
+            publisher.clone(),
+            topo.clone(),
+            platform::layout::LayoutWatch::spawn(&pool, topo.clone()),
+        );
         background.spawn(crate::expiry::run(
             pool.clone(),
             commands.clone(),
@@ -221,6 +227,7 @@ impl Workers {
         }
         background.spawn(watch_queue_depths(
             s.amqp.url.clone(),
+            pool.clone(),
             topo.clone(),
             self.partitions.clone(),
             stop.clone(),
@@ -236,15 +243,8 @@ impl Workers {
         shutdown.await;
         tracing::info!("workers stopping");
         stop.cancel();
-        let grace = Duration::from_secs(s.workers.shutdown_grace_secs);
-        let drained = tokio::time::timeout(grace, async {
-            while runners.join_next().await.is_some() {}
-        })
-        .await;
-        if drained.is_err() {
-            tracing::warn!("runners did not stop within the grace period; aborting them");
-            runners.abort_all();
-        }
+        // The supervisor gives its runners the grace period, then aborts them.
+        drop(runners.await);
         // Runners are gone, so the event channel closes and the publisher drains.
         drop(tokio::time::timeout(grace, publisher_task).await);
         background.abort_all();
@@ -256,9 +256,10 @@ impl Workers {
 const QUEUE_DEPTH_EVERY: Duration = Duration::from_secs(5);
 
 /// Every few seconds, the depth and consumer count of this process's partition
-/// queues and of the dead-letter queues, as gauges.
+/// queues (in the current layout) and of the dead-letter queues, as gauges.
 async fn watch_queue_depths(
     url: String,
+    pool: sqlx::PgPool,
     topo: contracts::Topology,
     partitions: Vec<u16>,
     stop: CancellationToken,
@@ -266,7 +267,7 @@ async fn watch_queue_depths(
     loop {
         tokio::select! {
             () = stop.cancelled() => return,
-            res = sample_queue_depths(&url, &topo, &partitions) => {
+            res = sample_queue_depths(&url, &pool, &topo, &partitions) => {
                 let Err(e) = res;
                 tracing::debug!(error = %e, "queue depth watch failed; retrying");
             }
@@ -281,18 +282,27 @@ async fn watch_queue_depths(
 /// Samples the queue depths on one connection until it fails.
 async fn sample_queue_depths(
     url: &str,
-    topo: &contracts::Topology,
-    partitions: &[u16],
-) -> Result<std::convert::Infallible, lapin::Error> {
+    pool: &sqlx::PgPool,
+    root: &contracts::Topology,
+    roots: &[u16],
+) -> anyhow::Result<std::convert::Infallible> {
     let conn = platform::amqp::connect(url, "workers-metrics").await?;
     let ch = conn.create_channel().await?;
+    let topo = root;
     loop {
-        for p in partitions {
+        let gens = platform::layout::generations(pool, root.partitions).await?;
+        let layout = platform::layout::current(&gens)
+            .ok_or_else(|| anyhow::anyhow!("no current partition layout"))?;
+        let now = root.at_layout(layout.generation, layout.partitions);
+        for p in now
+            .all_partitions()
+            .filter(|p| roots.contains(&(p % root.partitions)))
+        {
             let (depth, consumers) =
-                platform::amqp::queue_counts(&ch, &topo.partition_queue(*p)).await?;
-            metrics::gauge!("partition_queue_depth", "partition" => p.to_string())
+                platform::amqp::queue_counts(&ch, &now.partition_queue(p)).await?;
+            metrics::gauge!("partition_queue_depth", "partition" => now.partition_label(p))
                 .set(f64::from(depth));
-            metrics::gauge!("partition_consumers", "partition" => p.to_string())
+            metrics::gauge!("partition_consumers", "partition" => now.partition_label(p))
                 .set(f64::from(consumers));
         }
         for q in topo.dead_letter_queues() {

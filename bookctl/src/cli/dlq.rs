@@ -116,7 +116,12 @@ async fn dlq_on(
                 pool.close().await;
                 print_dry_run(out, json, &queue, &lines?, &peeked.not_found)?;
             } else {
-                let outcome = ops::dlq::replay(conn, &topo, &queue, &selection).await?;
+                let pool = platform::db::pool(&settings.database)?;
+                let layout = platform::layout::LayoutWatch::spawn(&pool, topo.clone());
+                let outcome = ops::dlq::replay(conn, &topo, &layout, &queue, &selection).await;
+                drop(layout);
+                pool.close().await;
+                let outcome = outcome?;
                 if json {
                     writeln!(out, "{}", serde_json::to_string(&outcome)?)?;
                 } else {

@@ -39,6 +39,24 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum PartitionsCmd {
+    /// Grow the partition count to N (a multiple of the current count) while
+    /// bookings go on: nothing lost, per-show order kept (docs/repartition.md).
+    /// Running it again continues an interrupted growth.
+    Grow {
+        /// The new partition count.
+        partitions: u16,
+        /// Stop once the new layout takes the traffic; run again to seal and retire
+        /// the old one.
+        #[arg(long)]
+        stop_after_flip: bool,
+        /// Longest wait for the old partitions' seals, in seconds.
+        #[arg(long, default_value_t = 600)]
+        timeout_secs: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Create the database if needed and apply every pending migration.
     Migrate,
@@ -87,8 +105,12 @@ pub enum Cmd {
         #[command(subcommand)]
         command: RefundCmd,
     },
-    /// Each partition: queue depth, consumers, owner (active worker), epoch, last batch.
-    Partitions,
+    /// Each partition: queue depth, consumers, owner (active worker), epoch, last batch;
+    /// `partitions grow N` changes the partition count under load.
+    Partitions {
+        #[command(subcommand)]
+        command: Option<PartitionsCmd>,
+    },
     /// Check money against seats over the whole database and with the payment
     /// gateway: every confirmed booking has a captured payment (at the gateway too,
     /// for it, in full), every captured payment a ticket or a refund, every refund
@@ -340,7 +362,12 @@ pub async fn run(
         }
         Cmd::Dlq { command } => dlq::run(settings, command, json, out, input).await?,
         Cmd::Refund { command } => refund::run(settings, &pool()?, command, json, out).await?,
-        Cmd::Partitions => status::partitions(settings, &pool()?, json, out).await?,
+        Cmd::Partitions { command: None } => {
+            status::partitions(settings, &pool()?, json, out).await?;
+        }
+        Cmd::Partitions {
+            command: Some(command),
+        } => status::grow(settings, &pool()?, command, json, out).await?,
         Cmd::Reconcile => status::reconcile(settings, &pool()?, json, out).await?,
     }
     Ok(())

@@ -5,6 +5,57 @@ use platform::Settings;
 use serde_json::json;
 use std::io::Write;
 
+/// `bookctl partitions grow N`: each step on a line as it happens, the outcome last.
+pub(super) async fn grow(
+    settings: &Settings,
+    pool: &sqlx::PgPool,
+    command: super::PartitionsCmd,
+    json: bool,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let super::PartitionsCmd::Grow {
+        partitions,
+        stop_after_flip,
+        timeout_secs,
+    } = command;
+    let opts = ops::grow::GrowOptions {
+        target: partitions,
+        stop_after_flip,
+        timeout: std::time::Duration::from_secs(timeout_secs),
+    };
+    let conn = platform::amqp::connect(&settings.amqp.url, "bookctl").await?;
+    let mut lines = Vec::new();
+    let res = ops::grow::grow(
+        &conn,
+        pool,
+        &settings.topology(),
+        settings.amqp.queue_shape(),
+        &opts,
+        &mut |line: &str| {
+            eprintln!("{line}");
+            lines.push(line.to_owned());
+        },
+    )
+    .await;
+    drop(conn.close(200, "bookctl done".into()).await);
+    let report = res?;
+    if json {
+        writeln!(out, "{}", json!({ "report": report, "steps": lines }))?;
+    } else {
+        writeln!(
+            out,
+            "{}: generation {} with {} partitions (from generation {} with {}); {} forwarded",
+            report.state,
+            report.generation,
+            report.partitions,
+            report.from_generation,
+            report.from_partitions,
+            report.forwarded
+        )?;
+    }
+    Ok(())
+}
+
 /// Every partition queue: depth, consumers, owner, epoch and last batch.
 pub(super) async fn partitions(
     settings: &Settings,
@@ -23,7 +74,12 @@ pub(super) async fn partitions(
             .iter()
             .map(|p| {
                 vec![
-                    p.partition.to_string(),
+                    if p.generation == 1 {
+                        p.partition.to_string()
+                    } else {
+                        format!("g{}.{}", p.generation, p.partition)
+                    },
+                    p.layout.to_owned(),
                     p.queue.clone(),
                     p.messages.to_string(),
                     p.consumers.to_string(),
@@ -38,6 +94,7 @@ pub(super) async fn partitions(
             out,
             &[
                 "PARTITION",
+                "LAYOUT",
                 "QUEUE",
                 "MESSAGES",
                 "CONSUMERS",

@@ -194,7 +194,14 @@ pub async fn replay_dlq(
             .map(|a| Json(a).into_response());
     }
     let conn = connect(&state).await?;
-    let res = ops::dlq::replay(&conn, &state.topology, &queue, &selection).await;
+    let res = ops::dlq::replay(
+        &conn,
+        &state.topology,
+        state.commands.layout(),
+        &queue,
+        &selection,
+    )
+    .await;
     close(conn).await;
     let outcome = res.map_err(ops_error)?;
     tracing::warn!(

@@ -2,20 +2,24 @@
 //! removed from the dead-letter queue only once the broker confirmed the publish.
 
 use super::*;
+use platform::layout::LayoutWatch;
 
 /// Publishes each selected message back to its source and, once the broker has
 /// confirmed it, removes it from `queue`; every other message stays. Safe to
 /// repeat: the sequencer's inbox makes an already-applied message id a no-op.
-#[tracing::instrument(skip(conn, topo))]
+/// Commands go to their show's partition in the current layout, by the same rule
+/// as every producer's (`platform::layout`).
+#[tracing::instrument(skip(conn, topo, layout))]
 pub async fn replay(
     conn: &Connection,
     topo: &Topology,
+    layout: &LayoutWatch,
     queue: &str,
     selection: &Selection,
 ) -> Result<ReplayOutcome, OpsError> {
     let q = resolve(topo, queue)?;
     let taken = Taken::take(conn, &q.name, SCAN_MAX).await?;
-    let res = replay_taken(conn, topo, &q, &taken, selection).await;
+    let res = replay_taken(conn, topo, layout, &q, &taken, selection).await;
     // Requeues whatever was not replayed (also after a failure).
     taken.put_back().await?;
     res
@@ -24,6 +28,7 @@ pub async fn replay(
 async fn replay_taken(
     conn: &Connection,
     topo: &Topology,
+    layout: &LayoutWatch,
     q: &DeadLetterQueue,
     taken: &Taken,
     selection: &Selection,
@@ -46,7 +51,16 @@ async fn replay_taken(
         if !selection.picks(m.message_id.as_deref()) {
             continue;
         }
-        let target = match route_back(topo, q.kind, &d.properties, &d.data) {
+        let routed = match q.kind {
+            DlqKind::Commands => Some(layout.route().await.map_err(|e| OpsError::Replay {
+                message_id: m.message_id.clone().unwrap_or_default(),
+                replayed: out.replayed,
+                detail: e.to_string(),
+            })?),
+            _ => None,
+        };
+        let to = routed.as_ref().map_or(topo, |r| &r.topology);
+        let target = match route_back(to, q.kind, &d.properties, &d.data) {
             Ok(t) => t,
             Err(reason) => {
                 out.skipped.push(Skipped {
@@ -58,7 +72,11 @@ async fn replay_taken(
         };
         let id = target.properties.message_id().clone();
         let id = id.map(|s| s.to_string()).unwrap_or_default();
-        if let Err(detail) = publish_confirmed(&publisher, &target, &d.data).await {
+        let mut sent = publish_confirmed(&publisher, &target, &d.data).await;
+        if let (Ok(()), Some(r)) = (&sent, &routed) {
+            sent = layout.accept(r).await.map_err(|e| e.to_string());
+        }
+        if let Err(detail) = sent {
             drop(publisher.close(200, "replay failed".into()).await);
             return Err(OpsError::Replay {
                 message_id: id,

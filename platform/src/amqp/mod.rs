@@ -35,7 +35,10 @@ pub use consume::{Backoff, ConsumerConfig, Failure, Handler, consume};
 pub use dead_letter::{DeadLetterTo, Parcel, dead_letter};
 pub use headers::delivery_count;
 pub use publish::{ConfirmedPublisher, PublishError, json_properties};
-pub use topology::{QueueShape, declare_topology, delete_topology, partition_queue_args};
+pub use topology::{
+    QueueShape, declare_partitions, declare_shared, declare_topology, delete_topology,
+    partition_queue_args,
+};
 
 /// Longest wait for one broker node to accept a connection (before the next is tried)
 /// (a node that is down but not refusing, e.g. behind a dropped route, would otherwise

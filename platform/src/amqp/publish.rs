@@ -27,6 +27,10 @@ pub enum PublishError {
     /// the caller is answered at once rather than queued behind another attempt.
     #[error("rabbitmq is unreachable; reconnecting (next attempt within {0:?})")]
     Reconnecting(Duration),
+    /// A command whose partition layout could not be known, or changed before its
+    /// confirm (see `crate::layout`): not accepted, a retry routes it anew.
+    #[error(transparent)]
+    Layout(#[from] crate::layout::LayoutError),
 }
 
 /// Pause after a failed reconnect before the next attempt, doubled per failure up to

@@ -94,8 +94,19 @@ async fn bind(ch: &Channel, queue: &str, exchange: &str, key: &str) -> Result<()
     .await
 }
 
-/// Declares every exchange and queue of the pipeline (idempotent).
+/// Declares every exchange and queue of the pipeline (idempotent), with the
+/// partition queues of `topo`'s layout.
 pub async fn declare_topology(
+    ch: &Channel,
+    topo: &Topology,
+    shape: QueueShape,
+) -> Result<(), lapin::Error> {
+    declare_shared(ch, topo, shape).await?;
+    declare_partitions(ch, topo, shape).await
+}
+
+/// Declares every exchange and queue of the pipeline but the partition queues.
+pub async fn declare_shared(
     ch: &Channel,
     topo: &Topology,
     shape: QueueShape,
@@ -151,6 +162,15 @@ pub async fn declare_topology(
             bind(ch, &queue, &topo.events_exchange(), key).await?;
         }
     }
+    Ok(())
+}
+
+/// Declares the partition queues of `topo`'s layout, bound to the commands exchange.
+pub async fn declare_partitions(
+    ch: &Channel,
+    topo: &Topology,
+    shape: QueueShape,
+) -> Result<(), lapin::Error> {
     for p in topo.all_partitions() {
         ch.queue_declare(
             topo.partition_queue(p).into(),

@@ -37,6 +37,7 @@ mod ratelimit;
 mod recurring;
 mod refunds;
 mod reminders;
+mod repartition;
 mod reports;
 mod sales_rollup;
 mod scopes;
