@@ -240,3 +240,35 @@ mod request_id_tests {
         assert!(!is_valid_request_id("caf\u{e9}".as_bytes()));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_layout_keeps_its_names_and_later_ones_get_their_own() {
+        let t = Topology::new("x.", 16);
+        assert_eq!(t.partition_queue(3), "x.booking.commands.p3");
+        assert_eq!(t.partition_key(3), "p3");
+        assert_eq!(t.partition_label(3), "3");
+        let g = t.at_layout(2, 64);
+        assert_eq!(g.partition_queue(35), "x.booking.commands.g2.p35");
+        assert_eq!(g.partition_key(35), "g2.p35");
+        assert_eq!(g.partition_label(35), "g2.35");
+        assert_eq!(g.commands_exchange(), t.commands_exchange());
+        assert_eq!(g.all_partitions().count(), 64);
+    }
+
+    /// A count grown by a multiple moves each show to a partition whose parent (its
+    /// number modulo the old count) is the show's old partition: the rule that lets
+    /// each new partition wait for one old one only.
+    #[test]
+    fn a_show_in_a_grown_layout_descends_from_its_old_partition() {
+        let t = Topology::new("", 16);
+        let g = t.at_layout(2, 64);
+        for i in 0..5_000u128 {
+            let show = ShowId(uuid::Uuid::from_u128(i.wrapping_mul(0x9e37_79b9_7f4a_7c15)));
+            assert_eq!(g.partition_of(show) % 16, t.partition_of(show));
+        }
+    }
+}

@@ -101,7 +101,7 @@ pub async fn grow(
             progress(&format!("already {target} partitions"));
             return Ok(report(old, old, "done", 0));
         }
-        if target < old.partitions || target % old.partitions != 0 {
+        if target < old.partitions || !target.is_multiple_of(old.partitions) {
             return Err(bad(format!(
                 "{target} is not a multiple of the current {} partitions: a new count must be \
                  one, so that every new partition takes its shows from exactly one old one",

@@ -116,9 +116,9 @@ impl TestSystem {
     /// Waits until the booking is held again after a declined payment.
     pub async fn wait_declined(&self, token: &str, id: &str) -> serde_json::Value {
         // The sequencer's own record of the decline first: the saga marks the attempt
-        // failed before the sequencer has even applied its start, so "held with a failed
-        // payment" can be read in between, and a pay request then meets the attempt's
-        // start (409 `payment_in_progress`; seen in CI).
+        // failed before the sequencer has applied it, so a test that means "held again"
+        // (not "payment failed") waits for the event. Paying again in between is taken
+        // (journey::paying_again_after_a_decline_is_taken_before_the_booking_reads_held_again).
         self.eventually(
             crate::BOOKING_WAIT,
             "the sequencer recorded the decline",

@@ -292,8 +292,11 @@ pub async fn run(
         Cmd::Topology => {
             let conn = platform::amqp::connect(&settings.amqp.url, "bookctl").await?;
             let ch = conn.create_channel().await?;
-            platform::amqp::declare_topology(
+            // The partition queues of every layout not retired (the first layout's
+            // before any growth, or when PostgreSQL does not answer).
+            platform::layout::declare_queues(
                 &ch,
+                &pool()?,
                 &settings.topology(),
                 settings.amqp.queue_shape(),
             )

@@ -187,6 +187,10 @@ async fn assert_grown(sys: &TestSystem, answered: Vec<Answered>) {
     drop(conn.close(200, "done".into()).await);
 }
 
+/// One growth at a time: each declares 80 quorum queues and runs 80 runners, which
+/// two at once on a 2-core machine turn into a test of the broker's patience.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn setup() -> (TestSystem, Vec<contracts::ShowId>, Vec<String>) {
     let sys = system().await;
     let mut shows = Vec::new();
@@ -217,6 +221,7 @@ async fn finish(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn growing_from_16_to_64_partitions_under_load_loses_nothing_and_keeps_each_buyers_order() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let (sys, shows, tokens) = setup().await;
     let stop = Arc::new(AtomicBool::new(false));
     let load = start_load(&sys, &shows, &tokens, &stop);
@@ -229,6 +234,7 @@ async fn growing_from_16_to_64_partitions_under_load_loses_nothing_and_keeps_eac
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_growth_interrupted_by_a_workers_crash_after_the_flip_continues_when_run_again() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let (mut sys, shows, tokens) = setup().await;
     let stop = Arc::new(AtomicBool::new(false));
     let load = start_load(&sys, &shows, &tokens, &stop);

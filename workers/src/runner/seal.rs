@@ -108,7 +108,7 @@ async fn seal(
         || m.partition != part.p
         || m.next_generation <= m.generation
         || m.next_partitions == 0
-        || m.next_partitions % part.topo.partitions != 0
+        || !m.next_partitions.is_multiple_of(part.topo.partitions)
     {
         // Never written by `bookctl`: refuse it rather than seal on it.
         return Err(SessionEnd::Failed(anyhow::anyhow!(
