@@ -519,17 +519,21 @@ async fn cancelling_a_show_releases_holds_refunds_payments_in_full_and_stops_sal
         released["reason_detail"]["detail"], "show_cancelled",
         "{released}"
     );
-    let refund: (Option<String>, Option<i64>) =
-        sqlx::query_as("select refund_status, refund_amount from payments where booking_id = $1")
-            .bind(paid_id.parse::<uuid::Uuid>().unwrap())
-            .fetch_one(&sys.pool)
-            .await
-            .unwrap();
-    assert_eq!(
-        refund,
-        (Some("succeeded".into()), Some(50_000)),
-        "a full refund"
-    );
+    // The saga sends `RefundCompleted` before it marks its own row (so that a lost
+    // send is found again by its poll): the booking can read `refunded` a moment
+    // before the payment row says `succeeded`.
+    let full_refund = (Some("succeeded".to_owned()), Some(50_000_i64));
+    sys.eventually(Duration::from_secs(10), "a full refund", || async {
+        let refund: (Option<String>, Option<i64>) = sqlx::query_as(
+            "select refund_status, refund_amount from payments where booking_id = $1",
+        )
+        .bind(paid_id.parse::<uuid::Uuid>().unwrap())
+        .fetch_one(&sys.pool)
+        .await
+        .unwrap();
+        refund == full_refund
+    })
+    .await;
     let live: i64 = sqlx::query_scalar(
         "select count(*) from booking_seats where show_id = $1 and released_at is null",
     )
