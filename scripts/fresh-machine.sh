@@ -176,6 +176,16 @@ if [[ -n ${FRESH_TMPFS:-} ]]; then
 fi
 nice -n 19 debootstrap --variant=minbase --include=gcc,libc6-dev,curl,ca-certificates \
     "$SUITE" "$R" "$MIRROR" >"$LOGS/debootstrap.log" 2>&1 || { tail -20 "$LOGS/debootstrap.log"; fail "debootstrap"; }
+# The certificate authorities this host's administrator added
+# (/usr/local/share/ca-certificates): a machine behind a TLS-inspecting proxy, as
+# this one, has them too, or nothing it fetches over HTTPS verifies (pip found no
+# PyPI without them in the eighth run). Debian's own bundle is the root's already.
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+    mkdir -p "$R/usr/local/share/ca-certificates"
+    cp /usr/local/share/ca-certificates/*.crt "$R/usr/local/share/ca-certificates/"
+    chroot "$R" update-ca-certificates >/dev/null 2>&1 || fail "update-ca-certificates in the root"
+    echo "   the host's added CAs trusted in the root: $(cd /usr/local/share/ca-certificates && echo *.crt)"
+fi
 # The host's apt sources and its Acquire settings (mirror, proxy, date checks).
 rm -f "$R/etc/apt/sources.list"
 cp /etc/apt/sources.list.d/*.sources "$R/etc/apt/sources.list.d/" 2>/dev/null || true
