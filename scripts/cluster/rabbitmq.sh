@@ -178,9 +178,9 @@ status)
     ctl 1 cluster_status
     ;;
 queues)
-    # JSON: every queue with its leader, replicas and consumer count, as node N
-    # (default 1) sees them.
-    ctl "${3:-1}" list_queues name leader members consumers --formatter json --quiet
+    # JSON: every queue with its leader, replicas, the replicas running and consumer
+    # count, as node N (default 1) sees them.
+    ctl "${3:-1}" list_queues name leader members online consumers --formatter json --quiet
     ;;
 connections)
     # JSON: every client connection (name, TLS or not), as node N (default 1) sees them.

@@ -40,6 +40,8 @@ pub struct QueuePlacement {
     /// 1..=3.
     pub leader: usize,
     pub members: Vec<usize>,
+    /// The members running (a quorum queue's `online`).
+    pub online: Vec<usize>,
     pub consumers: u64,
 }
 
@@ -126,6 +128,10 @@ impl RabbitCluster {
                     QueuePlacement {
                         leader: node(&r["leader"])?,
                         members: r["members"]
+                            .as_array()
+                            .map(|m| m.iter().filter_map(node).collect())
+                            .unwrap_or_default(),
+                        online: r["online"]
                             .as_array()
                             .map(|m| m.iter().filter_map(node).collect())
                             .unwrap_or_default(),

@@ -98,6 +98,30 @@ async fn bookings_survive_the_loss_of_a_partition_leader_stopped_then_killed() {
     let fault_a = fault(&sys, || cluster.stop_node(stopped)).await;
     let a = recovered(&cluster, &sys, &load, stopped, &target, &pipeline, fault_a).await;
     cluster.start_node(stopped);
+    // As an operator would: the next fault only once the node is back in every
+    // queue of the pipeline. Killing a second node before the first rejoined takes
+    // two of three members away, and a quorum queue then rightly takes nothing.
+    let rejoined = poll(RECOVERY_MAX, Duration::from_millis(500), || async {
+        let ask = if stopped == 1 { 2 } else { 1 };
+        let queues = tokio::task::block_in_place(|| cluster.queues(ask));
+        let behind: Vec<&String> = pipeline
+            .iter()
+            .filter(|q| {
+                !queues
+                    .iter()
+                    .any(|(n, p)| n == *q && p.online.contains(&stopped))
+            })
+            .collect();
+        if behind.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("bk{stopped} not yet back in {behind:?}"))
+        }
+    })
+    .await;
+    if let Err(e) = rejoined {
+        panic!("the stopped node did not rejoin within {RECOVERY_MAX:?}: {e}");
+    }
 
     // 2. The (new) leader killed.
     let killed = cluster

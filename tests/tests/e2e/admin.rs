@@ -519,9 +519,7 @@ async fn cancelling_a_show_releases_holds_refunds_payments_in_full_and_stops_sal
         released["reason_detail"]["detail"], "show_cancelled",
         "{released}"
     );
-    // The saga sends `RefundCompleted` before it marks its own row (so that a lost
-    // send is found again by its poll): the booking can read `refunded` a moment
-    // before the payment row says `succeeded`.
+    // The saga sends `RefundCompleted` before it marks its row: `refunded` can come first.
     let full_refund = (Some("succeeded".to_owned()), Some(50_000_i64));
     sys.eventually(Duration::from_secs(10), "a full refund", || async {
         let refund: (Option<String>, Option<i64>) = sqlx::query_as(
