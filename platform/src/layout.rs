@@ -161,20 +161,24 @@ impl LayoutWatch {
     /// The layout to route a command by: from a read begun less than [`STALE`] ago,
     /// waiting up to [`STALE`] for one.
     pub async fn route(&self) -> Result<Routed, LayoutError> {
-        let mut rx = self.rx.clone();
-        let fresh = |s: &Option<Seen>| s.is_some_and(|s| s.read_started.elapsed() < STALE);
-        let seen = tokio::time::timeout(STALE, rx.wait_for(fresh))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .and_then(|s| *s)
-            .ok_or(LayoutError::Unknown(STALE))?;
+        let seen = self.seen(|s| s.read_started.elapsed() < STALE).await?;
         Ok(Routed {
             topology: self
                 .root
                 .at_layout(seen.layout.generation, seen.layout.partitions),
             read_started: seen.read_started,
         })
+    }
+
+    /// The first read of the layout that satisfies `ok`, waiting up to [`STALE`].
+    async fn seen(&self, ok: impl Fn(&Seen) -> bool) -> Result<Seen, LayoutError> {
+        let mut rx = self.rx.clone();
+        tokio::time::timeout(STALE, rx.wait_for(|s| s.as_ref().is_some_and(&ok)))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .and_then(|s| *s)
+            .ok_or(LayoutError::Unknown(STALE))
     }
 
     /// After the broker confirmed a command routed by `routed`: whether it may be
@@ -184,14 +188,7 @@ impl LayoutWatch {
         if confirmed.duration_since(routed.read_started) < STALE {
             return Ok(());
         }
-        let mut rx = self.rx.clone();
-        let after = |s: &Option<Seen>| s.is_some_and(|s| s.read_started >= confirmed);
-        let seen = tokio::time::timeout(STALE, rx.wait_for(after))
-            .await
-            .ok()
-            .and_then(Result::ok)
-            .and_then(|s| *s)
-            .ok_or(LayoutError::Unknown(STALE))?;
+        let seen = self.seen(|s| s.read_started >= confirmed).await?;
         if seen.layout.generation == routed.topology.generation {
             Ok(())
         } else {

@@ -8,7 +8,7 @@
 use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 use tests::{SystemOptions, TestSystem, spawn_system};
 
@@ -35,9 +35,11 @@ fn start_load(
     shows: &[contracts::ShowId],
     tokens: &[String],
     stop: &Arc<AtomicBool>,
+    count: &Arc<AtomicUsize>,
 ) -> Vec<tokio::task::JoinHandle<Answered>> {
     (0..BUYERS)
         .map(|b| {
+            let count = count.clone();
             let http = sys.http.clone();
             let url = sys.url("/v1/bookings");
             let stop = stop.clone();
@@ -67,6 +69,7 @@ fn start_load(
                         if status == 202 {
                             let id = res["booking_id"].as_str().expect("booking_id");
                             answered.push((show.clone(), id.parse().expect("uuid")));
+                            count.fetch_add(1, Ordering::SeqCst);
                             break;
                         }
                         assert_eq!(status, 503, "buyer {b}, request {i}: {res}");
@@ -204,12 +207,31 @@ async fn setup() -> (TestSystem, Vec<contracts::ShowId>, Vec<String>) {
     (sys, shows, tokens)
 }
 
+/// Waits until the buyers were answered `202` `more` times after now.
+async fn more_answered(count: &AtomicUsize, more: usize) {
+    let want = count.load(Ordering::SeqCst) + more;
+    let reached = tests::poll(
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        || async {
+            let have = count.load(Ordering::SeqCst);
+            if have >= want { Ok(()) } else { Err(have) }
+        },
+    )
+    .await;
+    if let Err(have) = reached {
+        panic!("the buyers got {have} of {want} answers within 60 s");
+    }
+}
+
 async fn finish(
     sys: TestSystem,
     stop: Arc<AtomicBool>,
+    count: Arc<AtomicUsize>,
     load: Vec<tokio::task::JoinHandle<Answered>>,
 ) {
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Bookings go on after the growth too.
+    more_answered(&count, 100).await;
     stop.store(true, Ordering::SeqCst);
     let mut answered = Vec::new();
     for h in load {
@@ -224,12 +246,13 @@ async fn growing_from_16_to_64_partitions_under_load_loses_nothing_and_keeps_eac
     let _one = ONE_AT_A_TIME.lock().await;
     let (sys, shows, tokens) = setup().await;
     let stop = Arc::new(AtomicBool::new(false));
-    let load = start_load(&sys, &shows, &tokens, &stop);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let count = Arc::new(AtomicUsize::new(0));
+    let load = start_load(&sys, &shows, &tokens, &stop, &count);
+    more_answered(&count, 200).await;
     let grown = bookctl(&sys, &["partitions", "grow", "64"]).await;
     assert_eq!(grown["report"]["state"], "done", "{grown}");
     assert_eq!(grown["report"]["partitions"], 64, "{grown}");
-    finish(sys, stop, load).await;
+    finish(sys, stop, count, load).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -237,18 +260,18 @@ async fn a_growth_interrupted_by_a_workers_crash_after_the_flip_continues_when_r
     let _one = ONE_AT_A_TIME.lock().await;
     let (mut sys, shows, tokens) = setup().await;
     let stop = Arc::new(AtomicBool::new(false));
-    let load = start_load(&sys, &shows, &tokens, &stop);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let count = Arc::new(AtomicUsize::new(0));
+    let load = start_load(&sys, &shows, &tokens, &stop, &count);
+    more_answered(&count, 200).await;
     let flipped = bookctl(&sys, &["partitions", "grow", "64", "--stop-after-flip"]).await;
     assert_eq!(flipped["report"]["state"], "flipped", "{flipped}");
     // The only workers process dies with the new layout current and the old one
     // not sealed: new commands wait in the new queues, the old queues keep theirs.
     sys.workers.pop().expect("one workers process").kill().await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
     let w = sys.start_worker(None, tests::Faults::default()).await;
     sys.workers.push(w);
     let grown = bookctl(&sys, &["partitions", "grow", "64"]).await;
     assert_eq!(grown["report"]["state"], "done", "{grown}");
     assert_eq!(grown["report"]["from_generation"], 1, "{grown}");
-    finish(sys, stop, load).await;
+    finish(sys, stop, count, load).await;
 }
