@@ -420,7 +420,12 @@ pub async fn get(
                 b.hold_expires_at, b.reason, b.created_at, b.updated_at,
                 (select jsonb_strip_nulls(jsonb_build_object(
                     'status', p.status, 'payment_id', p.payment_id, 'method', p.method,
-                    'refund_status', p.refund_status, 'refund_amount', p.refund_amount,
+                    -- `refunded` is recorded only once the gateway said the refund
+                    -- succeeded (the saga sends `RefundCompleted` before it marks
+                    -- its row): the row may not say so yet, the booking does.
+                    'refund_status', case when b.status = 'refunded' and p.refund_status = 'requested'
+                                          then 'succeeded' else p.refund_status end,
+                    'refund_amount', p.refund_amount,
                     'decline_reason', case when p.status in ('failed', 'canceled')
                                            then coalesce(p.failure_reason, p.status) end,
                     'attempts', (select count(*) from payments a where a.booking_id = b.id)))
