@@ -24,6 +24,10 @@ const LOG_LINES_MAX: usize = 50_000;
 /// Log lines of a failed test's children shown with its failure.
 const TAIL_ON_FAILURE: usize = 40;
 
+/// A folder where a failed test writes every log line its children kept
+/// (`<binary>-<pid>.jsonl`), when set.
+pub const LOGS_DIR_VAR: &str = "TEST_LOGS_DIR";
+
 /// The stderr lines (JSON logs) of a child so far.
 #[derive(Clone, Default)]
 pub struct Logs(Arc<Mutex<VecDeque<String>>>);
@@ -296,6 +300,17 @@ impl Drop for ChildProcess {
             let tail = &lines[lines.len().saturating_sub(TAIL_ON_FAILURE)..];
             if !tail.is_empty() {
                 eprintln!("--- last log lines of {}:\n{}", self.name, tail.join("\n"));
+            }
+            // Every line kept, for a failure that the tail does not explain.
+            if let Some(dir) = std::env::var_os(LOGS_DIR_VAR) {
+                let pid = self.child.id().unwrap_or(0);
+                let path = Path::new(&dir).join(format!("{}-{pid}.jsonl", self.name));
+                let written = std::fs::create_dir_all(&dir)
+                    .and_then(|()| std::fs::write(&path, lines.join("\n")));
+                match written {
+                    Ok(()) => eprintln!("--- every log line of {}: {}", self.name, path.display()),
+                    Err(e) => eprintln!("--- {}: {e}", path.display()),
+                }
             }
         }
     }

@@ -120,7 +120,13 @@ pub fn json_properties(message_id: &str, mut headers: FieldTable) -> BasicProper
 struct Link {
     _conn: Connection,
     channels: Vec<Channel>,
+    opened: Instant,
 }
+
+/// A link that saw a nack is replaced once it is this old (a nack there may be a
+/// channel stuck on a queue leader that is gone, see [`ConfirmedPublisher::publish`];
+/// at most one new connection per this much time, whatever the rate of nacks).
+const NACK_RESET_AFTER: Duration = Duration::from_secs(1);
 
 /// A publisher that waits for broker confirms, spreads publishes over a few
 /// channels in confirm mode, and reconnects after the broker went away.
@@ -257,6 +263,7 @@ impl ConfirmedPublisher {
         Ok(Arc::new(Link {
             _conn: conn,
             channels,
+            opened: Instant::now(),
         }))
     }
 
@@ -292,7 +299,7 @@ impl ConfirmedPublisher {
         let confirm = match confirm {
             Ok(c) => c,
             Err(e) => {
-                self.reset().await;
+                self.reset(&link).await;
                 return Err(e.into());
             }
         };
@@ -303,20 +310,46 @@ impl ConfirmedPublisher {
                 // noticed): the next publish opens a new connection, to whichever node
                 // answers. The caller retries this one; its message id makes a
                 // duplicate harmless.
-                self.reset().await;
+                self.reset(&link).await;
                 Err(PublishError::Timeout(self.confirm_timeout))
             }
             Ok(Err(e)) => {
-                self.reset().await;
+                self.reset(&link).await;
                 Err(e.into())
             }
             Ok(Ok(c)) if c.is_ack() => Ok(()),
-            Ok(Ok(_)) => Err(PublishError::Nacked),
+            Ok(Ok(_)) => {
+                // A quorum queue's client in a channel starts from the leader the
+                // queue's record names; when that node is down (a leader lost, the
+                // record not yet updated), RabbitMQ 3.10 answers every publish of
+                // that channel to that queue with a nack for as long as the node
+                // stays down (`rabbit_fifo_client:enqueue` asks the node it picked,
+                // gets `nodedown`, and keeps no new leader). New channels start from
+                // the record again, which names the new leader once one is elected.
+                // The caller retries this one.
+                metrics::counter!("amqp_publisher_nacks_total", "name" => self.name.to_string())
+                    .increment(1);
+                if link.opened.elapsed() >= NACK_RESET_AFTER {
+                    tracing::warn!(
+                        publisher = %self.name,
+                        exchange,
+                        routing_key,
+                        "rabbitmq nacked a publish; opening new channels"
+                    );
+                    self.reset(&link).await;
+                }
+                Err(PublishError::Nacked)
+            }
         }
     }
 
-    async fn reset(&self) {
-        if self.link.write().await.take().is_some() {
+    /// Drops `failed` so that the next publish opens a new connection (not a newer
+    /// link another publish has made meanwhile).
+    async fn reset(&self, failed: &Arc<Link>) {
+        let mut guard = self.link.write().await;
+        if guard.as_ref().is_some_and(|l| Arc::ptr_eq(l, failed)) {
+            *guard = None;
+            drop(guard);
             self.mark_down();
         }
     }
