@@ -34,8 +34,8 @@
 # (300) and QUIET_BUSY_PERCENT (15): how long to wait for an idle machine, SKIP_BUILD=1, LOADGEN_ARGS (extra loadgen flags, e.g.
 # "--poll-ms 200"), INGRESS_ENV / WORKERS_ENV / GATEWAY_ENV (extra environment of one process only,
 # e.g. INGRESS_ENV="MALLOC_ARENA_MAX=2"), and any APP__* setting of the services
-# (e.g. APP__WORKERS__BATCH_SIZE_MAX=1000), INGRESS_BIN (another ingress binary, to
-# compare two builds side by side in alternating runs).
+# (e.g. APP__WORKERS__BATCH_SIZE_MAX=1000), INGRESS_BIN and WORKERS_BIN (another
+# ingress or workers binary, to compare two builds side by side in alternating runs).
 set -euo pipefail
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -151,7 +151,7 @@ start_services() {
     env RUST_LOG="$APP__TELEMETRY__FILTER" ${GATEWAY_ENV:-} "$BIN/gateway" >"$RUN_DIR/bench-gateway-$tag.log" 2>&1 &
     GATEWAY_PID=$!
     # shellcheck disable=SC2086 # word splitting of the *_ENV knobs is wanted
-    env ${WORKERS_ENV:-} "$BIN/workers" >"$RUN_DIR/bench-workers-$tag.log" 2>&1 &
+    env ${WORKERS_ENV:-} "${WORKERS_BIN:-$BIN/workers}" >"$RUN_DIR/bench-workers-$tag.log" 2>&1 &
     WORKERS_PID=$!
     # shellcheck disable=SC2086
     env ${SCENARIO_ENV:-} ${INGRESS_ENV:-} "${INGRESS_BIN:-$BIN/ingress}" >"$RUN_DIR/bench-ingress-$tag.log" 2>&1 &
