@@ -1,10 +1,5 @@
 //! The ingress binary: settings in, HTTP API up until SIGTERM or Ctrl-C.
 
-/// jemalloc rather than glibc's malloc: a third less CPU per booking in ingress and
-/// in the workers, measured side by side (BENCHMARKS.md, "The allocator").
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = platform::Settings::load()?;

@@ -3,11 +3,6 @@
 //! sweeps, the payment saga (its two consumers and the sweep of pending payments) and
 //! the notifier.
 
-/// jemalloc rather than glibc's malloc: a third less CPU per booking in ingress and
-/// in the workers, measured side by side (BENCHMARKS.md, "The allocator").
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings = platform::Settings::load()?;
